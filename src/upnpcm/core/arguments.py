@@ -1,0 +1,167 @@
+"""Action arguments checked and converted against an SCPD (UDA 1.1 §3.2.2).
+
+Device side (:func:`decode_in_arguments`): the raw ``(name, text)`` pairs of a
+request become typed values, or :class:`UPnPError`:
+
+* 402 Invalid Args: a missing, extra or duplicated argument, or a value that is
+  not of the argument's data type;
+* 600 Argument Value Invalid: a value outside the ``allowedValueList``;
+* 601 Argument Value Out of Range: outside the ``allowedValueRange`` or off its step.
+
+Control-point side (:func:`encode_arguments`) applies the same checks before
+anything is sent. Arguments may arrive in any order (real control points are
+sloppy); they are always *sent* in SCPD order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from decimal import Decimal, InvalidOperation
+
+from upnpcm.core.datatypes import UPnPValue, from_wire, to_wire
+from upnpcm.core.description import Action, Argument, ServiceDescription, StateVariable
+from upnpcm.errors import UPnPError
+
+__all__ = [
+    "check_allowed",
+    "decode_arguments",
+    "decode_in_arguments",
+    "encode_arguments",
+    "variable_for",
+]
+
+_STRING_VARIABLE_CACHE: dict[str, StateVariable] = {}
+
+
+def variable_for(scpd: ServiceDescription, argument: Argument) -> StateVariable:
+    """The state variable that types ``argument`` (a plain string if the SCPD lacks it)."""
+    var = scpd.state_variable(argument.related_state_variable)
+    if var is None:
+        var = _STRING_VARIABLE_CACHE.setdefault(
+            argument.related_state_variable,
+            StateVariable(name=argument.related_state_variable, data_type="string"),
+        )
+    return var
+
+
+def check_allowed(var: StateVariable, value: UPnPValue, text: str, arg_name: str) -> None:
+    """Enforce ``allowedValueList`` (600) and ``allowedValueRange`` (601) of ``var``."""
+    if var.allowed_values is not None and text not in var.allowed_values:
+        raise UPnPError(600, f"{arg_name}={text!r} is not one of {', '.join(var.allowed_values)}")
+    value_range = var.allowed_range
+    if value_range is None or isinstance(value, bool) or not isinstance(value, int | float):
+        return
+    try:
+        minimum = Decimal(value_range.minimum.strip()) if value_range.minimum.strip() else None
+        maximum = Decimal(value_range.maximum.strip()) if value_range.maximum.strip() else None
+        step = (
+            Decimal(value_range.step.strip())
+            if value_range.step and value_range.step.strip()
+            else None
+        )
+    except InvalidOperation:
+        return  # the SCPD's own range is garbage: nothing sensible to enforce
+    number = Decimal(str(value))
+    if (minimum is not None and number < minimum) or (maximum is not None and number > maximum):
+        raise UPnPError(
+            601, f"{arg_name}={text} is outside {value_range.minimum}..{value_range.maximum}"
+        )
+    if step and minimum is not None and (number - minimum) % step != 0:
+        raise UPnPError(601, f"{arg_name}={text} is not on a step of {value_range.step}")
+
+
+def decode_in_arguments(
+    scpd: ServiceDescription, action: Action, pairs: Sequence[tuple[str, str]]
+) -> dict[str, UPnPValue]:
+    """Check and convert the in-arguments of a request (device side).
+
+    Raises:
+        UPnPError: 402, 600 or 601 as described in the module docstring.
+    """
+    expected = action.in_arguments
+    if len(pairs) != len(expected):
+        names = {name for name, _ in pairs}
+        missing = [a.name for a in expected if a.name not in names]
+        if missing:
+            raise UPnPError(402, f"missing argument {missing[0]}")
+    by_name = {arg.name: arg for arg in expected}
+    values: dict[str, UPnPValue] = {}
+    for name, text in pairs:
+        arg = by_name.get(name)
+        if arg is None:
+            raise UPnPError(402, f"unexpected argument {name}")
+        if name in values:
+            raise UPnPError(402, f"duplicate argument {name}")
+        var = variable_for(scpd, arg)
+        value = from_wire(var.data_type, text)
+        check_allowed(var, value, text, name)
+        values[name] = value
+    for arg in expected:
+        if arg.name not in values:
+            raise UPnPError(402, f"missing argument {arg.name}")
+    return values
+
+
+def encode_arguments(
+    scpd: ServiceDescription,
+    arguments: Iterable[Argument],
+    values: Mapping[str, object],
+) -> list[tuple[str, str]]:
+    """Check and convert values for ``arguments`` into wire pairs, in SCPD order.
+
+    Used for a control point's in-arguments and a device's out-arguments.
+
+    Raises:
+        UPnPError: 402 for a missing/unknown argument or a wrong type, 600/601
+            for a value outside the allowed list or range.
+    """
+    arguments = tuple(arguments)
+    known = {arg.name for arg in arguments}
+    for name in values:
+        if name not in known:
+            raise UPnPError(402, f"unexpected argument {name}")
+    pairs: list[tuple[str, str]] = []
+    for arg in arguments:
+        if arg.name not in values:
+            raise UPnPError(402, f"missing argument {arg.name}")
+        var = variable_for(scpd, arg)
+        text = to_wire(var.data_type, values[arg.name])
+        check_allowed(var, from_wire(var.data_type, text), text, arg.name)
+        pairs.append((arg.name, text))
+    return pairs
+
+
+def decode_arguments(
+    scpd: ServiceDescription,
+    arguments: Iterable[Argument],
+    pairs: Sequence[tuple[str, str]],
+    *,
+    strict: bool = False,
+) -> dict[str, UPnPValue]:
+    """Convert wire pairs (e.g. a response's out-arguments) to typed values.
+
+    Lenient by default, as a control point must be: unknown names are kept as
+    strings, a value that does not parse as its type is kept as text, and a
+    missing argument is simply absent. With ``strict`` those raise 402.
+    """
+    by_name = {arg.name: arg for arg in arguments}
+    values: dict[str, UPnPValue] = {}
+    for name, text in pairs:
+        arg = by_name.get(name)
+        if arg is None:
+            if strict:
+                raise UPnPError(402, f"unexpected argument {name}")
+            values[name] = text
+            continue
+        var = variable_for(scpd, arg)
+        try:
+            values[name] = from_wire(var.data_type, text)
+        except UPnPError:
+            if strict:
+                raise
+            values[name] = text
+    if strict:
+        for name in by_name:
+            if name not in values:
+                raise UPnPError(402, f"missing argument {name}")
+    return values

@@ -1,0 +1,199 @@
+"""Transport-neutral HTTP request and response values.
+
+The device core answers :class:`HttpRequest` with :class:`HttpResponse`; the
+aiohttp adapter only converts. Headers are kept as ordered pairs with
+duplicates visible (h11's rule), so a doubled ``Host``, ``SID`` or
+``CALLBACK`` can be refused (security.md §1).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from email.utils import formatdate
+from typing import Final
+
+from upnpcm.errors import RemoteProtocolError
+
+__all__ = [
+    "REASONS",
+    "Headers",
+    "HttpRequest",
+    "HttpResponse",
+    "format_host",
+    "http_date",
+    "parse_host_header",
+]
+
+#: Reason phrases for the statuses upnpcm produces.
+REASONS: Final[dict[int, str]] = {
+    200: "OK",
+    400: "Bad Request",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    412: "Precondition Failed",
+    413: "Payload Too Large",
+    414: "URI Too Long",
+    415: "Unsupported Media Type",
+    431: "Request Header Fields Too Large",
+    500: "Internal Server Error",
+    501: "Not Implemented",
+    503: "Service Unavailable",
+}
+
+
+class Headers:
+    """Immutable, ordered HTTP header pairs with case-insensitive lookup."""
+
+    __slots__ = ("_index", "_items")
+
+    def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
+        self._items: tuple[tuple[str, str], ...] = tuple(items)
+        index: dict[str, list[str]] = {}
+        for name, value in self._items:
+            index.setdefault(name.lower(), []).append(value)
+        self._index = index
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name.lower() in self._index
+
+    def __repr__(self) -> str:
+        return f"Headers({list(self._items)!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Headers) and other._items == self._items
+
+    def __hash__(self) -> int:
+        return hash(self._items)
+
+    @property
+    def items(self) -> tuple[tuple[str, str], ...]:
+        """The pairs in their original order."""
+        return self._items
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        """First value of ``name`` (case-insensitive), or ``default``."""
+        values = self._index.get(name.lower())
+        return values[0] if values else default
+
+    def get_all(self, name: str) -> list[str]:
+        """Every value of ``name`` in order (empty list when absent)."""
+        return list(self._index.get(name.lower(), ()))
+
+    def get_single(self, name: str) -> str | None:
+        """The only value of ``name``, or None when absent.
+
+        Raises:
+            RemoteProtocolError: the header appears more than once (400).
+        """
+        values = self._index.get(name.lower())
+        if not values:
+            return None
+        if len(values) > 1:
+            raise RemoteProtocolError(f"duplicate {name} header")
+        return values[0]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HttpRequest:
+    """One HTTP request as the device core sees it.
+
+    ``peer`` is the client's IP address and ``local``/``local_port`` the address
+    and port the request arrived on (needed for the Host check and CallStranger).
+    """
+
+    method: str
+    path: str
+    headers: Headers = field(default_factory=Headers)
+    body: bytes = b""
+    peer: str = ""
+    local: str = ""
+    local_port: int = 0
+    query: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HttpResponse:
+    """One HTTP response produced by the core."""
+
+    status: int
+    headers: tuple[tuple[str, str], ...] = ()
+    body: bytes = b""
+
+    @property
+    def reason(self) -> str:
+        """The reason phrase for :attr:`status`."""
+        return REASONS.get(self.status, "Unknown")
+
+    def header(self, name: str) -> str | None:
+        """First value of header ``name`` (case-insensitive), or None."""
+        lname = name.lower()
+        for key, value in self.headers:
+            if key.lower() == lname:
+                return value
+        return None
+
+
+def http_date(wall_time: float) -> str:
+    """RFC 9110 IMF-fixdate for ``wall_time`` (seconds since the epoch)."""
+    return formatdate(wall_time, usegmt=True)
+
+
+def parse_host_header(value: str) -> tuple[str, int | None]:
+    """Split a Host header into an IP literal and an optional port.
+
+    Returns:
+        ``(ip, port)`` with IPv6 literals unbracketed and normalised.
+
+    Raises:
+        RemoteProtocolError: not an IP literal (a DNS name is refused: DNS
+            rebinding defence, CVE-2021-29462) or a bad port.
+    """
+    value = value.strip()
+    host, port_text = value, ""
+    if value.startswith("["):
+        end = value.find("]")
+        if end < 0:
+            raise RemoteProtocolError("malformed Host header")
+        host, rest = value[1:end], value[end + 1 :]
+        if rest:
+            if not rest.startswith(":"):
+                raise RemoteProtocolError("malformed Host header")
+            port_text = rest[1:]
+    elif value.count(":") == 1:
+        host, port_text = value.split(":")
+    elif ":" in value:
+        raise RemoteProtocolError("IPv6 Host must be bracketed")
+    try:
+        address = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError as exc:
+        raise RemoteProtocolError("Host header is not an IP literal") from exc
+    port: int | None = None
+    if port_text:
+        if not port_text.isdigit() or len(port_text) > 5 or not 0 < int(port_text) < 65536:
+            raise RemoteProtocolError("bad port in Host header")
+        port = int(port_text)
+    return normalise_ip(str(address)), port
+
+
+def normalise_ip(text: str) -> str:
+    """Canonical text of an IP address; IPv4-mapped IPv6 becomes IPv4."""
+    try:
+        address = ipaddress.ip_address(text.split("%", 1)[0])
+    except ValueError:
+        return text
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    return str(address)
+
+
+def format_host(ip: str, port: int) -> str:
+    """``ip:port`` with IPv6 literals bracketed, for URLs and Host headers."""
+    return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"

@@ -1,0 +1,237 @@
+"""SOAP 1.1 control messages (UDA 1.1 §3.2; spec.md §3.3).
+
+Request::
+
+    POST <controlURL>            CONTENT-TYPE: text/xml; charset="utf-8"
+    SOAPACTION: "<serviceType>#<action>"        (Sonos also accepts it unquoted)
+    <s:Envelope …><s:Body><u:Action xmlns:u="<serviceType>"><In>v</In>…</u:Action>
+    </s:Body></s:Envelope>
+
+Success: HTTP 200 with ``<u:ActionResponse>`` holding the out-arguments in SCPD
+order. Failure: HTTP 500 with the exact UPnPError fault (faultcode ``s:Client``,
+faultstring ``UPnPError``, ``detail/UPnPError`` with ``errorCode`` and
+``errorDescription``; Sonos omits the description, so it is optional when read).
+
+Malformed input raises :class:`RemoteProtocolError` (HTTP 400); an action in the
+body that differs from the SOAPACTION header raises :class:`UPnPError` 401.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Final
+from xml.etree.ElementTree import Element, tostring
+
+from upnpcm.core.xml import (
+    child,
+    child_text,
+    escape_text,
+    inner_text,
+    local_name,
+    namespace_of,
+    parse_xml,
+)
+from upnpcm.errors import RemoteProtocolError, UPnPError
+
+__all__ = [
+    "CONTENT_TYPE",
+    "MAX_REQUEST_BYTES",
+    "ActionRequest",
+    "build_action_request",
+    "build_action_response",
+    "build_fault",
+    "parse_action_request",
+    "parse_action_response",
+    "parse_fault",
+    "parse_soapaction",
+]
+
+SOAP_ENV_NS: Final = "http://schemas.xmlsoap.org/soap/envelope/"
+SOAP_ENCODING: Final = "http://schemas.xmlsoap.org/soap/encoding/"
+CONTROL_NS: Final = "urn:schemas-upnp-org:control-1-0"
+#: ``Content-Type`` of every SOAP message upnpcm sends (UDA 1.1 §3.2.1).
+CONTENT_TYPE: Final = 'text/xml; charset="utf-8"'
+#: Largest SOAP request body a device accepts (pupnp's 16000; security.md §5).
+MAX_REQUEST_BYTES: Final = 16 * 1024
+#: Largest SOAP response a control point reads.
+MAX_RESPONSE_BYTES: Final = 1024 * 1024
+
+_ENVELOPE_OPEN: Final = (
+    f'<?xml version="1.0"?>\n<s:Envelope xmlns:s="{SOAP_ENV_NS}" '
+    f's:encodingStyle="{SOAP_ENCODING}"><s:Body>'
+)
+_ENVELOPE_CLOSE: Final = "</s:Body></s:Envelope>"
+_SOAPACTION_RE: Final = re.compile(r"\s*\"?([^\"#\s]+)#([A-Za-z_][A-Za-z0-9_.\-]*)\"?\s*\Z")
+_ACTION_NAME_RE: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*\Z")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ActionRequest:
+    """A parsed control request: which action of which service type, raw arguments."""
+
+    service_type: str
+    action: str
+    arguments: tuple[tuple[str, str], ...] = ()
+
+
+def parse_soapaction(value: str | None) -> tuple[str, str]:
+    """Split a SOAPACTION header into (service type, action name).
+
+    Accepts the quoted form UDA requires and the unquoted form SoCo sends.
+
+    Raises:
+        RemoteProtocolError: missing or malformed (HTTP 400).
+    """
+    if value is None:
+        raise RemoteProtocolError("missing SOAPACTION header")
+    match = _SOAPACTION_RE.match(value)
+    if match is None or value.strip().startswith('"') != value.strip().endswith('"'):
+        raise RemoteProtocolError("malformed SOAPACTION header")
+    return match.group(1), match.group(2)
+
+
+def _body_element(data: bytes, max_bytes: int) -> Element:
+    root = parse_xml(data, max_bytes=max_bytes)
+    if local_name(root.tag) != "Envelope" or namespace_of(root.tag) != SOAP_ENV_NS:
+        raise RemoteProtocolError("not a SOAP 1.1 Envelope")
+    body = child(root, "Body")
+    if body is None or namespace_of(body.tag) != SOAP_ENV_NS:
+        raise RemoteProtocolError("SOAP Envelope without Body")
+    elements = list(body)
+    if len(elements) != 1:
+        raise RemoteProtocolError("SOAP Body must hold exactly one element")
+    return elements[0]
+
+
+def parse_action_request(
+    soapaction: str | None, body: bytes, *, max_bytes: int = MAX_REQUEST_BYTES
+) -> ActionRequest:
+    """Parse a control request.
+
+    Raises:
+        RemoteProtocolError: bad SOAPACTION or envelope (400), too big (413).
+        UPnPError: 401 when the body's action differs from the header's.
+    """
+    service_type, action = parse_soapaction(soapaction)
+    element = _body_element(body, max_bytes)
+    body_action = local_name(element.tag)
+    body_type = namespace_of(element.tag)
+    if body_action != action or (body_type and body_type != service_type):
+        raise UPnPError(
+            401, f"SOAPACTION names {action} of {service_type} but the body calls {body_action}"
+        )
+    arguments = []
+    for sub in element:
+        try:
+            arguments.append((local_name(sub.tag), inner_text(sub)))
+        except RemoteProtocolError as exc:
+            raise UPnPError(402, str(exc)) from exc
+    return ActionRequest(service_type=service_type, action=action, arguments=tuple(arguments))
+
+
+def _check_action_name(name: str) -> str:
+    if not _ACTION_NAME_RE.match(name):
+        raise UPnPError(401, f"not a valid action name: {name!r}")
+    return name
+
+
+def _arguments_xml(pairs: Sequence[tuple[str, str]]) -> str:
+    parts = []
+    for name, value in pairs:
+        _check_action_name(name)
+        parts.append(f"<{name}>{escape_text(value)}</{name}>")
+    return "".join(parts)
+
+
+def build_action_request(
+    service_type: str, action: str, arguments: Sequence[tuple[str, str]]
+) -> tuple[dict[str, str], bytes]:
+    """Build a control request.
+
+    Returns:
+        (headers, body): ``Content-Type`` and quoted ``SOAPACTION``, and the envelope.
+    """
+    _check_action_name(action)
+    body = (
+        f'{_ENVELOPE_OPEN}<u:{action} xmlns:u="{escape_text(service_type)}">'
+        f"{_arguments_xml(arguments)}</u:{action}>{_ENVELOPE_CLOSE}"
+    )
+    headers = {"Content-Type": CONTENT_TYPE, "SOAPACTION": f'"{service_type}#{action}"'}
+    return headers, body.encode("utf-8")
+
+
+def build_action_response(
+    service_type: str, action: str, out_arguments: Sequence[tuple[str, str]]
+) -> bytes:
+    """Build the 200 response body: out-arguments in the order given (SCPD order)."""
+    _check_action_name(action)
+    return (
+        f'{_ENVELOPE_OPEN}<u:{action}Response xmlns:u="{escape_text(service_type)}">'
+        f"{_arguments_xml(out_arguments)}</u:{action}Response>{_ENVELOPE_CLOSE}"
+    ).encode()
+
+
+def build_fault(code: int, description: str | None) -> bytes:
+    """Build the UPnPError fault body sent with HTTP 500 (UDA 1.1 §3.2.2)."""
+    desc = f"<errorDescription>{escape_text(description)}</errorDescription>" if description else ""
+    return (
+        f"{_ENVELOPE_OPEN}<s:Fault><faultcode>s:Client</faultcode>"
+        f"<faultstring>UPnPError</faultstring><detail>"
+        f'<UPnPError xmlns="{CONTROL_NS}"><errorCode>{int(code)}</errorCode>{desc}'
+        f"</UPnPError></detail></s:Fault>{_ENVELOPE_CLOSE}"
+    ).encode()
+
+
+def _fault_to_error(fault: Element) -> UPnPError:
+    detail = child(fault, "detail")
+    upnp_error = child(detail, "UPnPError") if detail is not None else None
+    if upnp_error is None:
+        faultstring = child_text(fault, "faultstring") or "SOAP fault"
+        raise RemoteProtocolError(f"SOAP fault without UPnPError detail: {faultstring}")
+    code_text = child_text(upnp_error, "errorCode") or ""
+    if not code_text.isdigit():
+        raise RemoteProtocolError(f"UPnPError with a bad errorCode {code_text!r}")
+    description = child_text(upnp_error, "errorDescription")
+    return UPnPError(int(code_text), description or None)
+
+
+def parse_fault(body: bytes, *, max_bytes: int = MAX_RESPONSE_BYTES) -> UPnPError:
+    """Read a UPnPError fault; ``errorDescription`` is optional (Sonos).
+
+    Raises:
+        RemoteProtocolError: the body is not a UPnPError fault.
+    """
+    element = _body_element(body, max_bytes)
+    if local_name(element.tag) != "Fault":
+        raise RemoteProtocolError("SOAP Body holds no Fault")
+    return _fault_to_error(element)
+
+
+def parse_action_response(
+    body: bytes, action: str, *, max_bytes: int = MAX_RESPONSE_BYTES
+) -> list[tuple[str, str]]:
+    """Read the out-arguments of a response, tolerantly.
+
+    Accepts any namespace prefix and a response element not named exactly
+    ``<action>Response``; keeps argument order.
+
+    Raises:
+        UPnPError: the body is a UPnPError fault (whatever the HTTP status).
+        RemoteProtocolError: not a SOAP envelope, or a SOAP fault without UPnPError.
+    """
+    element = _body_element(body, max_bytes)
+    name = local_name(element.tag)
+    if name == "Fault":
+        raise _fault_to_error(element)
+    del action  # the response name is not checked: some stacks misspell it
+    pairs: list[tuple[str, str]] = []
+    for sub in element:
+        if len(sub):
+            # A value with markup inside (rare; e.g. unescaped DIDL): keep its serialised text.
+            text = (sub.text or "") + "".join(tostring(part, encoding="unicode") for part in sub)
+            pairs.append((local_name(sub.tag), text))
+        else:
+            pairs.append((local_name(sub.tag), sub.text or ""))
+    return pairs

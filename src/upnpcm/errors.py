@@ -1,0 +1,143 @@
+"""The one error tree of upnpcm.
+
+::
+
+    UpnpCmError
+    ├── ProtocolError                   a message broke the protocol
+    │   ├── LocalProtocolError          our caller asked for something invalid
+    │   │   └── ActionArgumentError     an action argument failed SCPD checks (nothing was sent)
+    │   ├── ProtocolInfoError           a protocolInfo string is malformed
+    │   └── RemoteProtocolError         the peer sent something invalid (.status_hint)
+    ├── UPnPError                       a UPnP action error (.code, .description); SOAP fault
+    ├── SubscriptionError               GENA answered with an HTTP status (.status)
+    └── TransportError                  the network failed
+        ├── ConnectError
+        └── UpnpTimeoutError            (also a builtin TimeoutError)
+
+Parsers return a value or raise :class:`RemoteProtocolError`; they never leak
+``KeyError``/``IndexError``/``ValueError``.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+from typing import Final
+
+
+class ErrorCode(IntEnum):
+    """UPnP error codes (UDA 1.1 §3.2.2 table 3-3; ConnectionManager:1 §2.4)."""
+
+    INVALID_ACTION = 401
+    INVALID_ARGS = 402
+    ACTION_FAILED = 501
+    ARGUMENT_VALUE_INVALID = 600
+    ARGUMENT_VALUE_OUT_OF_RANGE = 601
+    OPTIONAL_ACTION_NOT_IMPLEMENTED = 602
+    OUT_OF_MEMORY = 603
+    HUMAN_INTERVENTION_REQUIRED = 604
+    STRING_ARGUMENT_TOO_LONG = 605
+    INCOMPATIBLE_PROTOCOL_INFO = 701
+    INCOMPATIBLE_DIRECTIONS = 702
+    INSUFFICIENT_NETWORK_RESOURCES = 703
+    LOCAL_RESTRICTIONS = 704
+    ACCESS_DENIED = 705
+    INVALID_CONNECTION_REFERENCE = 706
+    NOT_IN_NETWORK = 707
+
+
+#: Standard descriptions (UDA 1.1; ConnectionManager:1 as quoted by jUPnP).
+ERROR_DESCRIPTIONS: Final[dict[int, str]] = {
+    401: "Invalid Action",
+    402: "Invalid Args",
+    501: "Action Failed",
+    600: "Argument Value Invalid",
+    601: "Argument Value Out of Range",
+    602: "Optional Action Not Implemented",
+    603: "Out of Memory",
+    604: "Human Intervention Required",
+    605: "String Argument Too Long",
+    701: "Incompatible protocol info",
+    702: "Incompatible directions",
+    703: "Insufficient network resources",
+    704: "Local restrictions",
+    705: "Access denied",
+    706: "Invalid connection reference",
+    707: "Not in network",
+}
+
+
+class UpnpCmError(Exception):
+    """Base of every exception raised by upnpcm."""
+
+
+class ProtocolError(UpnpCmError):
+    """A message violated the protocol (abstract: raise a subclass)."""
+
+
+class LocalProtocolError(ProtocolError):
+    """Our own caller asked for something the protocol does not allow."""
+
+
+class RemoteProtocolError(ProtocolError):
+    """The peer sent something invalid.
+
+    ``status_hint`` is the HTTP status a server should answer with.
+    """
+
+    def __init__(self, message: str, *, status_hint: int = 400) -> None:
+        super().__init__(message)
+        self.status_hint = status_hint
+
+
+class ProtocolInfoError(ProtocolError, ValueError):
+    """A protocolInfo (or a list of them) is malformed (ConnectionManager:1 §2.5.2)."""
+
+
+class UPnPError(UpnpCmError):
+    """A UPnP action error, carried in a SOAP fault (UDA 1.1 §3.2.2).
+
+    ``description`` may be ``None``: Sonos often omits ``errorDescription``.
+    """
+
+    def __init__(self, code: int, description: str | None = None) -> None:
+        if description is None and code in ERROR_DESCRIPTIONS:
+            text = ERROR_DESCRIPTIONS[code]
+        else:
+            text = description or ""
+        super().__init__(f"UPnP error {code}: {text}" if text else f"UPnP error {code}")
+        self.code = int(code)
+        self.description = description if description is not None else ERROR_DESCRIPTIONS.get(code)
+
+    def __reduce__(self) -> tuple[type[UPnPError], tuple[int, str | None]]:
+        return (type(self), (self.code, self.description))
+
+
+class ActionArgumentError(LocalProtocolError):
+    """An action argument failed the SCPD checks; the request was never sent.
+
+    ``code`` is the UPnP error a device would have answered (402, 600, 601).
+    """
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class SubscriptionError(UpnpCmError):
+    """A GENA request was refused with an HTTP ``status`` (UDA 1.1 §4.1.2)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"{status} {message}")
+        self.status = status
+
+
+class TransportError(UpnpCmError):
+    """The network failed: connect, read, or a size or time limit."""
+
+
+class ConnectError(TransportError):
+    """The peer could not be reached."""
+
+
+class UpnpTimeoutError(TransportError, TimeoutError):
+    """A network operation took longer than its limit."""
