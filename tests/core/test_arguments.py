@@ -37,7 +37,9 @@ def test_valid_arguments_are_converted():
 
 
 def test_any_order_accepted():
-    assert decode_in_arguments(SCPD, PREPARE, list(reversed(GOOD))) == decode_in_arguments(SCPD, PREPARE, GOOD)
+    assert decode_in_arguments(SCPD, PREPARE, list(reversed(GOOD))) == decode_in_arguments(
+        SCPD, PREPARE, GOOD
+    )
 
 
 @pytest.mark.parametrize(

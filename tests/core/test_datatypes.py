@@ -32,9 +32,17 @@ from upnpcm.errors import UPnPError
         ("boolean", "False", False),
         ("date", "2024-02-29", dt.date(2024, 2, 29)),
         ("dateTime", "2024-02-29T10:11:12", dt.datetime(2024, 2, 29, 10, 11, 12)),
-        ("dateTime.tz", "2024-02-29T10:11:12Z", dt.datetime(2024, 2, 29, 10, 11, 12, tzinfo=dt.UTC)),
+        (
+            "dateTime.tz",
+            "2024-02-29T10:11:12Z",
+            dt.datetime(2024, 2, 29, 10, 11, 12, tzinfo=dt.UTC),
+        ),
         ("time", "10:11:12", dt.time(10, 11, 12)),
-        ("time.tz", "10:11:12+01:00", dt.time(10, 11, 12, tzinfo=dt.timezone(dt.timedelta(hours=1)))),
+        (
+            "time.tz",
+            "10:11:12+01:00",
+            dt.time(10, 11, 12, tzinfo=dt.timezone(dt.timedelta(hours=1))),
+        ),
         ("bin.base64", "aGk=", b"hi"),
         ("bin.hex", "6869", b"hi"),
         ("x-vendor-type", "anything", "anything"),
@@ -101,7 +109,16 @@ def test_to_wire(data_type, value, text):
 
 @pytest.mark.parametrize(
     ("data_type", "value"),
-    [("i4", True), ("i4", 2**31), ("i4", 1.5), ("string", 5), ("boolean", 2), ("date", "x"), ("bin.hex", 5), ("bin.base64", "@@")],
+    [
+        ("i4", True),
+        ("i4", 2**31),
+        ("i4", 1.5),
+        ("string", 5),
+        ("boolean", 2),
+        ("date", "x"),
+        ("bin.hex", 5),
+        ("bin.base64", "@@"),
+    ],
 )
 def test_to_wire_rejects_with_402(data_type, value):
     with pytest.raises(UPnPError) as info:

@@ -63,7 +63,7 @@ def test_sonos_scpd_state_table_first():
     info = scpd.action("GetCurrentConnectionInfo")
     assert info is not None
     assert [a.name for a in info.in_arguments] == ["ConnectionID"]
-    assert [a.name for a in info.out_arguments][0] == "RcsID"
+    assert next(a.name for a in info.out_arguments) == "RcsID"
     direction = scpd.state_variable("A_ARG_TYPE_Direction")
     assert direction is not None and direction.allowed_values == ("Input", "Output")
     assert [v.name for v in scpd.evented_variables] == [
@@ -73,7 +73,9 @@ def test_sonos_scpd_state_table_first():
     ]
 
 
-@pytest.mark.parametrize("name", ["renderconnmgrSCPD.xml", "rendercontrolSCPD.xml", "rendertransportSCPD.xml"])
+@pytest.mark.parametrize(
+    "name", ["renderconnmgrSCPD.xml", "rendercontrolSCPD.xml", "rendertransportSCPD.xml"]
+)
 def test_gmediarender_scpds_parse(name):
     scpd = parse_scpd(load_fixture("gmediarender", name))
     assert scpd.actions
@@ -95,7 +97,15 @@ def test_device_round_trip_keeps_order_and_nesting():
             udn="uuid:1",
             friendly_name="R & D <lab>",
             extras=(("roomName", "Kitchen"),),
-            services=(Service(service_type="urn:x:service:S:1", service_id="urn:x:serviceId:S", scpd_url="/s.xml", control_url="/c", event_sub_url="/e"),),
+            services=(
+                Service(
+                    service_type="urn:x:service:S:1",
+                    service_id="urn:x:serviceId:S",
+                    scpd_url="/s.xml",
+                    control_url="/c",
+                    event_sub_url="/e",
+                ),
+            ),
             devices=(
                 Device(device_type="urn:x:device:A:1", udn="uuid:2", devices=(leaf,)),
                 Device(device_type="urn:x:device:B:1", udn="uuid:4"),
@@ -109,9 +119,15 @@ def test_device_round_trip_keeps_order_and_nesting():
 
 def test_deeply_nested_devices_parse_iteratively():
     depth = 25
-    doc = '<root xmlns="urn:schemas-upnp-org:device-1-0">' + "".join(
-        f"<device><deviceType>urn:x:device:D:1</deviceType><UDN>uuid:{i}</UDN><deviceList>" for i in range(depth)
-    ) + "</deviceList></device>" * depth + "</root>"
+    doc = (
+        '<root xmlns="urn:schemas-upnp-org:device-1-0">'
+        + "".join(
+            f"<device><deviceType>urn:x:device:D:1</deviceType><UDN>uuid:{i}</UDN><deviceList>"
+            for i in range(depth)
+        )
+        + "</deviceList></device>" * depth
+        + "</root>"
+    )
     desc = parse_device_description(doc.encode(), max_bytes=100_000)
     assert len(list(desc.device.iter_devices())) == depth
 

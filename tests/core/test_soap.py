@@ -30,7 +30,9 @@ def test_soapaction_quoted_or_unquoted(header):
     assert parse_soapaction(header) == (CM, "GetProtocolInfo")
 
 
-@pytest.mark.parametrize("header", [None, "", '"', f'"{CM}"', f'"{CM}#"', f'"{CM}#Get Info"', f'"{CM}#X', "#X"])
+@pytest.mark.parametrize(
+    "header", [None, "", '"', f'"{CM}"', f'"{CM}#"', f'"{CM}#Get Info"', f'"{CM}#X', "#X"]
+)
 def test_bad_soapaction_is_400(header):
     with pytest.raises(RemoteProtocolError) as info:
         parse_soapaction(header)
@@ -124,7 +126,9 @@ def test_fault_without_description_as_sonos_sends_it():
 
 
 def test_fault_without_upnperror_is_remote_protocol_error():
-    body = envelope("<s:Fault><faultcode>s:Server</faultcode><faultstring>boom</faultstring></s:Fault>")
+    body = envelope(
+        "<s:Fault><faultcode>s:Server</faultcode><faultstring>boom</faultstring></s:Fault>"
+    )
     with pytest.raises(RemoteProtocolError, match="boom"):
         parse_action_response(body, "X")
 

@@ -9,9 +9,9 @@ duplicates visible (h11's rule), so a doubled ``Host``, ``SID`` or
 from __future__ import annotations
 
 import ipaddress
+import time as _time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from email.utils import formatdate
 from typing import Final
 
 from upnpcm.errors import RemoteProtocolError
@@ -23,6 +23,7 @@ __all__ = [
     "HttpResponse",
     "format_host",
     "http_date",
+    "normalise_ip",
     "parse_host_header",
 ]
 
@@ -141,9 +142,30 @@ class HttpResponse:
         return None
 
 
+_DAYS: Final = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS: Final = (
+    "Jan",
+    "Feb",
+    "Mar",
+    "Apr",
+    "May",
+    "Jun",
+    "Jul",
+    "Aug",
+    "Sep",
+    "Oct",
+    "Nov",
+    "Dec",
+)
+
+
 def http_date(wall_time: float) -> str:
     """RFC 9110 IMF-fixdate for ``wall_time`` (seconds since the epoch)."""
-    return formatdate(wall_time, usegmt=True)
+    t = _time.gmtime(wall_time)
+    return (
+        f"{_DAYS[t.tm_wday]}, {t.tm_mday:02d} {_MONTHS[t.tm_mon - 1]} {t.tm_year} "
+        f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} GMT"
+    )
 
 
 def parse_host_header(value: str) -> tuple[str, int | None]:

@@ -1,0 +1,488 @@
+"""The ConnectionManager service state machine (ConnectionManager:1, ISO/IEC 29341-17-11).
+
+Theory of operation
+===================
+
+Everything that decides what a ConnectionManager answers lives in this file;
+adapters only move bytes. Each method runs to completion without awaiting, so
+on one event loop every call is atomic: racing PrepareForConnection and
+ConnectionComplete calls are serialised by the loop and can never exceed the
+limit or reuse an ID (no lock needed; a lock would only be needed if a
+transition had to await, which none does).
+
+State
+-----
+* ``source`` / ``sink``: the SourceProtocolInfo / SinkProtocolInfo lists,
+  kept as the exact wire text (a Sonos Sink list ends with a comma and is
+  served so), parsed once for matching. ``""`` means "cannot source/sink"
+  (spec.md §1.1: the empty string, never ``*``).
+* the connection table: ConnectionID → :class:`ConnectionInfo`.
+* ``next_id``: the next ConnectionID; starts at 1 and only ever increases, so
+  an ID is never reused while the device runs (0 is the implicit connection).
+
+Rules
+-----
+R1  GetProtocolInfo → (Source, Sink) as stored.
+R2  GetCurrentConnectionIDs → the live IDs, ascending, comma-separated
+    ("" when there are none). Without PrepareForConnection the implicit
+    connection 0 is always there, so it is ``"0"`` (spec.md §1.3).
+R3  GetCurrentConnectionInfo(id) → the row for ``id``; an unknown ID → 706
+    Invalid connection reference. Without PrepareForConnection only ID 0
+    exists, with RcsID/AVTransportID -1 (nothing hosted here), ProtocolInfo
+    "", PeerConnectionManager "", PeerConnectionID -1, Direction Input for a
+    sink (renderer) and Output otherwise, Status OK (spec.md §1.3).
+R4  PrepareForConnection(RemoteProtocolInfo, PeerConnectionManager,
+    PeerConnectionID, Direction), offered only when ``prepare_for_connection``:
+      a. Direction outside Input|Output never gets here: the SCPD's
+         allowedValueList answers 600 first (spec.md §5 c);
+      b. Input needs a Sink list and Output a Source list, else 702
+         Incompatible directions;
+      c. RemoteProtocolInfo must be a protocolInfo matching an entry of our
+         Sink (Input) or Source (Output) list, else 701 Incompatible protocol
+         info (spec.md §5 a);
+      d. a full table (``max_connections`` live) → 704 Local restrictions
+         (spec.md §5 d); IDs exhausted (2**31-1 issued) → 704 as well;
+      e. otherwise a row is added with the next ID, AVTransportID/RcsID -1,
+         Status OK, and CurrentConnectionIDs changes.
+R5  ConnectionComplete(id): removes the row; an unknown (or already
+    completed) ID → 706. CurrentConnectionIDs changes.
+R6  Disabled PrepareForConnection/ConnectionComplete → 401 Invalid Action
+    (they are absent from the SCPD, so the device core answers 401 before
+    reaching here; :meth:`handle_action` answers 401 too).
+R7  Every change of an evented variable (SourceProtocolInfo, SinkProtocolInfo,
+    CurrentConnectionIDs) queues a :class:`StateVariablesChanged`, drained
+    with :meth:`events` in the order the changes happened.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from typing import Final
+
+from upnpcm.core.description import Action, Argument, ServiceDescription, StateVariable
+from upnpcm.core.protocol_info import ProtocolInfo, match, parse_list
+from upnpcm.errors import ProtocolInfoError, UPnPError
+
+__all__ = [
+    "CONNECTION_MANAGER_ID",
+    "CONNECTION_MANAGER_TYPE",
+    "ConnectionInfo",
+    "ConnectionManager",
+    "ConnectionManagerConfig",
+    "ConnectionStatus",
+    "Direction",
+    "StateVariablesChanged",
+    "connection_manager_scpd",
+]
+
+CONNECTION_MANAGER_TYPE: Final = "urn:schemas-upnp-org:service:ConnectionManager:1"
+CONNECTION_MANAGER_ID: Final = "urn:upnp-org:serviceId:ConnectionManager"
+#: Largest ConnectionID (A_ARG_TYPE_ConnectionID is an i4).
+MAX_CONNECTION_ID: Final = 2**31 - 1
+EVENTED_VARIABLES: Final = ("SourceProtocolInfo", "SinkProtocolInfo", "CurrentConnectionIDs")
+
+
+class Direction(StrEnum):
+    """A_ARG_TYPE_Direction: Output = this device sends; Input = it receives."""
+
+    INPUT = "Input"
+    OUTPUT = "Output"
+
+
+class ConnectionStatus(StrEnum):
+    """A_ARG_TYPE_ConnectionStatus."""
+
+    OK = "OK"
+    CONTENT_FORMAT_MISMATCH = "ContentFormatMismatch"
+    INSUFFICIENT_BANDWIDTH = "InsufficientBandwidth"
+    UNRELIABLE_CHANNEL = "UnreliableChannel"
+    UNKNOWN = "Unknown"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConnectionInfo:
+    """One row of the connection table (GetCurrentConnectionInfo's out-arguments)."""
+
+    connection_id: int
+    rcs_id: int = -1
+    av_transport_id: int = -1
+    protocol_info: str = ""
+    peer_connection_manager: str = ""
+    peer_connection_id: int = -1
+    direction: Direction = Direction.INPUT
+    status: ConnectionStatus = ConnectionStatus.OK
+
+    def as_arguments(self) -> dict[str, object]:
+        """The out-arguments of GetCurrentConnectionInfo, by name."""
+        return {
+            "RcsID": self.rcs_id,
+            "AVTransportID": self.av_transport_id,
+            "ProtocolInfo": self.protocol_info,
+            "PeerConnectionManager": self.peer_connection_manager,
+            "PeerConnectionID": self.peer_connection_id,
+            "Direction": str(self.direction),
+            "Status": str(self.status),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class StateVariablesChanged:
+    """Evented state variables that changed, with their new wire values."""
+
+    changes: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConnectionManagerConfig:
+    """How a ConnectionManager behaves.
+
+    Args:
+        source: SourceProtocolInfo wire text ("" = cannot source).
+        sink: SinkProtocolInfo wire text ("" = cannot sink).
+        prepare_for_connection: offer PrepareForConnection + ConnectionComplete.
+        max_connections: live connections allowed at once (R4 d).
+        idle_connection_ids: CurrentConnectionIDs without PrepareForConnection;
+            ``"0"`` per the standard, ``""`` as Sonos reports it.
+        connection_info_faults: answer GetCurrentConnectionInfo with a fault
+            (402 for ID 0, 706 otherwise) as Sonos firmware is reported to do.
+    """
+
+    source: str = ""
+    sink: str = ""
+    prepare_for_connection: bool = True
+    max_connections: int = 16
+    idle_connection_ids: str = "0"
+    connection_info_faults: bool = False
+
+    def __post_init__(self) -> None:
+        if self.max_connections < 1:
+            raise ValueError("max_connections must be at least 1")
+
+
+def connection_manager_scpd(*, prepare_for_connection: bool = True) -> ServiceDescription:
+    """The standard ConnectionManager:1 SCPD (spec.md §1.1-1.2).
+
+    Without ``prepare_for_connection`` the two optional actions are left out.
+    """
+
+    def arg(name: str, direction: str, var: str) -> Argument:
+        return Argument(
+            name=name, direction="in" if direction == "in" else "out", related_state_variable=var
+        )
+
+    actions = [
+        Action(
+            name="GetProtocolInfo",
+            arguments=(
+                arg("Source", "out", "SourceProtocolInfo"),
+                arg("Sink", "out", "SinkProtocolInfo"),
+            ),
+        ),
+    ]
+    if prepare_for_connection:
+        actions.append(
+            Action(
+                name="PrepareForConnection",
+                arguments=(
+                    arg("RemoteProtocolInfo", "in", "A_ARG_TYPE_ProtocolInfo"),
+                    arg("PeerConnectionManager", "in", "A_ARG_TYPE_ConnectionManager"),
+                    arg("PeerConnectionID", "in", "A_ARG_TYPE_ConnectionID"),
+                    arg("Direction", "in", "A_ARG_TYPE_Direction"),
+                    arg("ConnectionID", "out", "A_ARG_TYPE_ConnectionID"),
+                    arg("AVTransportID", "out", "A_ARG_TYPE_AVTransportID"),
+                    arg("RcsID", "out", "A_ARG_TYPE_RcsID"),
+                ),
+            )
+        )
+        actions.append(
+            Action(
+                name="ConnectionComplete",
+                arguments=(arg("ConnectionID", "in", "A_ARG_TYPE_ConnectionID"),),
+            )
+        )
+    actions += [
+        Action(
+            name="GetCurrentConnectionIDs",
+            arguments=(arg("ConnectionIDs", "out", "CurrentConnectionIDs"),),
+        ),
+        Action(
+            name="GetCurrentConnectionInfo",
+            arguments=(
+                arg("ConnectionID", "in", "A_ARG_TYPE_ConnectionID"),
+                arg("RcsID", "out", "A_ARG_TYPE_RcsID"),
+                arg("AVTransportID", "out", "A_ARG_TYPE_AVTransportID"),
+                arg("ProtocolInfo", "out", "A_ARG_TYPE_ProtocolInfo"),
+                arg("PeerConnectionManager", "out", "A_ARG_TYPE_ConnectionManager"),
+                arg("PeerConnectionID", "out", "A_ARG_TYPE_ConnectionID"),
+                arg("Direction", "out", "A_ARG_TYPE_Direction"),
+                arg("Status", "out", "A_ARG_TYPE_ConnectionStatus"),
+            ),
+        ),
+    ]
+    variables = (
+        StateVariable(name="SourceProtocolInfo", data_type="string", send_events=True),
+        StateVariable(name="SinkProtocolInfo", data_type="string", send_events=True),
+        StateVariable(name="CurrentConnectionIDs", data_type="string", send_events=True),
+        StateVariable(
+            name="A_ARG_TYPE_ConnectionStatus",
+            send_events=False,
+            allowed_values=tuple(str(s) for s in ConnectionStatus),
+        ),
+        StateVariable(name="A_ARG_TYPE_ConnectionManager", send_events=False),
+        StateVariable(
+            name="A_ARG_TYPE_Direction",
+            send_events=False,
+            allowed_values=tuple(str(d) for d in Direction),
+        ),
+        StateVariable(name="A_ARG_TYPE_ProtocolInfo", send_events=False),
+        StateVariable(name="A_ARG_TYPE_ConnectionID", data_type="i4", send_events=False),
+        StateVariable(name="A_ARG_TYPE_AVTransportID", data_type="i4", send_events=False),
+        StateVariable(name="A_ARG_TYPE_RcsID", data_type="i4", send_events=False),
+    )
+    return ServiceDescription(actions=tuple(actions), state_variables=variables)
+
+
+@dataclass(slots=True)
+class _Statistics:
+    prepared: int = 0
+    completed: int = 0
+    refused: dict[int, int] = field(default_factory=dict)
+
+
+class ConnectionManager:
+    """One ConnectionManager service instance (rules R1-R7 above)."""
+
+    def __init__(self, config: ConnectionManagerConfig | None = None) -> None:
+        self._config = config or ConnectionManagerConfig()
+        self._source = self._config.source
+        self._sink = self._config.sink
+        self._source_entries = parse_list(self._source).entries
+        self._sink_entries = parse_list(self._sink).entries
+        self._connections: dict[int, ConnectionInfo] = {}
+        self._next_id = 1
+        self._events: list[StateVariablesChanged] = []
+        self._stats = _Statistics()
+        self._ids_text = self._format_ids()
+
+    # ------------------------------------------------------------------ queries
+
+    @property
+    def config(self) -> ConnectionManagerConfig:
+        """The configuration this instance was built with."""
+        return self._config
+
+    def protocol_info(self) -> tuple[str, str]:
+        """R1: (Source, Sink) wire text."""
+        return self._source, self._sink
+
+    def current_connection_ids(self) -> str:
+        """R2: the live ConnectionIDs as a comma-separated list."""
+        return self._ids_text
+
+    def connection_ids(self) -> tuple[int, ...]:
+        """The live ConnectionIDs (0 alone when PrepareForConnection is off)."""
+        if not self._config.prepare_for_connection:
+            return (0,)
+        return tuple(sorted(self._connections))
+
+    def connection_info(self, connection_id: int) -> ConnectionInfo:
+        """R3: the row of ``connection_id``.
+
+        Raises:
+            UPnPError: 706 for an unknown ID (402/706 with ``connection_info_faults``).
+        """
+        if self._config.connection_info_faults:
+            raise UPnPError(402 if connection_id == 0 else 706)
+        if not self._config.prepare_for_connection:
+            if connection_id == 0:
+                return ConnectionInfo(connection_id=0, direction=self._implicit_direction())
+        else:
+            info = self._connections.get(connection_id)
+            if info is not None:
+                return info
+        raise UPnPError(706, f"no connection {connection_id}")
+
+    def evented_state(self) -> dict[str, str]:
+        """Every evented variable and its value (the GENA initial event), in SCPD order."""
+        return {
+            "SourceProtocolInfo": self._source,
+            "SinkProtocolInfo": self._sink,
+            "CurrentConnectionIDs": self._ids_text,
+        }
+
+    def statistics(self) -> dict[str, object]:
+        """A snapshot: live connections, totals prepared/completed, refusals by code."""
+        return {
+            "live": len(self._connections),
+            "max_connections": self._config.max_connections,
+            "next_id": self._next_id,
+            "prepared": self._stats.prepared,
+            "completed": self._stats.completed,
+            "refused": dict(self._stats.refused),
+        }
+
+    # ---------------------------------------------------------------- mutations
+
+    def prepare_for_connection(
+        self,
+        remote_protocol_info: str,
+        peer_connection_manager: str,
+        peer_connection_id: int,
+        direction: Direction | str,
+    ) -> ConnectionInfo:
+        """R4: set up a connection.
+
+        Raises:
+            UPnPError: 401 when disabled, 600 for a bad Direction, 702, 701, 704.
+        """
+        try:
+            return self._prepare(
+                remote_protocol_info, peer_connection_manager, peer_connection_id, direction
+            )
+        except UPnPError as exc:
+            self._stats.refused[exc.code] = self._stats.refused.get(exc.code, 0) + 1
+            raise
+
+    def _prepare(
+        self,
+        remote_protocol_info: str,
+        peer_connection_manager: str,
+        peer_connection_id: int,
+        direction: Direction | str,
+    ) -> ConnectionInfo:
+        if not self._config.prepare_for_connection:
+            raise UPnPError(401, "PrepareForConnection is not offered by this device")
+        try:
+            wanted = Direction(direction)
+        except ValueError:
+            raise UPnPError(600, f"Direction must be Input or Output, not {direction!r}") from None
+        entries = self._sink_entries if wanted is Direction.INPUT else self._source_entries
+        if not entries:
+            role = (
+                "receive (no Sink list)" if wanted is Direction.INPUT else "send (no Source list)"
+            )
+            raise UPnPError(702, f"this ConnectionManager cannot {role}")
+        try:
+            remote = ProtocolInfo.parse(remote_protocol_info)
+        except ProtocolInfoError as exc:
+            raise UPnPError(701, f"RemoteProtocolInfo is not a protocolInfo: {exc}") from None
+        if not any(match(remote, ours).compatible for ours in entries):
+            list_name = "Sink" if wanted is Direction.INPUT else "Source"
+            raise UPnPError(701, f"{remote} matches no entry of our {list_name} list")
+        if len(self._connections) >= self._config.max_connections:
+            raise UPnPError(704, f"connection limit of {self._config.max_connections} reached")
+        if self._next_id > MAX_CONNECTION_ID:
+            raise UPnPError(704, "ConnectionIDs exhausted")
+        info = ConnectionInfo(
+            connection_id=self._next_id,
+            protocol_info=str(remote),
+            peer_connection_manager=peer_connection_manager,
+            peer_connection_id=peer_connection_id,
+            direction=wanted,
+        )
+        self._next_id += 1
+        self._connections[info.connection_id] = info
+        self._stats.prepared += 1
+        self._ids_changed()
+        return info
+
+    def connection_complete(self, connection_id: int) -> None:
+        """R5: tear a connection down.
+
+        Raises:
+            UPnPError: 401 when disabled; 706 for an unknown or completed ID.
+        """
+        if not self._config.prepare_for_connection:
+            raise UPnPError(401, "ConnectionComplete is not offered by this device")
+        if self._connections.pop(connection_id, None) is None:
+            self._stats.refused[706] = self._stats.refused.get(706, 0) + 1
+            raise UPnPError(706, f"no connection {connection_id}")
+        self._stats.completed += 1
+        self._ids_changed()
+
+    def set_status(self, connection_id: int, status: ConnectionStatus) -> None:
+        """Record a connection's Status (e.g. a renderer's transport saw a format mismatch).
+
+        Raises:
+            UPnPError: 706 for an unknown ID.
+        """
+        info = self._connections.get(connection_id)
+        if info is None:
+            raise UPnPError(706, f"no connection {connection_id}")
+        self._connections[connection_id] = replace(info, status=status)
+
+    def set_protocol_info(self, *, source: str | None = None, sink: str | None = None) -> None:
+        """Replace the Source and/or Sink list (wire text); changed ones are evented (R7)."""
+        changes: dict[str, str] = {}
+        if source is not None and source != self._source:
+            self._source = source
+            self._source_entries = parse_list(source).entries
+            changes["SourceProtocolInfo"] = source
+        if sink is not None and sink != self._sink:
+            self._sink = sink
+            self._sink_entries = parse_list(sink).entries
+            changes["SinkProtocolInfo"] = sink
+        if changes:
+            self._events.append(StateVariablesChanged(changes))
+
+    def events(self) -> list[StateVariablesChanged]:
+        """Drain the queued changes (R7), oldest first."""
+        queued, self._events = self._events, []
+        return queued
+
+    # ----------------------------------------------------------------- dispatch
+
+    def handle_action(self, action: str, arguments: Mapping[str, object]) -> dict[str, object]:
+        """Run ``action`` with already type-checked ``arguments``; return its out-arguments.
+
+        Raises:
+            UPnPError: 401 for an action this service does not offer, or the
+                action's own error (701, 702, 704, 706, …).
+        """
+        if action == "GetProtocolInfo":
+            return {"Source": self._source, "Sink": self._sink}
+        if action == "GetCurrentConnectionIDs":
+            return {"ConnectionIDs": self._ids_text}
+        if action == "GetCurrentConnectionInfo":
+            return self.connection_info(_int_arg(arguments, "ConnectionID")).as_arguments()
+        if action == "PrepareForConnection" and self._config.prepare_for_connection:
+            info = self.prepare_for_connection(
+                str(arguments["RemoteProtocolInfo"]),
+                str(arguments["PeerConnectionManager"]),
+                _int_arg(arguments, "PeerConnectionID"),
+                str(arguments["Direction"]),
+            )
+            return {
+                "ConnectionID": info.connection_id,
+                "AVTransportID": info.av_transport_id,
+                "RcsID": info.rcs_id,
+            }
+        if action == "ConnectionComplete" and self._config.prepare_for_connection:
+            self.connection_complete(_int_arg(arguments, "ConnectionID"))
+            return {}
+        raise UPnPError(401, f"no action {action} at this ConnectionManager")
+
+    # ------------------------------------------------------------------ helpers
+
+    def _implicit_direction(self) -> Direction:
+        return (
+            Direction.INPUT if self._sink_entries or not self._source_entries else Direction.OUTPUT
+        )
+
+    def _format_ids(self) -> str:
+        if not self._config.prepare_for_connection:
+            return self._config.idle_connection_ids
+        return ",".join(str(i) for i in sorted(self._connections))
+
+    def _ids_changed(self) -> None:
+        self._ids_text = self._format_ids()
+        self._events.append(StateVariablesChanged({"CurrentConnectionIDs": self._ids_text}))
+
+
+def _int_arg(arguments: Mapping[str, object], name: str) -> int:
+    value = arguments.get(name)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise UPnPError(402, f"{name} must be an i4")
+    return value

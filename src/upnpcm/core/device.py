@@ -1,0 +1,439 @@
+"""A UPnP device as a pure function of HTTP requests (UDA 1.1 §2, §3, §4).
+
+:class:`DeviceCore` routes an :class:`HttpRequest` to the description, an
+SCPD, a control URL or an event URL and returns an :class:`HttpResponse` plus
+the subscriptions that now have a NOTIFY waiting. The aiohttp adapter converts
+and sends; nothing here does I/O.
+
+HTTP answers (issue #2 §3; security.md §1, §6 items 1-14)
+--------------------------------------------------------
+H1  A method nobody defines for HTTP or UPnP → 501.
+H2  A Host header that is missing, doubled, not an IP literal or not the
+    address and port the request arrived on → 400 (DNS rebinding defence),
+    unless listed in ``allowed_hosts``. Applies to every route.
+H3  Unknown path → 404 (paths match exactly, byte for byte: no decoding, so
+    no traversal). A known path with the wrong method → 405 with ``Allow``.
+H4  Control: a non-XML ``Content-Type`` → 415; a body over ``max_body``
+    → 413; a missing/bad SOAPACTION or unparsable envelope → 400.
+H5  Control: UPnP errors are faults (HTTP 500, UPnPError code): 401 unknown
+    action (or one for another service type, or a body that contradicts the
+    SOAPACTION), 402/600/601 from the SCPD checks, the service's own codes.
+    Any other exception in a service → fault 501 "Action Failed" with a
+    generic text; the exception is handed back for logging, never sent.
+H6  Event: GENA answers with plain statuses (400, 412, 503) and no body.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Final, Protocol
+
+from upnpcm.core.arguments import decode_in_arguments, encode_arguments
+from upnpcm.core.connection_manager import StateVariablesChanged
+from upnpcm.core.description import (
+    DeviceDescription,
+    Service,
+    ServiceDescription,
+    render_device_description,
+)
+from upnpcm.core.gena import GenaPolicy, SubscriptionTable
+from upnpcm.core.http import HttpRequest, HttpResponse, parse_host_header
+from upnpcm.core.soap import (
+    CONTENT_TYPE,
+    MAX_REQUEST_BYTES,
+    build_action_response,
+    build_fault,
+    parse_action_request,
+)
+from upnpcm.errors import RemoteProtocolError, SubscriptionError, UPnPError
+
+__all__ = [
+    "DeviceCore",
+    "DeviceLimits",
+    "DeviceResult",
+    "HostedService",
+    "Resource",
+    "ServiceHandler",
+]
+
+#: Every method HTTP/1.1 or UPnP defines; anything else is answered 501 (H1).
+KNOWN_METHODS: Final = frozenset(
+    {
+        "GET",
+        "HEAD",
+        "POST",
+        "PUT",
+        "DELETE",
+        "OPTIONS",
+        "PATCH",
+        "TRACE",
+        "CONNECT",
+        "SUBSCRIBE",
+        "UNSUBSCRIBE",
+        "NOTIFY",
+        "M-POST",
+        "M-SEARCH",
+    }
+)
+XML_CONTENT_TYPE: Final = CONTENT_TYPE
+_XML_MEDIA_TYPES: Final = frozenset({"text/xml", "application/xml"})
+_GENERIC_FAILURE: Final = "Action Failed"
+
+
+class ServiceHandler(Protocol):
+    """What a hosted service implements (the ConnectionManager is one)."""
+
+    def handle_action(self, action: str, arguments: Mapping[str, object]) -> Mapping[str, object]:
+        """Run an action with checked arguments; return its out-arguments by name."""
+        ...
+
+    def evented_state(self) -> dict[str, str]:
+        """Every evented variable's current wire value (the initial event)."""
+        ...
+
+    def events(self) -> list[StateVariablesChanged]:
+        """Drain the evented changes made since the last call."""
+        ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HostedService:
+    """A service this device serves: its description entry, SCPD and implementation."""
+
+    service: Service
+    scpd: ServiceDescription
+    scpd_xml: bytes
+    handler: ServiceHandler
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Resource:
+    """A static (or generated) document served on GET/HEAD."""
+
+    content_type: str
+    body: bytes | Callable[[], bytes]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeviceResult:
+    """The response, plus (event path, SID) pairs whose NOTIFY should be sent now."""
+
+    response: HttpResponse
+    wake: tuple[tuple[str, str], ...] = ()
+    #: An unexpected exception raised by a service (already answered with 501).
+    error: BaseException | None = None
+    #: For logging: the action or GENA operation handled, if any.
+    operation: str = ""
+
+
+@dataclass(slots=True)
+class _Route:
+    kind: str  # "resource" | "control" | "event"
+    allow: str
+    resource: Resource | None = None
+    service: HostedService | None = None
+    table: SubscriptionTable | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeviceLimits:
+    """Request limits and checks of a device."""
+
+    max_body: int = MAX_REQUEST_BYTES
+    check_host: bool = True
+    #: Host header values accepted besides the listening ip:port (e.g. a name).
+    allowed_hosts: frozenset[str] = field(default_factory=frozenset)
+
+
+def _service_base(service_type: str) -> tuple[str, int]:
+    head, _, version = service_type.rpartition(":")
+    return (head, int(version)) if version.isdigit() else (service_type, 0)
+
+
+class DeviceCore:
+    """Route requests for one root device and its hosted services (rules H1-H6)."""
+
+    def __init__(
+        self,
+        description: DeviceDescription,
+        services: Sequence[HostedService],
+        *,
+        description_path: str = "/xml/device_description.xml",
+        description_xml: bytes | None = None,
+        resources: Mapping[str, Resource] | None = None,
+        limits: DeviceLimits | None = None,
+        gena_policy: GenaPolicy | None = None,
+        server_header: str = "",
+    ) -> None:
+        self.description = description
+        self.limits = limits or DeviceLimits()
+        self.server_header = server_header
+        self._services = tuple(services)
+        self._routes: dict[str, _Route] = {}
+        self._tables: dict[str, SubscriptionTable] = {}
+        self._handler_paths: dict[int, str] = {}
+        xml = (
+            description_xml
+            if description_xml is not None
+            else render_device_description(description)
+        )
+        self._add(
+            description_path,
+            _Route(
+                "resource", "GET, HEAD", resource=Resource(content_type=XML_CONTENT_TYPE, body=xml)
+            ),
+        )
+        for hosted in self._services:
+            svc = hosted.service
+            existing = self._routes.get(svc.scpd_url)
+            if existing is None:
+                self._add(
+                    svc.scpd_url,
+                    _Route(
+                        "resource",
+                        "GET, HEAD",
+                        resource=Resource(content_type=XML_CONTENT_TYPE, body=hosted.scpd_xml),
+                    ),
+                )
+            elif existing.resource is None or existing.resource.body != hosted.scpd_xml:
+                raise ValueError(f"two different documents at {svc.scpd_url}")
+            self._add(svc.control_url, _Route("control", "POST", service=hosted))
+            table = SubscriptionTable(gena_policy)
+            self._tables[svc.event_sub_url] = table
+            self._handler_paths[id(hosted.handler)] = svc.event_sub_url
+            self._add(
+                svc.event_sub_url,
+                _Route("event", "SUBSCRIBE, UNSUBSCRIBE", service=hosted, table=table),
+            )
+        for path, resource in (resources or {}).items():
+            self._add(path, _Route("resource", "GET, HEAD", resource=resource))
+
+    def _add(self, path: str, route: _Route) -> None:
+        if not path.startswith("/"):
+            raise ValueError(f"hosted URLs must be absolute paths, not {path!r}")
+        if path in self._routes:
+            raise ValueError(f"two routes for {path}")
+        self._routes[path] = route
+
+    # ------------------------------------------------------------------ access
+
+    @property
+    def services(self) -> tuple[HostedService, ...]:
+        """The hosted services, in description order."""
+        return self._services
+
+    def paths(self) -> list[str]:
+        """Every path this device answers."""
+        return list(self._routes)
+
+    def table(self, event_path: str) -> SubscriptionTable | None:
+        """The subscription table at ``event_path``, or None."""
+        return self._tables.get(event_path)
+
+    def tables(self) -> dict[str, SubscriptionTable]:
+        """Subscription tables by event path."""
+        return dict(self._tables)
+
+    def table_for(self, handler: ServiceHandler) -> tuple[str, SubscriptionTable]:
+        """(event path, table) of the service implemented by ``handler``."""
+        path = self._handler_paths[id(handler)]
+        return path, self._tables[path]
+
+    # ---------------------------------------------------------------- requests
+
+    def handle(self, request: HttpRequest, *, now: float = 0.0, entropy: int = 0) -> DeviceResult:
+        """Answer one request (rules H1-H6).
+
+        Args:
+            request: the request, body fully read (the adapter enforces
+                ``limits.max_body`` from Content-Length before reading).
+            now: monotonic seconds (GENA expiry).
+            entropy: 128 random bits (a new SID, if this is a SUBSCRIBE).
+        """
+        method = request.method.upper()
+        if method not in KNOWN_METHODS:
+            return DeviceResult(response=self._plain(501, "method not implemented"))
+        if self.limits.check_host:
+            problem = self._host_problem(request)
+            if problem:
+                return DeviceResult(response=self._plain(400, problem))
+        route = self._routes.get(request.path)
+        if route is None:
+            return DeviceResult(response=self._plain(404, "no such resource"))
+        if route.kind == "resource":
+            if method not in ("GET", "HEAD"):
+                return DeviceResult(
+                    response=self._plain(405, "method not allowed", allow=route.allow)
+                )
+            assert route.resource is not None
+            body = route.resource.body
+            data = body() if callable(body) else body
+            return DeviceResult(
+                response=HttpResponse(
+                    status=200,
+                    headers=self._headers(("Content-Type", route.resource.content_type)),
+                    body=data,
+                )
+            )
+        if route.kind == "control":
+            if method != "POST":
+                return DeviceResult(
+                    response=self._plain(405, "method not allowed", allow=route.allow)
+                )
+            assert route.service is not None
+            return self._control(route.service, request)
+        if method not in ("SUBSCRIBE", "UNSUBSCRIBE"):
+            return DeviceResult(response=self._plain(405, "method not allowed", allow=route.allow))
+        assert route.table is not None and route.service is not None
+        return self._event(request, route.table, route.service, now=now, entropy=entropy)
+
+    def flush_events(self) -> list[tuple[str, str]]:
+        """Queue changes made outside a request (API calls); return what to wake."""
+        wake: list[tuple[str, str]] = []
+        for hosted in self._services:
+            wake.extend(self._drain(hosted))
+        return wake
+
+    def expire(self, now: float) -> list[tuple[str, str]]:
+        """Drop expired subscriptions everywhere; return (event path, SID) dropped."""
+        return [(path, sid) for path, table in self._tables.items() for sid in table.expire(now)]
+
+    # ---------------------------------------------------------------- internals
+
+    def _headers(self, *pairs: tuple[str, str]) -> tuple[tuple[str, str], ...]:
+        if self.server_header:
+            return (*pairs, ("Server", self.server_header))
+        return pairs
+
+    def _plain(self, status: int, text: str, *, allow: str | None = None) -> HttpResponse:
+        headers: list[tuple[str, str]] = [("Content-Type", "text/plain; charset=utf-8")]
+        if allow is not None:
+            headers.append(("Allow", allow))
+        return HttpResponse(
+            status=status, headers=self._headers(*headers), body=f"{status} {text}\n".encode()
+        )
+
+    def _host_problem(self, request: HttpRequest) -> str | None:
+        try:
+            host = request.headers.get_single("Host")
+        except RemoteProtocolError:
+            return "duplicate Host header"
+        if host is None:
+            return "missing Host header"
+        if host.strip() in self.limits.allowed_hosts:
+            return None
+        if not request.local:
+            return None  # the adapter could not tell the local address: nothing to compare
+        try:
+            ip, port = parse_host_header(host)
+        except RemoteProtocolError as exc:
+            return str(exc)
+        if ip != request.local or (port if port is not None else 80) != request.local_port:
+            return "Host header does not name this device's address and port"
+        return None
+
+    def _fault(
+        self, error: UPnPError, *, operation: str, cause: BaseException | None = None
+    ) -> DeviceResult:
+        return DeviceResult(
+            response=HttpResponse(
+                status=500,
+                headers=self._headers(("Content-Type", CONTENT_TYPE), ("EXT", "")),
+                body=build_fault(error.code, error.description),
+            ),
+            error=cause,
+            operation=operation,
+        )
+
+    def _drain(self, hosted: HostedService) -> list[tuple[str, str]]:
+        path = hosted.service.event_sub_url
+        table = self._tables[path]
+        wake: list[tuple[str, str]] = []
+        for event in hosted.handler.events():
+            wake.extend((path, sid) for sid in table.queue_changes(event.changes))
+        return list(dict.fromkeys(wake))
+
+    def _control(self, hosted: HostedService, request: HttpRequest) -> DeviceResult:
+        content_type = request.headers.get("Content-Type")
+        media_type = (content_type or "").split(";", 1)[0].strip().lower()
+        if media_type not in _XML_MEDIA_TYPES:
+            return DeviceResult(response=self._plain(415, "Content-Type must be text/xml"))
+        if len(request.body) > self.limits.max_body:
+            return DeviceResult(response=self._plain(413, "request body too large"))
+        try:
+            call = parse_action_request(
+                request.headers.get("SOAPACTION"), request.body, max_bytes=self.limits.max_body
+            )
+        except RemoteProtocolError as exc:
+            return DeviceResult(response=self._plain(exc.status_hint, str(exc)))
+        except UPnPError as exc:
+            return self._fault(exc, operation="?")
+        operation = call.action
+        ours, our_version = _service_base(hosted.service.service_type)
+        theirs, their_version = _service_base(call.service_type)
+        if theirs != ours or not 0 < their_version <= our_version:
+            return self._fault(
+                UPnPError(401, f"{call.service_type} is not served here"), operation=operation
+            )
+        action = hosted.scpd.action(call.action)
+        if action is None:
+            return self._fault(UPnPError(401, f"no action {call.action}"), operation=operation)
+        try:
+            arguments = decode_in_arguments(hosted.scpd, action, call.arguments)
+            outputs = hosted.handler.handle_action(call.action, arguments)
+        except UPnPError as exc:
+            return self._fault(exc, operation=operation)
+        except Exception as exc:
+            return self._fault(UPnPError(501, _GENERIC_FAILURE), operation=operation, cause=exc)
+        try:
+            pairs = encode_arguments(hosted.scpd, action.out_arguments, outputs)
+        except Exception as exc:
+            return self._fault(UPnPError(501, _GENERIC_FAILURE), operation=operation, cause=exc)
+        body = build_action_response(hosted.service.service_type, call.action, pairs)
+        wake = self._drain(hosted)
+        return DeviceResult(
+            response=HttpResponse(
+                status=200,
+                headers=self._headers(("Content-Type", CONTENT_TYPE), ("EXT", "")),
+                body=body,
+            ),
+            wake=tuple(wake),
+            operation=operation,
+        )
+
+    def _event(
+        self,
+        request: HttpRequest,
+        table: SubscriptionTable,
+        hosted: HostedService,
+        *,
+        now: float,
+        entropy: int,
+    ) -> DeviceResult:
+        path = hosted.service.event_sub_url
+        try:
+            if request.method.upper() == "UNSUBSCRIBE":
+                table.unsubscribe(request.headers, now=now)
+                return DeviceResult(
+                    response=HttpResponse(status=200, headers=self._headers()),
+                    operation="UNSUBSCRIBE",
+                )
+            grant = table.subscribe(
+                request.headers,
+                peer=request.peer,
+                own=(request.local, request.local_port),
+                now=now,
+                entropy=entropy,
+                evented_state=hosted.handler.evented_state(),
+            )
+        except SubscriptionError as exc:
+            return DeviceResult(
+                response=HttpResponse(status=exc.status, headers=self._headers()),
+                operation=request.method.upper(),
+            )
+        return DeviceResult(
+            response=HttpResponse(status=200, headers=self._headers(*grant.headers())),
+            wake=() if grant.renewal else ((path, grant.sid),),
+            operation="RENEW" if grant.renewal else "SUBSCRIBE",
+        )

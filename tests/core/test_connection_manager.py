@@ -1,0 +1,201 @@
+import pytest
+
+from upnpcm.core.connection_manager import (
+    ConnectionInfo,
+    ConnectionManager,
+    ConnectionManagerConfig,
+    ConnectionStatus,
+    Direction,
+    StateVariablesChanged,
+)
+from upnpcm.errors import UPnPError
+
+SINK = "http-get:*:audio/mpeg:*,http-get:*:audio/L16;rate=44100;channels=2:DLNA.ORG_PN=LPCM"
+SOURCE = "http-get:*:audio/flac:*"
+
+
+def renderer(**kw) -> ConnectionManager:
+    return ConnectionManager(ConnectionManagerConfig(sink=SINK, **kw))
+
+
+def code(fn, *args) -> int:
+    with pytest.raises(UPnPError) as info:
+        fn(*args)
+    return info.value.code
+
+
+def test_get_protocol_info_returns_lists_verbatim():
+    cm = ConnectionManager(ConnectionManagerConfig(source=SOURCE, sink=SINK + ","))
+    assert cm.handle_action("GetProtocolInfo", {}) == {"Source": SOURCE, "Sink": SINK + ","}
+
+
+def test_prepare_complete_cycle_and_events():
+    cm = renderer()
+    assert cm.current_connection_ids() == ""
+    first = cm.prepare_for_connection(
+        "http-get:*:audio/mp3:*", "uuid:s/urn:upnp-org:serviceId:ConnectionManager", 4, "Input"
+    )
+    second = cm.prepare_for_connection("http-get:*:audio/L16:*", "", -1, Direction.INPUT)
+    assert (first.connection_id, second.connection_id) == (1, 2)
+    assert first == ConnectionInfo(
+        connection_id=1,
+        rcs_id=-1,
+        av_transport_id=-1,
+        protocol_info="http-get:*:audio/mp3:*",
+        peer_connection_manager="uuid:s/urn:upnp-org:serviceId:ConnectionManager",
+        peer_connection_id=4,
+        direction=Direction.INPUT,
+        status=ConnectionStatus.OK,
+    )
+    assert cm.current_connection_ids() == "1,2"
+    assert cm.connection_info(2).peer_connection_id == -1
+    cm.connection_complete(1)
+    assert cm.current_connection_ids() == "2"
+    assert cm.events() == [
+        StateVariablesChanged({"CurrentConnectionIDs": "1"}),
+        StateVariablesChanged({"CurrentConnectionIDs": "1,2"}),
+        StateVariablesChanged({"CurrentConnectionIDs": "2"}),
+    ]
+    assert cm.events() == []
+
+
+def test_ids_never_reused():
+    cm = renderer(max_connections=1)
+    seen = set()
+    for _ in range(20):
+        info = cm.prepare_for_connection("http-get:*:audio/mpeg:*", "", -1, "Input")
+        assert info.connection_id not in seen
+        seen.add(info.connection_id)
+        cm.connection_complete(info.connection_id)
+    assert sorted(seen) == list(range(1, 21))
+
+
+def test_limit_is_704_and_frees_on_complete():
+    cm = renderer(max_connections=2)
+    cm.prepare_for_connection("http-get:*:audio/mpeg:*", "", -1, "Input")
+    cm.prepare_for_connection("http-get:*:audio/mpeg:*", "", -1, "Input")
+    assert code(cm.prepare_for_connection, "http-get:*:audio/mpeg:*", "", -1, "Input") == 704
+    cm.connection_complete(1)
+    assert cm.prepare_for_connection("http-get:*:audio/mpeg:*", "", -1, "Input").connection_id == 3
+    assert cm.statistics()["refused"] == {704: 1}
+
+
+def test_incompatible_protocol_is_701():
+    cm = renderer()
+    assert code(cm.prepare_for_connection, "rtsp-rtp-udp:*:audio/mpeg:*", "", -1, "Input") == 701
+    assert code(cm.prepare_for_connection, "http-get:*:video/mp4:*", "", -1, "Input") == 701
+    assert code(cm.prepare_for_connection, "not-a-protocol-info", "", -1, "Input") == 701
+    assert (
+        code(cm.prepare_for_connection, "http-get:*:audio/L16;rate=48000:*", "", -1, "Input") == 701
+    )
+    assert (
+        code(cm.prepare_for_connection, "http-get:*:audio/L16:DLNA.ORG_PN=MP3", "", -1, "Input")
+        == 701
+    )
+    assert cm.current_connection_ids() == ""
+    assert cm.events() == []
+
+
+def test_wrong_direction_for_this_device_is_702():
+    cm = renderer()  # a sink only: cannot serve Output
+    assert code(cm.prepare_for_connection, "http-get:*:audio/mpeg:*", "", -1, "Output") == 702
+    server = ConnectionManager(ConnectionManagerConfig(source=SOURCE))
+    assert code(server.prepare_for_connection, "http-get:*:audio/flac:*", "", -1, "Input") == 702
+    assert (
+        server.prepare_for_connection("http-get:*:audio/x-flac:*", "", -1, "Output").direction
+        is Direction.OUTPUT
+    )
+
+
+def test_direction_outside_the_list_is_600():
+    assert (
+        code(renderer().prepare_for_connection, "http-get:*:audio/mpeg:*", "", -1, "Direction")
+        == 600
+    )
+
+
+def test_unknown_connection_is_706():
+    cm = renderer()
+    assert code(cm.connection_info, 0) == 706
+    assert code(cm.connection_info, 7) == 706
+    assert code(cm.connection_complete, 7) == 706
+    info = cm.prepare_for_connection("http-get:*:audio/mpeg:*", "", -1, "Input")
+    cm.connection_complete(info.connection_id)
+    assert code(cm.connection_complete, info.connection_id) == 706  # second Complete
+    assert code(cm.connection_info, info.connection_id) == 706
+
+
+def test_connection_zero_rules_without_prepare():
+    cm = renderer(prepare_for_connection=False)
+    assert cm.current_connection_ids() == "0"
+    assert cm.connection_info(0).as_arguments() == {
+        "RcsID": -1,
+        "AVTransportID": -1,
+        "ProtocolInfo": "",
+        "PeerConnectionManager": "",
+        "PeerConnectionID": -1,
+        "Direction": "Input",
+        "Status": "OK",
+    }
+    assert code(cm.connection_info, 1) == 706
+    assert code(cm.prepare_for_connection, "http-get:*:audio/mpeg:*", "", -1, "Input") == 401
+    assert code(cm.connection_complete, 0) == 401
+    assert code(cm.handle_action, "PrepareForConnection", {}) == 401
+    assert code(cm.handle_action, "ConnectionComplete", {"ConnectionID": 0}) == 401
+    server = ConnectionManager(ConnectionManagerConfig(source=SOURCE, prepare_for_connection=False))
+    assert server.connection_info(0).direction is Direction.OUTPUT
+
+
+def test_sonos_switches():
+    cm = renderer(prepare_for_connection=False, idle_connection_ids="", connection_info_faults=True)
+    assert cm.current_connection_ids() == ""
+    assert cm.evented_state()["CurrentConnectionIDs"] == ""
+    assert code(cm.connection_info, 0) == 402
+    assert code(cm.connection_info, 3) == 706
+
+
+def test_set_protocol_info_events_only_changes():
+    cm = renderer()
+    cm.set_protocol_info(sink=SINK)
+    assert cm.events() == []
+    cm.set_protocol_info(source="http-get:*:audio/ogg:*", sink="http-get:*:audio/ogg:*")
+    assert cm.events() == [
+        StateVariablesChanged(
+            {
+                "SourceProtocolInfo": "http-get:*:audio/ogg:*",
+                "SinkProtocolInfo": "http-get:*:audio/ogg:*",
+            }
+        )
+    ]
+    assert code(cm.prepare_for_connection, "http-get:*:audio/mpeg:*", "", -1, "Input") == 701
+
+
+def test_set_status():
+    cm = renderer()
+    info = cm.prepare_for_connection("http-get:*:audio/mpeg:*", "", -1, "Input")
+    cm.set_status(info.connection_id, ConnectionStatus.CONTENT_FORMAT_MISMATCH)
+    assert cm.connection_info(info.connection_id).status is ConnectionStatus.CONTENT_FORMAT_MISMATCH
+    assert code(cm.set_status, 99, ConnectionStatus.OK) == 706
+
+
+def test_handle_action_dispatch():
+    cm = renderer()
+    out = cm.handle_action(
+        "PrepareForConnection",
+        {
+            "RemoteProtocolInfo": "http-get:*:audio/mpeg:*",
+            "PeerConnectionManager": "",
+            "PeerConnectionID": -1,
+            "Direction": "Input",
+        },
+    )
+    assert out == {"ConnectionID": 1, "AVTransportID": -1, "RcsID": -1}
+    assert cm.handle_action("GetCurrentConnectionIDs", {}) == {"ConnectionIDs": "1"}
+    assert cm.handle_action("GetCurrentConnectionInfo", {"ConnectionID": 1})["Direction"] == "Input"
+    assert cm.handle_action("ConnectionComplete", {"ConnectionID": 1}) == {}
+    assert code(cm.handle_action, "Nope", {}) == 401
+
+
+def test_config_rejects_zero_limit():
+    with pytest.raises(ValueError):
+        ConnectionManagerConfig(max_connections=0)

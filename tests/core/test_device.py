@@ -1,0 +1,354 @@
+"""DeviceCore: every HTTP/SOAP answer, driven without sockets."""
+
+import pytest
+
+from upnpcm.core.connection_manager import (
+    ConnectionManager,
+    ConnectionManagerConfig,
+    connection_manager_scpd,
+)
+from upnpcm.core.description import (
+    Device,
+    DeviceDescription,
+    parse_device_description,
+    parse_scpd,
+    render_scpd,
+)
+from upnpcm.core.device import DeviceCore, HostedService, Resource
+from upnpcm.core.http import Headers, HttpRequest
+from upnpcm.core.soap import build_action_request, parse_action_response, parse_fault
+from upnpcm.profiles import cm_service
+
+CM = "urn:schemas-upnp-org:service:ConnectionManager:1"
+LOCAL = ("127.0.0.1", 1400)
+CONTROL = "/MediaRenderer/ConnectionManager/Control"
+
+
+class Boom:
+    """A service whose action raises an unexpected exception."""
+
+    def handle_action(self, action, arguments):
+        raise RuntimeError("secret /etc/path detail")
+
+    def evented_state(self):
+        return {}
+
+    def events(self):
+        return []
+
+
+def make_core(**kw) -> tuple[DeviceCore, ConnectionManager]:
+    cm = ConnectionManager(ConnectionManagerConfig(sink="http-get:*:audio/mpeg:*", **kw))
+    scpd = connection_manager_scpd(prepare_for_connection=cm.config.prepare_for_connection)
+    service = cm_service("MediaRenderer")
+    boom_service = cm_service("Boom")
+    desc = DeviceDescription(
+        device=Device(
+            device_type="urn:schemas-upnp-org:device:MediaRenderer:1",
+            udn="uuid:1",
+            services=(service,),
+        )
+    )
+    core = DeviceCore(
+        desc,
+        [
+            HostedService(service=service, scpd=scpd, scpd_xml=render_scpd(scpd), handler=cm),
+            HostedService(
+                service=boom_service, scpd=scpd, scpd_xml=render_scpd(scpd), handler=Boom()
+            ),
+        ],
+        resources={"/status": Resource(content_type="text/plain", body=lambda: b"live")},
+        server_header="Linux/6 UPnP/1.1 upnpcm/0",
+    )
+    return core, cm
+
+
+def request(
+    method="GET", path="/xml/device_description.xml", headers=(), body=b"", host="127.0.0.1:1400"
+):
+    pairs = [("Host", host)] if host is not None else []
+    return HttpRequest(
+        method=method,
+        path=path,
+        headers=Headers([*pairs, *headers]),
+        body=body,
+        peer="127.0.0.1",
+        local=LOCAL[0],
+        local_port=LOCAL[1],
+    )
+
+
+def soap(action, args=(), *, path=CONTROL, soapaction=None, content_type=None):
+    headers, body = build_action_request(CM, action, list(args))
+    return request(
+        "POST",
+        path,
+        headers=[
+            ("Content-Type", content_type or headers["Content-Type"]),
+            ("SOAPACTION", soapaction if soapaction is not None else headers["SOAPACTION"]),
+        ],
+        body=body,
+    )
+
+
+def fault_code(result):
+    assert result.response.status == 500
+    assert result.response.header("Content-Type") == 'text/xml; charset="utf-8"'
+    return parse_fault(result.response.body).code
+
+
+def test_description_and_scpd_served():
+    core, _ = make_core()
+    result = core.handle(request())
+    assert result.response.status == 200
+    assert result.response.header("Content-Type") == 'text/xml; charset="utf-8"'
+    assert result.response.header("Server") == "Linux/6 UPnP/1.1 upnpcm/0"
+    assert parse_device_description(result.response.body).device.udn == "uuid:1"
+    scpd = core.handle(request(path="/xml/ConnectionManager1.xml"))
+    assert parse_scpd(scpd.response.body).action("PrepareForConnection") is not None
+    assert core.handle(request("HEAD")).response.status == 200
+    assert core.handle(request(path="/status")).response.body == b"live"
+
+
+def test_action_success_200_out_arguments_in_order():
+    core, _ = make_core()
+    result = core.handle(soap("GetProtocolInfo"))
+    assert result.response.status == 200
+    assert result.response.header("EXT") == ""
+    assert parse_action_response(result.response.body, "GetProtocolInfo") == [
+        ("Source", ""),
+        ("Sink", "http-get:*:audio/mpeg:*"),
+    ]
+
+
+def test_unquoted_soapaction_accepted():
+    core, _ = make_core()
+    result = core.handle(
+        soap("GetCurrentConnectionIDs", soapaction=f"{CM}#GetCurrentConnectionIDs")
+    )
+    assert result.response.status == 200
+
+
+@pytest.mark.parametrize(
+    ("req", "status"),
+    [
+        (request(path="/nope"), 404),
+        (request(path="/xml/../xml/device_description.xml"), 404),
+        (request(path="/xml/%2e%2e/device_description.xml"), 404),
+        (request(path="/xml/device_description.xml%00"), 404),
+        (request("POST"), 405),
+        (request("DELETE", "/xml/ConnectionManager1.xml"), 405),
+        (request("GET", CONTROL), 405),
+        (request("SUBSCRIBE", CONTROL), 405),
+        (request("POST", "/MediaRenderer/ConnectionManager/Event"), 405),
+        (request("FOO"), 501),
+        (request(host=None), 400),
+        (request(host="evil.example:1400"), 400),
+        (request(host="localhost:1400"), 400),
+        (request(host="127.0.0.1:1401"), 400),
+        (request(host="127.0.0.2:1400"), 400),
+        (request(host="127.0.0.1"), 400),
+        (request(headers=[("Host", "127.0.0.1:1400")]), 400),  # duplicated Host
+    ],
+)
+def test_http_errors(req, status):
+    core, _ = make_core()
+    assert core.handle(req).response.status == status
+
+
+def test_405_carries_allow():
+    core, _ = make_core()
+    assert core.handle(request("POST")).response.header("Allow") == "GET, HEAD"
+    assert core.handle(request("GET", CONTROL)).response.header("Allow") == "POST"
+    assert core.handle(request("GET", "/MediaRenderer/ConnectionManager/Event")).response.header(
+        "Allow"
+    ) == ("SUBSCRIBE, UNSUBSCRIBE")
+
+
+def test_allowed_hosts_and_ipv6_host():
+    from upnpcm.core.device import DeviceLimits
+
+    core, _ = make_core()
+    core.limits = DeviceLimits(allowed_hosts=frozenset({"zp.local:1400"}))
+    assert core.handle(request(host="zp.local:1400")).response.status == 200
+    v6 = HttpRequest(
+        method="GET",
+        path="/xml/device_description.xml",
+        headers=Headers([("Host", "[::1]:1400")]),
+        local="::1",
+        local_port=1400,
+    )
+    assert core.handle(v6).response.status == 200
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "text/plain", ""])
+def test_non_xml_content_type_415(content_type):
+    core, _ = make_core()
+    req = soap("GetProtocolInfo", content_type=content_type or "x")
+    if not content_type:
+        req = request(
+            "POST", CONTROL, headers=[("SOAPACTION", f'"{CM}#GetProtocolInfo"')], body=req.body
+        )
+    assert core.handle(req).response.status == 415
+
+
+def test_application_xml_accepted():
+    core, _ = make_core()
+    assert (
+        core.handle(soap("GetProtocolInfo", content_type="application/xml")).response.status == 200
+    )
+
+
+@pytest.mark.parametrize("soapaction", ["", "garbage", f'"{CM}"', f'"{CM}#"'])
+def test_bad_soapaction_400(soapaction):
+    core, _ = make_core()
+    assert core.handle(soap("GetProtocolInfo", soapaction=soapaction)).response.status == 400
+
+
+def test_missing_soapaction_400():
+    core, _ = make_core()
+    req = soap("GetProtocolInfo")
+    req = request("POST", CONTROL, headers=[("Content-Type", "text/xml")], body=req.body)
+    assert core.handle(req).response.status == 400
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"", b"<x", b"<a/>", b'<!DOCTYPE a [<!ENTITY e SYSTEM "file:///etc/passwd">]><a>&e;</a>'],
+)
+def test_unparsable_envelope_400(body):
+    core, _ = make_core()
+    req = request(
+        "POST",
+        CONTROL,
+        headers=[("Content-Type", "text/xml"), ("SOAPACTION", f'"{CM}#GetProtocolInfo"')],
+        body=body,
+    )
+    result = core.handle(req)
+    assert result.response.status == 400
+    assert b"passwd" not in result.response.body or b"root:" not in result.response.body
+
+
+def test_oversize_body_413():
+    core, _ = make_core()
+    req = soap("GetProtocolInfo")
+    big = request(
+        "POST",
+        CONTROL,
+        headers=[("Content-Type", "text/xml"), ("SOAPACTION", f'"{CM}#GetProtocolInfo"')],
+        body=req.body + b" " * 16 * 1024,
+    )
+    assert core.handle(big).response.status == 413
+
+
+def test_upnp_error_codes_as_faults():
+    core, cm = make_core(max_connections=1)
+    assert fault_code(core.handle(soap("NoSuchAction"))) == 401
+    assert (
+        fault_code(
+            core.handle(soap("GetProtocolInfo", soapaction=f'"{CM}#GetCurrentConnectionIDs"'))
+        )
+        == 401
+    )
+    other = soap("Play", soapaction='"urn:schemas-upnp-org:service:AVTransport:1#Play"')
+    assert fault_code(core.handle(other)) == 401
+    assert (
+        fault_code(core.handle(soap("GetCurrentConnectionInfo", [("ConnectionID", "abc")]))) == 402
+    )
+    assert fault_code(core.handle(soap("GetCurrentConnectionInfo"))) == 402
+    assert (
+        fault_code(
+            core.handle(soap("GetCurrentConnectionInfo", [("ConnectionID", "1"), ("X", "1")]))
+        )
+        == 402
+    )
+    assert fault_code(core.handle(soap("GetCurrentConnectionInfo", [("ConnectionID", "5")]))) == 706
+    args = [
+        ("RemoteProtocolInfo", "http-get:*:audio/mpeg:*"),
+        ("PeerConnectionManager", ""),
+        ("PeerConnectionID", "-1"),
+    ]
+    assert (
+        fault_code(core.handle(soap("PrepareForConnection", [*args, ("Direction", "Sideways")])))
+        == 600
+    )
+    assert (
+        fault_code(core.handle(soap("PrepareForConnection", [*args, ("Direction", "Output")])))
+        == 702
+    )
+    bad = [("RemoteProtocolInfo", "http-get:*:video/mp4:*"), *args[1:], ("Direction", "Input")]
+    assert fault_code(core.handle(soap("PrepareForConnection", bad))) == 701
+    ok = core.handle(soap("PrepareForConnection", [*args, ("Direction", "Input")]))
+    assert ok.response.status == 200
+    assert (
+        fault_code(core.handle(soap("PrepareForConnection", [*args, ("Direction", "Input")])))
+        == 704
+    )
+    assert fault_code(core.handle(soap("ConnectionComplete", [("ConnectionID", "9")]))) == 706
+
+
+def test_higher_version_soapaction_refused():
+    core, _ = make_core()
+    v2 = soap(
+        "GetProtocolInfo",
+        soapaction='"urn:schemas-upnp-org:service:ConnectionManager:2#GetProtocolInfo"',
+    )
+    assert fault_code(core.handle(v2)) == 401
+
+
+def test_disabled_prepare_is_401():
+    core, _ = make_core(prepare_for_connection=False)
+    assert fault_code(core.handle(soap("PrepareForConnection"))) == 401
+    assert fault_code(core.handle(soap("ConnectionComplete", [("ConnectionID", "0")]))) == 401
+    ids = core.handle(soap("GetCurrentConnectionIDs"))
+    assert parse_action_response(ids.response.body, "GetCurrentConnectionIDs") == [
+        ("ConnectionIDs", "0")
+    ]
+
+
+def test_handler_exception_is_generic_501_fault():
+    core, _ = make_core()
+    result = core.handle(soap("GetProtocolInfo", path="/Boom/ConnectionManager/Control"))
+    assert fault_code(result) == 501
+    assert b"secret" not in result.response.body
+    assert b"Traceback" not in result.response.body
+    assert isinstance(result.error, RuntimeError)
+    assert core.handle(soap("GetProtocolInfo")).response.status == 200  # still serving
+
+
+def test_prepare_wakes_subscribers():
+    core, cm = make_core()
+    sub = core.handle(
+        request(
+            "SUBSCRIBE",
+            "/MediaRenderer/ConnectionManager/Event",
+            headers=[
+                ("CALLBACK", "<http://127.0.0.1:5000/cb>"),
+                ("NT", "upnp:event"),
+                ("TIMEOUT", "Second-1800"),
+            ],
+        ),
+        now=0.0,
+        entropy=42,
+    )
+    assert sub.response.status == 200
+    sid = sub.response.header("SID")
+    assert sub.wake == (("/MediaRenderer/ConnectionManager/Event", sid),)
+    args = [
+        ("RemoteProtocolInfo", "http-get:*:audio/mpeg:*"),
+        ("PeerConnectionManager", ""),
+        ("PeerConnectionID", "-1"),
+        ("Direction", "Input"),
+    ]
+    result = core.handle(soap("PrepareForConnection", args))
+    assert result.wake == (("/MediaRenderer/ConnectionManager/Event", sid),)
+    path, table = core.table_for(cm)
+    message = table.take_message(sid)
+    assert message is not None and message.seq == 0
+    assert message.changes["CurrentConnectionIDs"] == "1"  # coalesced into the initial event
+
+
+def test_conflicting_routes_refused():
+    core, _ = make_core()
+    with pytest.raises(ValueError, match="two"):
+        DeviceCore(core.description, [*list(core.services), core.services[0]])

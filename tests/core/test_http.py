@@ -1,0 +1,62 @@
+from email.utils import formatdate
+
+import pytest
+
+from upnpcm.core.http import Headers, format_host, http_date, normalise_ip, parse_host_header
+from upnpcm.errors import RemoteProtocolError
+
+
+@pytest.mark.parametrize("t", [0, 1e9, 1_700_000_000.5, 4102444800])
+def test_http_date_matches_rfc_format(t):
+    assert http_date(t) == formatdate(t, usegmt=True)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("127.0.0.1:1400", ("127.0.0.1", 1400)),
+        ("10.0.0.5", ("10.0.0.5", None)),
+        ("[::1]:80", ("::1", 80)),
+        ("[::ffff:127.0.0.1]:1400", ("127.0.0.1", 1400)),
+        (" 192.168.1.2:1400 ", ("192.168.1.2", 1400)),
+    ],
+)
+def test_parse_host_header(value, expected):
+    assert parse_host_header(value) == expected
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "localhost:1400",
+        "evil.example",
+        "127.0.0.1:0",
+        "127.0.0.1:99999",
+        "127.0.0.1:x",
+        "[::1",
+        "::1",
+        "[::1]x",
+        "",
+    ],
+)
+def test_bad_host_headers(value):
+    with pytest.raises(RemoteProtocolError):
+        parse_host_header(value)
+
+
+def test_headers_case_insensitive_and_duplicates_visible():
+    headers = Headers([("SID", "a"), ("sid", "b"), ("NT", "upnp:event")])
+    assert headers.get("Sid") == "a"
+    assert headers.get_all("SID") == ["a", "b"]
+    assert "nt" in headers
+    assert headers.get("missing", "x") == "x"
+    with pytest.raises(RemoteProtocolError):
+        headers.get_single("SID")
+    assert headers.get_single("NT") == "upnp:event"
+
+
+def test_helpers():
+    assert format_host("::1", 80) == "[::1]:80"
+    assert format_host("1.2.3.4", 80) == "1.2.3.4:80"
+    assert normalise_ip("::ffff:10.0.0.1") == "10.0.0.1"
+    assert normalise_ip("not-an-ip") == "not-an-ip"

@@ -1,0 +1,89 @@
+"""Model-based test of the connection table (hypothesis RuleBasedStateMachine)."""
+
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, invariant, rule
+
+from upnpcm.core.connection_manager import ConnectionManager, ConnectionManagerConfig
+from upnpcm.errors import UPnPError
+
+LIMIT = 4
+OFFERS = st.sampled_from(
+    [
+        "http-get:*:audio/mpeg:*",
+        "http-get:*:audio/mp3:*",
+        "http-get:*:video/mp4:*",
+        "rtsp-rtp-udp:*:x:*",
+        "bad",
+    ]
+)
+
+
+class ConnectionTable(RuleBasedStateMachine):
+    ids = Bundle("ids")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cm = ConnectionManager(
+            ConnectionManagerConfig(sink="http-get:*:audio/mpeg:*", max_connections=LIMIT)
+        )
+        self.live: set[int] = set()
+        self.issued: list[int] = []
+        self.last_evented: str | None = None
+
+    @rule(target=ids, offer=OFFERS, direction=st.sampled_from(["Input", "Output", "Both"]))
+    def prepare(self, offer, direction):
+        compatible = offer in ("http-get:*:audio/mpeg:*", "http-get:*:audio/mp3:*")
+        try:
+            info = self.cm.prepare_for_connection(offer, "", -1, direction)
+        except UPnPError as exc:
+            if direction == "Both":
+                assert exc.code == 600
+            elif direction == "Output":
+                assert exc.code == 702
+            elif not compatible:
+                assert exc.code == 701
+            else:
+                assert exc.code == 704
+                assert len(self.live) == LIMIT
+            return -1
+        assert direction == "Input" and compatible
+        assert info.connection_id not in self.issued
+        assert not self.issued or info.connection_id > max(self.issued)
+        self.issued.append(info.connection_id)
+        self.live.add(info.connection_id)
+        return info.connection_id
+
+    @rule(connection_id=consumes(ids))
+    def complete(self, connection_id):
+        try:
+            self.cm.connection_complete(connection_id)
+        except UPnPError as exc:
+            assert exc.code == 706
+            assert connection_id not in self.live
+            return
+        self.live.remove(connection_id)
+
+    @rule(connection_id=st.one_of(ids, st.integers(-5, 50)))
+    def info(self, connection_id):
+        try:
+            got = self.cm.connection_info(connection_id)
+        except UPnPError as exc:
+            assert exc.code == 706
+            assert connection_id not in self.live
+        else:
+            assert got.connection_id == connection_id in self.live
+
+    @invariant()
+    def table_matches_model(self):
+        assert len(self.live) <= LIMIT
+        expected = ",".join(str(i) for i in sorted(self.live))
+        assert self.cm.current_connection_ids() == expected
+        for event in self.cm.events():
+            self.last_evented = event.changes["CurrentConnectionIDs"]
+        if self.last_evented is not None:
+            assert self.last_evented == expected
+
+
+TestConnectionTable = ConnectionTable.TestCase
+TestConnectionTable.settings = settings(max_examples=150, stateful_step_count=40, deadline=None)
