@@ -1,0 +1,5 @@
+"""``python -m upnpcm``."""
+
+from upnpcm.cli import main
+
+main()

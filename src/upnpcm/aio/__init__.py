@@ -1,0 +1,1 @@
+"""asyncio adapters (aiohttp): convert, call the core, send."""

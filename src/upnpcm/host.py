@@ -1,0 +1,99 @@
+"""Run a hosted device: HTTP (description, SOAP, GENA) and, later, SSDP.
+
+::
+
+    async with DeviceHost(DeviceSettings(port=0), state_dir=tmp) as host:
+        print(host.description_url("127.0.0.1"))
+        host.set_protocol_info("renderer", sink="http-get:*:audio/flac:*")
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Final
+
+from upnpcm.aio.notifier import Notifier
+from upnpcm.aio.server import DeviceServer
+from upnpcm.core.connection_manager import ConnectionManager
+from upnpcm.core.device import DeviceCore, DeviceLimits
+from upnpcm.profiles import DeviceSpec, build_device_spec
+from upnpcm.settings import DeviceSettings
+from upnpcm.state import StateStore
+
+__all__ = ["DeviceHost"]
+
+_LOG: Final = logging.getLogger("upnpcm.host")
+
+
+class DeviceHost:
+    """A device built from settings (or a ready :class:`DeviceSpec`), served over HTTP."""
+
+    def __init__(
+        self,
+        settings: DeviceSettings | None = None,
+        *,
+        state_dir: Path | str | None = None,
+        spec: DeviceSpec | None = None,
+    ) -> None:
+        self.settings = settings or DeviceSettings()
+        self.store = StateStore(state_dir)
+        self.spec = spec or build_device_spec(self.settings, self.store)
+        self.core = DeviceCore(
+            self.spec.description,
+            self.spec.services,
+            description_path=self.spec.description_path,
+            description_xml=self.spec.description_xml,
+            resources=self.spec.resources,
+            limits=DeviceLimits(allowed_hosts=frozenset(self.settings.allowed_hosts)),
+            gena_policy=self.spec.gena_policy,
+            server_header=self.spec.server_header,
+        )
+        port = self.settings.port if self.settings.port is not None else self.spec.default_port
+        hosts = self.settings.host or None
+        self.server = DeviceServer(
+            self.core,
+            host=hosts,
+            port=port,
+            notifier=Notifier(self.core, min_interval=self.settings.gena.min_interval),
+        )
+
+    async def start(self) -> None:
+        """Start serving."""
+        await self.server.start()
+        _LOG.info("serving %s on port %d", self.spec.profile, self.server.port)
+
+    async def stop(self) -> None:
+        """Stop serving (subscriptions end; pending NOTIFYs are cancelled)."""
+        await self.server.stop()
+
+    async def __aenter__(self) -> DeviceHost:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    @property
+    def port(self) -> int:
+        """The bound HTTP port."""
+        return self.server.port
+
+    def description_url(self, ip: str) -> str:
+        """The LOCATION of the root description as reached at ``ip``."""
+        return self.server.url(ip, self.spec.description_path)
+
+    def connection_manager(self, role: str) -> ConnectionManager:
+        """The ConnectionManager of ``"renderer"`` or ``"server"``.
+
+        Raises:
+            KeyError: that role is not hosted.
+        """
+        return self.spec.connection_managers[role]
+
+    def set_protocol_info(
+        self, role: str, *, source: str | None = None, sink: str | None = None
+    ) -> None:
+        """Change a ConnectionManager's lists at run time; subscribers get the change."""
+        self.connection_manager(role).set_protocol_info(source=source, sink=sink)
+        self.server.flush_events()

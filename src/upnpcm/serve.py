@@ -1,0 +1,49 @@
+"""``upnpcm serve``: run a hosted device until SIGINT or SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import signal
+import sys
+from pathlib import Path
+
+from upnpcm.host import DeviceHost
+from upnpcm.settings import DeviceSettings
+
+__all__ = ["run_forever"]
+
+
+async def run_forever(settings: DeviceSettings, *, state_dir: Path | str | None = None) -> int:
+    """Serve until a stop signal; return the process exit code.
+
+    Raises:
+        ConfigError: the settings cannot build a device.
+    """
+    host = DeviceHost(settings, state_dir=state_dir)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await host.start()
+    except OSError as exc:
+        what = "address in use" if exc.errno == errno.EADDRINUSE else exc.strerror or str(exc)
+        print(
+            f"upnpcm: cannot listen on port {host.server._requested_port}: {what}", file=sys.stderr
+        )
+        return 3
+    print(
+        f"upnpcm: serving profile {host.spec.profile} ({host.spec.description.device.friendly_name}) "
+        f"on port {host.port}, description at {host.spec.description_path}",
+        file=sys.stderr,
+        flush=True,
+    )
+    try:
+        await stop.wait()
+    finally:
+        await host.stop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+    print("upnpcm: stopped", file=sys.stderr, flush=True)
+    return 0

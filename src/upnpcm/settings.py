@@ -1,0 +1,288 @@
+"""Settings of a hosted device, and the TOML file they are read from.
+
+Example ``upnpcm.toml`` (every key optional)::
+
+    profile = "standard"            # or "sonos"
+
+    [network]
+    host = "0.0.0.0"                # or a list of addresses
+    port = 1400
+    ssdp = true
+    interfaces = ["eth0"]           # SSDP interfaces (names or addresses); default: all
+    allowed_hosts = []              # Host header values accepted besides ip:port
+
+    [device]
+    friendly_name = "Living room"
+    manufacturer = "upnpcm"
+    model_name = "upnpcm ConnectionManager"
+    udn = "uuid:…"                  # default: generated once, kept in the state directory
+
+    [connection_manager]
+    prepare_for_connection = true
+    max_connections = 16
+
+    [renderer]                      # the MediaRenderer's ConnectionManager
+    enabled = true
+    sink = ["http-get:*:audio/mpeg:*", "http-get:*:audio/flac:*"]   # or one string
+    source = ""
+
+    [server]                        # the MediaServer's ConnectionManager
+    enabled = true
+    source = ["http-get:*:audio/mpeg:DLNA.ORG_PN=MP3"]
+    sink = ""
+
+    [gena]
+    min_timeout = 1800
+    max_timeout = 3600
+    default_timeout = 1800
+    max_subscriptions = 32
+    max_per_peer = 8
+    callback_scope = "peer"         # or "subnet"
+
+A list is joined with :func:`~upnpcm.core.protocol_info.format_list` (commas
+inside an entry escaped); a string is served exactly as written.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Final
+
+from upnpcm.core.protocol_info import ProtocolInfo, format_list, parse_list
+from upnpcm.errors import ProtocolInfoError, UpnpCmError
+
+__all__ = [
+    "DEFAULT_SINK",
+    "DEFAULT_SOURCE",
+    "ConfigError",
+    "DeviceSettings",
+    "GenaSettings",
+    "load_settings",
+]
+
+#: A renderer's Sink list: common audio formats, with DLNA profiles where they exist.
+DEFAULT_SINK: Final = format_list(
+    [
+        "http-get:*:audio/mpeg:DLNA.ORG_PN=MP3",
+        "http-get:*:audio/mpeg:*",
+        "http-get:*:audio/mp4:DLNA.ORG_PN=AAC_ISO_320",
+        "http-get:*:audio/mp4:*",
+        "http-get:*:audio/aac:*",
+        "http-get:*:audio/flac:*",
+        "http-get:*:audio/ogg:*",
+        "http-get:*:audio/wav:*",
+        "http-get:*:audio/L16;rate=44100;channels=2:DLNA.ORG_PN=LPCM",
+        "http-get:*:audio/L16;rate=48000;channels=2:DLNA.ORG_PN=LPCM",
+        "http-get:*:audio/x-ms-wma:*",
+        "http-get:*:audio/aiff:*",
+    ]
+)
+#: A server's Source list: what a typical music library streams.
+DEFAULT_SOURCE: Final = format_list(
+    [
+        "http-get:*:audio/mpeg:DLNA.ORG_PN=MP3;DLNA.ORG_OP=01;DLNA.ORG_FLAGS=01700000000000000000000000000000",
+        "http-get:*:audio/flac:DLNA.ORG_OP=01;DLNA.ORG_FLAGS=01700000000000000000000000000000",
+        "http-get:*:audio/mp4:DLNA.ORG_PN=AAC_ISO_320;DLNA.ORG_OP=01;DLNA.ORG_FLAGS=01700000000000000000000000000000",
+        "http-get:*:audio/L16;rate=44100;channels=2:DLNA.ORG_PN=LPCM;DLNA.ORG_OP=01",
+        "http-get:*:audio/wav:DLNA.ORG_OP=01",
+        "http-get:*:audio/ogg:DLNA.ORG_OP=01",
+    ]
+)
+
+
+class ConfigError(UpnpCmError, ValueError):
+    """The configuration file or an option is invalid."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GenaSettings:
+    """Eventing limits (see :class:`~upnpcm.core.gena.GenaPolicy`)."""
+
+    min_timeout: int = 1800
+    max_timeout: int = 3600
+    default_timeout: int = 1800
+    max_subscriptions: int = 32
+    max_per_peer: int = 8
+    callback_scope: str = "peer"
+    min_interval: float = 0.2
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeviceSettings:
+    """Everything that shapes a hosted device. Defaults work with no file at all."""
+
+    profile: str = "standard"
+    host: tuple[str, ...] = ()
+    port: int | None = None
+    ssdp: bool = True
+    interfaces: tuple[str, ...] = ()
+    allowed_hosts: tuple[str, ...] = ()
+    friendly_name: str | None = None
+    manufacturer: str = "upnpcm"
+    model_name: str = "upnpcm ConnectionManager"
+    model_number: str | None = None
+    udn: str | None = None
+    prepare_for_connection: bool = True
+    max_connections: int = 16
+    renderer: bool = True
+    renderer_sink: str = DEFAULT_SINK
+    renderer_source: str = ""
+    server: bool = True
+    server_source: str = DEFAULT_SOURCE
+    server_sink: str = ""
+    gena: GenaSettings = field(default_factory=GenaSettings)
+    #: Profile-specific settings (e.g. ``household`` for sonos) kept as given.
+    profile_options: Mapping[str, Any] = field(default_factory=dict)
+
+
+def _protocol_list(value: object, where: str) -> str:
+    if isinstance(value, str):
+        parsed = parse_list(value)
+        if parsed.invalid:
+            bad = parsed.invalid[0]
+            raise ConfigError(f"{where}: entry {bad.text!r} is not a protocolInfo ({bad.reason})")
+        return value
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        for item in value:
+            try:
+                ProtocolInfo.parse(item)
+            except ProtocolInfoError as exc:
+                raise ConfigError(f"{where}: {exc}") from None
+        return format_list(value)
+    raise ConfigError(f"{where} must be a string or a list of strings")
+
+
+def _expect(table: Mapping[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:
+    value = table[key]
+    if isinstance(value, bool) and kind in (int, (int, float)):
+        raise ConfigError(f"{where}.{key} must be a number, not a boolean")
+    if not isinstance(value, kind):
+        names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+        raise ConfigError(f"{where}.{key} must be {names}")
+    return value
+
+
+_SECTIONS: Final[dict[str, dict[str, tuple[str, type | tuple[type, ...]]]]] = {
+    "network": {
+        "port": ("port", int),
+        "ssdp": ("ssdp", bool),
+    },
+    "device": {
+        "friendly_name": ("friendly_name", str),
+        "manufacturer": ("manufacturer", str),
+        "model_name": ("model_name", str),
+        "model_number": ("model_number", str),
+        "udn": ("udn", str),
+    },
+    "connection_manager": {
+        "prepare_for_connection": ("prepare_for_connection", bool),
+        "max_connections": ("max_connections", int),
+    },
+    "renderer": {"enabled": ("renderer", bool)},
+    "server": {"enabled": ("server", bool)},
+}
+_LIST_KEYS: Final = {
+    ("network", "host"): "host",
+    ("network", "interfaces"): "interfaces",
+    ("network", "allowed_hosts"): "allowed_hosts",
+}
+_PROTOCOL_KEYS: Final = {
+    ("renderer", "sink"): "renderer_sink",
+    ("renderer", "source"): "renderer_source",
+    ("server", "source"): "server_source",
+    ("server", "sink"): "server_sink",
+}
+
+
+def settings_from_mapping(
+    data: Mapping[str, Any], *, base: DeviceSettings | None = None
+) -> DeviceSettings:
+    """Build settings from a parsed TOML document.
+
+    Raises:
+        ConfigError: an unknown section or key, or a value of the wrong type.
+    """
+    updates: dict[str, Any] = {}
+    profile_options: dict[str, Any] = {}
+    for section, table in data.items():
+        if section == "profile":
+            if not isinstance(table, str):
+                raise ConfigError("profile must be a string")
+            updates["profile"] = table
+            continue
+        if section == "profile_options":
+            if not isinstance(table, dict):
+                raise ConfigError("[profile_options] must be a table")
+            profile_options.update(table)
+            continue
+        if not isinstance(table, dict):
+            raise ConfigError(f"unknown top-level key {section!r}")
+        if section == "gena":
+            updates["gena"] = _gena(table)
+            continue
+        known = _SECTIONS.get(section)
+        if known is None:
+            raise ConfigError(f"unknown section [{section}]")
+        for key in table:
+            where = f"[{section}]"
+            if key in known:
+                attr, kind = known[key]
+                updates[attr] = _expect(table, key, kind, where)
+            elif (section, key) in _LIST_KEYS:
+                value = table[key]
+                if isinstance(value, str):
+                    value = [value]
+                if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                    raise ConfigError(f"{where}.{key} must be a string or a list of strings")
+                updates[_LIST_KEYS[(section, key)]] = tuple(value)
+            elif (section, key) in _PROTOCOL_KEYS:
+                updates[_PROTOCOL_KEYS[(section, key)]] = _protocol_list(
+                    table[key], f"{where}.{key}"
+                )
+            else:
+                raise ConfigError(f"unknown key {key!r} in {where}")
+    if "max_connections" in updates and updates["max_connections"] < 1:
+        raise ConfigError("[connection_manager].max_connections must be at least 1")
+    if "port" in updates and not 0 <= updates["port"] < 65536:
+        raise ConfigError("[network].port must be 0..65535")
+    if profile_options:
+        updates["profile_options"] = profile_options
+    return replace(base or DeviceSettings(), **updates)
+
+
+def _gena(table: Mapping[str, Any]) -> GenaSettings:
+    known = {f.name: f for f in fields(GenaSettings)}
+    values: dict[str, Any] = {}
+    for key in table:
+        if key not in known:
+            raise ConfigError(f"unknown key {key!r} in [gena]")
+        kind: type | tuple[type, ...] = (
+            str if key == "callback_scope" else (int, float) if key == "min_interval" else int
+        )
+        values[key] = _expect(table, key, kind, "[gena]")
+    gena = GenaSettings(**values)
+    if gena.callback_scope not in ("peer", "subnet"):
+        raise ConfigError('[gena].callback_scope must be "peer" or "subnet"')
+    if not 0 < gena.min_timeout <= gena.default_timeout <= gena.max_timeout:
+        raise ConfigError("[gena] needs 0 < min_timeout <= default_timeout <= max_timeout")
+    if gena.max_subscriptions < 1 or gena.max_per_peer < 1:
+        raise ConfigError("[gena] subscription caps must be at least 1")
+    return gena
+
+
+def load_settings(path: Path | str, *, base: DeviceSettings | None = None) -> DeviceSettings:
+    """Read a TOML settings file.
+
+    Raises:
+        ConfigError: unreadable, not TOML, or invalid (the message says where).
+    """
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    return settings_from_mapping(data, base=base)

@@ -1,0 +1,140 @@
+"""`upnpcm serve` as a real process: defaults, SIGTERM, persisted UDN."""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from upnpcm.core.description import parse_device_description
+
+
+def start(tmp_path, *args):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "upnpcm",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--no-ssdp",
+            "--state-dir",
+            str(tmp_path),
+            *args,
+        ],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    deadline = time.monotonic() + 20
+    assert proc.stderr is not None
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        match = re.search(r"on port (\d+)", line)
+        if match:
+            return proc, int(match.group(1))
+        if proc.poll() is not None:
+            break
+    proc.kill()
+    pytest.fail(f"serve did not start: {proc.stderr.read()}")
+
+
+def get(port, path="/xml/device_description.xml"):
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
+        return response.read()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_serve_runs_and_stops_cleanly(tmp_path, sig):
+    proc, port = start(tmp_path, "-v")
+    try:
+        udn = parse_device_description(get(port)).device.udn
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0
+    assert "stopped" in err
+    assert '"GET /xml/device_description.xml" 200' in err  # -v: one line per request
+    proc2, port2 = start(tmp_path)
+    try:
+        assert parse_device_description(get(port2)).device.udn == udn  # kept in the state directory
+    finally:
+        proc2.terminate()
+        proc2.communicate(timeout=15)
+
+
+def test_serve_with_config_file(tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text(
+        '[device]\nfriendly_name = "Attic"\n[server]\nenabled = false\n', encoding="utf-8"
+    )
+    proc, port = start(tmp_path, "--config", str(config))
+    try:
+        device = parse_device_description(get(port)).device
+        assert device.friendly_name == "Attic"
+        assert [d.device_type.split(":")[-2] for d in device.devices] == ["MediaRenderer"]
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=15)
+
+
+def test_bad_config_is_usage_error(tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text("[device]\nnope = 1\n", encoding="utf-8")
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "upnpcm",
+            "serve",
+            "--config",
+            str(config),
+            "--state-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert "unknown key 'nope'" in result.stderr
+
+
+def test_port_in_use_exits_3(tmp_path):
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "upnpcm",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--no-ssdp",
+                "--state-dir",
+                str(tmp_path),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    assert result.returncode == 3
+    assert "address in use" in result.stderr

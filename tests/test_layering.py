@@ -1,0 +1,40 @@
+"""The core is sans-I/O: importing it pulls in no asyncio, aiohttp or socket."""
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import upnpcm.core
+
+CORE = Path(upnpcm.core.__file__).parent
+BANNED = {"asyncio", "aiohttp", "socket", "selectors", "ssl", "threading"}
+
+
+def test_core_modules_import_nothing_banned():
+    for path in sorted(CORE.glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            else:
+                continue
+            for name in names:
+                assert name.split(".")[0] not in BANNED, f"{path.name} imports {name}"
+            if isinstance(node, ast.ImportFrom) and node.module == "time":
+                assert all(alias.name != "time" for alias in node.names), path.name
+        assert "time.time(" not in path.read_text(encoding="utf-8"), path.name
+
+
+def test_importing_the_core_loads_no_io_module():
+    code = (
+        "import sys\n"
+        "import upnpcm.core.connection_manager, upnpcm.core.device, upnpcm.core.gena, "
+        "upnpcm.core.soap, upnpcm.core.protocol_info, upnpcm.core.description\n"
+        f"bad = sorted(m for m in {sorted(BANNED - {'threading'})!r} if m in sys.modules)\n"
+        "print(','.join(bad))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""

@@ -1,0 +1,143 @@
+import pytest
+
+from upnpcm.core.protocol_info import parse_list
+from upnpcm.profiles import build_device_spec
+from upnpcm.settings import DEFAULT_SINK, DEFAULT_SOURCE, ConfigError, DeviceSettings, load_settings
+from upnpcm.state import StateStore
+
+
+def write(tmp_path, text):
+    path = tmp_path / "upnpcm.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_defaults_are_sensible():
+    settings = DeviceSettings()
+    assert settings.port is None and settings.host == () and settings.ssdp
+    assert parse_list(DEFAULT_SINK).invalid == () and len(parse_list(DEFAULT_SINK)) >= 10
+    assert parse_list(DEFAULT_SOURCE).invalid == ()
+
+
+def test_full_file(tmp_path):
+    settings = load_settings(
+        write(
+            tmp_path,
+            """
+profile = "standard"
+[network]
+host = ["127.0.0.1"]
+port = 1500
+ssdp = false
+allowed_hosts = "zp.local:1500"
+[device]
+friendly_name = "Kitchen"
+[connection_manager]
+prepare_for_connection = false
+max_connections = 3
+[renderer]
+sink = ["http-get:*:audio/flac:*", "http-get:*:audio/L16;rate=44100:DLNA.ORG_PS=-2,-1,1,2"]
+[server]
+enabled = false
+[gena]
+max_subscriptions = 4
+callback_scope = "subnet"
+""",
+        )
+    )
+    assert settings.host == ("127.0.0.1",)
+    assert settings.port == 1500
+    assert settings.allowed_hosts == ("zp.local:1500",)
+    assert settings.friendly_name == "Kitchen"
+    assert settings.max_connections == 3
+    assert not settings.prepare_for_connection
+    assert (
+        settings.renderer_sink
+        == r"http-get:*:audio/flac:*,http-get:*:audio/L16;rate=44100:DLNA.ORG_PS=-2\,-1\,1\,2"
+    )
+    assert not settings.server
+    assert settings.gena.max_subscriptions == 4
+    assert settings.gena.callback_scope == "subnet"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[nope]\nx=1", "unknown section"),
+        ("[device]\ncolour='red'", "unknown key 'colour'"),
+        ("[network]\nport='x'", "port must be int"),
+        ("[network]\nport=70000", "0..65535"),
+        ("[connection_manager]\nmax_connections=0", "at least 1"),
+        ("[connection_manager]\nmax_connections=true", "not a boolean"),
+        ("[renderer]\nsink=['http-get:*']", "needs 4"),
+        ("[renderer]\nsink='a:b:c:d,broken'", "not a protocolInfo"),
+        ("[gena]\ncallback_scope='anywhere'", "callback_scope"),
+        ("[gena]\nmin_timeout=10\nmax_timeout=5", "min_timeout"),
+        ("this is not toml", "not valid TOML"),
+    ],
+)
+def test_bad_files_say_what_is_wrong(tmp_path, text, message):
+    with pytest.raises(ConfigError, match=message):
+        load_settings(write(tmp_path, text))
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_settings(tmp_path / "absent.toml")
+
+
+def test_udn_generated_once_and_kept(tmp_path):
+    first = build_device_spec(DeviceSettings(), StateStore(tmp_path))
+    second = build_device_spec(DeviceSettings(), StateStore(tmp_path))
+    assert first.description.device.udn == second.description.device.udn
+    assert first.description.device.udn.startswith("uuid:")
+    other = build_device_spec(DeviceSettings(), StateStore(tmp_path / "elsewhere"))
+    assert other.description.device.udn != first.description.device.udn
+    udns = [d.udn for d in first.description.device.iter_devices()]
+    assert len(set(udns)) == 3
+
+
+def test_standard_layout(tmp_path):
+    spec = build_device_spec(DeviceSettings(friendly_name="Den"), StateStore(tmp_path))
+    root = spec.description.device
+    assert root.friendly_name == "Den"
+    assert [d.device_type for d in root.devices] == [
+        "urn:schemas-upnp-org:device:MediaRenderer:1",
+        "urn:schemas-upnp-org:device:MediaServer:1",
+    ]
+    assert [s.control_url for _, s in root.iter_services()] == [
+        "/MediaRenderer/ConnectionManager/Control",
+        "/MediaServer/ConnectionManager/Control",
+    ]
+    assert spec.connection_managers["renderer"].protocol_info() == ("", DEFAULT_SINK)
+    assert spec.connection_managers["server"].protocol_info() == (DEFAULT_SOURCE, "")
+    assert spec.default_port == 1400
+
+
+def test_config_id_changes_exactly_with_descriptions(tmp_path):
+    a = build_device_spec(DeviceSettings(), StateStore(tmp_path))
+    b = build_device_spec(DeviceSettings(), StateStore(tmp_path))
+    c = build_device_spec(DeviceSettings(friendly_name="Other"), StateStore(tmp_path))
+    d = build_device_spec(DeviceSettings(prepare_for_connection=False), StateStore(tmp_path))
+    assert a.config_id == b.config_id
+    assert len({a.config_id, c.config_id, d.config_id}) == 3
+    assert 0 <= a.config_id <= 16777215
+
+
+def test_bad_udn_and_empty_device(tmp_path):
+    with pytest.raises(ConfigError, match="UDN"):
+        build_device_spec(DeviceSettings(udn="uuid:RINCON_x"), StateStore(tmp_path))
+    with pytest.raises(ConfigError, match="at least one"):
+        build_device_spec(DeviceSettings(renderer=False, server=False), StateStore(tmp_path))
+    with pytest.raises(ConfigError, match="unknown profile"):
+        build_device_spec(DeviceSettings(profile="nope"), StateStore(tmp_path))
+
+
+def test_state_store_boot_id_and_corruption(tmp_path):
+    store = StateStore(tmp_path)
+    assert [store.next_boot_id() for _ in range(3)] == [1, 2, 3]
+    store.path.write_text("[]", encoding="utf-8")
+    from upnpcm.errors import UpnpCmError
+
+    with pytest.raises(UpnpCmError):
+        store.load()
