@@ -1,11 +1,9 @@
-"""aiohttp adapter for :class:`~upnpcm.core.device.DeviceCore`: convert, call, send.
+"""Serve a :class:`~upnpcm.core.device.DeviceCore` over HTTP: convert, call, send.
 
-A low-level :class:`aiohttp.web.Server` (no router, no middleware: the core
-routes) answers every request. The adapter's own decisions are only those that
-need the transport: the body-size check *before* reading (413 from
-Content-Length, or while reading a chunked body), the peer and local
-addresses, the monotonic clock, randomness for SIDs, and sending the initial
-NOTIFY only after the SUBSCRIBE response has been written.
+The HTTP framing is :mod:`upnpcm.aio.http_server` (llhttp via httptools).
+This adapter's own decisions are only those that need the I/O world: the
+monotonic clock, randomness for SIDs, logging, and starting NOTIFY delivery
+once a SUBSCRIBE response has left.
 """
 
 from __future__ import annotations
@@ -13,16 +11,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Iterable
-from typing import Any, Final
+import socket
+from collections.abc import Callable, Iterable
+from typing import Final
 
-from aiohttp import web
-from aiohttp.http_exceptions import BadHttpMethod, LineTooLong
-from aiohttp.web_protocol import RequestHandler
-
+from upnpcm.aio.http_server import HttpLimits, HttpProtocol, reap_connections
 from upnpcm.aio.notifier import Notifier
-from upnpcm.core.device import DeviceCore, DeviceResult
-from upnpcm.core.http import Headers, HttpRequest, HttpResponse, format_host, normalise_ip
+from upnpcm.core.device import DeviceCore
+from upnpcm.core.http import HttpRequest, HttpResponse, format_host, normalise_ip
 
 __all__ = ["DeviceServer"]
 
@@ -30,54 +26,13 @@ _LOG: Final = logging.getLogger("upnpcm.server")
 _ACCESS: Final = logging.getLogger("upnpcm.access")
 
 
-class _UpnpRequestHandler(RequestHandler):
-    """aiohttp's connection handler with the exact statuses for framing errors.
-
-    llhttp refuses methods it does not know and over-long lines before our
-    code runs; RFC 9110/6585 name 501, 414 and 431 for those, not 400.
-    """
-
-    def handle_error(
-        self,
-        request: web.BaseRequest,
-        status: int = 500,
-        exc: BaseException | None = None,
-        message: str | None = None,
-    ) -> web.StreamResponse:
-        if isinstance(exc, BadHttpMethod):
-            status = 501
-        elif isinstance(exc, LineTooLong):
-            status = 414 if _raised_in(exc, "cb_on_url") else 431
-        elif exc is not None and "too many headers" in str(exc).lower():
-            status = 431
-        return super().handle_error(request, status, exc, message)
-
-    def log_exception(self, *args: Any, **kw: Any) -> None:
-        # Framing errors are the client's: not worth an ERROR with a traceback.
-        kw.pop("exc_info", None)
-        self.logger.debug(*args, **kw)
-
-
-def _raised_in(exc: BaseException, function: str) -> bool:
-    tb = exc.__traceback__
-    while tb is not None:
-        if tb.tb_frame.f_code.co_name.rsplit(".", 1)[-1] == function:
-            return True
-        tb = tb.tb_next
-    return False
-
-
-class _UpnpServer(web.Server):
-    def __call__(self) -> RequestHandler:
-        return _UpnpRequestHandler(self, loop=self._loop, **self._kwargs)
-
-
 class DeviceServer:
-    """Serve a :class:`DeviceCore` over HTTP, with GENA delivery.
+    """Serve a :class:`DeviceCore`, with GENA delivery.
 
     Use ``async with DeviceServer(core, host="127.0.0.1", port=0) as server:``
-    or :meth:`start` / :meth:`stop`. ``port=0`` picks a free port; read it back
-    from :attr:`port`.
+    or :meth:`start` / :meth:`stop`. ``host=None`` listens on every IPv4 and
+    IPv6 address; ``port=0`` picks a free port (the same on every address),
+    read back from :attr:`port`.
     """
 
     def __init__(
@@ -87,55 +42,90 @@ class DeviceServer:
         host: str | Iterable[str] | None = None,
         port: int = 1400,
         notifier: Notifier | None = None,
-        keepalive_timeout: float = 15.0,
+        limits: HttpLimits | None = None,
     ) -> None:
         self.core = core
-        self._host = host
+        self._hosts: list[str] | None = (
+            None if host is None else [host] if isinstance(host, str) else list(host)
+        )
         self._requested_port = port
         self.notifier = notifier or Notifier(core)
-        self._keepalive_timeout = keepalive_timeout
-        self._runner: web.ServerRunner | None = None
+        self.limits = limits or HttpLimits(max_body=core.limits.max_body)
+        self._servers: list[asyncio.Server] = []
+        self._connections: set[HttpProtocol] = set()
         self._addresses: list[tuple[str, int]] = []
         self._sweeper: asyncio.Task[None] | None = None
+        self._reaper: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        """Bind and start serving."""
-        server = _UpnpServer(
-            self._handle,
-            keepalive_timeout=self._keepalive_timeout,
-            max_line_size=8190,
-            max_field_size=8190,
-            max_headers=100,
-        )
-        self._runner = web.ServerRunner(server, handle_signals=False)
-        await self._runner.setup()
-        hosts: list[str | None]
-        if self._host is None or isinstance(self._host, str):
-            hosts = [self._host]
-        else:
-            hosts = list(self._host)
+        """Bind and start serving.
+
+        Raises:
+            OSError: an address could not be bound (e.g. the port is in use).
+        """
+        loop = self._loop = asyncio.get_running_loop()
+        hosts = self._hosts
+        if hosts is None:
+            hosts = ["0.0.0.0", "::"] if socket.has_ipv6 else ["0.0.0.0"]  # noqa: S104 - the default is all interfaces
         port = self._requested_port
-        for host in hosts:
-            site = web.TCPSite(self._runner, host=host, port=port, reuse_address=True)
-            await site.start()
-            if port == 0 and self._runner.addresses:
-                port = int(self._runner.addresses[0][1])  # every host on the same port
-        self._addresses = [(normalise_ip(a[0]), int(a[1])) for a in self._runner.addresses]
+        try:
+            for index, host in enumerate(hosts):
+                try:
+                    server = await loop.create_server(
+                        self._protocol, host=host, port=port, reuse_address=True
+                    )
+                except OSError:
+                    if self._hosts is None and host == "::" and index > 0:
+                        continue  # no IPv6 on this machine: IPv4 alone will do
+                    raise
+                self._servers.append(server)
+                if port == 0:
+                    port = int(server.sockets[0].getsockname()[1])  # every address on one port
+        except BaseException:
+            await self._close_servers()
+            raise
+        self._addresses = [
+            (normalise_ip(str(sock.getsockname()[0])), int(sock.getsockname()[1]))
+            for server in self._servers
+            for sock in server.sockets
+        ]
         self.notifier.start()
         self._sweeper = asyncio.create_task(self._sweep(), name="upnpcm-gena-sweeper")
+        self._reaper = asyncio.create_task(
+            reap_connections(self._connections), name="upnpcm-http-reaper"
+        )
+
+    def _protocol(self) -> HttpProtocol:
+        protocol = HttpProtocol(
+            self._handle,
+            self.limits,
+            server_header=self.core.server_header,
+            on_close=self._connections.discard,
+        )
+        self._connections.add(protocol)
+        return protocol
+
+    async def _close_servers(self) -> None:
+        for server in self._servers:
+            server.close()
+        for protocol in list(self._connections):
+            protocol.close()
+        for server in self._servers:
+            await server.wait_closed()
+        self._servers.clear()
 
     async def stop(self) -> None:
         """Stop delivering events, close connections and unbind."""
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            await asyncio.gather(self._sweeper, return_exceptions=True)
-            self._sweeper = None
+        for task in (self._sweeper, self._reaper):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        self._sweeper = self._reaper = None
         await self.notifier.close()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        await self._close_servers()
         self._addresses = []
 
     async def __aenter__(self) -> DeviceServer:
@@ -167,53 +157,10 @@ class DeviceServer:
 
     # ------------------------------------------------------------------ requests
 
-    async def _read_body(self, request: web.BaseRequest) -> bytes | None:
-        limit = self.core.limits.max_body
-        if request.content_length is not None:
-            if request.content_length > limit:
-                return None
-            return await request.read()
-        if request.method in ("GET", "HEAD") and not request.body_exists:
-            return b""
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            chunk = await request.content.readany()
-            if not chunk:
-                return b"".join(chunks)
-            size += len(chunk)
-            if size > limit:
-                return None
-            chunks.append(chunk)
-
-    async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
-        loop = asyncio.get_running_loop()
-        transport = request.transport
-        sockname = transport.get_extra_info("sockname") if transport is not None else None
-        local = normalise_ip(sockname[0]) if sockname else ""
-        local_port = int(sockname[1]) if sockname else 0
-        peer = normalise_ip(request.remote or "")
-        body = await self._read_body(request)
-        if body is None:
-            result = DeviceResult(
-                response=HttpResponse(
-                    status=413,
-                    headers=(("Content-Type", "text/plain; charset=utf-8"),),
-                    body=b"413 request body too large\n",
-                )
-            )
-        else:
-            core_request = HttpRequest(
-                method=request.method,
-                path=request.raw_path.split("?", 1)[0],
-                headers=Headers(_headers(request)),
-                body=body,
-                peer=peer,
-                local=local,
-                local_port=local_port,
-                query=request.query_string,
-            )
-            result = self.core.handle(core_request, now=loop.time(), entropy=secrets.randbits(128))
+    def _handle(self, request: HttpRequest) -> tuple[HttpResponse, Callable[[], None] | None]:
+        assert self._loop is not None
+        entropy = secrets.randbits(128) if request.method == "SUBSCRIBE" else 0
+        result = self.core.handle(request, now=self._loop.time(), entropy=entropy)
         if result.error is not None:
             _LOG.error(
                 "%s raised in %s",
@@ -221,25 +168,19 @@ class DeviceServer:
                 result.operation,
                 exc_info=result.error,
             )
-        _ACCESS.info(
-            '%s "%s %s" %d %s',
-            peer,
-            request.method,
-            request.raw_path,
-            result.response.status,
-            result.operation or "-",
-        )
-        response = web.Response(
-            status=result.response.status,
-            body=result.response.body if request.method != "HEAD" else None,
-            headers=_response_headers(result.response, head=request.method == "HEAD"),
-        )
-        if result.wake:
-            # The initial event must follow the SUBSCRIBE 200 (UDA 1.1 §4.2): write first.
-            await response.prepare(request)
-            await response.write_eof()
-            self.notifier.wake(result.wake)
-        return response
+        if _ACCESS.isEnabledFor(logging.INFO):
+            _ACCESS.info(
+                '%s "%s %s" %d %s',
+                request.peer,
+                request.method,
+                request.path,
+                result.response.status,
+                result.operation or "-",
+            )
+        if not result.wake:
+            return result.response, None
+        wake = result.wake
+        return result.response, lambda: self.notifier.wake(wake)
 
     async def _sweep(self) -> None:
         loop = asyncio.get_running_loop()
@@ -251,16 +192,3 @@ class DeviceServer:
             for path, sid in self.core.expire(loop.time()):
                 _LOG.info("subscription %s on %s expired", sid, path)
                 self.notifier.forget(path, sid)
-
-
-def _headers(request: web.BaseRequest) -> list[tuple[str, str]]:
-    return [
-        (name.decode("latin-1"), value.decode("latin-1")) for name, value in request.raw_headers
-    ]
-
-
-def _response_headers(response: HttpResponse, *, head: bool) -> dict[str, str]:
-    headers = dict(response.headers)
-    if head:
-        headers["Content-Length"] = str(len(response.body))
-    return headers

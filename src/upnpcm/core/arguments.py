@@ -84,17 +84,18 @@ def decode_in_arguments(
         missing = [a.name for a in expected if a.name not in names]
         if missing:
             raise UPnPError(402, f"missing argument {missing[0]}")
-    by_name = {arg.name: arg for arg in expected}
+    typed = scpd.typed_arguments(action)
     values: dict[str, UPnPValue] = {}
     for name, text in pairs:
-        arg = by_name.get(name)
-        if arg is None:
+        entry = typed.get(name)
+        if entry is None or entry[0].direction != "in":
             raise UPnPError(402, f"unexpected argument {name}")
         if name in values:
             raise UPnPError(402, f"duplicate argument {name}")
-        var = variable_for(scpd, arg)
+        var = entry[1]
         value = from_wire(var.data_type, text)
-        check_allowed(var, value, text, name)
+        if var.allowed_values is not None or var.allowed_range is not None:
+            check_allowed(var, value, text, name)
         values[name] = value
     for arg in expected:
         if arg.name not in values:
@@ -126,7 +127,8 @@ def encode_arguments(
             raise UPnPError(402, f"missing argument {arg.name}")
         var = variable_for(scpd, arg)
         text = to_wire(var.data_type, values[arg.name])
-        check_allowed(var, from_wire(var.data_type, text), text, arg.name)
+        if var.allowed_values is not None or var.allowed_range is not None:
+            check_allowed(var, from_wire(var.data_type, text), text, arg.name)
         pairs.append((arg.name, text))
     return pairs
 

@@ -252,7 +252,15 @@ class _Statistics:
 
 
 class ConnectionManager:
-    """One ConnectionManager service instance (rules R1-R7 above)."""
+    """One ConnectionManager service instance (rules R1-R7 above).
+
+    The three Get actions are pure reads: a device core may answer them from a
+    cache while :attr:`state_version` stays the same.
+    """
+
+    cacheable_actions: Final = frozenset(
+        {"GetProtocolInfo", "GetCurrentConnectionIDs", "GetCurrentConnectionInfo"}
+    )
 
     def __init__(self, config: ConnectionManagerConfig | None = None) -> None:
         self._config = config or ConnectionManagerConfig()
@@ -263,8 +271,11 @@ class ConnectionManager:
         self._connections: dict[int, ConnectionInfo] = {}
         self._next_id = 1
         self._events: list[StateVariablesChanged] = []
+        self._match_cache: dict[tuple[Direction, str], tuple[bool, str]] = {}
         self._stats = _Statistics()
         self._ids_text = self._format_ids()
+        #: Changes whenever anything a Get action reports changes.
+        self.state_version = 0
 
     # ------------------------------------------------------------------ queries
 
@@ -285,7 +296,7 @@ class ConnectionManager:
         """The live ConnectionIDs (0 alone when PrepareForConnection is off)."""
         if not self._config.prepare_for_connection:
             return (0,)
-        return tuple(sorted(self._connections))
+        return tuple(self._connections)
 
     def connection_info(self, connection_id: int) -> ConnectionInfo:
         """R3: the row of ``connection_id``.
@@ -364,20 +375,14 @@ class ConnectionManager:
                 "receive (no Sink list)" if wanted is Direction.INPUT else "send (no Source list)"
             )
             raise UPnPError(702, f"this ConnectionManager cannot {role}")
-        try:
-            remote = ProtocolInfo.parse(remote_protocol_info)
-        except ProtocolInfoError as exc:
-            raise UPnPError(701, f"RemoteProtocolInfo is not a protocolInfo: {exc}") from None
-        if not any(match(remote, ours).compatible for ours in entries):
-            list_name = "Sink" if wanted is Direction.INPUT else "Source"
-            raise UPnPError(701, f"{remote} matches no entry of our {list_name} list")
+        remote = self._compatible(wanted, remote_protocol_info, entries)
         if len(self._connections) >= self._config.max_connections:
             raise UPnPError(704, f"connection limit of {self._config.max_connections} reached")
         if self._next_id > MAX_CONNECTION_ID:
             raise UPnPError(704, "ConnectionIDs exhausted")
         info = ConnectionInfo(
             connection_id=self._next_id,
-            protocol_info=str(remote),
+            protocol_info=remote,
             peer_connection_manager=peer_connection_manager,
             peer_connection_id=peer_connection_id,
             direction=wanted,
@@ -387,6 +392,31 @@ class ConnectionManager:
         self._stats.prepared += 1
         self._ids_changed()
         return info
+
+    def _compatible(
+        self, wanted: Direction, remote_protocol_info: str, entries: tuple[ProtocolInfo, ...]
+    ) -> str:
+        """R4 c: the normalised RemoteProtocolInfo, or 701. Verdicts are cached per list."""
+        key = (wanted, remote_protocol_info)
+        verdict = self._match_cache.get(key)
+        if verdict is None:
+            try:
+                remote = ProtocolInfo.parse(remote_protocol_info)
+            except ProtocolInfoError as exc:
+                verdict = (False, f"RemoteProtocolInfo is not a protocolInfo: {exc}")
+            else:
+                if any(match(remote, ours).compatible for ours in entries):
+                    verdict = (True, str(remote))
+                else:
+                    list_name = "Sink" if wanted is Direction.INPUT else "Source"
+                    verdict = (False, f"{remote} matches no entry of our {list_name} list")
+            if len(self._match_cache) >= 256:  # bounded: the strings are the client's
+                self._match_cache.clear()
+            self._match_cache[key] = verdict
+        ok, text = verdict
+        if not ok:
+            raise UPnPError(701, text)
+        return text
 
     def connection_complete(self, connection_id: int) -> None:
         """R5: tear a connection down.
@@ -412,6 +442,7 @@ class ConnectionManager:
         if info is None:
             raise UPnPError(706, f"no connection {connection_id}")
         self._connections[connection_id] = replace(info, status=status)
+        self.state_version += 1
 
     def set_protocol_info(self, *, source: str | None = None, sink: str | None = None) -> None:
         """Replace the Source and/or Sink list (wire text); changed ones are evented (R7)."""
@@ -425,6 +456,8 @@ class ConnectionManager:
             self._sink_entries = parse_list(sink).entries
             changes["SinkProtocolInfo"] = sink
         if changes:
+            self._match_cache.clear()
+            self.state_version += 1
             self._events.append(StateVariablesChanged(changes))
 
     def events(self) -> list[StateVariablesChanged]:
@@ -474,9 +507,11 @@ class ConnectionManager:
     def _format_ids(self) -> str:
         if not self._config.prepare_for_connection:
             return self._config.idle_connection_ids
-        return ",".join(str(i) for i in sorted(self._connections))
+        # IDs only grow and dicts keep insertion order: the keys are already ascending.
+        return ",".join(map(str, self._connections))
 
     def _ids_changed(self) -> None:
+        self.state_version += 1
         self._ids_text = self._format_ids()
         self._events.append(StateVariablesChanged({"CurrentConnectionIDs": self._ids_text}))
 

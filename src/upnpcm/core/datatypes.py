@@ -117,6 +117,8 @@ def from_wire(data_type: str, text: str) -> UPnPValue:
     Raises:
         UPnPError: 402 when ``text`` is not a valid value of the type.
     """
+    if data_type == "string":
+        return text
     if data_type in _STRINGS:
         if data_type == "uuid" and text and not _UUID_RE.match(text.strip()):
             raise _bad(data_type, text)
@@ -181,6 +183,12 @@ def to_wire(data_type: str, value: object) -> str:
     Raises:
         UPnPError: 402 when ``value`` does not fit ``data_type``.
     """
+    # Fast paths for the common cases (plain strings, in-range integers).
+    if data_type == "string" and type(value) is str:
+        return value
+    bounds = INTEGER_RANGES.get(data_type)
+    if bounds is not None and type(value) is int and bounds[0] <= value <= bounds[1]:
+        return str(value)
     if isinstance(value, str) and data_type not in _STRINGS and data_type != "char":
         value = from_wire(data_type, value)
     if data_type in _STRINGS or data_type not in DATA_TYPES:

@@ -173,16 +173,29 @@ class Action:
 
     name: str
     arguments: tuple[Argument, ...] = ()
+    _in: tuple[Argument, ...] = field(init=False, repr=False, compare=False, hash=False)
+    _out: tuple[Argument, ...] = field(init=False, repr=False, compare=False, hash=False)
+    _in_by_name: dict[str, Argument] = field(init=False, repr=False, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        inputs = tuple(arg for arg in self.arguments if arg.direction == "in")
+        object.__setattr__(self, "_in", inputs)
+        object.__setattr__(self, "_out", tuple(a for a in self.arguments if a.direction == "out"))
+        object.__setattr__(self, "_in_by_name", {arg.name: arg for arg in inputs})
 
     @property
     def in_arguments(self) -> tuple[Argument, ...]:
         """The ``in`` arguments, in SCPD order."""
-        return tuple(arg for arg in self.arguments if arg.direction == "in")
+        return self._in
 
     @property
     def out_arguments(self) -> tuple[Argument, ...]:
         """The ``out`` arguments, in SCPD order."""
-        return tuple(arg for arg in self.arguments if arg.direction == "out")
+        return self._out
+
+    def in_argument(self, name: str) -> Argument | None:
+        """The ``in`` argument called ``name``, or None."""
+        return self._in_by_name.get(name)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -194,10 +207,34 @@ class ServiceDescription:
     spec_version: tuple[int, int] = (1, 0)
     _actions: dict[str, Action] = field(init=False, repr=False, compare=False)
     _variables: dict[str, StateVariable] = field(init=False, repr=False, compare=False)
+    _typed: dict[int, dict[str, tuple[Argument, StateVariable]]] = field(
+        init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_actions", {a.name: a for a in self.actions})
         object.__setattr__(self, "_variables", {v.name: v for v in self.state_variables})
+        object.__setattr__(self, "_typed", {})
+
+    def typed_arguments(self, action: Action) -> dict[str, tuple[Argument, StateVariable]]:
+        """Each argument of ``action`` with the state variable that types it (cached).
+
+        An argument whose ``relatedStateVariable`` is missing from the table is
+        typed as a plain string.
+        """
+        typed = self._typed.get(id(action))
+        if typed is None or action.name not in self._actions:
+            typed = {
+                arg.name: (
+                    arg,
+                    self._variables.get(arg.related_state_variable)
+                    or StateVariable(name=arg.related_state_variable, data_type="string"),
+                )
+                for arg in action.arguments
+            }
+            if self._actions.get(action.name) is action:
+                self._typed[id(action)] = typed
+        return typed
 
     def action(self, name: str) -> Action | None:
         """The action called ``name``, or None."""

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Final, Protocol
 
 from upnpcm.core.arguments import decode_in_arguments, encode_arguments
@@ -49,6 +50,7 @@ from upnpcm.core.soap import (
 from upnpcm.errors import RemoteProtocolError, SubscriptionError, UPnPError
 
 __all__ = [
+    "CacheableHandler",
     "DeviceCore",
     "DeviceLimits",
     "DeviceResult",
@@ -95,6 +97,18 @@ class ServiceHandler(Protocol):
     def events(self) -> list[StateVariablesChanged]:
         """Drain the evented changes made since the last call."""
         ...
+
+
+class CacheableHandler(ServiceHandler, Protocol):
+    """A handler whose read-only actions may be answered from a cache.
+
+    ``state_version`` must change whenever anything those actions report
+    changes; ``cacheable_actions`` names the actions whose answer depends only
+    on their arguments and that state.
+    """
+
+    cacheable_actions: frozenset[str]
+    state_version: int
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -146,6 +160,7 @@ class DeviceLimits:
     allowed_hosts: frozenset[str] = field(default_factory=frozenset)
 
 
+@lru_cache(maxsize=64)
 def _service_base(service_type: str) -> tuple[str, int]:
     head, _, version = service_type.rpartition(":")
     return (head, int(version)) if version.isdigit() else (service_type, 0)
@@ -173,6 +188,16 @@ class DeviceCore:
         self._routes: dict[str, _Route] = {}
         self._tables: dict[str, SubscriptionTable] = {}
         self._handler_paths: dict[int, str] = {}
+        self._host_verdicts: dict[tuple[str, str, int], str] = {}
+        self._read_cache: dict[
+            tuple[int, str, tuple[tuple[str, str], ...]], tuple[int, HttpResponse]
+        ] = {}
+        self._cacheable: dict[int, frozenset[str]] = {
+            id(h): frozenset(getattr(h.handler, "cacheable_actions", ())) for h in services
+        }
+        self._versions: dict[int, tuple[str, int]] = {
+            id(h): _service_base(h.service.service_type) for h in services
+        }
         xml = (
             description_xml
             if description_xml is not None
@@ -321,17 +346,27 @@ class DeviceCore:
             return "duplicate Host header"
         if host is None:
             return "missing Host header"
-        if host.strip() in self.limits.allowed_hosts:
-            return None
         if not request.local:
             return None  # the adapter could not tell the local address: nothing to compare
+        key = (host, request.local, request.local_port)
+        verdict = self._host_verdicts.get(key)
+        if verdict is None:
+            verdict = self._judge_host(*key)
+            if len(self._host_verdicts) >= 256:  # bounded: Host values are attacker-chosen
+                self._host_verdicts.clear()
+            self._host_verdicts[key] = verdict
+        return verdict or None
+
+    def _judge_host(self, host: str, local: str, local_port: int) -> str:
+        if host.strip() in self.limits.allowed_hosts:
+            return ""
         try:
             ip, port = parse_host_header(host)
         except RemoteProtocolError as exc:
             return str(exc)
-        if ip != request.local or (port if port is not None else 80) != request.local_port:
+        if ip != local or (port if port is not None else 80) != local_port:
             return "Host header does not name this device's address and port"
-        return None
+        return ""
 
     def _fault(
         self, error: UPnPError, *, operation: str, cause: BaseException | None = None
@@ -370,7 +405,7 @@ class DeviceCore:
         except UPnPError as exc:
             return self._fault(exc, operation="?")
         operation = call.action
-        ours, our_version = _service_base(hosted.service.service_type)
+        ours, our_version = self._versions[id(hosted)]
         theirs, their_version = _service_base(call.service_type)
         if theirs != ours or not 0 < their_version <= our_version:
             return self._fault(
@@ -379,6 +414,14 @@ class DeviceCore:
         action = hosted.scpd.action(call.action)
         if action is None:
             return self._fault(UPnPError(401, f"no action {call.action}"), operation=operation)
+        cache_key: tuple[int, str, tuple[tuple[str, str], ...]] | None = None
+        version = -1
+        if call.action in self._cacheable[id(hosted)]:
+            version = getattr(hosted.handler, "state_version", -1)
+            cache_key = (id(hosted), call.action, call.arguments)
+            hit = self._read_cache.get(cache_key)
+            if hit is not None and hit[0] == version:
+                return DeviceResult(response=hit[1], operation=operation)
         try:
             arguments = decode_in_arguments(hosted.scpd, action, call.arguments)
             outputs = hosted.handler.handle_action(call.action, arguments)
@@ -391,16 +434,16 @@ class DeviceCore:
         except Exception as exc:
             return self._fault(UPnPError(501, _GENERIC_FAILURE), operation=operation, cause=exc)
         body = build_action_response(hosted.service.service_type, call.action, pairs)
-        wake = self._drain(hosted)
-        return DeviceResult(
-            response=HttpResponse(
-                status=200,
-                headers=self._headers(("Content-Type", CONTENT_TYPE), ("EXT", "")),
-                body=body,
-            ),
-            wake=tuple(wake),
-            operation=operation,
+        response = HttpResponse(
+            status=200,
+            headers=self._headers(("Content-Type", CONTENT_TYPE), ("EXT", "")),
+            body=body,
         )
+        if cache_key is not None:
+            if len(self._read_cache) >= 256:  # bounded: arguments are the client's choice
+                self._read_cache.clear()
+            self._read_cache[cache_key] = (version, response)
+        return DeviceResult(response=response, wake=tuple(self._drain(hosted)), operation=operation)
 
     def _event(
         self,

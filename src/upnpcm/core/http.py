@@ -12,6 +12,7 @@ import ipaddress
 import time as _time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Final
 
 from upnpcm.errors import RemoteProtocolError
@@ -205,6 +206,7 @@ def parse_host_header(value: str) -> tuple[str, int | None]:
     return normalise_ip(str(address)), port
 
 
+@lru_cache(maxsize=1024)
 def normalise_ip(text: str) -> str:
     """Canonical text of an IP address; IPv4-mapped IPv6 becomes IPv4."""
     try:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Final
 from xml.etree.ElementTree import Element, tostring
 
@@ -110,10 +111,25 @@ def parse_action_request(
 ) -> ActionRequest:
     """Parse a control request.
 
+    Results are cached by (header, body, limit): control points repeat the
+    same requests (polling GetProtocolInfo, GetTransportInfo, …), and an
+    :class:`ActionRequest` is immutable. Errors are never cached.
+
     Raises:
         RemoteProtocolError: bad SOAPACTION or envelope (400), too big (413).
         UPnPError: 401 when the body's action differs from the header's.
     """
+    if len(body) > max_bytes:
+        raise RemoteProtocolError(
+            f"SOAP request of {len(body)} bytes exceeds the {max_bytes}-byte limit", status_hint=413
+        )
+    return _parse_action_request_cached(soapaction, body, max_bytes)
+
+
+@lru_cache(maxsize=256)
+def _parse_action_request_cached(
+    soapaction: str | None, body: bytes, max_bytes: int
+) -> ActionRequest:
     service_type, action = parse_soapaction(soapaction)
     element = _body_element(body, max_bytes)
     body_action = local_name(element.tag)

@@ -81,7 +81,8 @@ def parse_xml(data: bytes, *, max_bytes: int, max_depth: int = DEFAULT_MAX_DEPTH
         raise RemoteProtocolError(f"malformed XML: {exc}") from exc
     except (ValueError, RecursionError, MemoryError) as exc:  # pragma: no cover - expat edge
         raise RemoteProtocolError(f"unparsable XML: {type(exc).__name__}") from exc
-    _check_depth(root, max_depth)
+    if len(data) > 7 * max_depth:  # "<a></a>" is 7 bytes a level: shorter cannot be too deep
+        _check_depth(root, max_depth)
     return root
 
 

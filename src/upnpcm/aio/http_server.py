@@ -1,0 +1,360 @@
+"""A lean HTTP/1.1 server protocol for the device side (asyncio + httptools/llhttp).
+
+Why not aiohttp's server here: a device answers many small, identical
+requests, and aiohttp's per-request machinery alone costs more than our whole
+SOAP handling (bench/RESULTS.md measures both). Framing is not ours: llhttp,
+the parser aiohttp uses too, validates request lines, headers,
+Content-Length, chunked bodies and their combinations. What this module adds
+are the limits and timeouts a device needs, with the exact statuses:
+
+=====================================================  ======
+request line longer than ``max_request_line``           414
+a header field over ``max_field``, or over
+``max_headers`` headers, or a head over ``max_head``    431
+a method llhttp does not know                           501
+any other framing error (bad Content-Length, CL+TE,
+bad chunk size, bad version, garbage)                   400
+a body over ``max_body`` (from Content-Length before
+reading, or while reading a chunked body)               413
+=====================================================  ======
+
+Every error response closes the connection. A client that sends its head too
+slowly (``header_timeout``), its body too slowly (``body_timeout``) or stays
+idle (``keepalive_timeout``) is disconnected. Pipelined requests are answered
+in order; reading pauses while the peer does not read its responses.
+
+The application is a plain function ``HttpRequest -> (HttpResponse, after)``:
+``after`` (or None) runs once the response has been handed to the kernel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final, cast
+
+import httptools
+
+from upnpcm.core.http import REASONS, Headers, HttpRequest, HttpResponse, http_date, normalise_ip
+
+__all__ = ["HttpLimits", "HttpProtocol", "RequestHandler", "reap_connections"]
+
+_LOG: Final = logging.getLogger("upnpcm.http")
+_TOKEN: Final = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+ ")
+
+#: ``handle(request) -> (response, after)``; ``after`` runs when the response is out.
+RequestHandler = Callable[[HttpRequest], tuple[HttpResponse, Callable[[], None] | None]]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HttpLimits:
+    """Sizes and timeouts (security.md §5)."""
+
+    max_request_line: int = 8190
+    max_field: int = 8190
+    max_headers: int = 100
+    max_head: int = 32 * 1024
+    max_body: int = 16 * 1024
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    keepalive_timeout: float = 15.0
+
+
+class _Reject(Exception):
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+
+
+_date_cache: list[object] = [0, b""]
+_head_cache: dict[tuple[int, tuple[tuple[str, str], ...], str], bytes] = {}
+
+
+def _date_line() -> bytes:
+    now = int(time.time())
+    if _date_cache[0] != now:
+        _date_cache[0] = now
+        _date_cache[1] = f"Date: {http_date(now)}\r\n".encode("latin-1")
+    line = _date_cache[1]
+    assert isinstance(line, bytes)
+    return line
+
+
+def _head_block(response: HttpResponse, server: str) -> bytes:
+    # Responses repeat the same status and headers: build each distinct head once.
+    key = (response.status, response.headers, server)
+    block = _head_cache.get(key)
+    if block is None:
+        lines = [f"HTTP/1.1 {response.status} {REASONS.get(response.status, 'Unknown')}"]
+        have_server = False
+        for name, value in response.headers:
+            if "\r" in name or "\n" in name or "\r" in value or "\n" in value:
+                raise ValueError("CR/LF in a response header")
+            lines.append(f"{name}: {value}")
+            have_server = have_server or name.lower() == "server"
+        if server and not have_server:
+            lines.append(f"Server: {server}")
+        block = ("\r\n".join(lines) + "\r\n").encode("latin-1")
+        if len(_head_cache) >= 128:
+            _head_cache.clear()
+        _head_cache[key] = block
+    return block
+
+
+def serialize_response(
+    response: HttpResponse, *, head: bool = False, close: bool = False, server: str = ""
+) -> bytes:
+    """The wire form of ``response`` (Content-Length and Date added)."""
+    parts = [
+        _head_block(response, server),
+        b"Content-Length: %d\r\n" % len(response.body),
+        _date_line(),
+        b"Connection: close\r\n\r\n" if close else b"\r\n",
+    ]
+    if not head:
+        parts.append(response.body)
+    return b"".join(parts)
+
+
+class HttpProtocol(asyncio.Protocol):
+    """One client connection (see the module docstring for the rules)."""
+
+    def __init__(
+        self,
+        handler: RequestHandler,
+        limits: HttpLimits,
+        *,
+        server_header: str = "",
+        on_close: Callable[[HttpProtocol], None] | None = None,
+    ) -> None:
+        self._handler = handler
+        self._on_close = on_close
+        self._limits = limits
+        self._server_header = server_header
+        self._loop = asyncio.get_running_loop()
+        self._transport: asyncio.Transport | None = None
+        self._parser = httptools.HttpRequestParser(self)
+        self._peer = ""
+        self._local = ""
+        self._local_port = 0
+        #: loop.time() after which the connection is closed (checked by a reaper).
+        self.deadline = float("inf")
+        self._closing = False
+        self._paused = False
+        self._idle = False  # between requests on a kept-alive connection
+        self._reset()
+
+    def _reset(self) -> None:
+        self._url = bytearray()
+        self._headers: list[tuple[str, str]] = []
+        self._body = bytearray()
+        self._head_bytes = 0
+        self._in_body = False
+        self._method = ""
+        self._reject: _Reject | None = None
+
+    # ------------------------------------------------------------- connection
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Record the addresses; the first head must arrive within header_timeout."""
+        self._transport = cast(asyncio.Transport, transport)  # uvloop's is no subclass
+        peer = transport.get_extra_info("peername")
+        local = transport.get_extra_info("sockname")
+        self._peer = normalise_ip(str(peer[0])) if peer else ""
+        if local:
+            self._local, self._local_port = normalise_ip(str(local[0])), int(local[1])
+        self._arm(self._limits.header_timeout)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """Forget the transport; tell the owner."""
+        self._cancel_timer()
+        self._transport = None
+        self._closing = True
+        if self._on_close is not None:
+            self._on_close(self)
+
+    def close(self) -> None:
+        """Close the connection (the server is stopping)."""
+        self._close_after_write()
+
+    def pause_writing(self) -> None:
+        """The peer does not read: stop reading its requests."""
+        if self._transport is not None and not self._paused:
+            self._paused = True
+            self._transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        """The peer reads again: resume."""
+        if self._transport is not None and self._paused:
+            self._paused = False
+            self._transport.resume_reading()
+
+    def _arm(self, seconds: float) -> None:
+        self.deadline = self._loop.time() + seconds
+
+    def _cancel_timer(self) -> None:
+        self.deadline = float("inf")
+
+    def expire(self, now: float) -> bool:
+        """Close the connection if its deadline has passed; True if it did."""
+        if now < self.deadline:
+            return False
+        self.deadline = float("inf")
+        if self._transport is not None:
+            self._transport.abort()
+        self._closing = True
+        return True
+
+    # ------------------------------------------------------------------ input
+
+    def data_received(self, data: bytes) -> None:
+        """Feed llhttp; answer framing errors with their exact status and close."""
+        if self._closing:
+            return
+        if not self._in_body:
+            self._head_bytes += len(data)
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._close_after_write()
+        except httptools.HttpParserInvalidMethodError:
+            self._error(501 if _TOKEN.match(bytes(data[:32])) else 400, "unknown method")
+        except httptools.HttpParserCallbackError:
+            reject = self._reject or _Reject(400, "bad request")
+            self._error(reject.status, str(reject))
+        except httptools.HttpParserError as exc:
+            self._error(400, str(exc))
+        else:
+            if not self._in_body and self._head_bytes > self._limits.max_head:
+                self._error(414 if not self._headers else 431, "request head too large")
+
+    # llhttp callbacks -----------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        """llhttp: a request starts."""
+        if self._idle:  # the keep-alive wait is over: now the head must arrive in time
+            self._idle = False
+            self._arm(self._limits.header_timeout)
+
+    def on_url(self, url: bytes) -> None:
+        """llhttp: (part of) the request target."""
+        self._url += url
+        if len(self._url) > self._limits.max_request_line:
+            self._fail(414, "request line too long")
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        """llhttp: one complete header field."""
+        if len(name) + len(value) > self._limits.max_field:
+            self._fail(431, "header field too large")
+        if len(self._headers) >= self._limits.max_headers:
+            self._fail(431, "too many header fields")
+        self._headers.append((name.decode("latin-1"), value.decode("latin-1")))
+
+    def on_headers_complete(self) -> None:
+        """llhttp: the head is complete; check the announced body size."""
+        self._method = self._parser.get_method().decode("ascii", "replace")
+        self._in_body = True
+        for name, value in self._headers:
+            lname = name.lower()
+            if (
+                lname == "content-length"
+                and value.strip().isdigit()
+                and int(value) > self._limits.max_body
+            ):
+                self._fail(413, "request body too large")
+            if lname == "expect" and value.strip().lower() == "100-continue" and self._transport:
+                self._transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        self._arm(self._limits.body_timeout)
+
+    def on_body(self, body: bytes) -> None:
+        """llhttp: (part of) the body."""
+        self._body += body
+        if len(self._body) > self._limits.max_body:
+            self._fail(413, "request body too large")
+
+    def on_message_complete(self) -> None:
+        """llhttp: the request is complete; answer it."""
+        self._cancel_timer()
+        path, _, query = bytes(self._url).decode("latin-1").partition("?")
+        request = HttpRequest(
+            method=self._method,
+            path=path,
+            query=query,
+            headers=Headers(self._headers),
+            body=bytes(self._body),
+            peer=self._peer,
+            local=self._local,
+            local_port=self._local_port,
+        )
+        keep_alive = self._parser.should_keep_alive()
+        self._reset()
+        try:
+            response, after = self._handler(request)
+        except Exception:
+            _LOG.exception("request handler failed")
+            response, after = HttpResponse(status=500, body=b"500 Internal Server Error\n"), None
+            keep_alive = False
+        self._send(response, head=request.method == "HEAD", close=not keep_alive)
+        if after is not None:
+            self._after_flush(after)
+        if keep_alive and not self._closing:
+            self._idle = True
+            self._arm(self._limits.keepalive_timeout)
+
+    def _fail(self, status: int, reason: str) -> None:
+        self._reject = _Reject(status, reason)
+        raise self._reject
+
+    # ----------------------------------------------------------------- output
+
+    def _send(self, response: HttpResponse, *, head: bool = False, close: bool = False) -> None:
+        if self._transport is None or self._closing:
+            return
+        self._transport.write(
+            serialize_response(response, head=head, close=close, server=self._server_header)
+        )
+        if close:
+            self._close_after_write()
+
+    def _error(self, status: int, reason: str) -> None:
+        _LOG.debug("%s: %d %s", self._peer, status, reason)
+        body = f"{status} {REASONS.get(status, 'Error')}: {reason}\n".encode("utf-8", "replace")
+        self._send(
+            HttpResponse(
+                status=status, headers=(("Content-Type", "text/plain; charset=utf-8"),), body=body
+            ),
+            close=True,
+        )
+
+    def _close_after_write(self) -> None:
+        self._closing = True
+        self._cancel_timer()
+        if self._transport is not None:
+            self._transport.close()  # flushes what is buffered, then closes
+
+    def _after_flush(self, after: Callable[[], None], tries: int = 200) -> None:
+        # "after" (e.g. the initial NOTIFY) must follow the response: wait until the
+        # response bytes have left our buffer (handed to the kernel), or the peer left.
+        transport = self._transport
+        if transport is None or transport.get_write_buffer_size() == 0 or tries <= 0:
+            after()
+            return
+        self._loop.call_later(0.005, self._after_flush, after, tries - 1)
+
+
+async def reap_connections(connections: set[HttpProtocol], *, interval: float = 0.5) -> None:
+    """Close connections past their deadline, forever (run as a task; cancel to stop).
+
+    One coarse sweep instead of a timer per request: a deadline is a float
+    assignment on the hot path, and a timeout fires at most ``interval`` late.
+    """
+    loop = asyncio.get_running_loop()
+    while True:
+        await asyncio.sleep(interval)
+        now = loop.time()
+        for protocol in list(connections):
+            protocol.expire(now)
