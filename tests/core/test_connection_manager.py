@@ -199,3 +199,15 @@ def test_handle_action_dispatch():
 def test_config_rejects_zero_limit():
     with pytest.raises(ValueError):
         ConnectionManagerConfig(max_connections=0)
+
+
+def test_lists_xml_cannot_carry_are_refused():
+    from upnpcm.errors import LocalProtocolError
+
+    with pytest.raises(LocalProtocolError):
+        ConnectionManagerConfig(sink="http-get:*:audio/mpeg:\x01")
+    cm = renderer()
+    with pytest.raises(LocalProtocolError):
+        cm.set_protocol_info(sink="bad\x00")
+    assert cm.protocol_info()[1] == SINK
+    assert cm.events() == []

@@ -7,6 +7,14 @@ tries the callback URLs in order, reports the outcome back to the core (which
 drops the subscription on a 412 or after repeated failures), and then waits at
 least ``min_interval`` before the next message: at most a few NOTIFY per
 second per subscriber, and the last value is always the one delivered.
+
+Each NOTIFY is one short connection (``Connection: close``): connect within
+``connect_timeout``, done within ``total_timeout``, and only the status line
+and headers of the reply are read (at most 4 KiB; a reply that streams
+forever is cut off). The request is a few hundred bytes written once, and the
+reply is parsed by llhttp, so this costs a fraction of a general HTTP client
+(bench/RESULTS.md). At most ``max_in_flight`` deliveries run at once, so a huge
+fan-out cannot exhaust file descriptors.
 """
 
 from __future__ import annotations
@@ -15,16 +23,18 @@ import asyncio
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, cast
 
-import aiohttp
+import httptools
 
 from upnpcm.core.device import DeviceCore
-from upnpcm.core.gena import Notification
+from upnpcm.core.gena import Notification, callback_target
 
-__all__ = ["DeliveryStats", "Notifier"]
+__all__ = ["DeliveryStats", "Notifier", "send_notify"]
 
 _LOG: Final = logging.getLogger("upnpcm.gena")
+#: Most reply bytes read before giving up on a subscriber's answer.
+MAX_REPLY_HEAD: Final = 4096
 
 
 @dataclass(slots=True)
@@ -34,6 +44,89 @@ class DeliveryStats:
     sent: int = 0
     failed: int = 0
     dropped: int = 0
+    #: Connection attempts made (one per callback URL tried).
+    attempts: int = 0
+
+
+class _ReplyProtocol(asyncio.Protocol):
+    """Write one request, read the reply's status line and headers, close."""
+
+    def __init__(self, request: bytes, done: asyncio.Future[int]) -> None:
+        self._request = request
+        self._done = done
+        self._parser = httptools.HttpResponseParser(self)
+        self._transport: asyncio.Transport | None = None
+        self._read = 0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Send the whole request at once."""
+        self._transport = cast(asyncio.Transport, transport)
+        self._transport.write(self._request)
+
+    def data_received(self, data: bytes) -> None:
+        """Parse until the head is complete; never read more than MAX_REPLY_HEAD."""
+        self._read += len(data)
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            self._finish(exc)
+            return
+        if not self._done.done() and self._read > MAX_REPLY_HEAD:
+            self._finish(ConnectionError("reply head larger than 4 KiB"))
+
+    def on_headers_complete(self) -> None:
+        """llhttp: the reply's head is in; its status is all we need."""
+        self._finish(self._parser.get_status_code())
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """The subscriber closed before answering."""
+        self._finish(exc or ConnectionError("closed before a reply"))
+
+    def _finish(self, outcome: int | BaseException) -> None:
+        if not self._done.done():
+            if isinstance(outcome, int):
+                self._done.set_result(outcome)
+            else:
+                self._done.set_exception(outcome)
+        if self._transport is not None:
+            self._transport.close()
+            self._transport = None
+
+
+async def send_notify(
+    url: str,
+    message: Notification,
+    *,
+    connect_timeout: float = 5.0,
+    total_timeout: float = 30.0,
+) -> int:
+    """Deliver ``message`` to one callback URL; return the reply's HTTP status.
+
+    Raises:
+        OSError: could not connect, or the connection broke before a reply.
+        TimeoutError: no connection within ``connect_timeout`` or no reply
+            head within ``total_timeout``.
+        httptools.HttpParserError: the reply is not HTTP.
+    """
+    ip, port, target, _ = callback_target(url)
+    lines = [f"NOTIFY {target} HTTP/1.1"]
+    lines.extend(f"{name}: {value}" for name, value in message.headers_for(url).items())
+    lines.append(f"CONTENT-LENGTH: {len(message.body)}")
+    lines.append("CONNECTION: close")
+    head = "\r\n".join(lines) + "\r\n\r\n"
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[int] = loop.create_future()
+    async with asyncio.timeout(total_timeout):
+        transport, _ = await asyncio.wait_for(
+            loop.create_connection(
+                lambda: _ReplyProtocol(head.encode("latin-1") + message.body, done), ip, port
+            ),
+            connect_timeout,
+        )
+        try:
+            return await done
+        finally:
+            transport.close()
 
 
 class Notifier:
@@ -43,16 +136,16 @@ class Notifier:
         self,
         core: DeviceCore,
         *,
-        session: aiohttp.ClientSession | None = None,
         connect_timeout: float = 5.0,
         total_timeout: float = 30.0,
         min_interval: float = 0.2,
+        max_in_flight: int = 256,
     ) -> None:
         self._core = core
-        self._session = session
-        self._own_session = session is None
-        self._timeout = aiohttp.ClientTimeout(total=total_timeout, connect=connect_timeout)
+        self.connect_timeout = connect_timeout
+        self.total_timeout = total_timeout
         self._min_interval = min_interval
+        self._slots = asyncio.Semaphore(max_in_flight)
         self._tasks: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._signals: dict[tuple[str, str], asyncio.Event] = {}
         self._closed = False
@@ -61,16 +154,6 @@ class Notifier:
     def start(self) -> None:
         """Allow deliveries (called by the server when it starts)."""
         self._closed = False
-
-    def _get_session(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            # One connection per NOTIFY (Connection: close): no idle sockets left on subscribers.
-            connector = aiohttp.TCPConnector(limit=0, force_close=True, use_dns_cache=False)
-            self._session = aiohttp.ClientSession(
-                connector=connector, timeout=self._timeout, skip_auto_headers=("User-Agent",)
-            )
-            self._own_session = True
-        return self._session
 
     def wake(self, pairs: Iterable[tuple[str, str]]) -> None:
         """Tell the delivery task of each (event path, SID) that a message waits."""
@@ -87,9 +170,8 @@ class Notifier:
 
     def forget(self, path: str, sid: str) -> None:
         """Stop delivering to a subscription that is gone (expired or unsubscribed)."""
-        task = self._tasks.get((path, sid))
         signal = self._signals.get((path, sid))
-        if task is not None and signal is not None:
+        if signal is not None:
             signal.set()  # the task sees the subscription is gone and ends
 
     @property
@@ -98,7 +180,7 @@ class Notifier:
         return len(self._tasks)
 
     async def close(self) -> None:
-        """Cancel every delivery and close the HTTP session if we own it."""
+        """Cancel every delivery."""
         self._closed = True
         tasks = list(self._tasks.values())
         for task in tasks:
@@ -106,9 +188,10 @@ class Notifier:
         await asyncio.gather(*tasks, return_exceptions=True)
         self._tasks.clear()
         self._signals.clear()
-        if self._own_session and self._session is not None:
-            await self._session.close()
-            self._session = None
+
+    def _alive(self, path: str, sid: str) -> bool:
+        table = self._core.table(path)
+        return table is not None and sid in table
 
     async def _run(self, key: tuple[str, str], signal: asyncio.Event) -> None:
         path, sid = key
@@ -144,26 +227,24 @@ class Notifier:
             self._tasks.pop(key, None)
             self._signals.pop(key, None)
 
-    def _alive(self, path: str, sid: str) -> bool:
-        table = self._core.table(path)
-        return table is not None and sid in table
-
     async def _deliver(self, message: Notification) -> int | None:
         """Try each callback in order; the status of the last answer, None if none answered."""
-        session = self._get_session()
         status: int | None = None
-        for url in message.callbacks:
-            headers = message.headers_for(url)
-            del headers["HOST"]  # aiohttp writes Host from the URL
-            try:
-                async with session.request(
-                    "NOTIFY", url, headers=headers, data=message.body, allow_redirects=False
-                ) as response:
-                    status = response.status
-                    # Never read the reply body: a peer may stream it forever.
-            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-                _LOG.debug("NOTIFY %s SEQ %d to %s failed: %s", message.sid, message.seq, url, exc)
-                continue
-            if 200 <= status < 300 or status == 412:
-                return status
+        async with self._slots:
+            for url in message.callbacks:
+                self.stats.attempts += 1
+                try:
+                    status = await send_notify(
+                        url,
+                        message,
+                        connect_timeout=self.connect_timeout,
+                        total_timeout=self.total_timeout,
+                    )
+                except (OSError, TimeoutError, httptools.HttpParserError) as exc:
+                    _LOG.debug(
+                        "NOTIFY %s SEQ %d to %s failed: %r", message.sid, message.seq, url, exc
+                    )
+                    continue
+                if 200 <= status < 300 or status == 412:
+                    return status
         return status

@@ -177,6 +177,8 @@ class DeviceServer:
                 result.response.status,
                 result.operation or "-",
             )
+        for path, sid in result.ended:
+            self.notifier.forget(path, sid)
         if not result.wake:
             return result.response, None
         wake = result.wake

@@ -63,6 +63,7 @@ from typing import Final
 
 from upnpcm.core.description import Action, Argument, ServiceDescription, StateVariable
 from upnpcm.core.protocol_info import ProtocolInfo, match, parse_list
+from upnpcm.core.xml import escape_text
 from upnpcm.errors import ProtocolInfoError, UPnPError
 
 __all__ = [
@@ -159,6 +160,8 @@ class ConnectionManagerConfig:
     def __post_init__(self) -> None:
         if self.max_connections < 1:
             raise ValueError("max_connections must be at least 1")
+        escape_text(self.source)  # raises if XML cannot carry the lists
+        escape_text(self.sink)
 
 
 def connection_manager_scpd(*, prepare_for_connection: bool = True) -> ServiceDescription:
@@ -445,7 +448,14 @@ class ConnectionManager:
         self.state_version += 1
 
     def set_protocol_info(self, *, source: str | None = None, sink: str | None = None) -> None:
-        """Replace the Source and/or Sink list (wire text); changed ones are evented (R7)."""
+        """Replace the Source and/or Sink list (wire text); changed ones are evented (R7).
+
+        Raises:
+            LocalProtocolError: a list holds a character XML 1.0 cannot carry.
+        """
+        for text in (source, sink):
+            if text is not None:
+                escape_text(text)
         changes: dict[str, str] = {}
         if source is not None and source != self._source:
             self._source = source

@@ -139,6 +139,8 @@ class DeviceResult:
     error: BaseException | None = None
     #: For logging: the action or GENA operation handled, if any.
     operation: str = ""
+    #: (event path, SID) pairs that ended (UNSUBSCRIBE): stop delivering to them.
+    ended: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(slots=True)
@@ -322,7 +324,11 @@ class DeviceCore:
 
     def expire(self, now: float) -> list[tuple[str, str]]:
         """Drop expired subscriptions everywhere; return (event path, SID) dropped."""
-        return [(path, sid) for path, table in self._tables.items() for sid in table.expire(now)]
+        for table in self._tables.values():
+            table.expire(now)
+        return [
+            (path, sid) for path, table in self._tables.items() for sid in table.drain_expired()
+        ]
 
     # ---------------------------------------------------------------- internals
 
@@ -474,9 +480,11 @@ class DeviceCore:
             return DeviceResult(
                 response=HttpResponse(status=exc.status, headers=self._headers()),
                 operation=request.method.upper(),
+                ended=tuple((path, sid) for sid in table.drain_expired()),
             )
         return DeviceResult(
             response=HttpResponse(status=200, headers=self._headers(*grant.headers())),
             wake=() if grant.renewal else ((path, grant.sid),),
             operation="RENEW" if grant.renewal else "SUBSCRIBE",
+            ended=tuple((path, sid) for sid in table.drain_expired()),
         )

@@ -65,6 +65,7 @@ import re
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Final, Literal
 from urllib.parse import urlsplit
 from xml.etree.ElementTree import tostring
@@ -82,6 +83,7 @@ __all__ = [
     "Subscription",
     "SubscriptionTable",
     "build_propertyset",
+    "callback_target",
     "format_timeout",
     "next_seq",
     "parse_callback_header",
@@ -181,6 +183,16 @@ def validate_callback(
         ):
             return "a broadcast address"
     return None
+
+
+@lru_cache(maxsize=1024)
+def callback_target(url: str) -> tuple[str, int, str, str]:
+    """(ip, port, request target, Host header value) of a validated callback URL."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = parts.port or 80
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return host, port, target, format_host(host, port)
 
 
 def build_propertyset(changes: Mapping[str, str], *, declaration: bool = True) -> bytes:
@@ -288,10 +300,8 @@ class Notification:
 
     def headers_for(self, callback: str) -> dict[str, str]:
         """The NOTIFY request headers for delivery to ``callback`` (UDA 1.1 §4.3.1)."""
-        parts = urlsplit(callback)
-        host = format_host(parts.hostname or "", parts.port or 80)
         return {
-            "HOST": host,
+            "HOST": callback_target(callback)[3],
             "CONTENT-TYPE": 'text/xml; charset="utf-8"',
             "NT": "upnp:event",
             "NTS": "upnp:propchange",
@@ -325,6 +335,7 @@ class SubscriptionTable:
         self._policy = policy or GenaPolicy()
         self._subs: dict[str, Subscription] = {}
         self._networks = tuple(networks)
+        self._expired: list[str] = []
         self.rejected_callbacks = 0
 
     @property
@@ -462,9 +473,15 @@ class SubscriptionTable:
     # ------------------------------------------------------------------ events
 
     def queue_changes(self, changes: Mapping[str, str]) -> list[str]:
-        """Merge ``changes`` into every subscription's pending set (E2); return the SIDs."""
+        """Merge ``changes`` into every subscription's pending set (E2); return the SIDs.
+
+        Raises:
+            LocalProtocolError: a name or value XML cannot carry (checked before
+                anything is queued, so a bad change leaves every subscription as it was).
+        """
         if not changes:
             return []
+        build_propertyset(changes)  # validates names and values
         for sub in self._subs.values():
             sub.pending.update(changes)
         return list(self._subs)
@@ -474,16 +491,13 @@ class SubscriptionTable:
         sub = self._subs.get(sid)
         if sub is None or not sub.pending:
             return None
+        use_declaration = self._policy.xml_declaration if declaration is None else declaration
+        body = build_propertyset(sub.pending, declaration=use_declaration)
         changes, sub.pending = sub.pending, {}
         sub.seq = 0 if sub.seq < 0 else next_seq(sub.seq)
         sub.messages += 1
-        use_declaration = self._policy.xml_declaration if declaration is None else declaration
         return Notification(
-            sid=sid,
-            seq=sub.seq,
-            callbacks=sub.callbacks,
-            body=build_propertyset(changes, declaration=use_declaration),
-            changes=changes,
+            sid=sid, seq=sub.seq, callbacks=sub.callbacks, body=body, changes=changes
         )
 
     def delivered(self, sid: str) -> None:
@@ -517,6 +531,12 @@ class SubscriptionTable:
         gone = [sid for sid, sub in self._subs.items() if sub.expires_at <= now]
         for sid in gone:
             del self._subs[sid]
+        self._expired.extend(gone)
+        return gone
+
+    def drain_expired(self) -> list[str]:
+        """SIDs dropped by expiry since the last call (also those found while answering)."""
+        gone, self._expired = self._expired, []
         return gone
 
     def next_deadline(self) -> float | None:
