@@ -15,8 +15,10 @@ from typing import Final
 
 from upnpcm.aio.notifier import Notifier
 from upnpcm.aio.server import DeviceServer
+from upnpcm.aio.ssdp import SsdpServer, resolve_interfaces
 from upnpcm.core.connection_manager import ConnectionManager
 from upnpcm.core.device import DeviceCore, DeviceLimits
+from upnpcm.core.ssdp import SsdpConfig
 from upnpcm.profiles import DeviceSpec, build_device_spec
 from upnpcm.settings import DeviceSettings
 from upnpcm.state import StateStore
@@ -57,14 +59,56 @@ class DeviceHost:
             port=port,
             notifier=Notifier(self.core, min_interval=self.settings.gena.min_interval),
         )
+        self.ssdp: SsdpServer | None = None
+        self.boot_id: int | None = None
 
     async def start(self) -> None:
-        """Start serving."""
+        """Start serving HTTP, then SSDP (when enabled).
+
+        Raises:
+            OSError: a port or interface could not be used.
+            ValueError: an ``interfaces`` selector matches nothing.
+        """
         await self.server.start()
         _LOG.info("serving %s on port %d", self.spec.profile, self.server.port)
+        if self.settings.ssdp:
+            try:
+                await self._start_ssdp()
+            except BaseException:
+                await self.server.stop()
+                raise
+
+    async def _start_ssdp(self) -> None:
+        selectors = self.settings.interfaces or tuple(
+            h
+            for h in self.settings.host
+            if h not in ("0.0.0.0", "::")  # noqa: S104
+        )
+        interfaces = resolve_interfaces(selectors)
+        self.boot_id = self.store.next_boot_id()
+        config = SsdpConfig(
+            server=self.spec.server_header,
+            boot_id=self.boot_id,
+            config_id=self.spec.config_id if self.spec.ssdp_config_id else None,
+            max_age=self.spec.max_age,
+            cache_control=self.spec.cache_control,
+            headers=self.spec.ssdp_headers,
+        )
+        self.ssdp = SsdpServer(
+            self.spec.description.device,
+            config,
+            http_port=self.server.port,
+            description_path=self.spec.description_path,
+            interfaces=interfaces,
+        )
+        await self.ssdp.start()
+        _LOG.info("SSDP on %s, BOOTID %d", ", ".join(i.ip for i in interfaces), self.boot_id)
 
     async def stop(self) -> None:
-        """Stop serving (subscriptions end; pending NOTIFYs are cancelled)."""
+        """Say byebye (SSDP), then stop serving (subscriptions end; NOTIFYs are cancelled)."""
+        if self.ssdp is not None:
+            await self.ssdp.stop()
+            self.ssdp = None
         await self.server.stop()
 
     async def __aenter__(self) -> DeviceHost:

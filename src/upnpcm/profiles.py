@@ -69,6 +69,8 @@ class DeviceSpec:
     ssdp_headers: Mapping[str, str] = field(default_factory=dict)
     #: CACHE-CONTROL max-age of SSDP advertisements.
     max_age: int = 1800
+    #: CACHE-CONTROL value as written (None: ``max-age=<max_age>``).
+    cache_control: str | None = None
     #: Whether SSDP messages carry CONFIGID.UPNP.ORG.
     ssdp_config_id: bool = True
 

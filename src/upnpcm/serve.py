@@ -35,7 +35,12 @@ async def run_forever(settings: DeviceSettings, *, state_dir: Path | str | None 
         return 3
     print(
         f"upnpcm: serving profile {host.spec.profile} ({host.spec.description.device.friendly_name}) "
-        f"on port {host.port}, description at {host.spec.description_path}",
+        f"on port {host.port}, description at {host.spec.description_path}"
+        + (
+            f"; SSDP on {', '.join(i.ip for i in host.ssdp.interfaces)}, BOOTID {host.boot_id}"
+            if host.ssdp
+            else ""
+        ),
         file=sys.stderr,
         flush=True,
     )

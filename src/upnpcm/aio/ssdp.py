@@ -1,0 +1,300 @@
+"""SSDP for a hosted device: multicast sockets per interface around the sans-I/O core.
+
+One receiving socket per address family listens on port 1900 (shared with
+other SSDP stacks through SO_REUSEADDR/SO_REUSEPORT) and joins the group on
+every chosen interface; one sending socket per interface fixes the outgoing
+interface (IP_MULTICAST_IF), TTL 2 and the source address. A search is
+answered on the interface whose network holds the searcher: that is both the
+LOCATION it gets and the reflection defence (a searcher on no network of ours
+gets nothing).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import itertools
+import logging
+import random
+import socket
+import struct
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Final
+
+import ifaddr
+
+from upnpcm.core.description import Device
+from upnpcm.core.http import format_host, http_date
+from upnpcm.core.ssdp import (
+    SSDP_GROUP_V4,
+    SSDP_GROUP_V6,
+    SSDP_PORT,
+    Advertiser,
+    Outgoing,
+    SearchResponder,
+    SsdpConfig,
+    advertisements,
+)
+
+__all__ = ["Interface", "SsdpServer", "resolve_interfaces"]
+
+_LOG: Final = logging.getLogger("upnpcm.ssdp")
+TTL: Final = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Interface:
+    """One local address SSDP runs on."""
+
+    name: str
+    ip: str
+    network: ipaddress.IPv4Network | ipaddress.IPv6Network
+    index: int = 0
+
+    @property
+    def family(self) -> int:
+        """``socket.AF_INET`` or ``socket.AF_INET6``."""
+        return socket.AF_INET6 if self.network.version == 6 else socket.AF_INET
+
+
+def resolve_interfaces(selectors: Sequence[str] = (), *, ipv6: bool = True) -> list[Interface]:
+    """The interfaces to use: those named (by name or address), else every non-loopback one.
+
+    With no selector and no non-loopback interface, loopback is used. IPv6 is
+    used only on addresses that are not link-local (a link-local LOCATION
+    needs a zone most control points cannot use).
+
+    Raises:
+        ValueError: a selector matches no local interface.
+    """
+    found: list[Interface] = []
+    for adapter in ifaddr.get_adapters():
+        for ip in adapter.ips:
+            if isinstance(ip.ip, str):
+                network: ipaddress.IPv4Network | ipaddress.IPv6Network = ipaddress.ip_network(
+                    f"{ip.ip}/{ip.network_prefix}", strict=False
+                )
+                found.append(Interface(adapter.name, ip.ip, network, adapter.index or 0))
+            elif ipv6:
+                address = ipaddress.IPv6Address(ip.ip[0])
+                if address.is_link_local:
+                    continue
+                network = ipaddress.ip_network(f"{address}/{ip.network_prefix}", strict=False)
+                found.append(Interface(adapter.name, str(address), network, adapter.index or 0))
+    if selectors:
+        chosen = [i for i in found if i.name in selectors or i.ip in selectors]
+        missing = [s for s in selectors if not any(s in (i.name, i.ip) for i in found)]
+        if missing:
+            raise ValueError(f"no such interface or address: {', '.join(missing)}")
+        return chosen
+    outside = [i for i in found if not ipaddress.ip_address(i.ip).is_loopback]
+    return outside or [i for i in found if ipaddress.ip_address(i.ip).is_loopback]
+
+
+class _Receiver(asyncio.DatagramProtocol):
+    def __init__(self, owner: SsdpServer) -> None:
+        self._owner = owner
+
+    def datagram_received(
+        self, data: bytes, addr: tuple[str, int] | tuple[str, int, int, int]
+    ) -> None:
+        self._owner.received(data, (str(addr[0]), int(addr[1])))
+
+    def error_received(self, exc: Exception) -> None:
+        _LOG.debug("SSDP receive error: %s", exc)
+
+
+class SsdpServer:
+    """Advertise a device and answer searches on the given interfaces."""
+
+    def __init__(
+        self,
+        root: Device,
+        config: SsdpConfig,
+        *,
+        http_port: int,
+        description_path: str,
+        interfaces: Sequence[Interface],
+        rng: random.Random | None = None,
+    ) -> None:
+        self._root = root
+        self._config = config
+        self._http_port = http_port
+        self._path = description_path
+        self._interfaces = list(interfaces)
+        self._rng = rng or random.SystemRandom()
+        ads = advertisements(root)
+        self.responder = SearchResponder(ads, config, rng=self._rng)
+        self.advertiser = Advertiser(
+            ads, config, {i.ip: self.location(i) for i in self._interfaces}, rng=self._rng
+        )
+        self._receivers: list[asyncio.DatagramTransport] = []
+        self._senders: dict[str, asyncio.DatagramTransport] = {}
+        self._timer: asyncio.TimerHandle | None = None
+        self._scheduled: dict[int, asyncio.TimerHandle] = {}
+        self._keys = itertools.count()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def location(self, interface: Interface) -> str:
+        """The description URL as reachable on ``interface``."""
+        return f"http://{format_host(interface.ip, self._http_port)}{self._path}"
+
+    @property
+    def interfaces(self) -> list[Interface]:
+        """The interfaces in use."""
+        return list(self._interfaces)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        """Open the sockets, join the groups and send the initial burst.
+
+        Raises:
+            OSError: port 1900 or an interface could not be used.
+        """
+        loop = self._loop = asyncio.get_running_loop()
+        families = {i.family for i in self._interfaces}
+        for family in families:
+            sock = _receive_socket(family, [i for i in self._interfaces if i.family == family])
+            transport, _ = await loop.create_datagram_endpoint(lambda: _Receiver(self), sock=sock)
+            self._receivers.append(transport)
+        for interface in self._interfaces:
+            transport, _ = await loop.create_datagram_endpoint(
+                asyncio.DatagramProtocol, sock=_send_socket(interface)
+            )
+            self._senders[interface.ip] = transport
+        self._send(self.advertiser.start(loop.time()))
+        self._rearm()
+
+    async def stop(self) -> None:
+        """Send a byebye for every advertisement, then close."""
+        loop = self._loop or asyncio.get_running_loop()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        for handle in self._scheduled.values():
+            handle.cancel()
+        self._scheduled.clear()
+        if self._senders:
+            self._send(self.advertiser.stop(loop.time()))
+            await asyncio.sleep(0.05)  # let the byebyes leave before the sockets close
+        for transport in [*self._receivers, *self._senders.values()]:
+            transport.close()
+        self._receivers.clear()
+        self._senders.clear()
+
+    # ------------------------------------------------------------------ events
+
+    def received(self, data: bytes, source: tuple[str, int]) -> None:
+        """A datagram arrived: answer it if it is a search we should answer."""
+        assert self._loop is not None
+        interface = self._interface_for(source[0])
+        if interface is None:
+            self.responder.ignored += 1  # not from a network of ours: reflection defence
+            return
+        replies = self.responder.handle_datagram(
+            data,
+            source,
+            now=self._loop.time(),
+            location=self.location(interface),
+            networks=[interface.network],
+            date=http_date(time.time()),
+            interface=interface.ip,
+        )
+        self._send(replies)
+
+    def _interface_for(self, ip: str) -> Interface | None:
+        try:
+            address = ipaddress.ip_address(ip.split("%", 1)[0])
+        except ValueError:
+            return None
+        for interface in self._interfaces:
+            if address.version == interface.network.version and address in interface.network:
+                return interface
+        return None
+
+    def _send(self, outgoing: list[Outgoing]) -> None:
+        assert self._loop is not None
+        now = self._loop.time()
+        for item in outgoing:
+            if item.send_at <= now:
+                self._transmit(item)
+            else:
+                key = next(self._keys)
+                self._scheduled[key] = self._loop.call_at(item.send_at, self._fire, key, item)
+
+    def _fire(self, key: int, item: Outgoing) -> None:
+        self._scheduled.pop(key, None)
+        self._transmit(item)
+
+    def _transmit(self, item: Outgoing) -> None:
+        transport = self._senders.get(item.interface) or next(iter(self._senders.values()), None)
+        if transport is None:
+            return
+        try:
+            transport.sendto(item.data, item.address)
+        except OSError as exc:  # pragma: no cover - interface vanished
+            _LOG.debug("SSDP send to %s failed: %s", item.address, exc)
+
+    def _rearm(self) -> None:
+        assert self._loop is not None
+        deadline = self.advertiser.next_deadline()
+        if deadline is None:
+            return
+        self._timer = self._loop.call_at(deadline, self._on_timer)
+
+    def _on_timer(self) -> None:
+        assert self._loop is not None
+        self._timer = None
+        self._send(self.advertiser.handle_timer(self._loop.time()))
+        self._rearm()
+
+
+def _receive_socket(family: int, interfaces: Sequence[Interface]) -> socket.socket:
+    sock = socket.socket(family, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if hasattr(socket, "SO_REUSEPORT"):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        # Room for bursts (a storm of junk must not crowd out the next real search).
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(("::", SSDP_PORT))
+            group = socket.inet_pton(socket.AF_INET6, SSDP_GROUP_V6)
+            for interface in interfaces:
+                membership = group + struct.pack("@I", interface.index)
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, membership)
+        else:
+            sock.bind(("", SSDP_PORT))
+            for interface in interfaces:
+                membership = socket.inet_aton(SSDP_GROUP_V4) + socket.inet_aton(interface.ip)
+                sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, membership)
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def _send_socket(interface: Interface) -> socket.socket:
+    sock = socket.socket(interface.family, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
+    try:
+        if interface.family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, interface.index)
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, TTL)
+            sock.bind((interface.ip, 0))
+        else:
+            sock.setsockopt(
+                socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(interface.ip)
+            )
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, TTL)
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 1)
+            sock.bind((interface.ip, 0))
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock

@@ -1,0 +1,563 @@
+"""SSDP: datagrams, the advertisement set, a search responder and an advertiser (UDA 1.1 §1).
+
+Theory of operation
+===================
+
+Datagrams in, datagrams out. :func:`parse_datagram` turns bytes into an
+:class:`SsdpMessage` or raises :class:`RemoteProtocolError` (never anything
+else). :class:`SearchResponder` answers M-SEARCH datagrams and
+:class:`Advertiser` schedules NOTIFY ssdp:alive/ssdp:byebye; both return
+:class:`Outgoing` datagrams with the (monotonic) time they are due, and take
+``now`` and a :class:`random.Random` from the caller (aioquic's contract:
+``handle_…(…, now)``, ``next_deadline()``, ``handle_timer(now)``).
+
+The advertisement set (spec.md §3.1)
+------------------------------------
+A root device with d devices (root included) sends 3 + 2(d-1) + k messages:
+``upnp:rootdevice`` once; per device ``uuid:D`` and its device type; per
+device, once per distinct service type it holds (k in all).
+
+Search rules (UDA 1.1 §1.3.2-1.3.3; security.md §1, §5)
+--------------------------------------------------------
+S1  Only ``M-SEARCH * HTTP/1.1`` with ``MAN: "ssdp:discover"`` (quoted) and an
+    ``ST`` is answered; anything else is ignored.
+S2  A multicast search needs an integer MX >= 1; a missing, 0, negative or
+    non-integer MX is ignored. MX above 5 counts as 5 (UDA 1.1). Each reply is
+    due at a random time within [0, MX - 0.25] seconds: inside the MX window,
+    with a margin so that a searcher that waits exactly MX still hears it.
+S3  A unicast search (HOST is not the multicast group) needs no MX and is
+    answered at once.
+S4  ST ``ssdp:all`` → every advertisement; ``upnp:rootdevice`` → the root;
+    ``uuid:X`` → that device; a device or service type → one reply per
+    device that has it with a version >= the one asked for (the reply's ST
+    echoes the request). Never two replies for one advertisement.
+S5  Reflection defence: a search from outside the device's own networks is
+    not answered. At most ``max_rate`` searches per second per source are
+    answered, and at most ``max_pending`` replies wait at any time.
+S6  Garbage, datagrams over 8 KiB, more than 64 header lines or a header line
+    over 1 KiB are dropped (:func:`parse_datagram` raises).
+
+Advertising rules (UDA 1.1 §1.2)
+--------------------------------
+A1  On start every alive message is sent twice, the copies 0.1-0.3 s apart.
+A2  The whole set is sent again before max-age/2 has passed (at a random time
+    between 35 % and 45 % of max-age), with the copies spread over 1 s.
+A3  On stop a byebye for every advertisement is sent (twice).
+A4  BOOTID.UPNP.ORG is in every message; CONFIGID.UPNP.ORG too unless the
+    profile says otherwise (Sonos sends none).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import random
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Final, Literal
+
+from upnpcm.core.description import Device
+from upnpcm.core.http import Headers
+from upnpcm.errors import RemoteProtocolError
+
+__all__ = [
+    "MAX_DATAGRAM",
+    "SSDP_GROUP_V4",
+    "SSDP_GROUP_V6",
+    "SSDP_PORT",
+    "Advertisement",
+    "Advertiser",
+    "Outgoing",
+    "SearchResponder",
+    "SsdpConfig",
+    "SsdpMessage",
+    "advertisements",
+    "build_msearch",
+    "build_notify",
+    "build_search_response",
+    "parse_datagram",
+]
+
+SSDP_GROUP_V4: Final = "239.255.255.250"
+SSDP_GROUP_V6: Final = "ff02::c"
+SSDP_PORT: Final = 1900
+MAX_DATAGRAM: Final = 8192
+MAX_HEADER_LINES: Final = 64
+MAX_LINE: Final = 1024
+_TYPE_RE: Final = re.compile(r"urn:([^:]+):(device|service):([^:]+):(\d+)\Z")
+
+Address = tuple[str, int]
+Kind = Literal["M-SEARCH", "NOTIFY", "RESPONSE"]
+
+
+# ----------------------------------------------------------------------- codec
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SsdpMessage:
+    """One parsed SSDP datagram."""
+
+    kind: Kind
+    headers: Headers
+    status: int = 0
+
+    def get(self, name: str) -> str | None:
+        """First value of header ``name`` (case-insensitive), stripped."""
+        value = self.headers.get(name)
+        return value.strip() if value is not None else None
+
+
+def parse_datagram(data: bytes) -> SsdpMessage:
+    r"""Parse an SSDP datagram (bare ``\n`` line ends accepted, as SoCo sends them).
+
+    Raises:
+        RemoteProtocolError: too big, too many or too long header lines, an
+            unknown start line, or a header line without a colon (S6).
+    """
+    if len(data) > MAX_DATAGRAM:
+        raise RemoteProtocolError(f"datagram of {len(data)} bytes exceeds {MAX_DATAGRAM}")
+    text = data.decode("utf-8", "replace")
+    lines = text.replace("\r\n", "\n").split("\n")
+    start = lines[0].strip()
+    if start.upper() == "M-SEARCH * HTTP/1.1":
+        kind: Kind = "M-SEARCH"
+        status = 0
+    elif start.upper() == "NOTIFY * HTTP/1.1":
+        kind = "NOTIFY"
+        status = 0
+    elif (
+        start.upper().startswith("HTTP/1.")
+        and len(start.split()) >= 2
+        and start.split()[1].isdigit()
+    ):
+        kind = "RESPONSE"
+        status = int(start.split()[1])
+    else:
+        raise RemoteProtocolError("not an SSDP start line")
+    pairs: list[tuple[str, str]] = []
+    for line in lines[1:]:
+        if not line.strip():
+            continue
+        if len(line) > MAX_LINE:
+            raise RemoteProtocolError("SSDP header line too long")
+        name, sep, value = line.partition(":")
+        if not sep or not name.strip() or " " in name.strip():
+            raise RemoteProtocolError("malformed SSDP header line")
+        pairs.append((name.strip(), value.strip()))
+        if len(pairs) > MAX_HEADER_LINES:
+            raise RemoteProtocolError("too many SSDP header lines")
+    return SsdpMessage(kind=kind, headers=Headers(pairs), status=status)
+
+
+def _serialize(start: str, headers: Iterable[tuple[str, str]]) -> bytes:
+    lines = [start]
+    for name, value in headers:
+        if "\r" in value or "\n" in value or "\r" in name or "\n" in name:
+            raise ValueError("CR/LF in an SSDP header")
+        lines.append(f"{name}: {value}" if value else f"{name}:")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8")
+
+
+def build_msearch(
+    st: str,
+    *,
+    mx: int | None = 2,
+    host: str = f"{SSDP_GROUP_V4}:{SSDP_PORT}",
+    user_agent: str | None = None,
+) -> bytes:
+    """An M-SEARCH datagram (``mx=None`` for a unicast search)."""
+    headers = [("HOST", host), ("MAN", '"ssdp:discover"')]
+    if mx is not None:
+        headers.append(("MX", str(mx)))
+    headers.append(("ST", st))
+    if user_agent:
+        headers.append(("USER-AGENT", user_agent))
+    return _serialize("M-SEARCH * HTTP/1.1", headers)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Advertisement:
+    """One (NT, USN) pair of the advertisement set."""
+
+    nt: str
+    usn: str
+    udn: str
+    is_root: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SsdpConfig:
+    """What every message of a device carries (A4 and profile extras).
+
+    ``headers`` are extra header lines; a value may contain ``{boot_id}``.
+    """
+
+    server: str
+    boot_id: int
+    config_id: int | None = None
+    max_age: int = 1800
+    cache_control: str | None = None  # default "max-age=<max_age>"
+    headers: Mapping[str, str] = field(default_factory=dict)
+    search_port: int | None = None
+
+    def common(self) -> list[tuple[str, str]]:
+        """BOOTID, CONFIGID, SEARCHPORT and the extras."""
+        pairs = [("BOOTID.UPNP.ORG", str(self.boot_id))]
+        if self.config_id is not None:
+            pairs.append(("CONFIGID.UPNP.ORG", str(self.config_id)))
+        if self.search_port is not None:
+            pairs.append(("SEARCHPORT.UPNP.ORG", str(self.search_port)))
+        pairs.extend(
+            (name, value.format(boot_id=self.boot_id)) for name, value in self.headers.items()
+        )
+        return pairs
+
+    @property
+    def cache_control_value(self) -> str:
+        """The CACHE-CONTROL header value."""
+        return self.cache_control or f"max-age={self.max_age}"
+
+
+def build_notify(
+    ad: Advertisement,
+    nts: Literal["ssdp:alive", "ssdp:byebye", "ssdp:update"],
+    config: SsdpConfig,
+    *,
+    location: str = "",
+    host: str = f"{SSDP_GROUP_V4}:{SSDP_PORT}",
+    next_boot_id: int | None = None,
+) -> bytes:
+    """A NOTIFY datagram for ``ad`` (UDA 1.1 §1.2.2-1.2.4)."""
+    headers: list[tuple[str, str]] = [("HOST", host)]
+    if nts == "ssdp:alive":
+        headers.append(("CACHE-CONTROL", config.cache_control_value))
+    if nts != "ssdp:byebye":
+        headers.append(("LOCATION", location))
+    headers.append(("NT", ad.nt))
+    headers.append(("NTS", nts))
+    if nts == "ssdp:alive":
+        headers.append(("SERVER", config.server))
+    headers.append(("USN", ad.usn))
+    headers.extend(config.common())
+    if nts == "ssdp:update" and next_boot_id is not None:
+        headers.append(("NEXTBOOTID.UPNP.ORG", str(next_boot_id)))
+    return _serialize("NOTIFY * HTTP/1.1", headers)
+
+
+def build_search_response(
+    ad: Advertisement, st: str, config: SsdpConfig, *, location: str, date: str | None = None
+) -> bytes:
+    """The unicast reply to a search for ``st`` matched by ``ad`` (UDA 1.1 §1.3.3)."""
+    headers = [("CACHE-CONTROL", config.cache_control_value)]
+    if date:
+        headers.append(("DATE", date))
+    headers += [
+        ("EXT", ""),
+        ("LOCATION", location),
+        ("SERVER", config.server),
+        ("ST", st),
+        ("USN", ad.usn),
+        *config.common(),
+    ]
+    return _serialize("HTTP/1.1 200 OK", headers)
+
+
+def advertisements(root: Device) -> list[Advertisement]:
+    """The advertisement set of ``root`` (3 + 2(d-1) + k messages; spec.md §3.1)."""
+    ads = [
+        Advertisement(
+            nt="upnp:rootdevice", usn=f"{root.udn}::upnp:rootdevice", udn=root.udn, is_root=True
+        )
+    ]
+    for device in root.iter_devices():
+        ads.append(
+            Advertisement(nt=device.udn, usn=device.udn, udn=device.udn, is_root=device is root)
+        )
+        ads.append(
+            Advertisement(
+                nt=device.device_type,
+                usn=f"{device.udn}::{device.device_type}",
+                udn=device.udn,
+                is_root=device is root,
+            )
+        )
+        ads.extend(
+            Advertisement(nt=service_type, usn=f"{device.udn}::{service_type}", udn=device.udn)
+            for service_type in dict.fromkeys(s.service_type for s in device.services)
+        )
+    return ads
+
+
+def _type_parts(value: str) -> tuple[str, str, str, int] | None:
+    match = _TYPE_RE.match(value)
+    if match is None:
+        return None
+    return match.group(1), match.group(2), match.group(3), int(match.group(4))
+
+
+def matches(ad: Advertisement, st: str) -> bool:
+    """Whether a search for ``st`` is answered by ``ad`` (rule S4)."""
+    if st == "ssdp:all":
+        return True
+    if st == "upnp:rootdevice":
+        return ad.nt == "upnp:rootdevice"
+    if st.startswith("uuid:"):
+        return ad.nt == st
+    wanted = _type_parts(st)
+    have = _type_parts(ad.nt)
+    if wanted is None or have is None:
+        return False
+    return wanted[:3] == have[:3] and have[3] >= wanted[3]
+
+
+# ------------------------------------------------------------------- outgoing
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Outgoing:
+    """A datagram to send to ``address`` at ``send_at`` (monotonic seconds).
+
+    ``interface`` names the local address it must leave from ("" = any).
+    """
+
+    data: bytes
+    address: Address
+    send_at: float
+    interface: str = ""
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _in_networks(ip: str, networks: Sequence[Network]) -> bool:
+    try:
+        address = ipaddress.ip_address(ip.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return any(address.version == net.version and address in net for net in networks)
+
+
+class SearchResponder:
+    """Answer M-SEARCH datagrams (rules S1-S6)."""
+
+    def __init__(
+        self,
+        ads: Sequence[Advertisement],
+        config: SsdpConfig,
+        *,
+        rng: random.Random,
+        max_mx: int = 5,
+        max_pending: int = 100,
+        max_rate: int = 10,
+        max_sources: int = 1024,
+    ) -> None:
+        self._ads = list(ads)
+        self._config = config
+        self._rng = rng
+        self._max_mx = max_mx
+        self._max_pending = max_pending
+        self._max_rate = max_rate
+        self._max_sources = max_sources
+        self._pending: list[float] = []  # due times of scheduled replies
+        self._recent: dict[str, list[float]] = {}  # source ip -> times of answered searches
+        self.ignored = 0
+        self.answered = 0
+
+    @property
+    def config(self) -> SsdpConfig:
+        """The headers every reply carries."""
+        return self._config
+
+    def set_config(self, config: SsdpConfig) -> None:
+        """Replace the headers (e.g. a new BOOTID)."""
+        self._config = config
+
+    def handle_datagram(
+        self,
+        data: bytes,
+        source: Address,
+        *,
+        now: float,
+        location: str,
+        networks: Sequence[Network],
+        date: str | None = None,
+        interface: str = "",
+    ) -> list[Outgoing]:
+        """The replies (if any) to one received datagram; never raises.
+
+        Args:
+            data: the datagram.
+            source: who sent it.
+            now: monotonic seconds.
+            location: our description URL as reachable on the receiving interface.
+            networks: the device's own networks on that interface (S5).
+            date: the DATE header value for replies, if any.
+            interface: the local address replies must leave from.
+        """
+        try:
+            message = parse_datagram(data)
+        except RemoteProtocolError:
+            self.ignored += 1
+            return []
+        if message.kind != "M-SEARCH":
+            return []
+        st = message.get("ST")
+        if message.get("MAN") != '"ssdp:discover"' or not st:
+            self.ignored += 1
+            return []
+        host = (message.get("HOST") or "").lower()
+        multicast = host in ("", f"{SSDP_GROUP_V4}:{SSDP_PORT}", SSDP_GROUP_V4) or host.startswith(
+            "[ff0"
+        )
+        delay_max = 0.0
+        if multicast:
+            mx_text = message.get("MX") or ""
+            if not mx_text.isdigit() or int(mx_text) < 1:
+                self.ignored += 1
+                return []
+            delay_max = float(min(int(mx_text), self._max_mx)) - 0.25
+        if not _in_networks(source[0], networks):
+            self.ignored += 1
+            return []
+        if not self._admit(source[0], now):
+            self.ignored += 1
+            return []
+        replies: list[Outgoing] = []
+        for ad in self._ads:
+            if not matches(ad, st):
+                continue
+            if len(self._pending) >= self._max_pending:
+                break
+            due = now + (self._rng.uniform(0.0, delay_max) if delay_max else 0.0)
+            reply_st = ad.nt if st == "ssdp:all" else st
+            data_out = build_search_response(
+                ad, reply_st, self._config, location=location, date=date
+            )
+            replies.append(
+                Outgoing(data=data_out, address=source, send_at=due, interface=interface)
+            )
+            self._pending.append(due)
+        if replies:
+            self.answered += 1
+        return replies
+
+    def _admit(self, source: str, now: float) -> bool:
+        self._pending = [due for due in self._pending if due > now]
+        times = [t for t in self._recent.get(source, ()) if t > now - 1.0]
+        if len(times) >= self._max_rate:
+            self._recent[source] = times
+            return False
+        times.append(now)
+        if source not in self._recent and len(self._recent) >= self._max_sources:
+            # Bounded: forget sources that have been quiet for a second.
+            self._recent = {ip: ts for ip, ts in self._recent.items() if ts and ts[-1] > now - 1.0}
+            if len(self._recent) >= self._max_sources:
+                return False
+        self._recent[source] = times
+        return True
+
+
+class Advertiser:
+    """Schedule ssdp:alive rounds and the closing byebye (rules A1-A4).
+
+    ``locations`` maps each local interface address to the LOCATION URL that
+    is reachable there; one copy of each message goes out per interface.
+    """
+
+    def __init__(
+        self,
+        ads: Sequence[Advertisement],
+        config: SsdpConfig,
+        locations: Mapping[str, str],
+        *,
+        rng: random.Random,
+        targets: Callable[[str], Address] | None = None,
+    ) -> None:
+        self._ads = list(ads)
+        self._config = config
+        self._locations = dict(locations)
+        self._rng = rng
+        self._targets = targets or _default_target
+        self._queue: list[Outgoing] = []
+        self._next_round: float | None = None
+        self._stopped = False
+
+    def _round(self, now: float, *, spread: float, copies: int) -> list[Outgoing]:
+        out: list[Outgoing] = []
+        for interface, location in self._locations.items():
+            target = self._targets(interface)
+            host = _host_header(target)
+            for copy in range(copies):
+                base = now + (self._rng.uniform(0.1, 0.3) * copy if copy else 0.0)
+                for ad in self._ads:
+                    data = build_notify(
+                        ad, "ssdp:alive", self._config, location=location, host=host
+                    )
+                    due = base + self._rng.uniform(0.0, spread)
+                    out.append(
+                        Outgoing(data=data, address=target, send_at=due, interface=interface)
+                    )
+        return out
+
+    def start(self, now: float) -> list[Outgoing]:
+        """The initial burst (A1); also schedules the first re-advertisement."""
+        self._queue = self._round(now, spread=0.0, copies=2)
+        self._schedule(now)
+        return self._due(now)
+
+    def _schedule(self, now: float) -> None:
+        self._next_round = now + self._config.max_age * self._rng.uniform(0.35, 0.45)
+
+    def _due(self, now: float) -> list[Outgoing]:
+        due = sorted((o for o in self._queue if o.send_at <= now), key=lambda o: o.send_at)
+        self._queue = [o for o in self._queue if o.send_at > now]
+        return due
+
+    def next_deadline(self) -> float | None:
+        """When :meth:`handle_timer` has something to do next, or None."""
+        if self._stopped:
+            return None
+        times = [o.send_at for o in self._queue]
+        if self._next_round is not None:
+            times.append(self._next_round)
+        return min(times) if times else None
+
+    def handle_timer(self, now: float) -> list[Outgoing]:
+        """Everything due by ``now`` (A1 copies, A2 rounds)."""
+        if self._stopped:
+            return []
+        if self._next_round is not None and now >= self._next_round:
+            self._queue.extend(self._round(now, spread=1.0, copies=2))
+            self._schedule(now)
+        return self._due(now)
+
+    def stop(self, now: float) -> list[Outgoing]:
+        """A byebye for every advertisement on every interface, twice (A3)."""
+        self._stopped = True
+        self._queue = []
+        out: list[Outgoing] = []
+        for interface in self._locations:
+            target = self._targets(interface)
+            host = _host_header(target)
+            for _copy in range(2):
+                out.extend(
+                    Outgoing(
+                        data=build_notify(ad, "ssdp:byebye", self._config, host=host),
+                        address=target,
+                        send_at=now,
+                        interface=interface,
+                    )
+                    for ad in self._ads
+                )
+        return out
+
+
+def _default_target(interface: str) -> Address:
+    return (SSDP_GROUP_V6, SSDP_PORT) if ":" in interface else (SSDP_GROUP_V4, SSDP_PORT)
+
+
+def _host_header(target: Address) -> str:
+    ip, port = target
+    return f"[{ip.upper()}]:{port}" if ":" in ip else f"{ip}:{port}"

@@ -1,0 +1,393 @@
+"""SSDP core: codec, advertisement set, search responder and advertiser (fake clock, seeded RNG)."""
+
+import ipaddress
+import random
+
+import pytest
+
+from upnpcm.core.description import Device, Service
+from upnpcm.core.ssdp import (
+    Advertiser,
+    SearchResponder,
+    SsdpConfig,
+    advertisements,
+    build_msearch,
+    build_notify,
+    matches,
+    parse_datagram,
+)
+from upnpcm.errors import RemoteProtocolError
+
+CM = "urn:schemas-upnp-org:service:ConnectionManager:1"
+ROOT_UDN = "uuid:11111111-1111-4111-8111-111111111111"
+
+
+def cm(prefix):
+    return Service(
+        service_type=CM,
+        service_id="urn:upnp-org:serviceId:ConnectionManager",
+        scpd_url="/x.xml",
+        control_url=f"/{prefix}/c",
+        event_sub_url=f"/{prefix}/e",
+    )
+
+
+ROOT = Device(
+    device_type="urn:schemas-upnp-org:device:Basic:1",
+    udn=ROOT_UDN,
+    devices=(
+        Device(
+            device_type="urn:schemas-upnp-org:device:MediaRenderer:1",
+            udn="uuid:22222222-2222-4222-8222-222222222222",
+            services=(cm("MR"),),
+        ),
+        Device(
+            device_type="urn:schemas-upnp-org:device:MediaServer:1",
+            udn="uuid:33333333-3333-4333-8333-333333333333",
+            services=(cm("MS"), cm("MS2")),
+        ),
+    ),
+)
+CONFIG = SsdpConfig(server="Linux/6 UPnP/1.1 upnpcm/0.1", boot_id=7, config_id=1234)
+NETS = [ipaddress.ip_network("127.0.0.0/8")]
+LOCATION = "http://127.0.0.1:1400/xml/device_description.xml"
+SRC = ("127.0.0.5", 50000)
+
+
+def responder(**kw):
+    return SearchResponder(advertisements(ROOT), CONFIG, rng=random.Random(1), **kw)
+
+
+def search(
+    r,
+    st,
+    *,
+    mx="1",
+    man='"ssdp:discover"',
+    host="239.255.255.250:1900",
+    now=0.0,
+    source=SRC,
+    raw=None,
+):
+    lines = ["M-SEARCH * HTTP/1.1", f"HOST: {host}"]
+    if man is not None:
+        lines.append(f"MAN: {man}")
+    if mx is not None:
+        lines.append(f"MX: {mx}")
+    lines.append(f"ST: {st}")
+    data = raw if raw is not None else ("\r\n".join(lines) + "\r\n\r\n").encode()
+    return r.handle_datagram(
+        data,
+        source,
+        now=now,
+        location=LOCATION,
+        networks=NETS,
+        date="Tue, 24 Nov 2026 22:00:00 GMT",
+    )
+
+
+def test_advertisement_set_is_3_plus_2d_plus_k():
+    ads = advertisements(ROOT)
+    d = 2  # embedded devices
+    k = 2  # distinct service types per device: MR 1, MS 1 (two CM services, one type)
+    assert len(ads) == 3 + 2 * d + k
+    assert ads[0].nt == "upnp:rootdevice" and ads[0].usn == f"{ROOT_UDN}::upnp:rootdevice"
+    pairs = {(a.nt, a.usn) for a in ads}
+    assert (ROOT_UDN, ROOT_UDN) in pairs
+    assert (
+        "urn:schemas-upnp-org:device:Basic:1",
+        f"{ROOT_UDN}::urn:schemas-upnp-org:device:Basic:1",
+    ) in pairs
+    assert (CM, f"uuid:33333333-3333-4333-8333-333333333333::{CM}") in pairs
+
+
+def test_parse_response_and_notify_forms():
+    msg = parse_datagram(
+        b"HTTP/1.1 200 OK\r\nCACHE-CONTROL: max-age = 1800\r\nST:ssdp:all\r\nEXT:\r\n\r\n"
+    )
+    assert (msg.kind, msg.status, msg.get("st"), msg.get("EXT")) == (
+        "RESPONSE",
+        200,
+        "ssdp:all",
+        "",
+    )
+    soco = parse_datagram(
+        b'M-SEARCH * HTTP/1.1\nHOST: 239.255.255.250:1900\nMAN: "ssdp:discover"\nMX: 1\nST: urn:schemas-upnp-org:device:ZonePlayer:1\n'
+    )
+    assert soco.kind == "M-SEARCH" and soco.get("MX") == "1"
+    alive = build_notify(advertisements(ROOT)[0], "ssdp:alive", CONFIG, location=LOCATION)
+    parsed = parse_datagram(alive)
+    assert parsed.kind == "NOTIFY"
+    assert [name for name, _ in parsed.headers] == [
+        "HOST",
+        "CACHE-CONTROL",
+        "LOCATION",
+        "NT",
+        "NTS",
+        "SERVER",
+        "USN",
+        "BOOTID.UPNP.ORG",
+        "CONFIGID.UPNP.ORG",
+    ]
+    assert parsed.get("CACHE-CONTROL") == "max-age=1800"
+    byebye = parse_datagram(build_notify(advertisements(ROOT)[0], "ssdp:byebye", CONFIG))
+    assert (
+        byebye.get("LOCATION") is None
+        and byebye.get("NTS") == "ssdp:byebye"
+        and byebye.get("BOOTID.UPNP.ORG") == "7"
+    )
+    update = parse_datagram(
+        build_notify(
+            advertisements(ROOT)[0], "ssdp:update", CONFIG, location=LOCATION, next_boot_id=8
+        )
+    )
+    assert update.get("NEXTBOOTID.UPNP.ORG") == "8"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"garbage",
+        b"GET / HTTP/1.1\r\n\r\n",
+        b"\x00" * 100,
+        b"M-SEARCH * HTTP/1.1\r\nno colon here\r\n\r\n",
+        b"M-SEARCH * HTTP/1.1\r\nST: " + b"x" * 5000 + b"\r\n\r\n",
+        b"M-SEARCH * HTTP/1.1\r\n" + b"X: y\r\n" * 1000 + b"\r\n",
+        b"M-SEARCH * HTTP/1.1\r\nST: ssdp:all\r\n" + b" " * 9000,
+        b"\r\n\r\n\r\n",
+    ],
+)
+def test_bad_datagrams_raise_protocol_error_only(data):
+    with pytest.raises(RemoteProtocolError):
+        parse_datagram(data)
+
+
+def test_ssdp_all_gets_every_message_with_required_headers():
+    replies = search(responder(), "ssdp:all")
+    assert len(replies) == len(advertisements(ROOT))
+    for reply in replies:
+        msg = parse_datagram(reply.data)
+        assert msg.kind == "RESPONSE"
+        for name in (
+            "CACHE-CONTROL",
+            "DATE",
+            "LOCATION",
+            "SERVER",
+            "ST",
+            "USN",
+            "BOOTID.UPNP.ORG",
+            "CONFIGID.UPNP.ORG",
+        ):
+            assert msg.get(name), name
+        assert msg.get("EXT") == ""
+        assert reply.address == SRC
+        assert 0 <= reply.send_at <= 0.75
+    assert len({parse_datagram(r.data).get("USN") for r in replies}) == len(
+        replies
+    )  # no duplicates
+
+
+@pytest.mark.parametrize(
+    ("st", "count", "usn_suffix"),
+    [
+        ("upnp:rootdevice", 1, "::upnp:rootdevice"),
+        (ROOT_UDN, 1, ""),
+        ("uuid:22222222-2222-4222-8222-222222222222", 1, ""),
+        (
+            "urn:schemas-upnp-org:device:MediaRenderer:1",
+            1,
+            "::urn:schemas-upnp-org:device:MediaRenderer:1",
+        ),
+        (CM, 2, f"::{CM}"),
+        ("urn:schemas-upnp-org:service:ConnectionManager:2", 0, ""),
+        ("urn:schemas-upnp-org:device:ZonePlayer:1", 0, ""),
+        ("uuid:nope", 0, ""),
+    ],
+)
+def test_specific_targets(st, count, usn_suffix):
+    replies = search(responder(), st)
+    assert len(replies) == count
+    for reply in replies:
+        msg = parse_datagram(reply.data)
+        assert msg.get("ST") == st
+        assert msg.get("USN").endswith(usn_suffix)
+
+
+def test_lower_version_request_matches():
+    cm2 = Device(
+        device_type="urn:schemas-upnp-org:device:MediaServer:2",
+        udn="uuid:4",
+        services=(
+            Service(
+                service_type="urn:schemas-upnp-org:service:ConnectionManager:2",
+                service_id="x",
+                scpd_url="/",
+                control_url="/",
+                event_sub_url="/",
+            ),
+        ),
+    )
+    ads = advertisements(cm2)
+    assert any(matches(a, "urn:schemas-upnp-org:service:ConnectionManager:1") for a in ads)
+    assert any(matches(a, "urn:schemas-upnp-org:device:MediaServer:1") for a in ads)
+    assert not any(matches(a, "urn:schemas-upnp-org:service:ConnectionManager:3") for a in ads)
+    reply = SearchResponder(ads, CONFIG, rng=random.Random(1)).handle_datagram(
+        build_msearch("urn:schemas-upnp-org:service:ConnectionManager:1", mx=1),
+        SRC,
+        now=0,
+        location=LOCATION,
+        networks=NETS,
+    )
+    msg = parse_datagram(reply[0].data)
+    assert msg.get("ST") == "urn:schemas-upnp-org:service:ConnectionManager:1"  # echoed
+    assert msg.get("USN") == "uuid:4::urn:schemas-upnp-org:service:ConnectionManager:2"
+
+
+@pytest.mark.parametrize(
+    ("mx", "man"),
+    [
+        (None, '"ssdp:discover"'),
+        ("0", '"ssdp:discover"'),
+        ("-1", '"ssdp:discover"'),
+        ("abc", '"ssdp:discover"'),
+        ("1", None),
+        ("1", "ssdp:discover"),
+        ("1", '"ssdp:alive"'),
+    ],
+)
+def test_bad_mx_or_man_ignored(mx, man):
+    assert search(responder(), "ssdp:all", mx=mx, man=man) == []
+
+
+def test_mx_capped_at_five_and_delays_seeded():
+    r = responder()
+    replies = search(r, "ssdp:all", mx="120", now=10.0)
+    assert all(10.0 <= reply.send_at <= 14.75 for reply in replies)
+    assert max(reply.send_at for reply in replies) > 11.0  # really spread, not all at once
+    again = search(
+        SearchResponder(advertisements(ROOT), CONFIG, rng=random.Random(1)),
+        "ssdp:all",
+        mx="120",
+        now=10.0,
+    )
+    assert [o.send_at for o in again] == [o.send_at for o in replies]
+
+
+def test_unicast_search_needs_no_mx_and_is_immediate():
+    replies = search(responder(), "upnp:rootdevice", mx=None, host="127.0.0.1:1900", now=3.0)
+    assert [o.send_at for o in replies] == [3.0]
+
+
+def test_reflection_defence_sources_outside_our_networks():
+    r = SearchResponder(advertisements(ROOT), CONFIG, rng=random.Random(1))
+    only_us = [ipaddress.ip_network("127.0.0.1/32")]
+    out = r.handle_datagram(
+        build_msearch("ssdp:all", mx=1),
+        ("127.0.0.5", 1900),
+        now=0,
+        location=LOCATION,
+        networks=only_us,
+    )
+    assert out == []
+    assert r.handle_datagram(
+        build_msearch("ssdp:all", mx=1),
+        ("127.0.0.1", 1900),
+        now=0,
+        location=LOCATION,
+        networks=only_us,
+    )
+
+
+def test_rate_limit_per_source_and_pending_cap():
+    r = responder()
+    answered = sum(1 for i in range(100) if search(r, "upnp:rootdevice", now=i * 0.001))
+    assert answered == 10
+    assert search(r, "upnp:rootdevice", now=2.0)  # a second later: allowed again
+    assert search(r, "upnp:rootdevice", source=("127.0.0.6", 1), now=0.05)  # others unaffected
+    capped = SearchResponder(
+        advertisements(ROOT), CONFIG, rng=random.Random(2), max_pending=20, max_rate=1000
+    )
+    total = sum(
+        len(search(capped, "ssdp:all", mx="5", now=0.0, source=(f"127.0.1.{i}", 1)))
+        for i in range(10)
+    )
+    assert total == 20
+
+
+def test_storm_of_garbage_does_not_stop_answers():
+    r = responder()
+    for junk in (
+        b"\xff" * 50,
+        b"M-SEARCH * HTTP/1.1\r\n" + b"A: b\r\n" * 500,
+        b"x" * 9000,
+        b"NOTIFY * HTTP/1.1\r\nNT: x\r\n\r\n",
+    ):
+        assert r.handle_datagram(junk, SRC, now=0, location=LOCATION, networks=NETS) == []
+    assert search(r, "upnp:rootdevice")
+    assert r.ignored >= 3
+
+
+def test_advertiser_burst_readvertise_and_byebye(clock):
+    ads = advertisements(ROOT)
+    adv = Advertiser(ads, CONFIG, {"127.0.0.1": LOCATION}, rng=random.Random(3))
+    first = adv.start(clock.now)
+    assert len(first) == len(ads)  # first copy now
+    deadline = adv.next_deadline()
+    assert deadline is not None and clock.now < deadline <= clock.now + 0.3
+    second = adv.handle_timer(clock.advance(0.3))
+    assert len(second) == len(ads)  # the second copy
+    assert {parse_datagram(o.data).get("USN") for o in first} == {a.usn for a in ads}
+    for out in first:
+        msg = parse_datagram(out.data)
+        assert msg.get("NTS") == "ssdp:alive"
+        assert msg.get("LOCATION") == LOCATION
+        assert out.address == ("239.255.255.250", 1900)
+    next_round = adv.next_deadline()
+    assert clock.now + 1800 * 0.3 < next_round < clock.now + 900  # before max-age/2
+    assert adv.handle_timer(next_round - 1) == []
+    sent = adv.handle_timer(next_round)
+    sent += adv.handle_timer(next_round + 2.0)  # copies spread over about a second
+    assert len(sent) == 2 * len(ads)
+    assert all(next_round <= o.send_at <= next_round + 1.5 for o in sent)
+    bye = adv.stop(clock.now)
+    assert len(bye) == 2 * len(ads)
+    assert {parse_datagram(o.data).get("NTS") for o in bye} == {"ssdp:byebye"}
+    assert adv.next_deadline() is None
+    assert adv.handle_timer(clock.advance(10_000)) == []
+
+
+def test_readvertise_jitter_differs_by_seed():
+    ads = advertisements(ROOT)
+    a = Advertiser(ads, CONFIG, {"127.0.0.1": LOCATION}, rng=random.Random(1))
+    b = Advertiser(ads, CONFIG, {"127.0.0.1": LOCATION}, rng=random.Random(2))
+    a.start(0.0)
+    b.start(0.0)
+    a.handle_timer(1.0)
+    b.handle_timer(1.0)
+    assert a.next_deadline() != b.next_deadline()
+
+
+def test_profile_extras_and_no_configid():
+    config = SsdpConfig(
+        server="Linux UPnP/1.0 Sonos/85.0-64200 (ZPS29)",
+        boot_id=6,
+        config_id=None,
+        cache_control="max-age = 1800",
+        headers={"X-RINCON-HOUSEHOLD": "Sonos_x", "X-RINCON-BOOTSEQ": "{boot_id}"},
+    )
+    msg = parse_datagram(
+        build_notify(advertisements(ROOT)[0], "ssdp:alive", config, location=LOCATION)
+    )
+    assert msg.get("CONFIGID.UPNP.ORG") is None
+    assert msg.get("X-RINCON-BOOTSEQ") == "6" == msg.get("BOOTID.UPNP.ORG")
+    assert msg.get("CACHE-CONTROL") == "max-age = 1800"
+
+
+def test_ipv6_target_and_host():
+    adv = Advertiser(
+        advertisements(ROOT), CONFIG, {"::1": "http://[::1]:1400/x"}, rng=random.Random(1)
+    )
+    out = adv.start(0.0)
+    assert out[0].address == ("ff02::c", 1900)
+    assert parse_datagram(out[0].data).get("HOST") == "[FF02::C]:1900"

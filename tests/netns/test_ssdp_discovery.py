@@ -1,0 +1,216 @@
+"""Discovery of our device by a real third-party searcher, inside the isolated namespace."""
+
+import asyncio
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+from async_upnp_client.advertisement import SsdpAdvertisementListener
+from async_upnp_client.search import async_search
+
+from upnpcm.core.ssdp import build_msearch, parse_datagram
+from upnpcm.host import DeviceHost
+from upnpcm.settings import DeviceSettings
+
+CM = "urn:schemas-upnp-org:service:ConnectionManager:1"
+SOURCE = ("127.0.0.1", 0)
+TARGET = ("239.255.255.250", 1900)
+
+
+async def collect_search(st, timeout=2):
+    found = []
+
+    async def on_response(headers):
+        found.append({k.lower(): v for k, v in headers.items() if isinstance(k, str)})
+
+    await async_search(on_response, timeout=timeout, search_target=st, source=SOURCE, target=TARGET)
+    return found
+
+
+@pytest.fixture
+async def host(tmp_path):
+    device = DeviceHost(
+        DeviceSettings(host=("127.0.0.1",), port=0, interfaces=("lo",)), state_dir=tmp_path
+    )
+    await device.start()
+    yield device
+    await device.stop()
+
+
+async def test_third_party_search_finds_us_by_every_target(host):
+    root = host.spec.description.device
+    udns = {d.udn for d in root.iter_devices()}
+    ours = [r for r in await collect_search("ssdp:all") if r["usn"].split("::")[0] in udns]
+    assert len(ours) == 3 + 2 * 2 + 2
+    location = host.description_url("127.0.0.1")
+    for reply in ours:
+        assert reply["location"] == location
+        assert reply["ext"] == ""
+        assert reply["server"].endswith("UPnP/1.1 upnpcm/" + __import__("upnpcm").__version__)
+        assert reply["bootid.upnp.org"] == str(host.boot_id)
+        assert reply["configid.upnp.org"] == str(host.spec.config_id)
+        assert reply["cache-control"] == "max-age=1800"
+    roots = await collect_search("upnp:rootdevice")
+    assert [r["usn"] for r in roots if r["usn"].startswith(root.udn)] == [
+        f"{root.udn}::upnp:rootdevice"
+    ]
+    by_udn = await collect_search(root.udn)
+    assert [r["usn"] for r in by_udn] == [root.udn]
+    by_type = [r for r in await collect_search(CM) if r["usn"].split("::")[0] in udns]
+    assert sorted(r["usn"].split("::")[0] for r in by_type) == sorted(d.udn for d in root.devices)
+
+
+async def test_alive_and_byebye_seen_by_third_party_listener(tmp_path):
+    alive, byebye = [], []
+    listener = SsdpAdvertisementListener(
+        on_alive=lambda headers: alive.append(headers.get("usn")),
+        on_byebye=lambda headers: byebye.append(headers.get("usn")),
+        source=SOURCE,
+        target=TARGET,
+    )
+    await listener.async_start()
+    try:
+        device = DeviceHost(
+            DeviceSettings(host=("127.0.0.1",), port=0, interfaces=("lo",)), state_dir=tmp_path
+        )
+        await device.start()
+        usns = {f"{device.spec.description.device.udn}::upnp:rootdevice"}
+        await asyncio.sleep(0.8)
+        assert usns <= set(alive)
+        assert (
+            len([u for u in alive if u.startswith(device.spec.description.device.udn)]) >= 2
+        )  # sent twice
+        await device.stop()
+        await asyncio.sleep(0.3)
+        assert usns <= set(byebye)
+        assert len(set(byebye)) == 3 + 2 * 2 + 2
+    finally:
+        await listener.async_stop()
+
+
+async def test_malformed_datagram_storm_does_not_stop_answers(host):
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton("127.0.0.1"))
+    junk = [
+        b"\x00" * 200,
+        b"x" * 9000,
+        b"M-SEARCH * HTTP/1.1\r\n" + b"A: b\r\n" * 500,
+        b"M-SEARCH * HTTP/1.1\r\nST: " + b"u" * 5000 + b"\r\n\r\n",
+        b"\r\n" * 100,
+        build_msearch("ssdp:all", mx=0),
+    ]
+    started = time.monotonic()
+    for _ in range(200):
+        for data in junk:
+            sock.sendto(data, TARGET)
+        await asyncio.sleep(0)
+    sock.close()
+    assert time.monotonic() - started < 10
+    await asyncio.sleep(0.5)  # the kernel drops what overflowed its buffer; ours drains
+    found = await collect_search("upnp:rootdevice")
+    assert any(r["usn"].startswith(host.spec.description.device.udn) for r in found)
+    assert host.ssdp.responder.ignored >= 100  # (the kernel drops what overflows)
+
+
+async def test_unicast_search_answered_at_once(host):
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(2)
+    try:
+        started = time.monotonic()
+        sock.sendto(
+            build_msearch("upnp:rootdevice", mx=None, host="127.0.0.1:1900"), ("127.0.0.1", 1900)
+        )
+        data, _ = await asyncio.get_running_loop().run_in_executor(None, sock.recvfrom, 9000)
+        assert time.monotonic() - started < 0.5
+        assert parse_datagram(data).get("ST") == "upnp:rootdevice"
+    finally:
+        sock.close()
+
+
+def test_serve_discovered_leaves_on_sigterm_and_bootid_grows(tmp_path):
+    def start():
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "upnpcm",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--interface",
+                "lo",
+                "--state-dir",
+                str(tmp_path),
+            ],
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            line = proc.stderr.readline()
+            if "BOOTID" in line:
+                return proc, int(re.search(r"BOOTID (\d+)", line).group(1))
+        proc.kill()
+        pytest.fail("serve did not start")
+
+    async def scenario():
+        byebye = []
+        listener = SsdpAdvertisementListener(
+            on_byebye=lambda h: byebye.append(h), source=SOURCE, target=TARGET
+        )
+        await listener.async_start()
+        try:
+            proc, boot1 = start()
+            found = await collect_search("upnp:rootdevice")
+            ours = [r for r in found if r.get("bootid.upnp.org") == str(boot1)]
+            assert ours, found
+            udn = ours[0]["usn"].split("::")[0]
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=15) == 0
+            proc.stderr.close()
+            await asyncio.sleep(0.3)
+            assert any(h.get("usn") == f"{udn}::upnp:rootdevice" for h in byebye)
+            proc2, boot2 = start()
+            try:
+                again = [r for r in await collect_search(udn) if r["usn"] == udn]
+                assert again and int(again[0]["bootid.upnp.org"]) == boot2 > boot1
+            finally:
+                proc2.send_signal(signal.SIGTERM)
+                proc2.wait(timeout=15)
+                proc2.stderr.close()
+        finally:
+            await listener.async_stop()
+
+    asyncio.run(scenario())
+
+
+async def test_ipv6_search_on_ff02_c(tmp_path):
+    device = DeviceHost(DeviceSettings(port=0, interfaces=("fd99::1",)), state_dir=tmp_path)
+    await device.start()
+    sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    try:
+        index = socket.if_nametoindex("d1")
+        sock.bind(("fd99::2", 0))
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, index)
+        sock.settimeout(3)
+        sock.sendto(
+            build_msearch("upnp:rootdevice", mx=1, host="[FF02::C]:1900"),
+            ("ff02::c", 1900, 0, index),
+        )
+        data, _ = await asyncio.get_running_loop().run_in_executor(None, sock.recvfrom, 9000)
+        reply = parse_datagram(data)
+        assert reply.get("USN") == f"{device.spec.description.device.udn}::upnp:rootdevice"
+        assert reply.get("LOCATION") == device.description_url("fd99::1")
+        assert reply.get("LOCATION").startswith("http://[fd99::1]:")
+    finally:
+        sock.close()
+        await device.stop()
