@@ -8,11 +8,11 @@ drops the subscription on a 412 or after repeated failures), and then waits at
 least ``min_interval`` before the next message: at most a few NOTIFY per
 second per subscriber, and the last value is always the one delivered.
 
-Each NOTIFY is one short connection (``Connection: close``): connect within
-``connect_timeout``, done within ``total_timeout``, and only the status line
-and headers of the reply are read (at most 4 KiB; a reply that streams
-forever is cut off). The request is a few hundred bytes written once, and the
-reply is parsed by llhttp, so this costs a fraction of a general HTTP client
+Each NOTIFY is one short connection (``Connection: close``) made by the
+control point's lean client (:class:`~upnpcm.aio.http_client.LeanHttpClient`):
+connect within ``connect_timeout``, done within ``total_timeout``, and only the
+status line and headers of the reply are read (at most 4 KiB; a reply that
+streams forever is cut off). That costs a fraction of a general HTTP client
 (bench/RESULTS.md). At most ``max_in_flight`` deliveries run at once, so a huge
 fan-out cannot exhaust file descriptors.
 """
@@ -23,12 +23,12 @@ import asyncio
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Final, cast
+from typing import Final
 
-import httptools
-
+from upnpcm.aio.http_client import LeanHttpClient
 from upnpcm.core.device import DeviceCore
-from upnpcm.core.gena import Notification, callback_target
+from upnpcm.core.gena import Notification
+from upnpcm.errors import TransportError
 
 __all__ = ["DeliveryStats", "Notifier", "send_notify"]
 
@@ -48,85 +48,33 @@ class DeliveryStats:
     attempts: int = 0
 
 
-class _ReplyProtocol(asyncio.Protocol):
-    """Write one request, read the reply's status line and headers, close."""
-
-    def __init__(self, request: bytes, done: asyncio.Future[int]) -> None:
-        self._request = request
-        self._done = done
-        self._parser = httptools.HttpResponseParser(self)
-        self._transport: asyncio.Transport | None = None
-        self._read = 0
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        """Send the whole request at once."""
-        self._transport = cast(asyncio.Transport, transport)
-        self._transport.write(self._request)
-
-    def data_received(self, data: bytes) -> None:
-        """Parse until the head is complete; never read more than MAX_REPLY_HEAD."""
-        self._read += len(data)
-        try:
-            self._parser.feed_data(data)
-        except httptools.HttpParserError as exc:
-            self._finish(exc)
-            return
-        if not self._done.done() and self._read > MAX_REPLY_HEAD:
-            self._finish(ConnectionError("reply head larger than 4 KiB"))
-
-    def on_headers_complete(self) -> None:
-        """llhttp: the reply's head is in; its status is all we need."""
-        self._finish(self._parser.get_status_code())
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        """The subscriber closed before answering."""
-        self._finish(exc or ConnectionError("closed before a reply"))
-
-    def _finish(self, outcome: int | BaseException) -> None:
-        if not self._done.done():
-            if isinstance(outcome, int):
-                self._done.set_result(outcome)
-            else:
-                self._done.set_exception(outcome)
-        if self._transport is not None:
-            self._transport.close()
-            self._transport = None
-
-
 async def send_notify(
+    client: LeanHttpClient,
     url: str,
     message: Notification,
     *,
-    connect_timeout: float = 5.0,
     total_timeout: float = 30.0,
 ) -> int:
     """Deliver ``message`` to one callback URL; return the reply's HTTP status.
 
+    Only the reply's head is read, at most 4 KiB of it.
+
     Raises:
-        OSError: could not connect, or the connection broke before a reply.
-        TimeoutError: no connection within ``connect_timeout`` or no reply
-            head within ``total_timeout``.
-        httptools.HttpParserError: the reply is not HTTP.
+        TransportError: no connection, no reply within ``total_timeout``, a
+            reply that is not HTTP, or a head over 4 KiB.
     """
-    ip, port, target, _ = callback_target(url)
-    lines = [f"NOTIFY {target} HTTP/1.1"]
-    lines.extend(f"{name}: {value}" for name, value in message.headers_for(url).items())
-    lines.append(f"CONTENT-LENGTH: {len(message.body)}")
-    lines.append("CONNECTION: close")
-    head = "\r\n".join(lines) + "\r\n\r\n"
-    loop = asyncio.get_running_loop()
-    done: asyncio.Future[int] = loop.create_future()
-    async with asyncio.timeout(total_timeout):
-        transport, _ = await asyncio.wait_for(
-            loop.create_connection(
-                lambda: _ReplyProtocol(head.encode("latin-1") + message.body, done), ip, port
-            ),
-            connect_timeout,
-        )
-        try:
-            return await done
-        finally:
-            transport.close()
+    headers = message.headers_for(url)
+    del headers["HOST"]  # written from the URL
+    reply = await client.request(
+        "NOTIFY",
+        url,
+        headers=headers,
+        body=message.body,
+        timeout=total_timeout,
+        max_head=MAX_REPLY_HEAD,
+        head_only=True,
+    )
+    return reply.status
 
 
 class Notifier:
@@ -142,7 +90,7 @@ class Notifier:
         max_in_flight: int = 256,
     ) -> None:
         self._core = core
-        self.connect_timeout = connect_timeout
+        self._client = LeanHttpClient(connect_timeout=connect_timeout, user_agent="")
         self.total_timeout = total_timeout
         self._min_interval = min_interval
         self._slots = asyncio.Semaphore(max_in_flight)
@@ -235,12 +183,9 @@ class Notifier:
                 self.stats.attempts += 1
                 try:
                     status = await send_notify(
-                        url,
-                        message,
-                        connect_timeout=self.connect_timeout,
-                        total_timeout=self.total_timeout,
+                        self._client, url, message, total_timeout=self.total_timeout
                     )
-                except (OSError, TimeoutError, httptools.HttpParserError) as exc:
+                except TransportError as exc:
                     _LOG.debug(
                         "NOTIFY %s SEQ %d to %s failed: %r", message.sid, message.seq, url, exc
                     )
