@@ -1,0 +1,415 @@
+"""GENA, control-point side: subscriptions that heal themselves (UDA 1.1 §4), sans-I/O.
+
+Theory of operation
+===================
+
+A :class:`ClientSubscription` is one subscription's state machine. The adapter
+asks it what to send (:meth:`~ClientSubscription.poll`), when to ask again
+(:meth:`~ClientSubscription.next_deadline`), and feeds back the replies
+(:meth:`~ClientSubscription.on_reply`) and the NOTIFYs routed to it
+(:meth:`~ClientSubscription.on_notify`). A :class:`NotifyRouter` checks every
+incoming NOTIFY and routes it by SID. Time and randomness come from the caller.
+
+States::
+
+    SUBSCRIBING --200--> ACTIVE --renew due--> RENEWING --200--> ACTIVE
+         |                 |                      |--412--> SUBSCRIBING (at once)
+         |                 |--SEQ gap / reboot--> SUBSCRIBING (at once, fresh SEQ 0)
+         +--failure--> WAITING --backoff over--> SUBSCRIBING / RENEWING
+    any --close()--> CLOSING --reply or failure--> CLOSED
+
+Rules
+-----
+C1  Renewal is due at 45-55 % of the *granted* TIMEOUT (not the requested one).
+C2  A 412 to a renewal means the device forgot us (reboot, expiry): a fresh
+    SUBSCRIBE goes out at once.
+C3  Any other failure waits 1 s, then 2, 4 … at most 60 s (each with jitter,
+    never less than half the step): never a hot loop. While the old SID has
+    not expired, the retry is a renewal; after that, a fresh SUBSCRIBE.
+C4  SEQ must go 0, 1, 2, …; after 4294967295 comes 1, and ``old >= 2**31-1,
+    new == 1`` is accepted as the wrap of devices with signed counters. A
+    repeated SEQ is ignored. Any other jump is a gap: the NOTIFY is still
+    delivered, then the subscription starts over to get a SEQ-0 state.
+C5  A BOOTID.UPNP.ORG change, or a device seen again after its byebye, also
+    starts over (:meth:`~ClientSubscription.restart`).
+C6  :meth:`~ClientSubscription.close` sends UNSUBSCRIBE when there is a SID;
+    any answer, 412 included, ends it.
+
+NOTIFY checks (:class:`NotifyRouter`, UDA 1.1 §4.3.2; security.md §6 item 32)
+----------------------------------------------------------------------------
+N1  SID missing → 412; NT or NTS missing → 400; NT not ``upnp:event`` or NTS
+    not ``upnp:propchange`` → 412; SEQ missing or not a number → 400.
+N2  A SID we do not know → 412, except SEQ 0 while a SUBSCRIBE is in flight:
+    that NOTIFY may beat the SUBSCRIBE answer, so it is held (bounded) and
+    replayed once the SID is known.
+N3  A NOTIFY from an address other than the device's → 412.
+N4  A body that is not a propertyset (or holds a DTD) → 400.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Final, Literal
+from urllib.parse import urlsplit
+
+from upnpcm.core.gena import SEQ_MAX, format_timeout, parse_propertyset, parse_timeout
+from upnpcm.core.http import Headers, HttpRequest, normalise_ip
+from upnpcm.errors import RemoteProtocolError
+
+__all__ = [
+    "ClientSubscription",
+    "EventReceived",
+    "GenaRequest",
+    "NotifyRouter",
+    "Resubscribing",
+    "RetryScheduled",
+    "Subscribed",
+    "SubscriptionEvent",
+    "SubscriptionState",
+    "Unsubscribed",
+]
+
+#: SEQ values at or above this may wrap to 1 (devices with signed 32-bit counters).
+SIGNED_WRAP: Final = 2**31 - 1
+MAX_BACKOFF: Final = 60.0
+
+
+class SubscriptionState(Enum):
+    """Where a subscription is in its life."""
+
+    #: A SUBSCRIBE (new) is due or in flight.
+    SUBSCRIBING = "subscribing"
+    #: Subscribed; a renewal is scheduled.
+    ACTIVE = "active"
+    #: A renewal is in flight.
+    RENEWING = "renewing"
+    #: A request failed; retrying after a backoff.
+    WAITING = "waiting"
+    #: UNSUBSCRIBE due or in flight.
+    CLOSING = "closing"
+    #: Done.
+    CLOSED = "closed"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GenaRequest:
+    """A request to send to the event URL."""
+
+    method: Literal["SUBSCRIBE", "UNSUBSCRIBE"]
+    headers: Mapping[str, str]
+    purpose: Literal["subscribe", "renew", "unsubscribe"]
+
+
+@dataclass(frozen=True, slots=True)
+class Subscribed:
+    """A SUBSCRIBE or renewal was granted."""
+
+    sid: str
+    timeout: int
+    renewal: bool
+
+
+@dataclass(frozen=True, slots=True)
+class EventReceived:
+    """A NOTIFY with the changed variables (all of them when ``seq`` is 0)."""
+
+    sid: str
+    seq: int
+    changes: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Resubscribing:
+    """The subscription starts over (C2, C4, C5); ``reason`` says why.
+
+    ``old_sid`` is the SID given up, which the adapter may UNSUBSCRIBE (best
+    effort) so that it does not hold one of the device's few slots.
+    """
+
+    reason: str
+    old_sid: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RetryScheduled:
+    """A request failed; the next attempt is ``delay`` seconds away (C3)."""
+
+    reason: str
+    delay: float
+
+
+@dataclass(frozen=True, slots=True)
+class Unsubscribed:
+    """The subscription ended (C6)."""
+
+    sid: str | None
+
+
+SubscriptionEvent = Subscribed | EventReceived | Resubscribing | RetryScheduled | Unsubscribed
+
+
+class ClientSubscription:
+    """One subscription to one event URL (rules C1-C6)."""
+
+    def __init__(
+        self,
+        *,
+        event_url: str,
+        callback_url: str,
+        requested_timeout: int = 1800,
+        rng: random.Random,
+        now: float,
+    ) -> None:
+        self.event_url = event_url
+        self.callback_url = callback_url
+        self.requested_timeout = requested_timeout
+        self._rng = rng
+        self.state = SubscriptionState.SUBSCRIBING
+        self.sid: str | None = None
+        self.timeout = 0
+        self.seq: int | None = None
+        self.expires_at = 0.0
+        self._due: float | None = now
+        self._in_flight: GenaRequest | None = None
+        self._failures = 0
+        host = urlsplit(event_url).hostname or ""
+        try:
+            self.device_ip: str | None = normalise_ip(str(ipaddress.ip_address(host)))
+        except ValueError:
+            self.device_ip = None
+
+    # -------------------------------------------------------------- requests
+
+    @property
+    def in_flight(self) -> GenaRequest | None:
+        """The request sent and not yet answered."""
+        return self._in_flight
+
+    def next_deadline(self) -> float | None:
+        """When :meth:`poll` will have something to send, or None."""
+        return None if self._in_flight is not None else self._due
+
+    def poll(self, now: float) -> GenaRequest | None:
+        """The request to send now, if one is due (it is then in flight)."""
+        if self._in_flight is not None or self._due is None or now < self._due:
+            return None
+        request: GenaRequest | None
+        if self.state is SubscriptionState.CLOSING:
+            request = GenaRequest(
+                method="UNSUBSCRIBE", headers={"SID": self.sid or ""}, purpose="unsubscribe"
+            )
+        elif self.state in (SubscriptionState.ACTIVE, SubscriptionState.RENEWING) or (
+            self.state is SubscriptionState.WAITING
+            and self.sid is not None
+            and now < self.expires_at
+        ):
+            self.state = SubscriptionState.RENEWING
+            request = GenaRequest(
+                method="SUBSCRIBE",
+                headers={"SID": self.sid or "", "TIMEOUT": format_timeout(self.requested_timeout)},
+                purpose="renew",
+            )
+        elif self.state is SubscriptionState.CLOSED:
+            request = None
+        else:
+            self.state = SubscriptionState.SUBSCRIBING
+            self.sid = None
+            self.seq = None
+            request = GenaRequest(
+                method="SUBSCRIBE",
+                headers={
+                    "CALLBACK": f"<{self.callback_url}>",
+                    "NT": "upnp:event",
+                    "TIMEOUT": format_timeout(self.requested_timeout),
+                },
+                purpose="subscribe",
+            )
+        self._in_flight = request
+        self._due = None
+        return request
+
+    def on_reply(self, status: int | None, headers: Headers, now: float) -> list[SubscriptionEvent]:
+        """Feed the answer to the request in flight (``status`` None: it failed to send)."""
+        request, self._in_flight = self._in_flight, None
+        if request is None:
+            return []
+        if request.purpose == "unsubscribe":
+            sid, self.sid = self.sid, None
+            self.state = SubscriptionState.CLOSED
+            return [Unsubscribed(sid)]
+        if self.state is SubscriptionState.CLOSING:  # close() was called meanwhile
+            if status == 200 and headers.get("SID"):
+                self.sid = (headers.get("SID") or "").strip()
+            self._due = now
+            return []
+        if status == 200:
+            sid = (headers.get("SID") or "").strip()
+            granted = parse_timeout(headers.get("TIMEOUT"))
+            if request.purpose == "subscribe" and not sid:
+                return self._failed("SUBSCRIBE answer without SID", now)
+            if request.purpose == "renew":
+                sid = sid or self.sid or ""
+            timeout = granted or self.requested_timeout
+            self.sid, self.timeout = sid, timeout
+            self.expires_at = now + timeout
+            self.state = SubscriptionState.ACTIVE
+            self._failures = 0
+            self._due = now + timeout * self._rng.uniform(0.45, 0.55)
+            return [Subscribed(sid, timeout, request.purpose == "renew")]
+        if request.purpose == "renew" and status == 412:
+            return self.restart("renewal refused (412): the device forgot us", now)
+        reason = f"{request.method} failed" + (f" with HTTP {status}" if status is not None else "")
+        return self._failed(reason, now)
+
+    def _failed(self, reason: str, now: float) -> list[SubscriptionEvent]:
+        self._failures += 1
+        step = min(MAX_BACKOFF, 2.0 ** (self._failures - 1))
+        delay = step * self._rng.uniform(0.5, 1.0)
+        self.state = SubscriptionState.WAITING
+        self._due = now + delay
+        return [RetryScheduled(reason, delay)]
+
+    def restart(self, reason: str, now: float) -> list[SubscriptionEvent]:
+        """Start over with a fresh SUBSCRIBE at once (C2, C4, C5)."""
+        if self.state in (SubscriptionState.CLOSING, SubscriptionState.CLOSED):
+            return []
+        old_sid = self.sid
+        self.state = SubscriptionState.SUBSCRIBING
+        self.sid = None
+        self.seq = None
+        if self._in_flight is None:
+            self._due = now
+        return [Resubscribing(reason, old_sid)]
+
+    def close(self, now: float) -> list[SubscriptionEvent]:
+        """End the subscription (C6): UNSUBSCRIBE if there is a SID, else just stop."""
+        if self.state is SubscriptionState.CLOSED:
+            return []
+        if self.sid is None and self._in_flight is None:
+            self.state = SubscriptionState.CLOSED
+            self._due = None
+            return [Unsubscribed(None)]
+        self.state = SubscriptionState.CLOSING
+        self._due = now if self._in_flight is None else None
+        return []
+
+    # ---------------------------------------------------------------- events
+
+    def on_notify(
+        self, seq: int, changes: Mapping[str, str], now: float
+    ) -> list[SubscriptionEvent]:
+        """A NOTIFY for our SID (already checked by the router): apply rule C4."""
+        sid = self.sid or ""
+        last = self.seq
+        wrapped = last is not None and _is_wrap(last, seq)
+        if last is not None and not wrapped and seq <= last:
+            return []  # a repeat or a stale one
+        self.seq = seq
+        events: list[SubscriptionEvent] = [EventReceived(sid, seq, dict(changes))]
+        expected = 0 if last is None else last + 1
+        if not wrapped and seq != expected:
+            events.extend(self.restart(f"SEQ gap: expected {expected}, got {seq}", now))
+        return events
+
+
+def _is_wrap(last: int, new: int) -> bool:
+    return new == 1 and last >= SIGNED_WRAP and last <= SEQ_MAX
+
+
+@dataclass(slots=True)
+class _Held:
+    sid: str
+    seq: int
+    changes: dict[str, str]
+    peer: str
+    at: float
+
+
+@dataclass(slots=True)
+class NotifyRouter:
+    """Check NOTIFYs and route them to subscriptions by SID (rules N1-N4)."""
+
+    backlog_size: int = 32
+    backlog_age: float = 10.0
+    _by_sid: dict[str, ClientSubscription] = field(default_factory=dict)
+    _all: list[ClientSubscription] = field(default_factory=list)
+    _held: list[_Held] = field(default_factory=list)
+
+    def add(self, sub: ClientSubscription) -> None:
+        """Track ``sub`` (its SID is bound once granted)."""
+        if sub not in self._all:
+            self._all.append(sub)
+
+    def remove(self, sub: ClientSubscription) -> None:
+        """Stop routing to ``sub``."""
+        if sub in self._all:
+            self._all.remove(sub)
+        for sid in [s for s, owner in self._by_sid.items() if owner is sub]:
+            del self._by_sid[sid]
+
+    def bind(self, sub: ClientSubscription, now: float) -> list[SubscriptionEvent]:
+        """``sub`` has a (new) SID: route it, and replay what was held for it (N2)."""
+        for sid in [s for s, owner in self._by_sid.items() if owner is sub]:
+            del self._by_sid[sid]
+        if sub.sid is None:
+            return []
+        self._by_sid[sub.sid] = sub
+        events: list[SubscriptionEvent] = []
+        keep: list[_Held] = []
+        for held in self._held:
+            if held.sid == sub.sid and (sub.device_ip is None or held.peer == sub.device_ip):
+                events.extend(sub.on_notify(held.seq, held.changes, now))
+            elif now - held.at < self.backlog_age:
+                keep.append(held)
+        self._held = keep
+        return events
+
+    def handle(
+        self, request: HttpRequest, now: float
+    ) -> tuple[int, ClientSubscription | None, list[SubscriptionEvent]]:
+        """Check and route one NOTIFY: (HTTP status to answer, its subscription, events)."""
+        headers = request.headers
+        try:
+            sid = headers.get_single("SID")
+            nt = headers.get_single("NT")
+            nts = headers.get_single("NTS")
+            seq_text = headers.get_single("SEQ")
+        except RemoteProtocolError:
+            return 400, None, []
+        if sid is None:
+            return 412, None, []
+        if nt is None or nts is None:
+            return 400, None, []
+        if nt.strip() != "upnp:event" or nts.strip() != "upnp:propchange":
+            return 412, None, []
+        if seq_text is None or not seq_text.strip().isdigit() or int(seq_text) > SEQ_MAX:
+            return 400, None, []
+        seq = int(seq_text)
+        sid = sid.strip()
+        sub = self._by_sid.get(sid)
+        if sub is not None and sub.sid != sid:
+            sub = None  # a SID given up (resubscribing): no longer ours
+        peer = normalise_ip(request.peer)
+        if sub is not None and sub.device_ip is not None and peer != sub.device_ip:
+            return 412, None, []
+        try:
+            changes = parse_propertyset(request.body)
+        except RemoteProtocolError:
+            return 400, None, []
+        if sub is None:
+            waiting = any(
+                s.state is SubscriptionState.SUBSCRIBING and s.in_flight is not None
+                for s in self._all
+            )
+            if seq == 0 and waiting:
+                self._held = [h for h in self._held if now - h.at < self.backlog_age][
+                    -(self.backlog_size - 1) :
+                ]
+                self._held.append(_Held(sid, seq, changes, peer, now))
+                return 200, None, []
+            return 412, None, []
+        return 200, sub, sub.on_notify(seq, changes, now)
