@@ -1,17 +1,19 @@
 """The ``upnpcm`` command line.
 
 Imports are lazy: each command imports what it needs when it runs, so a
-one-shot command starts fast.
+one-shot command such as ``upnpcm call`` starts fast (bench/RESULTS.md).
 
-Exit codes: 0 success; 1 UPnP error (the device answered with a fault or
-refused); 2 usage error (bad option, argument or config); 3 network error or
-timeout.
+Output is JSON when stdout is not a terminal (NDJSON for streams), readable
+text on a terminal; ``--json`` / ``--text`` choose explicitly. ``-D`` logs the
+calls made, ``-DD`` also the parsed payloads, ``-DDD`` also the raw XML, on
+stderr.
 """
 
 from __future__ import annotations
 
 import sys
-from typing import Any, Final
+from collections.abc import Callable, Coroutine
+from typing import Any, Final, NoReturn
 
 import click
 
@@ -23,29 +25,372 @@ EXIT_USAGE: Final = 2
 EXIT_NETWORK: Final = 3
 
 _EPILOG: Final = """\b
-Exit codes: 0 ok, 1 UPnP error, 2 usage error, 3 network error or timeout.
+TARGET is an IP address or host name (port 1400 and /xml/device_description.xml
+are assumed, as on a Sonos zone player), HOST:PORT, a description URL, or a UDN
+(uuid:..., found by SSDP first).
+
+\b
+Exit codes: 0 ok; 1 UPnP error (the device answered with a fault);
+2 usage error; 3 network error, timeout or an unusable reply.
 """
 
 
-def _setup_logging(verbose: int, debug: int) -> None:
+class Failure(Exception):
+    """Leave with a message and an exit code."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class Settings:
+    """Options shared by every command (the click context object)."""
+
+    def __init__(self, debug: int, fmt: str | None) -> None:
+        self.debug = debug
+        self.json = fmt == "json" or (fmt is None and not sys.stdout.isatty())
+
+
+def _setup_logging(debug: int, verbose: int = 0) -> None:
     import logging
 
-    level = logging.WARNING
-    if verbose:
-        level = logging.INFO
-    if debug:
-        level = logging.DEBUG
-    logging.basicConfig(
-        level=level, stream=sys.stderr, format="%(asctime)s %(name)s %(levelname)s %(message)s"
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s", "%H:%M:%S"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.INFO if verbose else logging.WARNING)
+    levels = [("upnpcm.calls", 1), ("upnpcm.events", 1), ("upnpcm.payloads", 2), ("upnpcm.raw", 3)]
+    for name, level in levels:
+        logging.getLogger(name).setLevel(logging.INFO if debug >= level else logging.WARNING)
+    logging.getLogger("aiohttp").setLevel(logging.WARNING)
+
+
+def _print_json(obj: object, *, pretty: bool = False) -> None:
+    import json
+
+    text = json.dumps(obj, indent=2 if pretty else None, ensure_ascii=False, default=str)
+    click.echo(text)
+
+
+def _run(coro: Coroutine[Any, Any, None]) -> None:
+    """Run a command's coroutine; map our errors to exit codes."""
+    import asyncio
+
+    from upnpcm.errors import (
+        ActionArgumentError,
+        LocalProtocolError,
+        RemoteProtocolError,
+        TransportError,
+        UPnPError,
     )
-    if not debug:
-        logging.getLogger("aiohttp").setLevel(logging.WARNING)
+
+    try:
+        asyncio.run(coro)
+    except Failure as exc:
+        _fail(exc.code, str(exc))
+    except UPnPError as exc:
+        _fail(
+            EXIT_UPNP,
+            f"UPnP error {exc.code}" + (f": {exc.description}" if exc.description else ""),
+        )
+    except ActionArgumentError as exc:
+        _fail(EXIT_USAGE, f"{exc} (a device would answer {exc.code})")
+    except (LookupError, LocalProtocolError, ValueError) as exc:
+        _fail(EXIT_USAGE, str(exc).strip("'\""))
+    except (TransportError, RemoteProtocolError, OSError) as exc:
+        _fail(EXIT_NETWORK, str(exc) or type(exc).__name__)
+    except KeyboardInterrupt:  # pragma: no cover - interactive
+        _fail(130, "interrupted")
+
+
+def _fail(code: int, message: str) -> NoReturn:
+    click.echo(f"upnpcm: {message}", err=True)
+    sys.exit(code)
+
+
+async def _location(target: str, *, timeout: float = 3.0, interfaces: tuple[str, ...] = ()) -> str:
+    """Turn a TARGET into a description URL (see the epilog)."""
+    target = target.strip()
+    if target.lower().startswith(("http://", "https://")):
+        return target
+    if target.lower().startswith("uuid:"):
+        from upnpcm.aio.discovery import discover
+
+        async for found in discover(target, timeout=timeout, interfaces=interfaces):
+            if found.udn == target and found.location:
+                return found.location
+        raise Failure(EXIT_NETWORK, f"no device {target} answered a search within {timeout:g} s")
+    if target.startswith("["):  # [v6]:port
+        host, _, rest = target[1:].partition("]")
+        port = rest.lstrip(":") or "1400"
+        return f"http://[{host}]:{port}/xml/device_description.xml"
+    if target.count(":") == 1:
+        host, port = target.split(":")
+        return f"http://{host}:{port}/xml/device_description.xml"
+    if ":" in target:
+        return f"http://[{target}]:1400/xml/device_description.xml"
+    return f"http://{target}:1400/xml/device_description.xml"
+
+
+def _parse_assignments(pairs: tuple[str, ...]) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise click.UsageError(f"arguments are Name=Value, not {pair!r}")
+        if name in values:
+            raise click.UsageError(f"argument {name} given twice")
+        values[name] = value
+    return values
+
+
+def _command(fn: Callable[..., None]) -> Callable[..., None]:
+    return click.pass_obj(fn)
 
 
 @click.group(epilog=_EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="upnpcm", prog_name="upnpcm")
-def cli() -> None:
+@click.option(
+    "-D",
+    "debug",
+    count=True,
+    help="Log calls (-D), parsed payloads (-DD), raw XML (-DDD) on stderr.",
+)
+@click.option(
+    "--json",
+    "fmt",
+    flag_value="json",
+    help="JSON output (the default when stdout is not a terminal).",
+)
+@click.option(
+    "--text", "fmt", flag_value="text", help="Readable text output (the default on a terminal)."
+)
+@click.pass_context
+def cli(ctx: click.Context, debug: int, fmt: str | None) -> None:
     """UPnP AV ConnectionManager: host one, or talk to any UPnP device."""
+    ctx.obj = Settings(debug, fmt)
+    if ctx.invoked_subcommand != "serve":
+        _setup_logging(debug)
+
+
+# ----------------------------------------------------------------------- discover
+
+
+@cli.command(epilog=_EPILOG)
+@click.option("--st", default="ssdp:all", show_default=True, help="Search target.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(0.5, 120),
+    default=3.0,
+    show_default=True,
+    help="Seconds to listen.",
+)
+@click.option(
+    "--interface",
+    "interfaces",
+    multiple=True,
+    metavar="IF",
+    help="Interface name or address (repeatable).",
+)
+@click.option("--passive", is_flag=True, help="Also report ssdp:alive/byebye announcements.")
+@_command
+def discover(
+    settings: Settings, st: str, timeout: float, interfaces: tuple[str, ...], passive: bool
+) -> None:
+    """Search for devices; one line (NDJSON) per reply as it arrives."""
+
+    async def run() -> None:
+        from upnpcm.aio.discovery import discover as search
+        from upnpcm.render import discovered_json
+
+        count = 0
+        async for found in search(st, timeout=timeout, interfaces=interfaces, passive=passive):
+            count += 1
+            record = discovered_json(found)
+            if settings.json:
+                _print_json(record)
+            else:
+                click.echo(f"{found.kind:8s} {found.usn}  {found.location or ''}")
+                click.echo(f"\r{count} found…", err=True, nl=False)
+        if not settings.json:
+            click.echo(f"\r{count} found in {timeout:g} s", err=True)
+
+    _run(run())
+
+
+# ----------------------------------------------------------------------- describe
+
+
+@cli.command(epilog=_EPILOG)
+@click.argument("target")
+@click.option("-S", "--scpd", "with_scpd", is_flag=True, help="Include every service description.")
+@_command
+def describe(settings: Settings, target: str, with_scpd: bool) -> None:
+    """Print the device tree (and with -S every SCPD) as JSON."""
+
+    async def run() -> None:
+        from upnpcm.control_point import ControlPoint
+        from upnpcm.render import device_json
+
+        async with ControlPoint() as cp:
+            device = await cp.load(await _location(target))
+        data = device_json(device, with_scpd=with_scpd)
+        if settings.json:
+            _print_json(data)
+        else:
+            _print_json(data, pretty=True)
+
+    _run(run())
+
+
+# --------------------------------------------------------------------------- call
+
+
+@cli.command(epilog=_EPILOG)
+@click.argument("target")
+@click.argument("service")
+@click.argument("action")
+@click.argument("arguments", nargs=-1, metavar="[NAME=VALUE]...")
+@_command
+def call(
+    settings: Settings, target: str, service: str, action: str, arguments: tuple[str, ...]
+) -> None:
+    """Call ACTION of SERVICE with its in-arguments; print the out-arguments.
+
+    SERVICE is a short type (AVTransport), Device/Service
+    (MediaServer/ConnectionManager), a serviceId or a full service type.
+    Arguments are checked against the service description before sending.
+    """
+    values = _parse_assignments(arguments)
+
+    async def run() -> None:
+        from upnpcm.control_point import ControlPoint
+        from upnpcm.render import jsonable
+
+        async with ControlPoint() as cp:
+            device = await cp.load(await _location(target))
+            result = await device.service(service).call(action, **values)
+        if settings.json:
+            _print_json(jsonable(result))
+        else:
+            for name, value in result.items():
+                click.echo(f"{name}: {jsonable(value)}")
+
+    _run(run())
+
+
+# ---------------------------------------------------------------------- subscribe
+
+
+@cli.command(epilog=_EPILOG)
+@click.argument("target")
+@click.argument("services", nargs=-1, metavar="[SERVICE]...")
+@click.option(
+    "--timeout",
+    "requested",
+    type=click.IntRange(1, 86400),
+    default=1800,
+    show_default=True,
+    help="TIMEOUT to ask for, in seconds.",
+)
+@click.option(
+    "--duration",
+    type=click.FloatRange(0.1),
+    default=None,
+    help="Stop after this many seconds (default: until interrupted).",
+)
+@click.option(
+    "--bind",
+    "bind_host",
+    default="0.0.0.0",  # noqa: S104 - devices must be able to reach the listener
+    show_default=True,
+    help="Address the NOTIFY listener binds.",
+)
+@click.option(
+    "--port", "bind_port", type=click.IntRange(0, 65535), default=0, help="Port it binds (0: any)."
+)
+@click.option(
+    "--advertise", "advertise_host", default=None, help="Address to put in CALLBACK (Docker/NAT)."
+)
+@click.option(
+    "--advertise-port", type=click.IntRange(1, 65535), default=None, help="Port to put in CALLBACK."
+)
+@_command
+def subscribe(
+    settings: Settings,
+    target: str,
+    services: tuple[str, ...],
+    requested: int,
+    duration: float | None,
+    bind_host: str,
+    bind_port: int,
+    advertise_host: str | None,
+    advertise_port: int | None,
+) -> None:
+    """Stream the events of SERVICEs (default: every evented one) until interrupted.
+
+    Subscriptions renew themselves at about half the granted TIMEOUT and start
+    over on 412, a SEQ gap or a failure (with backoff); every SID is
+    unsubscribed on exit. One NDJSON record per event or state change.
+    """
+
+    async def run() -> None:
+        import asyncio
+        import contextlib
+        import signal
+
+        from upnpcm.aio.events import EventListener
+        from upnpcm.control_point import ControlPoint
+        from upnpcm.render import event_json, event_text
+
+        async with ControlPoint() as cp:
+            device = await cp.load(await _location(target))
+            chosen = (
+                [device.service(s) for s in services]
+                if services
+                else [r for r in device.services if r.scpd.evented_variables]
+            )
+            if not chosen:
+                raise Failure(EXIT_USAGE, "this device has no evented service")
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+
+            def printer(remote: Any) -> Callable[[Any], None]:
+                def show(event: Any) -> None:
+                    record = event_json(remote, event)
+                    if settings.json:
+                        _print_json(record)
+                    else:
+                        click.echo(event_text(record))
+                    sys.stdout.flush()
+
+                return show
+
+            listener = EventListener(
+                cp.http,
+                bind_host=bind_host,
+                bind_port=bind_port,
+                advertise_host=advertise_host,
+                advertise_port=advertise_port,
+                requested_timeout=requested,
+            )
+            async with listener:
+                for remote in chosen:
+                    await listener.subscribe(remote, on_event=printer(remote))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), duration)
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+
+    _run(run())
+
+
+cli.add_command(subscribe, name="eventlog")
+
+
+# -------------------------------------------------------------------------- serve
 
 
 @cli.command(epilog=_EPILOG)
@@ -87,7 +432,9 @@ def cli() -> None:
     help="SSDP interface name or address (repeatable).",
 )
 @click.option("-v", "--verbose", count=True, help="Log one line per request (-v).")
+@_command
 def serve(
+    settings: Settings,
     hosts: tuple[str, ...],
     port: int | None,
     config_path: str | None,
@@ -102,9 +449,9 @@ def serve(
 
     from upnpcm.settings import ConfigError, DeviceSettings, load_settings
 
-    _setup_logging(verbose, 0)
+    _setup_logging(settings.debug, verbose)
     try:
-        settings = load_settings(config_path) if config_path else DeviceSettings()
+        device_settings = load_settings(config_path) if config_path else DeviceSettings()
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
     updates: dict[str, Any] = {}
@@ -118,13 +465,13 @@ def serve(
         updates["ssdp"] = False
     if interfaces:
         updates["interfaces"] = interfaces
-    settings = replace(settings, **updates)
+    device_settings = replace(device_settings, **updates)
     import asyncio
 
     from upnpcm.serve import run_forever
 
     try:
-        code = asyncio.run(run_forever(settings, state_dir=state_dir))
+        code = asyncio.run(run_forever(device_settings, state_dir=state_dir))
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
     sys.exit(code)

@@ -38,7 +38,13 @@ from upnpcm.core.ssdp import (
     advertisements,
 )
 
-__all__ = ["Interface", "SsdpServer", "resolve_interfaces"]
+__all__ = [
+    "Interface",
+    "SsdpServer",
+    "multicast_receive_socket",
+    "multicast_send_socket",
+    "resolve_interfaces",
+]
 
 _LOG: Final = logging.getLogger("upnpcm.ssdp")
 TTL: Final = 2
@@ -157,12 +163,14 @@ class SsdpServer:
         loop = self._loop = asyncio.get_running_loop()
         families = {i.family for i in self._interfaces}
         for family in families:
-            sock = _receive_socket(family, [i for i in self._interfaces if i.family == family])
+            sock = multicast_receive_socket(
+                family, [i for i in self._interfaces if i.family == family]
+            )
             transport, _ = await loop.create_datagram_endpoint(lambda: _Receiver(self), sock=sock)
             self._receivers.append(transport)
         for interface in self._interfaces:
             transport, _ = await loop.create_datagram_endpoint(
-                asyncio.DatagramProtocol, sock=_send_socket(interface)
+                asyncio.DatagramProtocol, sock=multicast_send_socket(interface)
             )
             self._senders[interface.ip] = transport
         self._send(self.advertiser.start(loop.time()))
@@ -252,7 +260,8 @@ class SsdpServer:
         self._rearm()
 
 
-def _receive_socket(family: int, interfaces: Sequence[Interface]) -> socket.socket:
+def multicast_receive_socket(family: int, interfaces: Sequence[Interface]) -> socket.socket:
+    """A socket on port 1900 (shared) that joined the SSDP group on ``interfaces``."""
     sock = socket.socket(family, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -279,7 +288,8 @@ def _receive_socket(family: int, interfaces: Sequence[Interface]) -> socket.sock
     return sock
 
 
-def _send_socket(interface: Interface) -> socket.socket:
+def multicast_send_socket(interface: Interface) -> socket.socket:
+    """A socket bound to ``interface`` that multicasts out of it with TTL 2."""
     sock = socket.socket(interface.family, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
     try:
         if interface.family == socket.AF_INET6:

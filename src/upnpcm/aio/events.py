@@ -1,0 +1,317 @@
+"""Event subscriptions for the control point: a NOTIFY listener and self-healing subscriptions.
+
+::
+
+    async with EventListener(cp.http) as listener:
+        subscription = await listener.subscribe(device.service("AVTransport"))
+        async for event in subscription:          # Subscribed, EventReceived, Resubscribing, …
+            ...
+
+The listener is an HTTP server (the same llhttp protocol the device side
+uses) that answers NOTIFY per :class:`~upnpcm.core.subscription.NotifyRouter`
+(200 / 400 / 412, anything but NOTIFY → 405, a body over 1 MiB → 413). The
+address it *binds* and the address it *advertises* in CALLBACK are set
+separately (Docker, NAT); by default it binds all addresses and advertises
+the local address that routes to each device.
+
+Each subscription is driven by a task that sends what the state machine asks
+for, when it asks (renewal at about half the granted TIMEOUT, fresh SUBSCRIBE
+on 412 or a SEQ gap, capped backoff). A given-up SID is unsubscribed in the
+background so it does not hold one of the device's slots; closing a
+subscription (or the listener) sends UNSUBSCRIBE.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import socket
+from collections.abc import AsyncIterator, Callable
+from typing import Final
+from urllib.parse import urlsplit
+
+from upnpcm.aio.http_client import HttpClient
+from upnpcm.aio.http_server import HttpLimits, HttpProtocol, reap_connections
+from upnpcm.control_point import RemoteService
+from upnpcm.core.http import Headers, HttpRequest, HttpResponse, format_host
+from upnpcm.core.subscription import (
+    ClientSubscription,
+    NotifyRouter,
+    Resubscribing,
+    Subscribed,
+    SubscriptionEvent,
+    SubscriptionState,
+    Unsubscribed,
+)
+from upnpcm.errors import TransportError
+
+__all__ = ["EventListener", "Subscription", "local_address_for"]
+
+_LOG: Final = logging.getLogger("upnpcm.events")
+MAX_NOTIFY_BODY: Final = 1024 * 1024
+
+
+def local_address_for(remote_ip: str) -> str:
+    """The local address the kernel would use to reach ``remote_ip``.
+
+    A UDP ``connect`` only looks up the route: nothing is sent.
+    """
+    family = socket.AF_INET6 if ":" in remote_ip else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as sock:
+        sock.connect((remote_ip, 9))
+        return str(sock.getsockname()[0])
+
+
+class Subscription:
+    """One subscription: an async iterator of its events, until closed."""
+
+    def __init__(
+        self, listener: EventListener, service: RemoteService, state: ClientSubscription
+    ) -> None:
+        self.service = service
+        self.state = state
+        self._listener = listener
+        self._queue: asyncio.Queue[SubscriptionEvent | None] = asyncio.Queue(maxsize=1000)
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.callbacks: list[Callable[[SubscriptionEvent], None]] = []
+
+    @property
+    def sid(self) -> str | None:
+        """The current SID (None while (re)subscribing)."""
+        return self.state.sid
+
+    def __aiter__(self) -> AsyncIterator[SubscriptionEvent]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[SubscriptionEvent]:
+        while True:
+            item = await self._queue.get()
+            if item is None:  # the subscription ended
+                return
+            yield item
+
+    def push(self, events: list[SubscriptionEvent]) -> None:
+        """Hand events to the iterator and callbacks (oldest dropped if nobody reads)."""
+        for event in events:
+            for callback in self.callbacks:
+                callback(event)
+            if self._queue.full():
+                self._queue.get_nowait()
+            self._queue.put_nowait(event)
+
+    def wake(self) -> None:
+        """The state machine has something new to send."""
+        self._wake.set()
+
+    async def close(self) -> None:
+        """UNSUBSCRIBE (bounded by the HTTP timeout) and end the iterator."""
+        loop = asyncio.get_running_loop()
+        self.push(self.state.close(loop.time()))
+        self.wake()
+        if self._task is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), self._listener.timeout + 1)
+            except TimeoutError:
+                self._task.cancel()
+        self._listener._forget(self)
+
+    async def run(self) -> None:
+        """Drive the state machine until it is closed."""
+        loop = asyncio.get_running_loop()
+        http = self._listener.http
+        try:
+            while self.state.state is not SubscriptionState.CLOSED:
+                request = self.state.poll(loop.time())
+                if request is not None:
+                    status = None
+                    headers = None
+                    try:
+                        reply = await http.request(
+                            request.method,
+                            self.state.event_url,
+                            headers=dict(request.headers),
+                            timeout=self._listener.timeout,
+                        )
+                        status, headers = reply.status, reply.headers
+                    except TransportError as exc:
+                        _LOG.info("%s %s failed: %s", request.method, self.state.event_url, exc)
+                    events = self.state.on_reply(status, headers or Headers(), loop.time())
+                    if any(isinstance(event, Subscribed) for event in events):
+                        # New SID: route it, and replay NOTIFYs that beat this answer.
+                        events += self._listener.router.bind(self.state, loop.time())
+                    self._after(events)
+                    continue
+                deadline = self.state.next_deadline()
+                self._wake.clear()
+                delay = None if deadline is None else max(0.0, deadline - loop.time())
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), delay)
+        finally:
+            if self._queue.full():
+                self._queue.get_nowait()
+            self._queue.put_nowait(None)
+
+    def _after(self, events: list[SubscriptionEvent]) -> None:
+        self.push(events)
+        for event in events:
+            if isinstance(event, Resubscribing) and event.old_sid:
+                self._listener.spawn_unsubscribe(self.state.event_url, event.old_sid)
+            if isinstance(event, Unsubscribed):
+                _LOG.debug("unsubscribed %s", event.sid)
+
+
+class EventListener:
+    """NOTIFY server plus the subscriptions it serves."""
+
+    def __init__(
+        self,
+        http: HttpClient,
+        *,
+        bind_host: str = "0.0.0.0",  # noqa: S104 - devices must reach it
+        bind_port: int = 0,
+        advertise_host: str | None = None,
+        advertise_port: int | None = None,
+        timeout: float = 10.0,
+        requested_timeout: int = 1800,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.http = http
+        self.bind_host = bind_host
+        self.bind_port = bind_port
+        self.advertise_host = advertise_host
+        self.advertise_port = advertise_port
+        self.timeout = timeout
+        self.requested_timeout = requested_timeout
+        self.router = NotifyRouter()
+        self._rng = rng or random.SystemRandom()
+        self._server: asyncio.Server | None = None
+        self._connections: set[HttpProtocol] = set()
+        self._reaper: asyncio.Task[None] | None = None
+        self._subscriptions: list[Subscription] = []
+        self._by_state: dict[int, Subscription] = {}
+        self._background: set[asyncio.Task[None]] = set()
+        self.port = 0
+
+    async def start(self) -> None:
+        """Start listening for NOTIFY.
+
+        Raises:
+            OSError: the bind address or port cannot be used.
+        """
+        loop = asyncio.get_running_loop()
+        limits = HttpLimits(max_body=MAX_NOTIFY_BODY, keepalive_timeout=60.0)
+
+        def factory() -> HttpProtocol:
+            protocol = HttpProtocol(self._handle, limits, on_close=self._connections.discard)
+            self._connections.add(protocol)
+            return protocol
+
+        self._server = await loop.create_server(
+            factory, self.bind_host, self.bind_port, reuse_address=True
+        )
+        self.port = int(self._server.sockets[0].getsockname()[1])
+        self._reaper = asyncio.create_task(reap_connections(self._connections))
+
+    async def stop(self) -> None:
+        """UNSUBSCRIBE everything (bounded), then stop listening."""
+        await asyncio.gather(
+            *(s.close() for s in list(self._subscriptions)), return_exceptions=True
+        )
+        if self._background:
+            await asyncio.wait(self._background, timeout=self.timeout)
+        if self._reaper is not None:
+            self._reaper.cancel()
+        if self._server is not None:
+            self._server.close()
+            for protocol in list(self._connections):
+                protocol.close()
+            await self._server.wait_closed()
+            self._server = None
+
+    async def __aenter__(self) -> EventListener:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    def callback_url(self, device_ip: str) -> str:
+        """The CALLBACK URL a device at ``device_ip`` should use."""
+        host = self.advertise_host or local_address_for(device_ip)
+        return f"http://{format_host(host, self.advertise_port or self.port)}/notify"
+
+    async def subscribe(
+        self,
+        service: RemoteService,
+        *,
+        timeout: int | None = None,
+        on_event: Callable[[SubscriptionEvent], None] | None = None,
+    ) -> Subscription:
+        """Subscribe to ``service``; the returned handle yields its events.
+
+        The first SUBSCRIBE is sent at once; failures are retried with backoff
+        (they show up as events, not exceptions).
+        """
+        loop = asyncio.get_running_loop()
+        device_ip = urlsplit(service.event_url).hostname or "127.0.0.1"
+        state = ClientSubscription(
+            event_url=service.event_url,
+            callback_url=self.callback_url(device_ip),
+            requested_timeout=timeout or self.requested_timeout,
+            rng=self._rng,
+            now=loop.time(),
+        )
+        handle = Subscription(self, service, state)
+        if on_event is not None:
+            handle.callbacks.append(on_event)
+        self.router.add(state)
+        self._subscriptions.append(handle)
+        self._by_state[id(state)] = handle
+        handle._task = asyncio.create_task(
+            handle.run(), name=f"subscription {service.qualified_name}"
+        )
+        return handle
+
+    def restart_device(self, udn_prefix: str, reason: str) -> None:
+        """The device rebooted (BOOTID change) or came back: resubscribe its services (C5)."""
+        loop = asyncio.get_running_loop()
+        for handle in self._subscriptions:
+            if handle.service.device.udn.startswith(udn_prefix) or udn_prefix.startswith(
+                handle.service.device.udn
+            ):
+                handle.push(handle.state.restart(reason, loop.time()))
+                handle.wake()
+
+    def spawn_unsubscribe(self, event_url: str, sid: str) -> None:
+        """Best-effort UNSUBSCRIBE of a SID given up."""
+
+        async def unsubscribe() -> None:
+            with contextlib.suppress(TransportError):
+                await self.http.request(
+                    "UNSUBSCRIBE", event_url, headers={"SID": sid}, timeout=self.timeout
+                )
+
+        task = asyncio.create_task(unsubscribe())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def _forget(self, handle: Subscription) -> None:
+        if handle in self._subscriptions:
+            self._subscriptions.remove(handle)
+        self._by_state.pop(id(handle.state), None)
+        self.router.remove(handle.state)
+
+    def _handle(self, request: HttpRequest) -> tuple[HttpResponse, Callable[[], None] | None]:
+        if request.method != "NOTIFY":
+            return HttpResponse(status=405, headers=(("Allow", "NOTIFY"),)), None
+        loop = asyncio.get_running_loop()
+        status, state, events = self.router.handle(request, loop.time())
+        handle = self._by_state.get(id(state)) if state is not None else None
+        if handle is not None:
+            handle._after(events)
+            if any(isinstance(e, Resubscribing) for e in events):
+                handle.wake()
+        return HttpResponse(status=status), None

@@ -1,0 +1,290 @@
+"""Control point: load any UPnP device and call any action of any of its services.
+
+::
+
+    async with ControlPoint() as cp:                       # or ControlPoint(session=aiohttp_session)
+        device = await cp.load("http://192.0.2.7:1400/xml/device_description.xml")
+        cm = device.service("MediaRenderer/ConnectionManager")
+        result = await cm.call("GetCurrentConnectionInfo", ConnectionID=0)
+
+Loading fetches the description and every SCPD (each at most 1 MiB, 10 s, no
+redirects) and is tolerant of real devices (spec.md §3.2, §4.3): element order,
+vendor elements, ``#TOKEN#`` text, no URLBase (URLs resolve against LOCATION).
+A service whose SCPD cannot be fetched or parsed is kept, with the reason in
+:attr:`RemoteService.scpd_error`, so one broken vendor service does not hide a
+device.
+
+Calls are checked against the SCPD before anything is sent (a wrong name,
+type or value raises :class:`ActionArgumentError`), results are converted to
+Python values, and a SOAP fault raises :class:`UPnPError` with its code and
+(optional, as on Sonos) description. Parsed payloads are logged on
+``upnpcm.payloads`` (the CLI's ``-DD``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Final
+
+from upnpcm.aio.http_client import HttpClient, LeanHttpClient
+from upnpcm.core.arguments import decode_arguments, encode_arguments
+from upnpcm.core.datatypes import UPnPValue
+from upnpcm.core.description import (
+    MAX_DESCRIPTION_BYTES,
+    Device,
+    DeviceDescription,
+    Service,
+    ServiceDescription,
+    parse_device_description,
+    parse_scpd,
+)
+from upnpcm.core.soap import build_action_request, parse_action_response, parse_fault
+from upnpcm.errors import (
+    ActionArgumentError,
+    LocalProtocolError,
+    RemoteProtocolError,
+    TransportError,
+    UPnPError,
+)
+
+if TYPE_CHECKING:
+    import aiohttp
+
+__all__ = ["ControlPoint", "RemoteDevice", "RemoteService", "short_type"]
+
+PAYLOADS: Final = logging.getLogger("upnpcm.payloads")
+
+
+def short_type(type_urn: str) -> str:
+    """``urn:schemas-upnp-org:service:AVTransport:1`` → ``AVTransport``."""
+    parts = type_urn.split(":")
+    return parts[-2] if len(parts) >= 3 else type_urn
+
+
+def _capitals(name: str) -> str:
+    return "".join(c for c in name if c.isupper())
+
+
+@dataclass(slots=True, kw_only=True)
+class RemoteService:
+    """A service of a loaded device, ready to be called."""
+
+    device: Device
+    service: Service
+    scpd: ServiceDescription
+    control_url: str
+    event_url: str
+    scpd_url: str
+    scpd_error: str | None = None
+    _cp: ControlPoint | None = field(default=None, repr=False)
+
+    @property
+    def name(self) -> str:
+        """The short service type, e.g. ``ConnectionManager``."""
+        return short_type(self.service.service_type)
+
+    @property
+    def qualified_name(self) -> str:
+        """``<device short type>/<service short type>``, e.g. ``MediaRenderer/ConnectionManager``."""
+        return f"{short_type(self.device.device_type)}/{self.name}"
+
+    @property
+    def peer_id(self) -> str:
+        """``<UDN>/<serviceId>``: how a ConnectionManager names its peer (CM:1 §2.2.4)."""
+        return f"{self.device.udn}/{self.service.service_id}"
+
+    async def call(self, action: str, /, **arguments: object) -> dict[str, UPnPValue]:
+        """Call ``action`` with its in-arguments by name; return the out-arguments.
+
+        Raises:
+            ActionArgumentError: unknown action or argument, wrong type or value
+                (nothing was sent); ``code`` is what a device would answer.
+            UPnPError: the device answered with a fault.
+            RemoteProtocolError: the answer is not a SOAP response or fault.
+            TransportError: the network failed (ConnectError, UpnpTimeoutError).
+        """
+        if self._cp is None:
+            raise LocalProtocolError("this service is not attached to a control point")
+        return await self._cp.call(self, action, arguments)
+
+
+@dataclass(slots=True, kw_only=True)
+class RemoteDevice:
+    """A loaded device tree with every service."""
+
+    location: str
+    description: DeviceDescription
+    services: list[RemoteService]
+
+    @property
+    def root(self) -> Device:
+        """The root device."""
+        return self.description.device
+
+    def service(self, selector: str) -> RemoteService:
+        """Find a service by selector.
+
+        A selector is a full service type, a serviceId, a short type
+        (``ConnectionManager``, case-insensitive), its capitals (``CM``), or
+        ``Device/Service`` where Device is a short device type (or its
+        capitals) or a UDN (``MediaServer/ConnectionManager``, ``MS/CM``).
+        A short type held by several devices gives the first in document order.
+
+        Raises:
+            LookupError: nothing matches (the message lists what exists).
+        """
+        wanted = selector.strip()
+        device_part, _, service_part = wanted.rpartition("/")
+        for remote in self.services:
+            if device_part and device_part.lower() not in (
+                short_type(remote.device.device_type).lower(),
+                remote.device.udn.lower(),
+            ):
+                continue
+            svc = remote.service
+            if (
+                service_part in (svc.service_type, svc.service_id)
+                or service_part.lower() == remote.name.lower()
+            ):
+                return remote
+        names = ", ".join(r.qualified_name for r in self.services) or "none"
+        raise LookupError(f"no service {selector!r} (this device has: {names})")
+
+    def services_named(self, name: str) -> list[RemoteService]:
+        """Every service whose short type is ``name`` (case-insensitive)."""
+        return [r for r in self.services if r.name.lower() == name.lower()]
+
+
+class ControlPoint:
+    """Loads devices and calls actions; optionally on a caller's aiohttp session.
+
+    Use as an async context manager (or call :meth:`close`).
+    """
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession | None = None,
+        *,
+        http: HttpClient | None = None,
+        timeout: float = 10.0,
+        max_description_bytes: int = MAX_DESCRIPTION_BYTES,
+    ) -> None:
+        if http is not None:
+            self.http: HttpClient = http
+        elif session is not None:
+            from upnpcm.aio.http_client import AiohttpHttpClient
+
+            self.http = AiohttpHttpClient(session)
+        else:
+            self.http = LeanHttpClient()
+        self.timeout = timeout
+        self.max_description_bytes = max_description_bytes
+
+    async def __aenter__(self) -> ControlPoint:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Release the HTTP client (a caller's session is left open)."""
+        await self.http.close()
+
+    # ----------------------------------------------------------------- loading
+
+    async def _get(self, url: str) -> bytes:
+        reply = await self.http.request(
+            "GET", url, timeout=self.timeout, max_bytes=self.max_description_bytes
+        )
+        if reply.status != 200:
+            raise TransportError(f"GET {url}: HTTP {reply.status}")
+        return reply.body
+
+    async def load(self, location: str) -> RemoteDevice:
+        """Fetch and parse a device description and every SCPD it lists.
+
+        Raises:
+            TransportError: the description could not be fetched (not 200,
+                too big, too slow, unreachable).
+            RemoteProtocolError: the description is not a usable device description.
+        """
+        description = parse_device_description(
+            await self._get(location), max_bytes=self.max_description_bytes
+        )
+        pairs = list(description.device.iter_services())
+        urls = [description.absolute_url(location, s.scpd_url) for _, s in pairs]
+        unique = list(dict.fromkeys(urls))  # services often share one SCPD (Sonos, us)
+        loaded = dict(
+            zip(unique, await asyncio.gather(*(self._load_scpd(u) for u in unique)), strict=True)
+        )
+        scpds = [loaded[url] for url in urls]
+        services = [
+            RemoteService(
+                device=device,
+                service=service,
+                scpd=scpd,
+                scpd_error=error,
+                control_url=description.absolute_url(location, service.control_url),
+                event_url=description.absolute_url(location, service.event_sub_url),
+                scpd_url=description.absolute_url(location, service.scpd_url),
+                _cp=self,
+            )
+            for (device, service), (scpd, error) in zip(pairs, scpds, strict=True)
+        ]
+        return RemoteDevice(location=location, description=description, services=services)
+
+    async def _load_scpd(self, url: str) -> tuple[ServiceDescription, str | None]:
+        try:
+            return parse_scpd(await self._get(url), max_bytes=self.max_description_bytes), None
+        except (TransportError, RemoteProtocolError, LocalProtocolError) as exc:
+            return ServiceDescription(), str(exc)
+
+    # ------------------------------------------------------------------- calls
+
+    async def call(
+        self, remote: RemoteService, action_name: str, arguments: Mapping[str, object]
+    ) -> dict[str, UPnPValue]:
+        """Call an action of ``remote`` (see :meth:`RemoteService.call`)."""
+        action = remote.scpd.action(action_name)
+        if action is None:
+            known = ", ".join(a.name for a in remote.scpd.actions) or "none"
+            raise ActionArgumentError(
+                401, f"{remote.qualified_name} has no action {action_name!r} (it has: {known})"
+            )
+        try:
+            pairs = encode_arguments(remote.scpd, action.in_arguments, arguments)
+        except UPnPError as exc:
+            raise ActionArgumentError(exc.code, f"{action_name}: {exc.description}") from None
+        if PAYLOADS.isEnabledFor(logging.INFO):
+            PAYLOADS.info("call %s %s %s", remote.qualified_name, action_name, dict(pairs))
+        headers, body = build_action_request(remote.service.service_type, action_name, pairs)
+        reply = await self.http.request(
+            "POST", remote.control_url, headers=headers, body=body, timeout=self.timeout
+        )
+        if reply.status == 200:
+            try:
+                out = parse_action_response(reply.body, action_name)
+            except UPnPError:
+                raise  # a fault sent with HTTP 200 is still a fault
+            values = decode_arguments(remote.scpd, action.out_arguments, out)
+            if PAYLOADS.isEnabledFor(logging.INFO):
+                PAYLOADS.info("result %s %s %s", remote.qualified_name, action_name, values)
+            return values
+        try:
+            error = parse_fault(reply.body)
+        except RemoteProtocolError:
+            raise RemoteProtocolError(
+                f"{action_name}: HTTP {reply.status} without a UPnP fault"
+            ) from None
+        if PAYLOADS.isEnabledFor(logging.INFO):
+            PAYLOADS.info(
+                "fault %s %s %d %s",
+                remote.qualified_name,
+                action_name,
+                error.code,
+                error.description,
+            )
+        raise error
