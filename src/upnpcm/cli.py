@@ -120,6 +120,8 @@ async def _location(target: str, *, timeout: float = 3.0, interfaces: tuple[str,
             if found.udn == target and found.location:
                 return found.location
         raise Failure(EXIT_NETWORK, f"no device {target} answered a search within {timeout:g} s")
+    if "/" in target:  # host[:port]/path
+        return f"http://{target}"
     if target.startswith("["):  # [v6]:port
         host, _, rest = target[1:].partition("]")
         port = rest.lstrip(":") or "1400"

@@ -139,15 +139,17 @@ class RemoteDevice:
         wanted = selector.strip()
         device_part, _, service_part = wanted.rpartition("/")
         for remote in self.services:
+            device_type = short_type(remote.device.device_type)
             if device_part and device_part.lower() not in (
-                short_type(remote.device.device_type).lower(),
+                device_type.lower(),
+                _capitals(device_type).lower(),
                 remote.device.udn.lower(),
             ):
                 continue
             svc = remote.service
-            if (
-                service_part in (svc.service_type, svc.service_id)
-                or service_part.lower() == remote.name.lower()
+            if service_part in (svc.service_type, svc.service_id) or service_part.lower() in (
+                remote.name.lower(),
+                _capitals(remote.name).lower(),
             ):
                 return remote
         names = ", ".join(r.qualified_name for r in self.services) or "none"

@@ -96,17 +96,20 @@ class ProtocolInfoError(ProtocolError, ValueError):
 class UPnPError(UpnpCmError):
     """A UPnP action error, carried in a SOAP fault (UDA 1.1 §3.2.2).
 
-    ``description`` may be ``None``: Sonos often omits ``errorDescription``.
+    ``description`` is the text given (None when absent: Sonos often omits
+    ``errorDescription``); :attr:`meaning` is the standard name of the code.
     """
 
     def __init__(self, code: int, description: str | None = None) -> None:
-        if description is None and code in ERROR_DESCRIPTIONS:
-            text = ERROR_DESCRIPTIONS[code]
-        else:
-            text = description or ""
-        super().__init__(f"UPnP error {code}: {text}" if text else f"UPnP error {code}")
         self.code = int(code)
-        self.description = description if description is not None else ERROR_DESCRIPTIONS.get(code)
+        self.description = description
+        text = description or ERROR_DESCRIPTIONS.get(self.code)
+        super().__init__(f"UPnP error {self.code}: {text}" if text else f"UPnP error {self.code}")
+
+    @property
+    def meaning(self) -> str | None:
+        """The standard name of :attr:`code` (UDA 1.1 table 3-3, CM:1), if any."""
+        return ERROR_DESCRIPTIONS.get(self.code)
 
     def __reduce__(self) -> tuple[type[UPnPError], tuple[int, str | None]]:
         return (type(self), (self.code, self.description))

@@ -22,7 +22,13 @@ CALLBACK = "http://127.0.0.1:5000/notify"
 
 
 def new(now=0.0, seed=1, timeout=1800):
-    return ClientSubscription(event_url=EVENT_URL, callback_url=CALLBACK, requested_timeout=timeout, rng=random.Random(seed), now=now)
+    return ClientSubscription(
+        event_url=EVENT_URL,
+        callback_url=CALLBACK,
+        requested_timeout=timeout,
+        rng=random.Random(seed),
+        now=now,
+    )
 
 
 def grant(sub, now, sid="uuid:s1", timeout="Second-1800"):
@@ -35,7 +41,11 @@ def test_subscribe_request_and_grant():
     sub = new()
     request = sub.poll(0.0)
     assert request.method == "SUBSCRIBE" and request.purpose == "subscribe"
-    assert dict(request.headers) == {"CALLBACK": f"<{CALLBACK}>", "NT": "upnp:event", "TIMEOUT": "Second-1800"}
+    assert dict(request.headers) == {
+        "CALLBACK": f"<{CALLBACK}>",
+        "NT": "upnp:event",
+        "TIMEOUT": "Second-1800",
+    }
     assert sub.poll(0.0) is None  # one request in flight at a time
     assert sub.next_deadline() is None
     events = sub.on_reply(200, Headers([("SID", "uuid:s1"), ("TIMEOUT", "Second-300")]), 0.0)
@@ -76,7 +86,9 @@ def test_412_on_renew_resubscribes_at_once():
     assert sub.next_deadline() == due
     again = sub.poll(due)
     assert again.purpose == "subscribe"
-    assert sub.on_reply(200, Headers([("SID", "uuid:s2"), ("TIMEOUT", "Second-1800")]), due) == [Subscribed("uuid:s2", 1800, False)]
+    assert sub.on_reply(200, Headers([("SID", "uuid:s2"), ("TIMEOUT", "Second-1800")]), due) == [
+        Subscribed("uuid:s2", 1800, False)
+    ]
 
 
 def test_backoff_doubles_to_60s_and_never_hot_loops():
@@ -172,8 +184,18 @@ def test_close_while_subscribing_unsubscribes_the_granted_sid():
 # ---------------------------------------------------------------------- router
 
 
-def notify(sid="uuid:s1", seq="0", nt="upnp:event", nts="upnp:propchange", body=None, peer="127.0.0.9", extra=()):
-    headers = [(k, v) for k, v in (("SID", sid), ("SEQ", seq), ("NT", nt), ("NTS", nts)) if v is not None]
+def notify(
+    sid="uuid:s1",
+    seq="0",
+    nt="upnp:event",
+    nts="upnp:propchange",
+    body=None,
+    peer="127.0.0.9",
+    extra=(),
+):
+    headers = [
+        (k, v) for k, v in (("SID", sid), ("SEQ", seq), ("NT", nt), ("NTS", nts)) if v is not None
+    ]
     return HttpRequest(
         method="NOTIFY",
         path="/notify",

@@ -164,6 +164,48 @@ class ConnectionManagerService(UpnpServerService):
         return {}
 
 
+class AVTransportService(UpnpServerService):
+    """Just enough AVTransport:1 for "a call to another service"."""
+
+    SERVICE_DEFINITION = ServiceInfo(
+        service_id="urn:upnp-org:serviceId:AVTransport",
+        service_type="urn:schemas-upnp-org:service:AVTransport:1",
+        control_url="/upnp/control/AVTransport1",
+        event_sub_url="/upnp/event/AVTransport1",
+        scpd_url="/AVTransport_1.xml",
+        xml=ET.Element("server_service"),
+    )
+    STATE_VARIABLE_DEFINITIONS = {  # noqa: RUF012 - the framework reads it
+        "TransportState": create_state_var(
+            "string", allowed=["STOPPED", "PLAYING", "NO_MEDIA_PRESENT"], default="STOPPED"
+        ),
+        "TransportStatus": create_state_var(
+            "string", allowed=["OK", "ERROR_OCCURRED"], default="OK"
+        ),
+        "TransportPlaySpeed": create_state_var("string", default="1"),
+        "LastChange": create_event_var("string", default=""),
+        "A_ARG_TYPE_InstanceID": create_state_var("ui4", default="0"),
+    }
+
+    @callable_action(
+        name="GetTransportInfo",
+        in_args={"InstanceID": "A_ARG_TYPE_InstanceID"},
+        out_args={
+            "CurrentTransportState": "TransportState",
+            "CurrentTransportStatus": "TransportStatus",
+            "CurrentSpeed": "TransportPlaySpeed",
+        },
+    )
+    async def get_transport_info(self, InstanceID: int) -> dict[str, object]:
+        if InstanceID != 0:
+            raise UpnpActionError(error_code=718, error_desc="Invalid InstanceID")
+        return {
+            "CurrentTransportState": "STOPPED",
+            "CurrentTransportStatus": "OK",
+            "CurrentSpeed": "1",
+        }
+
+
 class MediaServerDevice(UpnpServerDevice):
     DEVICE_DEFINITION = DeviceInfo(
         device_type="urn:schemas-upnp-org:device:MediaServer:1",
@@ -183,7 +225,7 @@ class MediaServerDevice(UpnpServerDevice):
         xml=ET.Element("server_device"),
     )
     EMBEDDED_DEVICES = []  # noqa: RUF012
-    SERVICES = [ConnectionManagerService]  # noqa: RUF012
+    SERVICES = [ConnectionManagerService, AVTransportService]  # noqa: RUF012
 
 
 class HttpOnlyUpnpServer(UpnpServer):

@@ -122,20 +122,18 @@ class _ReplyReader(asyncio.Protocol):
         self._transport.write(self._request)
 
     def data_received(self, data: bytes) -> None:
-        """Feed llhttp; a head over ``max_head`` bytes is an error."""
+        """Feed llhttp; a head still incomplete after ``max_head`` bytes is an error."""
         if not self._head_done:
             self._head_bytes += len(data)
-            if self._head_bytes > self._max_head:
-                self._finish(
-                    TransportError(f"reply head from {self._url} over {self._max_head} bytes")
-                )
-                return
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserCallbackError:
             pass  # _fail already recorded why
         except httptools.HttpParserError as exc:
             self._finish(TransportError(f"invalid HTTP reply from {self._url}: {exc}"))
+            return
+        if not self._head_done and self._head_bytes > self._max_head:
+            self._finish(TransportError(f"reply head from {self._url} over {self._max_head} bytes"))
 
     def on_header(self, name: bytes, value: bytes) -> None:
         """llhttp: one header field."""

@@ -381,7 +381,7 @@ class DeviceCore:
             response=HttpResponse(
                 status=500,
                 headers=self._headers(("Content-Type", CONTENT_TYPE), ("EXT", "")),
-                body=build_fault(error.code, error.description),
+                body=build_fault(error.code, error.description or error.meaning),
             ),
             error=cause,
             operation=operation,
