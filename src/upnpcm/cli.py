@@ -46,9 +46,10 @@ class Failure(Exception):
 class Settings:
     """Options shared by every command (the click context object)."""
 
-    def __init__(self, debug: int, fmt: str | None) -> None:
+    def __init__(self, debug: int, fmt: str | None, interfaces: tuple[str, ...] = ()) -> None:
         self.debug = debug
         self.json = fmt == "json" or (fmt is None and not sys.stdout.isatty())
+        self.interfaces = interfaces
 
 
 def _setup_logging(debug: int, verbose: int = 0) -> None:
@@ -167,10 +168,17 @@ def _command(fn: Callable[..., None]) -> Callable[..., None]:
 @click.option(
     "--text", "fmt", flag_value="text", help="Readable text output (the default on a terminal)."
 )
+@click.option(
+    "--interface",
+    "interfaces",
+    multiple=True,
+    metavar="IF",
+    help="Interface name or address for SSDP (finding a uuid: TARGET; discover). Repeatable.",
+)
 @click.pass_context
-def cli(ctx: click.Context, debug: int, fmt: str | None) -> None:
+def cli(ctx: click.Context, debug: int, fmt: str | None, interfaces: tuple[str, ...]) -> None:
     """UPnP AV ConnectionManager: host one, or talk to any UPnP device."""
-    ctx.obj = Settings(debug, fmt)
+    ctx.obj = Settings(debug, fmt, interfaces)
     if ctx.invoked_subcommand != "serve":
         _setup_logging(debug)
 
@@ -206,7 +214,8 @@ def discover(
         from upnpcm.render import discovered_json
 
         count = 0
-        async for found in search(st, timeout=timeout, interfaces=interfaces, passive=passive):
+        chosen = interfaces or settings.interfaces
+        async for found in search(st, timeout=timeout, interfaces=chosen, passive=passive):
             count += 1
             record = discovered_json(found)
             if settings.json:
@@ -235,7 +244,7 @@ def describe(settings: Settings, target: str, with_scpd: bool) -> None:
         from upnpcm.render import device_json
 
         async with ControlPoint() as cp:
-            device = await cp.load(await _location(target))
+            device = await cp.load(await _location(target, interfaces=settings.interfaces))
         data = device_json(device, with_scpd=with_scpd)
         if settings.json:
             _print_json(data)
@@ -270,7 +279,7 @@ def call(
         from upnpcm.render import jsonable
 
         async with ControlPoint() as cp:
-            device = await cp.load(await _location(target))
+            device = await cp.load(await _location(target, interfaces=settings.interfaces))
             result = await device.service(service).call(action, **values)
         if settings.json:
             _print_json(jsonable(result))
@@ -346,7 +355,7 @@ def subscribe(
         from upnpcm.render import event_json, event_text
 
         async with ControlPoint() as cp:
-            device = await cp.load(await _location(target))
+            device = await cp.load(await _location(target, interfaces=settings.interfaces))
             chosen = (
                 [device.service(s) for s in services]
                 if services

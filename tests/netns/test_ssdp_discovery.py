@@ -214,3 +214,90 @@ async def test_ipv6_search_on_ff02_c(tmp_path):
     finally:
         sock.close()
         await device.stop()
+
+
+def test_cli_discover_and_udn_target(tmp_path):
+    import json
+
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "upnpcm",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--interface",
+            "lo",
+            "--state-dir",
+            str(tmp_path),
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        while "BOOTID" not in proc.stderr.readline():
+            pass
+        found = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "upnpcm",
+                "discover",
+                "--interface",
+                "lo",
+                "--timeout",
+                "2",
+                "--st",
+                "upnp:rootdevice",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert found.returncode == 0
+        records = [json.loads(line) for line in found.stdout.splitlines()]
+        ours = [r for r in records if r["usn"].endswith("::upnp:rootdevice")]
+        assert ours and ours[0]["location"].startswith("http://127.0.0.1:")
+        udn = ours[0]["udn"]
+        called = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "upnpcm",
+                "--interface",
+                "lo",
+                "call",
+                udn,
+                "MediaServer/ConnectionManager",
+                "GetCurrentConnectionIDs",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert called.returncode == 0, called.stderr
+        assert json.loads(called.stdout) == {"ConnectionIDs": ""}
+        missing = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "upnpcm",
+                "--interface",
+                "lo",
+                "call",
+                "uuid:00000000-0000-4000-8000-000000000000",
+                "CM",
+                "GetProtocolInfo",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert missing.returncode == 3 and "no device" in missing.stderr
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+        proc.stderr.close()
