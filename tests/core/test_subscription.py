@@ -1,5 +1,6 @@
 """Control-point subscription state machine and NOTIFY router (fake clock, seeded RNG)."""
 
+import itertools
 import random
 
 import pytest
@@ -108,7 +109,7 @@ def test_backoff_doubles_to_60s_and_never_hot_loops():
     assert all(d <= 60.0 for d in delays)
     assert max(delays) > 30
     assert attempts <= 15  # 1+2+4+…+60 capped: a handful a minute, not a hot loop
-    assert all(b >= a * 0.5 or a > 30 for a, b in zip(delays, delays[1:], strict=False))
+    assert all(b >= a * 0.5 or a > 30 for a, b in itertools.pairwise(delays))
 
 
 def test_failed_renewal_retries_as_renewal_while_the_sid_lives():

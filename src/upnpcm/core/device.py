@@ -463,10 +463,11 @@ class DeviceCore:
         path = hosted.service.event_sub_url
         try:
             if request.method.upper() == "UNSUBSCRIBE":
-                table.unsubscribe(request.headers, now=now)
+                sid = table.unsubscribe(request.headers, now=now)
                 return DeviceResult(
                     response=HttpResponse(status=200, headers=self._headers()),
                     operation="UNSUBSCRIBE",
+                    ended=((path, sid), *((path, gone) for gone in table.drain_expired())),
                 )
             grant = table.subscribe(
                 request.headers,
