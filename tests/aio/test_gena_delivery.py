@@ -185,6 +185,8 @@ async def test_unsubscribe_stops_delivery_and_ends_its_task(tmp_path):
     try:
         _, headers = await subscribe(host, cb)
         await cb.wait_for(lambda c: len(c.received) >= 1)
+        await asyncio.sleep(0.3)  # past the 0.2 s pacing: the task waits for the next message
+        assert host.server.notifier.active == 1
         status, _ = await gena(
             "UNSUBSCRIBE",
             host.server.url("127.0.0.1", EVENT),
@@ -192,6 +194,8 @@ async def test_unsubscribe_stops_delivery_and_ends_its_task(tmp_path):
             headers={"SID": headers["SID"]},
         )
         assert status == 200
+        await asyncio.sleep(0.05)
+        assert host.server.notifier.active == 0  # ended by the UNSUBSCRIBE itself
         host.set_protocol_info("renderer", sink="http-get:*:audio/x-after:*")
         await asyncio.sleep(0.4)
         assert len(cb.received) == 1
