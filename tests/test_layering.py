@@ -38,3 +38,15 @@ def test_importing_the_core_loads_no_io_module():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_one_shot_cli_path_stays_light():
+    # `upnpcm call` must start fast (bench/RESULTS.md): no aiohttp, no SSDP or GENA machinery.
+    code = (
+        "import sys\n"
+        "import upnpcm.cli, upnpcm.control_point, upnpcm.core.datatypes\n"
+        "heavy = ['aiohttp', 'upnpcm.aio.ssdp', 'upnpcm.core.gena', 'upnpcm.core.subscription', 'ifaddr']\n"
+        "print(','.join(m for m in heavy if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""

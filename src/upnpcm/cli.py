@@ -276,7 +276,7 @@ def call(
 
     async def run() -> None:
         from upnpcm.control_point import ControlPoint
-        from upnpcm.render import jsonable
+        from upnpcm.core.datatypes import json_value as jsonable
 
         async with ControlPoint() as cp:
             device = await cp.load(await _location(target, interfaces=settings.interfaces))

@@ -8,32 +8,17 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from upnpcm.aio.discovery import Discovered
-from upnpcm.control_point import RemoteDevice, RemoteService
-from upnpcm.core.description import Device, ServiceDescription, StateVariable
-from upnpcm.core.subscription import (
-    EventReceived,
-    Resubscribing,
-    RetryScheduled,
-    Subscribed,
-    SubscriptionEvent,
-    Unsubscribed,
-)
+from upnpcm.core.datatypes import json_value as jsonable
+
+if TYPE_CHECKING:
+    from upnpcm.aio.discovery import Discovered
+    from upnpcm.control_point import RemoteDevice, RemoteService
+    from upnpcm.core.description import Device, ServiceDescription, StateVariable
+    from upnpcm.core.subscription import SubscriptionEvent
 
 __all__ = ["device_json", "discovered_json", "event_json", "event_text", "jsonable", "scpd_json"]
-
-
-def jsonable(value: Any) -> Any:
-    """A value from an action result or event, as JSON can hold it."""
-    if isinstance(value, bytes):
-        return value.hex()
-    if isinstance(value, dt.date | dt.time):
-        return value.isoformat()
-    if isinstance(value, Mapping):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    return value
 
 
 def _variable_json(var: StateVariable) -> dict[str, Any]:
@@ -174,6 +159,14 @@ def discovered_json(found: Discovered) -> dict[str, Any]:
 
 def event_json(service: RemoteService, event: SubscriptionEvent) -> dict[str, Any]:
     """One subscription event as an NDJSON record."""
+    from upnpcm.core.subscription import (
+        EventReceived,
+        Resubscribing,
+        RetryScheduled,
+        Subscribed,
+        Unsubscribed,
+    )
+
     base: dict[str, Any] = {
         "time": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
         "device": service.device.udn,

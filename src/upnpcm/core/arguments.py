@@ -16,7 +16,6 @@ sloppy); they are always *sent* in SCPD order.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from decimal import Decimal, InvalidOperation
 
 from upnpcm.core.datatypes import UPnPValue, from_wire, to_wire
 from upnpcm.core.description import Action, Argument, ServiceDescription, StateVariable
@@ -51,6 +50,8 @@ def check_allowed(var: StateVariable, value: UPnPValue, text: str, arg_name: str
     value_range = var.allowed_range
     if value_range is None or isinstance(value, bool) or not isinstance(value, int | float):
         return
+    from decimal import Decimal, InvalidOperation  # rare: only ranged variables need it
+
     try:
         minimum = Decimal(value_range.minimum.strip()) if value_range.minimum.strip() else None
         maximum = Decimal(value_range.maximum.strip()) if value_range.maximum.strip() else None

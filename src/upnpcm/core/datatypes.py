@@ -31,7 +31,7 @@ import binascii
 import datetime as dt
 import math
 import re
-import uuid
+from collections.abc import Mapping
 from typing import Final
 
 from upnpcm.errors import UPnPError
@@ -41,6 +41,7 @@ __all__ = [
     "INTEGER_RANGES",
     "UPnPValue",
     "from_wire",
+    "json_value",
     "python_type_name",
     "to_wire",
 ]
@@ -177,6 +178,20 @@ def _from_wire_other(data_type: str, value: str) -> UPnPValue:
     return value  # unknown vendor type: a string, kept as sent
 
 
+def json_value(value: object) -> object:
+    """A converted value (or a mapping of them) in a form JSON can hold.
+
+    bytes become hex, dates and times ISO 8601; everything else is unchanged.
+    """
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {str(k): json_value(v) for k, v in value.items()}
+    return value
+
+
 def to_wire(data_type: str, value: object) -> str:
     """Convert a Python value (or text in wire form) to canonical wire text.
 
@@ -192,7 +207,7 @@ def to_wire(data_type: str, value: object) -> str:
     if isinstance(value, str) and data_type not in _STRINGS and data_type != "char":
         value = from_wire(data_type, value)
     if data_type in _STRINGS or data_type not in DATA_TYPES:
-        if data_type == "uuid" and isinstance(value, uuid.UUID):
+        if data_type == "uuid" and type(value).__name__ == "UUID":  # uuid.UUID, not imported: startup
             return str(value)
         if not isinstance(value, str):
             raise _bad(data_type, repr(value), "expected a string")

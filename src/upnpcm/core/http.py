@@ -8,7 +8,6 @@ duplicates visible (h11's rule), so a doubled ``Host``, ``SID`` or
 
 from __future__ import annotations
 
-import ipaddress
 import time as _time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -195,6 +194,8 @@ def parse_host_header(value: str) -> tuple[str, int | None]:
     elif ":" in value:
         raise RemoteProtocolError("IPv6 Host must be bracketed")
     try:
+        import ipaddress  # here, not at import: it is needed late and costs CLI start-up
+
         address = ipaddress.ip_address(host.split("%", 1)[0])
     except ValueError as exc:
         raise RemoteProtocolError("Host header is not an IP literal") from exc
@@ -209,6 +210,8 @@ def parse_host_header(value: str) -> tuple[str, int | None]:
 @lru_cache(maxsize=1024)
 def normalise_ip(text: str) -> str:
     """Canonical text of an IP address; IPv4-mapped IPv6 becomes IPv4."""
+    import ipaddress
+
     try:
         address = ipaddress.ip_address(text.split("%", 1)[0])
     except ValueError:

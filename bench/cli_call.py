@@ -1,0 +1,127 @@
+"""Whole-process wall time of a one-shot action call: `upnpcm call` vs `upnp-client call-action`.
+
+Both CLIs call ConnectionManager GetProtocolInfo on the same device, started by
+this script on 127.0.0.1 (our device, and async_upnp_client's own server as a
+second target). Runs are interleaved, 10 each (bounded), median reported.
+
+    python bench/cli_call.py [--runs 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from soap_load import ROOT, free_port, start_auc, wait_http
+
+BIN = Path(sys.executable).parent
+
+
+def start_ours(port: int, state: Path) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "upnpcm",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--no-ssdp",
+            "--state-dir",
+            str(state),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    wait_http(f"http://127.0.0.1:{port}/xml/device_description.xml")
+    return proc
+
+
+def timed(cmd: list[str]) -> float:
+    started = time.perf_counter()
+    result = subprocess.run(cmd, capture_output=True, timeout=60, check=False)
+    elapsed = time.perf_counter() - started
+    if result.returncode != 0 or b"Sink" not in result.stdout:
+        raise RuntimeError(f"{cmd[0]} failed: {result.stderr.decode()[-300:]}")
+    return elapsed
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--runs", type=int, default=10)
+    args = parser.parse_args()
+    theirs_cli = BIN / "upnp-client"
+    ours_cli = BIN / "upnpcm"
+    if not theirs_cli.exists() or not ours_cli.exists():
+        print(
+            "run from the project's virtual environment (upnpcm and upnp-client installed)",
+            file=sys.stderr,
+        )
+        return 2
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        ours_port, auc_port = free_port(), free_port()
+        devices = [start_ours(ours_port, Path(tmp)), start_auc(auc_port)]
+        targets = {
+            "upnpcm device": f"http://127.0.0.1:{ours_port}/xml/device_description.xml",
+            "async_upnp_client device": f"http://127.0.0.1:{auc_port}/desc.xml",
+        }
+        try:
+            for label, url in targets.items():
+                commands = {
+                    "upnpcm call": [
+                        str(ours_cli),
+                        "call",
+                        url,
+                        "ConnectionManager",
+                        "GetProtocolInfo",
+                    ],
+                    "upnp-client call-action": [
+                        str(theirs_cli),
+                        "call-action",
+                        url,
+                        "ConnectionManager/GetProtocolInfo",
+                    ],
+                }
+                samples: dict[str, list[float]] = {name: [] for name in commands}
+                for name, cmd in commands.items():
+                    timed(cmd)  # warm the page cache
+                for _ in range(args.runs):
+                    for name, cmd in commands.items():
+                        samples[name].append(timed(cmd))
+                for name, values in samples.items():
+                    rows.append((label, name, statistics.median(values), min(values), max(values)))
+        finally:
+            for proc in devices:
+                proc.terminate()
+                proc.wait(timeout=10)
+    print(
+        f"{args.runs} runs each, interleaved; Python {sys.version.split()[0]}, {os.cpu_count()} CPUs\n"
+    )
+    print("| device | command | median s | min s | max s |")
+    print("|---|---|---|---|---|")
+    for label, name, median, low, high in rows:
+        print(f"| {label} | {name} | {median:.3f} | {low:.3f} | {high:.3f} |")
+    print()
+    for label in {r[0] for r in rows}:
+        ours = next(r[2] for r in rows if r[0] == label and r[1] == "upnpcm call")
+        theirs = next(r[2] for r in rows if r[0] == label and r[1] != "upnpcm call")
+        print(f"- {label}: upnpcm / upnp-client = {ours / theirs:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    del shutil, ROOT
+    sys.exit(main())
