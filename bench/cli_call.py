@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -20,7 +19,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from soap_load import ROOT, free_port, start_auc, wait_http
+from soap_load import free_port, start_auc, wait_http
 
 BIN = Path(sys.executable).parent
 
@@ -96,7 +95,7 @@ def main() -> int:
                     ],
                 }
                 samples: dict[str, list[float]] = {name: [] for name in commands}
-                for name, cmd in commands.items():
+                for cmd in commands.values():
                     timed(cmd)  # warm the page cache
                 for _ in range(args.runs):
                     for name, cmd in commands.items():
@@ -123,5 +122,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    del shutil, ROOT
     sys.exit(main())
