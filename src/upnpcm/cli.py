@@ -326,6 +326,11 @@ def call(
 @click.option(
     "--advertise-port", type=click.IntRange(1, 65535), default=None, help="Port to put in CALLBACK."
 )
+@click.option(
+    "--watch-ssdp",
+    is_flag=True,
+    help="Listen to SSDP and resubscribe at once when the device reboots (BOOTID) or comes back.",
+)
 @_command
 def subscribe(
     settings: Settings,
@@ -337,6 +342,7 @@ def subscribe(
     bind_port: int,
     advertise_host: str | None,
     advertise_port: int | None,
+    watch_ssdp: bool,
 ) -> None:
     """Stream the events of SERVICEs (default: every evented one) until interrupted.
 
@@ -390,8 +396,16 @@ def subscribe(
             async with listener:
                 for remote in chosen:
                     await listener.subscribe(remote, on_event=printer(remote))
+                watcher = (
+                    asyncio.create_task(listener.watch_ssdp(interfaces=settings.interfaces))
+                    if watch_ssdp
+                    else None
+                )
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), duration)
+                if watcher is not None:
+                    watcher.cancel()
+                    await asyncio.gather(watcher, return_exceptions=True)
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
 

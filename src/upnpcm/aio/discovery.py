@@ -131,21 +131,23 @@ class _Collector(asyncio.DatagramProtocol):
 async def discover(
     st: str = "ssdp:all",
     *,
-    timeout: float = 3.0,
+    timeout: float | None = 3.0,
     mx: int = 2,
     interfaces: Sequence[str] = (),
     passive: bool = False,
     search: bool = True,
+    unique: bool = True,
 ) -> AsyncIterator[Discovered]:
     """Yield replies to an M-SEARCH for ``st`` (and announcements, if ``passive``) until ``timeout``.
 
     Args:
         st: the search target.
-        timeout: seconds to listen in all.
+        timeout: seconds to listen in all (None: until the caller stops iterating).
         mx: the MX sent (devices answer within it); capped below ``timeout``.
         interfaces: names or addresses (default: every non-loopback interface).
         passive: also listen for NOTIFY announcements on port 1900.
         search: send M-SEARCH (False: only listen; needs ``passive``).
+        unique: yield each (kind, USN, LOCATION) once (False: every datagram).
 
     Raises:
         ValueError: an interface selector matches nothing.
@@ -165,7 +167,7 @@ async def discover(
                 transports.append(transport)
         senders: list[tuple[asyncio.DatagramTransport, Interface]] = []
         if search:
-            wait = max(1, min(mx, int(timeout)))
+            wait = max(1, min(mx, int(timeout))) if timeout is not None else max(1, mx)
             for interface in chosen:
                 transport, _ = await loop.create_datagram_endpoint(
                     lambda: _Collector(queue), sock=multicast_send_socket(interface)
@@ -189,19 +191,20 @@ async def discover(
                 if copy == 0:
                     await asyncio.sleep(0.1)
         seen: set[tuple[str, str, str | None]] = set()
-        deadline = loop.time() + timeout
+        deadline = None if timeout is None else loop.time() + timeout
         while True:
-            remaining = deadline - loop.time()
-            if remaining <= 0:
+            remaining = None if deadline is None else deadline - loop.time()
+            if remaining is not None and remaining <= 0:
                 return
             try:
                 found = await asyncio.wait_for(queue.get(), remaining)
             except TimeoutError:
                 return
-            key = (found.kind, found.usn, found.location)
-            if key in seen:
-                continue
-            seen.add(key)
+            if unique:
+                key = (found.kind, found.usn, found.location)
+                if key in seen:
+                    continue
+                seen.add(key)
             yield found
     finally:
         for opened in transports:

@@ -28,7 +28,7 @@ import contextlib
 import logging
 import random
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Final
 from urllib.parse import urlsplit
 
@@ -275,13 +275,42 @@ class EventListener:
         )
         return handle
 
-    def restart_device(self, udn_prefix: str, reason: str) -> None:
-        """The device rebooted (BOOTID change) or came back: resubscribe its services (C5)."""
+    async def watch_ssdp(self, *, interfaces: Sequence[str] = ()) -> None:
+        """Heal on SSDP news, until cancelled (rule C5).
+
+        Listens (passively) for announcements of the devices subscribed to: a
+        BOOTID.UPNP.ORG (or X-RINCON-BOOTSEQ) that changes, or a device that
+        announces itself again after its ssdp:byebye, restarts its
+        subscriptions at once.
+        """
+        from upnpcm.aio.discovery import discover
+
+        boot_ids: dict[str, int] = {}
+        gone: set[str] = set()
+        async for found in discover(
+            timeout=None, passive=True, search=False, interfaces=interfaces, unique=False
+        ):
+            udn = found.udn
+            if not any(h.service.device.udn == udn for h in self._subscriptions):
+                continue
+            if found.kind == "byebye":
+                gone.add(udn)
+                continue
+            if udn in gone:
+                gone.discard(udn)
+                self.restart_device(udn, "the device announced itself again after ssdp:byebye")
+            elif found.boot_id is not None and boot_ids.get(udn, found.boot_id) != found.boot_id:
+                self.restart_device(
+                    udn, f"BOOTID.UPNP.ORG changed {boot_ids[udn]} -> {found.boot_id}"
+                )
+            if found.boot_id is not None:
+                boot_ids[udn] = found.boot_id
+
+    def restart_device(self, udn: str, reason: str) -> None:
+        """The device ``udn`` rebooted or came back: resubscribe its services (C5)."""
         loop = asyncio.get_running_loop()
         for handle in self._subscriptions:
-            if handle.service.device.udn.startswith(udn_prefix) or udn_prefix.startswith(
-                handle.service.device.udn
-            ):
+            if handle.service.device.udn == udn:
                 handle.push(handle.state.restart(reason, loop.time()))
                 handle.wake()
 

@@ -207,7 +207,9 @@ def to_wire(data_type: str, value: object) -> str:
     if isinstance(value, str) and data_type not in _STRINGS and data_type != "char":
         value = from_wire(data_type, value)
     if data_type in _STRINGS or data_type not in DATA_TYPES:
-        if data_type == "uuid" and type(value).__name__ == "UUID":  # uuid.UUID, not imported: startup
+        if (
+            data_type == "uuid" and type(value).__name__ == "UUID"
+        ):  # uuid.UUID, not imported: startup
             return str(value)
         if not isinstance(value, str):
             raise _bad(data_type, repr(value), "expected a string")
