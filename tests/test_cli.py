@@ -46,7 +46,7 @@ def served(tmp_path_factory):
 
 def run(*args):
     result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
-    return result.exit_code, result.output, result.stderr
+    return result.exit_code, result.stdout, result.stderr
 
 
 def test_help_documents_exit_codes():
@@ -215,3 +215,87 @@ def test_real_subprocess_call_and_eventlog(served):
             proc.kill()
         proc.stdout.close()
         proc.stderr.close()
+
+
+def test_protocolinfo_parse_and_match():
+    code, out, _ = run(
+        "protocolinfo", "parse", "http-get:*:audio/mpeg:DLNA.ORG_PN=MP3;DLNA.ORG_OP=01,broken,"
+    )
+    data = json.loads(out)
+    assert code == 0
+    assert data["entries"][0]["dlna"]["profile"] == "MP3"
+    assert data["entries"][0]["dlna"]["byteSeek"] is True
+    assert data["invalid"] == [
+        {"index": 1, "text": "broken", "reason": "protocolInfo 'broken' has 1 field(s), needs 4"}
+    ]
+    code, out, _ = run(
+        "protocolinfo",
+        "match",
+        "http-get:*:audio/mp3:*,http-get:*:video/mp4:*",
+        "http-get:*:audio/mpeg:*",
+    )
+    assert code == 0
+    assert json.loads(out)["pairs"] == [
+        {"source": "http-get:*:audio/mp3:*", "sink": "http-get:*:audio/mpeg:*", "score": 55}
+    ]
+    code, out, _ = run(
+        "protocolinfo",
+        "match",
+        "rtsp-rtp-udp:*:audio/L16;rate=48000:*",
+        "http-get:*:audio/L16;rate=44100:*",
+    )
+    assert code == 1
+    assert json.loads(out)["reasons"][0]["reasons"] == [
+        "protocol: rtsp-rtp-udp ≠ http-get",
+        "parameters: rate=48000 ≠ rate=44100",
+    ]
+    code, _, err = run("protocolinfo", "match", "bad", "http-get:*:a/b:*")
+    assert code == 2 and "needs 4" in err
+
+
+def test_negotiate_and_disconnect_on_one_device(served):
+    code, out, _ = run("negotiate", served, served, "--mime", "audio/mpeg")
+    assert code == 0
+    data = json.loads(out)
+    assert data["protocolInfo"].startswith("http-get:*:audio/mpeg:DLNA.ORG_PN=MP3")
+    server_id, renderer_id = data["server"]["connectionId"], data["renderer"]["connectionId"]
+    assert data["server"]["service"] == "MediaServer/ConnectionManager"
+    assert data["renderer"]["service"] == "MediaRenderer/ConnectionManager"
+    code, out, _ = run("call", served, "MS/CM", "GetCurrentConnectionIDs")
+    assert str(server_id) in json.loads(out)["ConnectionIDs"].split(",")
+    code, out, _ = run(
+        "disconnect",
+        served,
+        served,
+        "--server-connection",
+        str(server_id),
+        "--renderer-connection",
+        str(renderer_id),
+    )
+    assert code == 0
+    assert json.loads(out) == {
+        "renderer": {
+            "service": "MediaRenderer/ConnectionManager",
+            "connectionId": renderer_id,
+            "completed": True,
+        },
+        "server": {
+            "service": "MediaServer/ConnectionManager",
+            "connectionId": server_id,
+            "completed": True,
+        },
+    }
+    code, out, _ = run(
+        "disconnect",
+        served,
+        served,
+        "--server-connection",
+        str(server_id),
+        "--renderer-connection",
+        "0",
+    )
+    assert code == 1
+    assert json.loads(out)["server"]["error"]["code"] == 706
+    code, out, err = run("negotiate", served, served, "--mime", "video/mp4")
+    assert code == 1
+    assert json.loads(out)["code"] == 701 and "no entry" in err

@@ -415,6 +415,232 @@ def subscribe(
 cli.add_command(subscribe, name="eventlog")
 
 
+# ------------------------------------------------------------------ protocolinfo
+
+
+def _info_json(entry: Any) -> dict[str, Any]:
+    mime = entry.mime
+    out: dict[str, Any] = {
+        "protocolInfo": str(entry),
+        "protocol": entry.protocol,
+        "network": entry.network,
+        "contentFormat": entry.content_format,
+        "additionalInfo": entry.additional_info,
+        "mime": {
+            "essence": mime.essence,
+            "canonical": mime.canonical,
+            "parameters": dict(mime.parameters),
+        },
+    }
+    dlna = entry.dlna
+    if dlna is not None:
+        out["dlna"] = {
+            "profile": dlna.profile,
+            "timeSeek": dlna.time_seek,
+            "byteSeek": dlna.byte_seek,
+            "playSpeeds": list(dlna.play_speeds),
+            "converted": dlna.converted,
+            "flags": None if dlna.flags is None else f"{int(dlna.flags):08x}",
+            "flagNames": list(dlna.flag_names),
+            "other": dict(dlna.other),
+            "problems": list(dlna.problems),
+        }
+    return out
+
+
+@cli.group()
+def protocolinfo() -> None:
+    """Parse and match protocolInfo strings and lists (no network)."""
+
+
+@protocolinfo.command(name="parse")
+@click.argument("values", nargs=-1, required=True)
+@_command
+def protocolinfo_parse(settings: Settings, values: tuple[str, ...]) -> None:
+    r"""Decode each VALUE: one protocolInfo or a comma-separated list (\, escapes a comma)."""
+    from upnpcm.core.protocol_info import parse_list
+
+    entries: list[Any] = []
+    invalid: list[dict[str, Any]] = []
+    for value in values:
+        parsed = parse_list(value)
+        entries.extend(parsed.entries)
+        invalid.extend(
+            {"index": bad.index, "text": bad.text, "reason": bad.reason} for bad in parsed.invalid
+        )
+    _print_json(
+        {"entries": [_info_json(e) for e in entries], "invalid": invalid}, pretty=not settings.json
+    )
+    if invalid and not entries:
+        sys.exit(EXIT_USAGE)
+
+
+@protocolinfo.command(name="match")
+@click.argument("offer")
+@click.argument("accept")
+@_command
+def protocolinfo_match(settings: Settings, offer: str, accept: str) -> None:
+    """Check OFFER (a Source entry or list) against ACCEPT (a Sink entry or list).
+
+    Prints every compatible pair, best first, with its score; when nothing
+    matches, the reasons each pair failed (protocol, network, mime,
+    parameters, dlna_profile). Exit status 1 when nothing matches.
+    """
+    from upnpcm.core.protocol_info import best_pairs, match, parse_list
+
+    offers, accepts = parse_list(offer), parse_list(accept)
+    bad = [*offers.invalid, *accepts.invalid]
+    if bad:
+        raise click.UsageError("; ".join(f"{b.text!r}: {b.reason}" for b in bad))
+    pairs = best_pairs(offers, accepts)
+    result: dict[str, Any] = {
+        "compatible": bool(pairs),
+        "pairs": [{"source": str(p.source), "sink": str(p.sink), "score": p.score} for p in pairs],
+    }
+    if not pairs:
+        result["reasons"] = [
+            {"source": str(o), "sink": str(a), "reasons": list(match(o, a).reasons)}
+            for o in offers
+            for a in accepts
+        ]
+    _print_json(result, pretty=not settings.json)
+    if not pairs:
+        sys.exit(EXIT_UPNP)
+
+
+# -------------------------------------------------------------- negotiate / disconnect
+
+
+async def _connection_managers(
+    server: str,
+    renderer: str,
+    server_service: str | None,
+    renderer_service: str | None,
+    interfaces: tuple[str, ...],
+) -> tuple[Any, Any, Any]:
+    from upnpcm.control_point import ControlPoint
+
+    cp = ControlPoint()
+    server_device = await cp.load(await _location(server, interfaces=interfaces))
+    renderer_device = await cp.load(await _location(renderer, interfaces=interfaces))
+
+    def pick(device: Any, preferred: str, given: str | None) -> Any:
+        if given:
+            return device.service(given)
+        try:
+            return device.service(preferred)
+        except LookupError:
+            return device.service("ConnectionManager")
+
+    return (
+        cp,
+        pick(server_device, "MediaServer/ConnectionManager", server_service),
+        pick(renderer_device, "MediaRenderer/ConnectionManager", renderer_service),
+    )
+
+
+@cli.command(epilog=_EPILOG)
+@click.argument("server")
+@click.argument("renderer")
+@click.option(
+    "--mime",
+    default=None,
+    help="Only consider this content format (aliases count: audio/mp3 = audio/mpeg).",
+)
+@click.option("--protocol", default=None, help="Only consider this protocol (e.g. http-get).")
+@click.option(
+    "--server-service",
+    default=None,
+    help="The server's ConnectionManager (default: MediaServer/ConnectionManager).",
+)
+@click.option(
+    "--renderer-service",
+    default=None,
+    help="The renderer's ConnectionManager (default: MediaRenderer/ConnectionManager).",
+)
+@_command
+def negotiate(
+    settings: Settings,
+    server: str,
+    renderer: str,
+    mime: str | None,
+    protocol: str | None,
+    server_service: str | None,
+    renderer_service: str | None,
+) -> None:
+    """Choose the best protocolInfo and call PrepareForConnection on both ends.
+
+    Prints both ConnectionIDs, AVTransportID and RcsID as JSON. A side without
+    PrepareForConnection falls back to connection 0 (said in "note"). If a side
+    refuses (701, 702, 704, …), what was set up is torn down and the JSON says
+    which side refused and why (exit status 1).
+    """
+
+    async def run() -> None:
+        from upnpcm.negotiation import NegotiationError
+        from upnpcm.negotiation import negotiate as do_negotiate
+
+        cp, server_cm, renderer_cm = await _connection_managers(
+            server, renderer, server_service, renderer_service, settings.interfaces
+        )
+        try:
+            result = await do_negotiate(server_cm, renderer_cm, mime=mime, protocol=protocol)
+        except NegotiationError as exc:
+            _print_json(exc.as_json(), pretty=not settings.json)
+            raise Failure(EXIT_UPNP, str(exc)) from None
+        finally:
+            await cp.close()
+        _print_json(result.as_json(), pretty=not settings.json)
+
+    _run(run())
+
+
+@cli.command(epilog=_EPILOG)
+@click.argument("server")
+@click.argument("renderer")
+@click.option("--server-connection", type=int, required=True, help="The server's ConnectionID.")
+@click.option("--renderer-connection", type=int, required=True, help="The renderer's ConnectionID.")
+@click.option(
+    "--server-service",
+    default=None,
+    help="The server's ConnectionManager (default: MediaServer/ConnectionManager).",
+)
+@click.option(
+    "--renderer-service",
+    default=None,
+    help="The renderer's ConnectionManager (default: MediaRenderer/ConnectionManager).",
+)
+@_command
+def disconnect(
+    settings: Settings,
+    server: str,
+    renderer: str,
+    server_connection: int,
+    renderer_connection: int,
+    server_service: str | None,
+    renderer_service: str | None,
+) -> None:
+    """Call ConnectionComplete on both ends of a negotiated connection (0 is skipped)."""
+
+    async def run() -> None:
+        from upnpcm.negotiation import disconnect as do_disconnect
+
+        cp, server_cm, renderer_cm = await _connection_managers(
+            server, renderer, server_service, renderer_service, settings.interfaces
+        )
+        try:
+            result = await do_disconnect(
+                server_cm, server_connection, renderer_cm, renderer_connection
+            )
+        finally:
+            await cp.close()
+        _print_json(result, pretty=not settings.json)
+        if any(side.get("completed") is False for side in result.values()):
+            raise Failure(EXIT_UPNP, "a side refused ConnectionComplete")
+
+    _run(run())
+
+
 # -------------------------------------------------------------------------- serve
 
 

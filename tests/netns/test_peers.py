@@ -142,3 +142,72 @@ async def test_subscription_receives_the_initial_event(peers, name):
             assert (
                 event.changes
             )  # gmediarender wraps its variables in LastChange; rygel sends them plainly
+
+
+async def test_negotiate_our_server_with_gmediarender(peers, tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from upnpcm.host import DeviceHost
+    from upnpcm.negotiation import disconnect, negotiate
+    from upnpcm.settings import DeviceSettings
+
+    url = peers.need("gmediarender")
+    ours = DeviceHost(
+        DeviceSettings(host=("10.99.0.1",), port=0, ssdp=False, renderer=False), state_dir=tmp_path
+    )
+    await ours.start()
+    try:
+        async with ControlPoint() as cp:
+            server = (await cp.load(ours.description_url("10.99.0.1"))).service(
+                "MediaServer/ConnectionManager"
+            )
+            renderer = (await cp.load(url)).service("ConnectionManager")
+            result = (await negotiate(server, renderer, mime="audio/mpeg")).as_json()
+            assert result["protocolInfo"].startswith("http-get:*:audio/mpeg:DLNA.ORG_PN=MP3")
+            assert result["sink"] == "http-get:*:audio/mpeg:*"
+            assert result["server"]["connectionId"] == 1 and result["server"]["prepared"]
+            assert (
+                result["server"]["peerConnectionManager"]
+                == f"{renderer.device.udn}/urn:upnp-org:serviceId:ConnectionManager"
+            )
+            # gmediarender's PrepareForConnection is a stub that answers 0 for every ID.
+            assert result["renderer"] == {
+                "device": "uuid:11111111-2222-3333-4444-555555555555",
+                "service": "MediaRenderer/ConnectionManager",
+                "peerConnectionManager": server.peer_id,
+                "connectionId": 0,
+                "avTransportId": 0,
+                "rcsId": 0,
+                "prepared": True,
+                "note": "the device answered ConnectionID 0",
+            }
+            assert (await server.call("GetCurrentConnectionIDs"))["ConnectionIDs"] == "1"
+            done = await disconnect(server, 1, renderer, 0)
+            assert done["server"]["completed"] and "implicit" in done["renderer"]["skipped"]
+            assert (await server.call("GetCurrentConnectionIDs"))["ConnectionIDs"] == ""
+        # As a subprocess (asynchronously: our device answers from this event loop).
+        cli = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "upnpcm",
+            "negotiate",
+            ours.description_url("10.99.0.1"),
+            url,
+            "--protocol",
+            "http-get",
+            "--mime",
+            "audio/flac",
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(cli.communicate(), 60)
+        assert cli.returncode == 0, err
+        data = json.loads(out)
+        assert (
+            data["sink"] == "http-get:*:audio/x-flac:*"
+        )  # gmediarender says x-flac: an alias of flac
+        assert (data["server"]["connectionId"], data["renderer"]["connectionId"]) == (2, 0)
+    finally:
+        await ours.stop()
