@@ -12,7 +12,7 @@ from upnpcm.core.protocol_info import (
     parse_list,
 )
 
-FIELD_CHARS = st.sampled_from(list("abcxyz019-+./*,\\;=_") + ["é"])
+FIELD_CHARS = st.sampled_from([*"abcxyz019-+./*,\\;=_", "é"])
 field_text = st.text(FIELD_CHARS, min_size=1, max_size=10)
 tail_text = (
     st.text(st.sampled_from(list("abcXYZ09-.,\\;=:*_ ")), min_size=1, max_size=20)
