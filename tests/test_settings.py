@@ -141,3 +141,42 @@ def test_state_store_boot_id_and_corruption(tmp_path):
 
     with pytest.raises(UpnpCmError):
         store.load()
+
+
+def test_sonos_profile_spec(tmp_path):
+    import hashlib
+
+    from upnpcm.profiles import sonos_sid
+
+    spec = build_device_spec(DeviceSettings(profile="sonos"), StateStore(tmp_path))
+    again = build_device_spec(DeviceSettings(profile="sonos"), StateStore(tmp_path))
+    root = spec.description.device
+    assert root.udn == again.description.device.udn  # kept in the state directory
+    assert spec.ssdp_headers["X-RINCON-HOUSEHOLD"] == again.ssdp_headers["X-RINCON-HOUSEHOLD"]
+    cm_xml = next(
+        h.scpd_xml for h in spec.services if h.service.scpd_url == "/xml/ConnectionManager1.xml"
+    )
+    assert (
+        hashlib.sha256(cm_xml).hexdigest()
+        == "e83cb407f88ee426584e81b72ec0cf6f81c9f7cc93d1fe0c781a76050e999c9f"
+    )
+    renderer = spec.connection_managers["renderer"]
+    assert renderer.current_connection_ids() == ""
+    assert renderer.protocol_info()[1].endswith("x-rincon-cpcontainer:*:*:*,")
+    assert spec.default_port == 1400 and spec.ssdp_config_id is False
+    assert spec.gena_policy.max_subscriptions == 32 and spec.gena_policy.default_timeout == 86400
+    sids = {sonos_sid(n) for n in (1, 2, 2**127 + 5)}
+    assert len(sids) == 3 and all(s.startswith("uuid:RINCON_") and "_sub" in s for s in sids)
+    custom = build_device_spec(
+        DeviceSettings(
+            profile="sonos", profile_options={"household": "Sonos_test", "room_name": "Kitchen"}
+        ),
+        StateStore(tmp_path / "other"),
+    )
+    assert custom.ssdp_headers["X-RINCON-HOUSEHOLD"] == "Sonos_test"
+    assert dict(custom.description.device.extras)["roomName"] == "Kitchen"
+    with pytest.raises(ConfigError, match="RINCON"):
+        build_device_spec(
+            DeviceSettings(profile="sonos", udn="uuid:12345678-1234-4234-8234-123456789abc"),
+            StateStore(tmp_path),
+        )

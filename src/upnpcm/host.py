@@ -50,6 +50,7 @@ class DeviceHost:
             limits=DeviceLimits(allowed_hosts=frozenset(self.settings.allowed_hosts)),
             gena_policy=self.spec.gena_policy,
             server_header=self.spec.server_header,
+            gena_headers=self.spec.gena_headers,
         )
         port = self.settings.port if self.settings.port is not None else self.spec.default_port
         hosts = self.settings.host or None

@@ -9,6 +9,16 @@ profile runs on the same core; only the configuration differs.
     A ``Basic:1`` root device with an embedded MediaRenderer (Sink list) and
     MediaServer (Source list), laid out as a Sonos zone player lays them out,
     each with a full ConnectionManager:1 (PrepareForConnection on by default).
+
+``sonos``
+    A zone player's ConnectionManagers (spec.md §4): a ``ZonePlayer:1`` root
+    ``uuid:RINCON_<12 hex>01400`` with embedded ``…_MS`` MediaServer and ``…_MR``
+    MediaRenderer, the captured ``/xml/ConnectionManager1.xml`` byte for byte,
+    only the three mandatory actions, the lists and idle CurrentConnectionIDs
+    (``""``) a zone player reports, Sonos SSDP extras and GENA grants, a minimal
+    DeviceProperties (GetHouseholdID, GetZoneAttributes, GetZoneInfo: what Sonos
+    clients such as SoCo ask before subscribing) and ``/status``. The deviations
+    kept on purpose are listed in the README.
 """
 
 from __future__ import annotations
@@ -26,17 +36,24 @@ from upnpcm.core.connection_manager import (
     CONNECTION_MANAGER_TYPE,
     ConnectionManager,
     ConnectionManagerConfig,
+    StateVariablesChanged,
     connection_manager_scpd,
 )
 from upnpcm.core.description import (
+    Action,
+    Argument,
     Device,
     DeviceDescription,
     Service,
+    ServiceDescription,
+    StateVariable,
+    parse_scpd,
     render_device_description,
     render_scpd,
 )
 from upnpcm.core.device import HostedService, Resource
 from upnpcm.core.gena import GenaPolicy
+from upnpcm.errors import UPnPError
 from upnpcm.settings import ConfigError, DeviceSettings
 from upnpcm.state import StateStore
 
@@ -71,6 +88,8 @@ class DeviceSpec:
     max_age: int = 1800
     #: CACHE-CONTROL value as written (None: ``max-age=<max_age>``).
     cache_control: str | None = None
+    #: Extra headers of every SUBSCRIBE/UNSUBSCRIBE answer (Sonos: ``Connection: close``).
+    gena_headers: tuple[tuple[str, str], ...] = ()
     #: Whether SSDP messages carry CONFIGID.UPNP.ORG.
     ssdp_config_id: bool = True
 
@@ -214,7 +233,286 @@ def _build_standard(settings: DeviceSettings, store: StateStore) -> DeviceSpec:
     )
 
 
+# ---------------------------------------------------------------------- sonos
+
+SONOS_SERVER: Final = "Linux UPnP/1.0 Sonos/85.0-64200 (ZPS29)"
+#: The MediaServer's Source list a zone player is reported to serve (spec.md §4.5).
+SONOS_MS_SOURCE: Final = (
+    "file:*:audio/mpegurl:*,x-file-cifs:*:*:*,x-rincon:*:*:*,x-rincon-mp3radio:*:*:*,"
+    "x-rincon-playlist:*:*:*,x-rincon-queue:*:*:*,x-rincon-stream:*:*:*"
+)
+
+
+def _sonos_data(name: str) -> bytes:
+    from importlib.resources import files
+
+    return files("upnpcm.data").joinpath("sonos", name).read_bytes()
+
+
+def _rincon() -> str:
+    import secrets
+
+    return f"uuid:RINCON_{secrets.token_hex(6).upper()}01400"
+
+
+def _household() -> str:
+    import secrets
+    import string
+
+    alphabet = string.ascii_letters + string.digits
+    return "Sonos_" + "".join(secrets.choice(alphabet) for _ in range(26))
+
+
+def sonos_sid(entropy: int) -> str:
+    """A Sonos-shaped SID (``uuid:RINCON_…_sub…``) whose tail is 20 random digits, not a counter."""
+    return f"uuid:RINCON_{entropy >> 100:07X}01400_sub{entropy % 10**20:020d}"
+
+
+@dataclass(slots=True)
+class StaticService:
+    """A read-only service whose actions answer fixed values (Sonos DeviceProperties)."""
+
+    answers: Mapping[str, Mapping[str, object]]
+
+    def handle_action(self, action: str, arguments: Mapping[str, object]) -> Mapping[str, object]:
+        """The fixed answer of ``action``.
+
+        Raises:
+            UPnPError: 401 for an action without an answer.
+        """
+        answer = self.answers.get(action)
+        if answer is None:
+            raise UPnPError(401, f"no action {action}")
+        return answer
+
+    def evented_state(self) -> dict[str, str]:
+        """Nothing is evented."""
+        return {}
+
+    def events(self) -> list[StateVariablesChanged]:
+        """Nothing changes."""
+        return []
+
+
+def _device_properties_scpd() -> ServiceDescription:
+    def out(name: str, var: str) -> Argument:
+        return Argument(name=name, direction="out", related_state_variable=var)
+
+    zone_info = (
+        "SerialNumber",
+        "SoftwareVersion",
+        "DisplaySoftwareVersion",
+        "HardwareVersion",
+        "IPAddress",
+        "MACAddress",
+        "CopyrightInfo",
+        "ExtraInfo",
+        "HTAudioIn",
+        "Flags",
+    )
+    return ServiceDescription(
+        actions=(
+            Action(
+                name="GetHouseholdID", arguments=(out("CurrentHouseholdID", "A_ARG_TYPE_String"),)
+            ),
+            Action(
+                name="GetZoneAttributes",
+                arguments=(
+                    out("CurrentZoneName", "ZoneName"),
+                    out("CurrentIcon", "Icon"),
+                    out("CurrentConfiguration", "Configuration"),
+                    out("CurrentTargetRoomName", "A_ARG_TYPE_String"),
+                ),
+            ),
+            Action(
+                name="GetZoneInfo",
+                arguments=tuple(
+                    out(name, "HTAudioIn" if name == "HTAudioIn" else "A_ARG_TYPE_String")
+                    for name in zone_info
+                ),
+            ),
+        ),
+        state_variables=(
+            StateVariable(name="ZoneName", send_events=False),
+            StateVariable(name="Icon", send_events=False),
+            StateVariable(name="Configuration", send_events=False),
+            StateVariable(name="HTAudioIn", data_type="ui4", send_events=False),
+            StateVariable(name="A_ARG_TYPE_String", send_events=False),
+        ),
+    )
+
+
+def _build_sonos(settings: DeviceSettings, store: StateStore) -> DeviceSpec:
+    options = dict(settings.profile_options)
+    root_udn = settings.udn or store.identity("udn.sonos", _rincon)
+    if not root_udn.startswith("uuid:RINCON_") or not root_udn.endswith("01400"):
+        raise ConfigError(f"a Sonos UDN is uuid:RINCON_<12 hex>01400, not {root_udn!r}")
+    rincon = root_udn.removeprefix("uuid:")
+    mac_hex = rincon.removeprefix("RINCON_").removesuffix("01400")
+    mac = ":".join(mac_hex[i : i + 2] for i in range(0, len(mac_hex), 2))
+    household = str(options.get("household") or store.identity("household.sonos", _household))
+    room = str(options.get("room_name") or settings.friendly_name or "upnpcm")
+    software = str(options.get("software_version", "85.0-64200"))
+    cm_scpd_xml = _sonos_data("ConnectionManager1.xml")
+    cm_scpd = parse_scpd(cm_scpd_xml)
+    sink = str(options.get("sink", _sonos_data("MediaRenderer-Sink.txt").decode("utf-8")))
+    source = str(options.get("source", SONOS_MS_SOURCE))
+    faults = bool(options.get("connection_info_faults", True))
+    renderer_cm, server_cm = (
+        ConnectionManager(
+            ConnectionManagerConfig(
+                source=lists[0],
+                sink=lists[1],
+                prepare_for_connection=False,
+                idle_connection_ids="",
+                connection_info_faults=faults,
+            )
+        )
+        for lists in (("", sink), (source, ""))
+    )
+    properties_service = Service(
+        service_type="urn:schemas-upnp-org:service:DeviceProperties:1",
+        service_id="urn:upnp-org:serviceId:DeviceProperties",
+        scpd_url="/xml/DeviceProperties1.xml",
+        control_url="/DeviceProperties/Control",
+        event_sub_url="/DeviceProperties/Event",
+    )
+    properties_scpd = _device_properties_scpd()
+    properties = StaticService(
+        {
+            "GetHouseholdID": {"CurrentHouseholdID": household},
+            "GetZoneAttributes": {
+                "CurrentZoneName": room,
+                "CurrentIcon": "x-rincon-roomicon:living",
+                "CurrentConfiguration": "1",
+                "CurrentTargetRoomName": room,
+            },
+            "GetZoneInfo": {
+                "SerialNumber": f"{mac.replace(':', '-')}:0",
+                "SoftwareVersion": software,
+                "DisplaySoftwareVersion": "16.3",
+                "HardwareVersion": "1.9.1.10-2.2",
+                "IPAddress": "",
+                "MACAddress": mac,
+                "CopyrightInfo": "upnpcm sonos profile (an emulator, not Sonos software)",
+                "ExtraInfo": "",
+                "HTAudioIn": 0,
+                "Flags": "0",
+            },
+        }
+    )
+    renderer_service, server_service = cm_service("MediaRenderer"), cm_service("MediaServer")
+    root = Device(
+        device_type="urn:schemas-upnp-org:device:ZonePlayer:1",
+        udn=root_udn,
+        friendly_name=f"{room} - upnpcm ZonePlayer",
+        manufacturer="Sonos, Inc.",
+        manufacturer_url="http://www.sonos.com",
+        model_number=str(options.get("model_number", "S9")),
+        model_description="upnpcm Sonos profile: a zone player's ConnectionManagers",
+        model_name="upnpcm ZonePlayer",
+        model_url="https://pypi.org/project/upnpcm/",
+        extras=(
+            ("softwareVersion", software),
+            ("swGen", "2"),
+            ("hardwareVersion", "1.9.1.10-2.2"),
+            ("serialNum", f"{mac.replace(':', '-')}:0"),
+            ("MACAddress", mac),
+            ("roomName", room),
+            ("displayName", "upnpcm"),
+            ("zoneType", "10"),
+            ("householdControlID", household),
+        ),
+        services=(properties_service,),
+        devices=(
+            Device(
+                device_type="urn:schemas-upnp-org:device:MediaServer:1",
+                udn=f"{root_udn}_MS",
+                friendly_name=f"{room} - upnpcm ZonePlayer Media Server",
+                manufacturer="Sonos, Inc.",
+                model_name="upnpcm ZonePlayer",
+                services=(server_service,),
+            ),
+            Device(
+                device_type="urn:schemas-upnp-org:device:MediaRenderer:1",
+                udn=f"{root_udn}_MR",
+                friendly_name=f"{room} - upnpcm ZonePlayer Media Renderer",
+                manufacturer="Sonos, Inc.",
+                model_name="upnpcm ZonePlayer",
+                services=(renderer_service,),
+            ),
+        ),
+    )
+    description = DeviceDescription(device=root)
+    started = _monotonic()
+
+    def status() -> bytes:
+        uptime = int(_monotonic() - started)
+        lines = [
+            f"upnpcm {__version__} - sonos profile",
+            f"room: {room}",
+            f"UDN: {root_udn}",
+            f"household: {household}",
+            f"software version (reported): {software}",
+            f"uptime: {uptime} s",
+            "services: DeviceProperties, MediaServer/ConnectionManager, MediaRenderer/ConnectionManager",
+        ]
+        return ("\n".join(lines) + "\n").encode("utf-8")
+
+    return DeviceSpec(
+        profile="sonos",
+        description=description,
+        description_xml=render_device_description(description),
+        services=(
+            HostedService(
+                service=properties_service,
+                scpd=properties_scpd,
+                scpd_xml=render_scpd(properties_scpd),
+                handler=properties,
+            ),
+            HostedService(
+                service=server_service, scpd=cm_scpd, scpd_xml=cm_scpd_xml, handler=server_cm
+            ),
+            HostedService(
+                service=renderer_service, scpd=cm_scpd, scpd_xml=cm_scpd_xml, handler=renderer_cm
+            ),
+        ),
+        connection_managers={"renderer": renderer_cm, "server": server_cm},
+        gena_policy=gena_policy(
+            settings,
+            min_timeout=60,
+            max_timeout=86400,
+            default_timeout=86400,
+            max_subscriptions=32,
+            max_per_peer=32,
+            sid_format=sonos_sid,
+            xml_declaration=False,
+        ),
+        default_port=1400,
+        resources={"/status": Resource(content_type="text/plain; charset=utf-8", body=status)},
+        server_header=SONOS_SERVER,
+        ssdp_headers={
+            "X-RINCON-HOUSEHOLD": household,
+            "X-RINCON-BOOTSEQ": "{boot_id}",
+            "X-RINCON-WIFIMODE": "1",
+            "X-RINCON-VARIANT": "2",
+        },
+        ssdp_config_id=False,
+        cache_control="max-age = 1800",
+        gena_headers=(("Connection", "close"),),
+    )
+
+
+def _monotonic() -> float:
+    import time
+
+    return time.monotonic()
+
+
 PROFILES: Final[dict[str, Profile]] = {
+    "sonos": Profile(
+        "sonos", _build_sonos, "Sonos zone player: ZonePlayer root, MS + MR ConnectionManagers"
+    ),
     "standard": Profile(
         "standard",
         _build_standard,

@@ -301,3 +301,28 @@ def test_cli_discover_and_udn_target(tmp_path):
         proc.terminate()
         proc.wait(timeout=15)
         proc.stderr.close()
+
+
+async def test_sonos_profile_found_by_zoneplayer_search(tmp_path):
+    device = DeviceHost(
+        DeviceSettings(profile="sonos", host=("127.0.0.1",), port=0, interfaces=("lo",)),
+        state_dir=tmp_path,
+    )
+    await device.start()
+    try:
+        found = await collect_search("urn:schemas-upnp-org:device:ZonePlayer:1")
+        root = device.spec.description.device
+        ours = [r for r in found if r["usn"].startswith(root.udn)]
+        assert len(ours) == 1
+        reply = ours[0]
+        assert reply["usn"] == f"{root.udn}::urn:schemas-upnp-org:device:ZonePlayer:1"
+        assert reply["server"].startswith("Linux UPnP/1.0 Sonos/")
+        assert reply["x-rincon-household"].startswith("Sonos_")
+        assert reply["x-rincon-bootseq"] == reply["bootid.upnp.org"] == str(device.boot_id)
+        assert "configid.upnp.org" not in reply  # Sonos sends none
+        assert reply["cache-control"] == "max-age = 1800"
+        assert reply["location"] == device.description_url("127.0.0.1")
+        mr = [r for r in await collect_search(f"{root.udn}_MR") if r["usn"] == f"{root.udn}_MR"]
+        assert mr
+    finally:
+        await device.stop()

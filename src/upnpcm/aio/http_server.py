@@ -314,6 +314,15 @@ class HttpProtocol(asyncio.Protocol):
     def _send(self, response: HttpResponse, *, head: bool = False, close: bool = False) -> None:
         if self._transport is None or self._closing:
             return
+        connection = response.header("Connection")
+        if connection is not None:
+            # The application chose (e.g. Sonos answers GENA with "Connection: close").
+            close = close or connection.strip().lower() == "close"
+            response = HttpResponse(
+                status=response.status,
+                headers=tuple(h for h in response.headers if h[0].lower() != "connection"),
+                body=response.body,
+            )
         self._transport.write(
             serialize_response(response, head=head, close=close, server=self._server_header)
         )

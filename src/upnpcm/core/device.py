@@ -182,10 +182,12 @@ class DeviceCore:
         limits: DeviceLimits | None = None,
         gena_policy: GenaPolicy | None = None,
         server_header: str = "",
+        gena_headers: tuple[tuple[str, str], ...] = (),
     ) -> None:
         self.description = description
         self.limits = limits or DeviceLimits()
         self.server_header = server_header
+        self.gena_headers = gena_headers
         self._services = tuple(services)
         self._routes: dict[str, _Route] = {}
         self._tables: dict[str, SubscriptionTable] = {}
@@ -465,7 +467,7 @@ class DeviceCore:
             if request.method.upper() == "UNSUBSCRIBE":
                 sid = table.unsubscribe(request.headers, now=now)
                 return DeviceResult(
-                    response=HttpResponse(status=200, headers=self._headers()),
+                    response=HttpResponse(status=200, headers=self._headers(*self.gena_headers)),
                     operation="UNSUBSCRIBE",
                     ended=((path, sid), *((path, gone) for gone in table.drain_expired())),
                 )
@@ -479,12 +481,14 @@ class DeviceCore:
             )
         except SubscriptionError as exc:
             return DeviceResult(
-                response=HttpResponse(status=exc.status, headers=self._headers()),
+                response=HttpResponse(status=exc.status, headers=self._headers(*self.gena_headers)),
                 operation=request.method.upper(),
                 ended=tuple((path, sid) for sid in table.drain_expired()),
             )
         return DeviceResult(
-            response=HttpResponse(status=200, headers=self._headers(*grant.headers())),
+            response=HttpResponse(
+                status=200, headers=self._headers(*grant.headers(), *self.gena_headers)
+            ),
             wake=() if grant.renewal else ((path, grant.sid),),
             operation="RENEW" if grant.renewal else "SUBSCRIBE",
             ended=tuple((path, sid) for sid in table.drain_expired()),
