@@ -4,44 +4,22 @@ import json
 import re
 import subprocess
 import sys
-import time
 
 import pytest
 from click.testing import CliRunner
 
+from tests.helpers.processes import start_serve, stop
 from upnpcm.cli import cli
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     state = tmp_path_factory.mktemp("state")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "upnpcm",
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--no-ssdp",
-            "--state-dir",
-            str(state),
-        ],
-        stderr=subprocess.PIPE,
-        text=True,
+    proc, match = start_serve(
+        "--host", "127.0.0.1", "--port", "0", "--no-ssdp", "--state-dir", str(state)
     )
-    deadline = time.monotonic() + 20
-    port = None
-    while time.monotonic() < deadline and port is None:
-        match = re.search(r"on port (\d+)", proc.stderr.readline())
-        port = int(match.group(1)) if match else None
-    assert port, "serve did not start"
-    yield f"127.0.0.1:{port}"
-    proc.terminate()
-    proc.wait(timeout=15)
-    proc.stderr.close()
+    yield f"127.0.0.1:{match.group(1)}"
+    stop(proc)
 
 
 def run(*args):

@@ -1,51 +1,21 @@
 """`upnpcm serve` as a real process: defaults, SIGTERM, persisted UDN."""
 
-import os
-import re
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 
 import pytest
 
+from tests.helpers.processes import start_serve, stop
 from upnpcm.core.description import parse_device_description
 
 
 def start(tmp_path, *args):
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "upnpcm",
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--no-ssdp",
-            "--state-dir",
-            str(tmp_path),
-            *args,
-        ],
-        stderr=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-        env=env,
+    proc, match = start_serve(
+        "--host", "127.0.0.1", "--port", "0", "--no-ssdp", "--state-dir", str(tmp_path), *args
     )
-    deadline = time.monotonic() + 20
-    assert proc.stderr is not None
-    while time.monotonic() < deadline:
-        line = proc.stderr.readline()
-        match = re.search(r"on port (\d+)", line)
-        if match:
-            return proc, int(match.group(1))
-        if proc.poll() is not None:
-            break
-    proc.kill()
-    pytest.fail(f"serve did not start: {proc.stderr.read()}")
+    return proc, int(match.group(1))
 
 
 def get(port, path="/xml/device_description.xml"):
@@ -70,8 +40,7 @@ def test_serve_runs_and_stops_cleanly(tmp_path, sig):
     try:
         assert parse_device_description(get(port2)).device.udn == udn  # kept in the state directory
     finally:
-        proc2.terminate()
-        proc2.communicate(timeout=15)
+        stop(proc2)
 
 
 def test_serve_with_config_file(tmp_path):
@@ -85,8 +54,7 @@ def test_serve_with_config_file(tmp_path):
         assert device.friendly_name == "Attic"
         assert [d.device_type.split(":")[-2] for d in device.devices] == ["MediaRenderer"]
     finally:
-        proc.terminate()
-        proc.communicate(timeout=15)
+        stop(proc)
 
 
 def test_bad_config_is_usage_error(tmp_path):

@@ -539,6 +539,20 @@ async def _connection_managers(
     )
 
 
+def _cm_options(fn: Callable[..., None]) -> Callable[..., None]:
+    """--server-service and --renderer-service, shared by negotiate and disconnect."""
+    fn = click.option(
+        "--renderer-service",
+        default=None,
+        help="The renderer's ConnectionManager (default: MediaRenderer/ConnectionManager).",
+    )(fn)
+    return click.option(
+        "--server-service",
+        default=None,
+        help="The server's ConnectionManager (default: MediaServer/ConnectionManager).",
+    )(fn)
+
+
 @cli.command(epilog=_EPILOG)
 @click.argument("server")
 @click.argument("renderer")
@@ -548,16 +562,7 @@ async def _connection_managers(
     help="Only consider this content format (aliases count: audio/mp3 = audio/mpeg).",
 )
 @click.option("--protocol", default=None, help="Only consider this protocol (e.g. http-get).")
-@click.option(
-    "--server-service",
-    default=None,
-    help="The server's ConnectionManager (default: MediaServer/ConnectionManager).",
-)
-@click.option(
-    "--renderer-service",
-    default=None,
-    help="The renderer's ConnectionManager (default: MediaRenderer/ConnectionManager).",
-)
+@_cm_options
 @_command
 def negotiate(
     settings: Settings,
@@ -600,16 +605,7 @@ def negotiate(
 @click.argument("renderer")
 @click.option("--server-connection", type=int, required=True, help="The server's ConnectionID.")
 @click.option("--renderer-connection", type=int, required=True, help="The renderer's ConnectionID.")
-@click.option(
-    "--server-service",
-    default=None,
-    help="The server's ConnectionManager (default: MediaServer/ConnectionManager).",
-)
-@click.option(
-    "--renderer-service",
-    default=None,
-    help="The renderer's ConnectionManager (default: MediaRenderer/ConnectionManager).",
-)
+@_cm_options
 @_command
 def disconnect(
     settings: Settings,

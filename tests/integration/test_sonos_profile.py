@@ -9,12 +9,12 @@ import json
 import re
 import subprocess
 import sys
-import time
 import urllib.request
 
 import pytest
 
 from tests.conftest import load_fixture
+from tests.helpers.processes import start_serve, stop
 from upnpcm.core.description import parse_device_description
 from upnpcm.core.soap import build_action_request, parse_fault
 
@@ -29,34 +29,18 @@ SINK = load_fixture("sonos", "MediaRenderer-GetProtocolInfo-Sink.txt").decode()
 @pytest.fixture(scope="module")
 def zone_player(tmp_path_factory):
     state = tmp_path_factory.mktemp("sonos")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "upnpcm",
-            "serve",
-            "--profile",
-            "sonos",
-            "--host",
-            IP,
-            "--no-ssdp",
-            "--state-dir",
-            str(state),
-        ],
-        stderr=subprocess.PIPE,
-        text=True,
+    proc, _ = start_serve(
+        "--profile",
+        "sonos",
+        "--host",
+        IP,
+        "--no-ssdp",
+        "--state-dir",
+        str(state),
+        wait_for="on port 1400",
     )
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        line = proc.stderr.readline()
-        if "on port 1400" in line:
-            break
-        if proc.poll() is not None:
-            pytest.fail(f"serve --profile sonos did not start: {line}{proc.stderr.read()}")
     yield proc
-    proc.terminate()
-    proc.wait(timeout=15)
-    proc.stderr.close()
+    stop(proc)
 
 
 def get(path):
@@ -170,7 +154,9 @@ def test_soco_event_subscription_initial_event_renew_unsubscribe(zone_player):
         assert subscription.timeout == 3600
     finally:
         subscription.unsubscribe()
+        thread = events.event_listener._listener_thread
         events.event_listener.stop()
+        thread.server.server_close()  # SoCo's stop() leaves its listening socket open
     assert not subscription.is_subscribed
 
 

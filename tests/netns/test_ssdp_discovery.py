@@ -1,9 +1,6 @@
 """Discovery of our device by a real third-party searcher, inside the isolated namespace."""
 
 import asyncio
-import os
-import re
-import signal
 import socket
 import subprocess
 import sys
@@ -13,6 +10,7 @@ import pytest
 from async_upnp_client.advertisement import SsdpAdvertisementListener
 from async_upnp_client.search import async_search
 
+from tests.helpers.processes import start_serve, stop
 from upnpcm.core.ssdp import build_msearch, parse_datagram
 from upnpcm.host import DeviceHost
 from upnpcm.settings import DeviceSettings
@@ -135,32 +133,18 @@ async def test_unicast_search_answered_at_once(host):
 
 def test_serve_discovered_leaves_on_sigterm_and_bootid_grows(tmp_path):
     def start():
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "upnpcm",
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                "0",
-                "--interface",
-                "lo",
-                "--state-dir",
-                str(tmp_path),
-            ],
-            stderr=subprocess.PIPE,
-            text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        proc, match = start_serve(
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--interface",
+            "lo",
+            "--state-dir",
+            str(tmp_path),
+            wait_for=r"BOOTID (\d+)",
         )
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            line = proc.stderr.readline()
-            if "BOOTID" in line:
-                return proc, int(re.search(r"BOOTID (\d+)", line).group(1))
-        proc.kill()
-        pytest.fail("serve did not start")
+        return proc, int(match.group(1))
 
     async def scenario():
         byebye = []
@@ -174,9 +158,7 @@ def test_serve_discovered_leaves_on_sigterm_and_bootid_grows(tmp_path):
             ours = [r for r in found if r.get("bootid.upnp.org") == str(boot1)]
             assert ours, found
             udn = ours[0]["usn"].split("::")[0]
-            proc.send_signal(signal.SIGTERM)
-            assert proc.wait(timeout=15) == 0
-            proc.stderr.close()
+            assert stop(proc) == 0
             await asyncio.sleep(0.3)
             assert any(h.get("usn") == f"{udn}::upnp:rootdevice" for h in byebye)
             proc2, boot2 = start()
@@ -184,9 +166,7 @@ def test_serve_discovered_leaves_on_sigterm_and_bootid_grows(tmp_path):
                 again = [r for r in await collect_search(udn) if r["usn"] == udn]
                 assert again and int(again[0]["bootid.upnp.org"]) == boot2 > boot1
             finally:
-                proc2.send_signal(signal.SIGTERM)
-                proc2.wait(timeout=15)
-                proc2.stderr.close()
+                stop(proc2)
         finally:
             await listener.async_stop()
 
@@ -219,27 +199,18 @@ async def test_ipv6_search_on_ff02_c(tmp_path):
 def test_cli_discover_and_udn_target(tmp_path):
     import json
 
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "upnpcm",
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--interface",
-            "lo",
-            "--state-dir",
-            str(tmp_path),
-        ],
-        stderr=subprocess.PIPE,
-        text=True,
+    proc, _ = start_serve(
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--interface",
+        "lo",
+        "--state-dir",
+        str(tmp_path),
+        wait_for="BOOTID",
     )
     try:
-        while "BOOTID" not in proc.stderr.readline():
-            pass
         found = subprocess.run(
             [
                 sys.executable,
@@ -298,9 +269,7 @@ def test_cli_discover_and_udn_target(tmp_path):
         )
         assert missing.returncode == 3 and "no device" in missing.stderr
     finally:
-        proc.terminate()
-        proc.wait(timeout=15)
-        proc.stderr.close()
+        stop(proc)
 
 
 async def test_sonos_profile_found_by_zoneplayer_search(tmp_path):

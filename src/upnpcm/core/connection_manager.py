@@ -351,38 +351,25 @@ class ConnectionManager:
         Raises:
             UPnPError: 401 when disabled, 600 for a bad Direction, 702, 701, 704.
         """
-        try:
-            return self._prepare(
-                remote_protocol_info, peer_connection_manager, peer_connection_id, direction
-            )
-        except UPnPError as exc:
-            self._stats.refused[exc.code] = self._stats.refused.get(exc.code, 0) + 1
-            raise
-
-    def _prepare(
-        self,
-        remote_protocol_info: str,
-        peer_connection_manager: str,
-        peer_connection_id: int,
-        direction: Direction | str,
-    ) -> ConnectionInfo:
         if not self._config.prepare_for_connection:
-            raise UPnPError(401, "PrepareForConnection is not offered by this device")
+            raise self._refuse(401, "PrepareForConnection is not offered by this device")
         try:
             wanted = Direction(direction)
         except ValueError:
-            raise UPnPError(600, f"Direction must be Input or Output, not {direction!r}") from None
+            raise self._refuse(
+                600, f"Direction must be Input or Output, not {direction!r}"
+            ) from None
         entries = self._sink_entries if wanted is Direction.INPUT else self._source_entries
         if not entries:
             role = (
                 "receive (no Sink list)" if wanted is Direction.INPUT else "send (no Source list)"
             )
-            raise UPnPError(702, f"this ConnectionManager cannot {role}")
+            raise self._refuse(702, f"this ConnectionManager cannot {role}")
         remote = self._compatible(wanted, remote_protocol_info, entries)
         if len(self._connections) >= self._config.max_connections:
-            raise UPnPError(704, f"connection limit of {self._config.max_connections} reached")
+            raise self._refuse(704, f"connection limit of {self._config.max_connections} reached")
         if self._next_id > MAX_CONNECTION_ID:
-            raise UPnPError(704, "ConnectionIDs exhausted")
+            raise self._refuse(704, "ConnectionIDs exhausted")
         info = ConnectionInfo(
             connection_id=self._next_id,
             protocol_info=remote,
@@ -418,8 +405,13 @@ class ConnectionManager:
             self._match_cache[key] = verdict
         ok, text = verdict
         if not ok:
-            raise UPnPError(701, text)
+            raise self._refuse(701, text)
         return text
+
+    def _refuse(self, code: int, description: str) -> UPnPError:
+        """Count a refusal (statistics) and build its error."""
+        self._stats.refused[code] = self._stats.refused.get(code, 0) + 1
+        return UPnPError(code, description)
 
     def connection_complete(self, connection_id: int) -> None:
         """R5: tear a connection down.
@@ -430,8 +422,7 @@ class ConnectionManager:
         if not self._config.prepare_for_connection:
             raise UPnPError(401, "ConnectionComplete is not offered by this device")
         if self._connections.pop(connection_id, None) is None:
-            self._stats.refused[706] = self._stats.refused.get(706, 0) + 1
-            raise UPnPError(706, f"no connection {connection_id}")
+            raise self._refuse(706, f"no connection {connection_id}")
         self._stats.completed += 1
         self._ids_changed()
 
