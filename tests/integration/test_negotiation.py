@@ -157,3 +157,32 @@ async def test_fallback_to_connection_zero_where_prepare_is_missing(tmp_path):
     finally:
         await server_host.stop()
         await renderer_host.stop()
+
+
+async def test_with_a_sonos_renderer_the_renderer_side_is_connection_zero(tmp_path):
+    server_host = await host(tmp_path, "s", renderer=False)
+    sonos = await host(tmp_path, "z", profile="sonos")
+    try:
+        async with ControlPoint() as cp:
+            server, renderer = await cms(cp, server_host, sonos)
+            data = (await negotiate(server, renderer)).as_json()
+            assert data["sink"] in {
+                "http-get:*:audio/mpeg:*",
+                "http-get:*:audio/flac:*",
+                "http-get:*:audio/mp4:*",
+            }
+            assert data["server"]["connectionId"] == 1 and data["server"]["prepared"]
+            assert data["renderer"] == {
+                "device": renderer.device.udn,
+                "service": "MediaRenderer/ConnectionManager",
+                "peerConnectionManager": server.peer_id,
+                "connectionId": 0,
+                "avTransportId": -1,
+                "rcsId": -1,
+                "prepared": False,
+                "note": "PrepareForConnection is not offered: connection 0",
+            }
+            assert renderer.device.udn.endswith("_MR")
+    finally:
+        await server_host.stop()
+        await sonos.stop()

@@ -295,3 +295,30 @@ async def test_sonos_profile_found_by_zoneplayer_search(tmp_path):
         assert mr
     finally:
         await device.stop()
+
+
+async def test_our_discover_iterator_hears_alive_and_byebye(tmp_path):
+    from upnpcm.aio.discovery import discover
+
+    heard = []
+
+    async def listen():
+        async for found in discover(timeout=3, passive=True, search=False, interfaces=("lo",)):
+            heard.append(found)
+
+    listener = asyncio.create_task(listen())
+    await asyncio.sleep(0.3)
+    device = DeviceHost(
+        DeviceSettings(host=("127.0.0.1",), port=0, interfaces=("lo",)), state_dir=tmp_path
+    )
+    await device.start()
+    await asyncio.sleep(0.8)
+    await device.stop()
+    await listener
+    root = device.spec.description.device.udn
+    kinds = {(f.kind, f.usn) for f in heard if f.udn == root}
+    assert ("alive", f"{root}::upnp:rootdevice") in kinds
+    assert ("byebye", f"{root}::upnp:rootdevice") in kinds
+    alive = next(f for f in heard if f.kind == "alive" and f.udn == root)
+    assert alive.location == device.description_url("127.0.0.1")
+    assert alive.boot_id == device.boot_id and alive.max_age == 1800
