@@ -312,6 +312,7 @@ async def test_our_discover_iterator_hears_alive_and_byebye(tmp_path):
         DeviceSettings(host=("127.0.0.1",), port=0, interfaces=("lo",)), state_dir=tmp_path
     )
     await device.start()
+    location = device.description_url("127.0.0.1")
     await asyncio.sleep(0.8)
     await device.stop()
     await listener
@@ -320,5 +321,5 @@ async def test_our_discover_iterator_hears_alive_and_byebye(tmp_path):
     assert ("alive", f"{root}::upnp:rootdevice") in kinds
     assert ("byebye", f"{root}::upnp:rootdevice") in kinds
     alive = next(f for f in heard if f.kind == "alive" and f.udn == root)
-    assert alive.location == device.description_url("127.0.0.1")
+    assert alive.location == location
     assert alive.boot_id == device.boot_id and alive.max_age == 1800
