@@ -145,11 +145,79 @@ def test_seq_order_duplicate_gap_and_wraps():
         assert wrap.state is SubscriptionState.ACTIVE
 
 
-def test_first_notify_must_be_seq_zero():
+def test_a_first_notify_other_than_seq_zero_is_the_start():
+    # Devices that count from 1 (or share one counter among SIDs): resubscribing
+    # would get the same, so it is accepted and the count goes on from there.
     sub = new()
     grant(sub, 0.0)
-    events = sub.on_notify(5, {}, 0.0)
-    assert isinstance(events[-1], Resubscribing)
+    assert sub.on_notify(5, {"A": "1"}, 0.0) == [EventReceived("uuid:s1", 5, {"A": "1"})]
+    assert [type(e) for e in sub.on_notify(6, {}, 0.0)] == [EventReceived]
+    assert sub.state is SubscriptionState.ACTIVE
+
+
+def test_repeated_gaps_are_paced_never_a_hot_loop():
+    # A device whose every SID skips numbers: each fresh subscription sees a gap.
+    sub = new()
+    now, sid_no, subscribes = 0.0, 0, 0
+    delays = []
+    while now < 300.0:  # five fake minutes
+        request = sub.poll(now)
+        if request is not None:
+            subscribes += 1
+            sid_no += 1
+            sub.on_reply(
+                200, Headers([("SID", f"uuid:s{sid_no}"), ("TIMEOUT", "Second-1800")]), now
+            )
+            sub.on_notify(0, {}, now)
+            events = sub.on_notify(2, {}, now)  # 1 never comes
+            (restart,) = [e for e in events if isinstance(e, Resubscribing)]
+            delays.append(restart.delay)
+        now = max(now + 0.001, sub.next_deadline() or now)
+    assert delays[0] == 0.0  # the first restart goes out at once
+    assert all(0 < d <= 60.0 for d in delays[1:])
+    assert subscribes <= 15
+
+
+def test_in_order_events_reset_the_pacing():
+    sub = new()
+    grant(sub, 0.0)
+    sub.on_notify(0, {}, 0.0)
+    sub.on_notify(2, {}, 0.0)  # gap: restart at once
+    assert sub.next_deadline() == 0.0
+    grant(sub, 0.0, sid="uuid:s2")
+    sub.on_notify(0, {}, 0.0)
+    sub.on_notify(1, {}, 0.0)  # in order: the device numbers properly again
+    (restart,) = sub.restart("BOOTID.UPNP.ORG changed", 5.0)
+    assert restart.delay == 0.0 and sub.next_deadline() == 5.0
+
+
+def test_restart_during_a_renewal_discards_its_answer():
+    sub = new()
+    grant(sub, 0.0)
+    due = sub.next_deadline()
+    assert sub.poll(due).purpose == "renew"  # in flight
+    (restart,) = sub.restart("BOOTID.UPNP.ORG changed 3 -> 4", due + 0.1)
+    assert restart.old_sid == "uuid:s1"
+    # The renewal's 200 must not bring the given-up SID back.
+    late = Headers([("SID", "uuid:s1"), ("TIMEOUT", "Second-1800")])
+    assert sub.on_reply(200, late, due + 0.2) == []
+    assert sub.sid is None and sub.state is SubscriptionState.SUBSCRIBING
+    fresh = sub.poll(due + 0.2)
+    assert fresh is not None and fresh.purpose == "subscribe"
+    assert "SID" not in fresh.headers
+
+
+def test_close_after_a_failed_first_subscribe_sends_nothing():
+    sub = new()
+    sub.poll(0.0)  # first SUBSCRIBE in flight
+    assert sub.close(0.1) == []
+    assert sub.on_reply(None, Headers(), 0.2) == [Unsubscribed(None)]
+    assert sub.state is SubscriptionState.CLOSED
+    assert sub.poll(1e9) is None
+    refused = new()
+    refused.poll(0.0)
+    refused.close(0.1)
+    assert refused.on_reply(503, Headers(), 0.2) == [Unsubscribed(None)]
 
 
 def test_restart_on_bootid_change():
@@ -229,7 +297,6 @@ def routed(now=0.0):
         ({"seq": "-1"}, 400),
         ({"seq": "4294967296"}, 400),
         ({"sid": "uuid:unknown"}, 412),
-        ({"peer": "127.0.0.66"}, 412),
         ({"body": b"<not-a-propertyset/>"}, 400),
         ({"body": b'<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><x>&e;</x>'}, 400),
         ({"extra": [("SID", "uuid:s1")]}, 400),
@@ -239,6 +306,19 @@ def test_router_answers(kwargs, status):
     router, _ = routed()
     code, _, _ = router.handle(notify(**kwargs), 0.0)
     assert code == status
+
+
+def test_router_routes_by_sid_not_by_source_address():
+    # Multi-homed devices (and Sonos) NOTIFY from another address than their event URL's.
+    router, sub = routed()
+    code, got, _ = router.handle(notify(peer="127.0.0.66"), 0.0)
+    assert (code, got) == (200, sub)
+
+
+@pytest.mark.parametrize("seq", ["\u00b2", "\u0663", "1\u00b9"])
+def test_router_refuses_non_ascii_digits_in_seq(seq):
+    router, _ = routed()
+    assert router.handle(notify(seq=seq), 0.0)[0] == 400
 
 
 def test_router_delivers_events():

@@ -11,8 +11,10 @@ The listener is an HTTP server (the same llhttp protocol the device side
 uses) that answers NOTIFY per :class:`~upnpcm.core.subscription.NotifyRouter`
 (200 / 400 / 412, anything but NOTIFY → 405, a body over 1 MiB → 413). The
 address it *binds* and the address it *advertises* in CALLBACK are set
-separately (Docker, NAT); by default it binds all addresses and advertises
-the local address that routes to each device.
+separately (Docker, NAT); by default it binds every IPv4 and IPv6 address on
+one port and advertises the local address that routes to each device.
+Callbacks run in the listener's task: an exception in one is logged and
+never costs the device an answer or the subscription its task.
 
 Each subscription is driven by a task that sends what the state machine asks
 for, when it asks (renewal at about half the granted TIMEOUT, fresh SUBSCRIBE
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import random
 import socket
@@ -45,12 +48,25 @@ from upnpcm.core.subscription import (
     SubscriptionState,
     Unsubscribed,
 )
-from upnpcm.errors import TransportError
+from upnpcm.errors import ConnectError, TransportError
 
 __all__ = ["EventListener", "Subscription", "local_address_for"]
 
 _LOG: Final = logging.getLogger("upnpcm.events")
 MAX_NOTIFY_BODY: Final = 1024 * 1024
+
+
+async def _resolve(host: str) -> str:
+    """``host`` as an IP address (looked up off the event loop if it is a name)."""
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        pass
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise ConnectError(f"cannot resolve {host!r}: {exc}") from exc
+    return str(infos[0][4][0])
 
 
 def local_address_for(remote_ip: str) -> str:
@@ -94,10 +110,16 @@ class Subscription:
             yield item
 
     def push(self, events: list[SubscriptionEvent]) -> None:
-        """Hand events to the iterator and callbacks (oldest dropped if nobody reads)."""
+        """Hand events to the iterator and callbacks (oldest dropped if nobody reads).
+
+        A callback that raises is logged; the others and the iterator still get the event.
+        """
         for event in events:
             for callback in self.callbacks:
-                callback(event)
+                try:
+                    callback(event)
+                except Exception:
+                    _LOG.exception("event callback %r failed on %r", callback, event)
             if self._queue.full():
                 self._queue.get_nowait()
             self._queue.put_nowait(event)
@@ -170,7 +192,7 @@ class EventListener:
         self,
         http: HttpClient,
         *,
-        bind_host: str = "0.0.0.0",  # noqa: S104 - devices must reach it
+        bind_host: str | None = None,
         bind_port: int = 0,
         advertise_host: str | None = None,
         advertise_port: int | None = None,
@@ -187,7 +209,8 @@ class EventListener:
         self.requested_timeout = requested_timeout
         self.router = NotifyRouter()
         self._rng = rng or random.SystemRandom()
-        self._server: asyncio.Server | None = None
+        self._servers: list[asyncio.Server] = []
+        self._families: set[int] = set()
         self._connections: set[HttpProtocol] = set()
         self._reaper: asyncio.Task[None] | None = None
         self._subscriptions: list[Subscription] = []
@@ -209,11 +232,34 @@ class EventListener:
             self._connections.add(protocol)
             return protocol
 
-        self._server = await loop.create_server(
-            factory, self.bind_host, self.bind_port, reuse_address=True
-        )
-        self.port = int(self._server.sockets[0].getsockname()[1])
+        if self.bind_host is not None:
+            hosts: list[str] = [self.bind_host]
+        else:  # one port for both families: bind IPv4 first, then IPv6 on its port
+            hosts = ["0.0.0.0", "::"]  # noqa: S104 - devices must reach it
+        for host in hosts:
+            try:
+                server = await loop.create_server(
+                    factory, host, self.port or self.bind_port, reuse_address=True
+                )
+            except OSError:
+                if self.bind_host is not None or not self._servers:
+                    await self._close_servers()
+                    raise
+                _LOG.debug("no IPv6 NOTIFY listener (%s unavailable)", host)
+                continue
+            self._servers.append(server)
+            self._families.update(sock.family for sock in server.sockets)
+            self.port = int(server.sockets[0].getsockname()[1])
         self._reaper = asyncio.create_task(reap_connections(self._connections))
+
+    async def _close_servers(self) -> None:
+        servers, self._servers = self._servers, []
+        for server in servers:
+            server.close()
+        for protocol in list(self._connections):
+            protocol.close()
+        for server in servers:
+            await server.wait_closed()
 
     async def stop(self) -> None:
         """UNSUBSCRIBE everything (bounded), then stop listening."""
@@ -224,12 +270,7 @@ class EventListener:
             await asyncio.wait(self._background, timeout=self.timeout)
         if self._reaper is not None:
             self._reaper.cancel()
-        if self._server is not None:
-            self._server.close()
-            for protocol in list(self._connections):
-                protocol.close()
-            await self._server.wait_closed()
-            self._server = None
+        await self._close_servers()
 
     async def __aenter__(self) -> EventListener:
         await self.start()
@@ -239,8 +280,21 @@ class EventListener:
         await self.stop()
 
     def callback_url(self, device_ip: str) -> str:
-        """The CALLBACK URL a device at ``device_ip`` should use."""
+        """The CALLBACK URL a device at ``device_ip`` (an IP address) should use.
+
+        Logs a warning when the advertised address is of a family the listener
+        has not bound (NOTIFYs to it would be refused), unless the address is
+        advertised explicitly (NAT, port forwarding).
+        """
         host = self.advertise_host or local_address_for(device_ip)
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        if self.advertise_host is None and self._families and family not in self._families:
+            _LOG.warning(
+                "CALLBACK %s is %s but the NOTIFY listener is bound to %s only",
+                host,
+                "IPv6" if family == socket.AF_INET6 else "IPv4",
+                self.bind_host,
+            )
         return f"http://{format_host(host, self.advertise_port or self.port)}/notify"
 
     async def subscribe(
@@ -252,14 +306,22 @@ class EventListener:
     ) -> Subscription:
         """Subscribe to ``service``; the returned handle yields its events.
 
-        The first SUBSCRIBE is sent at once; failures are retried with backoff
-        (they show up as events, not exceptions).
+        The first SUBSCRIBE is sent at once; failures to reach the device are
+        retried with backoff (they show up as events, not exceptions).
+
+        Raises:
+            ConnectError: the event URL's host does not resolve or has no route,
+                so there is no address to put in CALLBACK.
         """
         loop = asyncio.get_running_loop()
-        device_ip = urlsplit(service.event_url).hostname or "127.0.0.1"
+        device_ip = await _resolve(urlsplit(service.event_url).hostname or "127.0.0.1")
+        try:
+            callback_url = self.callback_url(device_ip)
+        except OSError as exc:
+            raise ConnectError(f"no route to {device_ip} for {service.event_url}: {exc}") from exc
         state = ClientSubscription(
             event_url=service.event_url,
-            callback_url=self.callback_url(device_ip),
+            callback_url=callback_url,
             requested_timeout=timeout or self.requested_timeout,
             rng=self._rng,
             now=loop.time(),

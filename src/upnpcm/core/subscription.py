@@ -14,7 +14,7 @@ States::
 
     SUBSCRIBING --200--> ACTIVE --renew due--> RENEWING --200--> ACTIVE
          |                 |                      |--412--> SUBSCRIBING (at once)
-         |                 |--SEQ gap / reboot--> SUBSCRIBING (at once, fresh SEQ 0)
+         |                 |--SEQ gap / reboot--> SUBSCRIBING (fresh SEQ 0; C5 pacing)
          +--failure--> WAITING --backoff over--> SUBSCRIBING / RENEWING
     any --close()--> CLOSING --reply or failure--> CLOSED
 
@@ -28,12 +28,19 @@ C3  Any other failure waits 1 s, then 2, 4 … at most 60 s (each with jitter,
     not expired, the retry is a renewal; after that, a fresh SUBSCRIBE.
 C4  SEQ must go 0, 1, 2, …; after 4294967295 comes 1, and ``old >= 2**31-1,
     new == 1`` is accepted as the wrap of devices with signed counters. A
-    repeated SEQ is ignored. Any other jump is a gap: the NOTIFY is still
-    delivered, then the subscription starts over to get a SEQ-0 state.
+    repeated SEQ is ignored. The first NOTIFY of a SID should carry SEQ 0;
+    one that does not (devices that count from 1, or one counter for all
+    SIDs) is accepted as the start, since a new SUBSCRIBE would get the same.
+    Any later jump is a gap: the NOTIFY is still delivered, then the
+    subscription starts over to get a SEQ-0 state.
 C5  A BOOTID.UPNP.ORG change, or a device seen again after its byebye, also
-    starts over (:meth:`~ClientSubscription.restart`).
+    starts over (:meth:`~ClientSubscription.restart`). Restarts are paced:
+    the first goes out at once, each further one without an in-order NOTIFY
+    or a granted renewal in between waits as in C3 (never a hot loop). A
+    restart while a renewal is in flight discards that renewal's answer.
 C6  :meth:`~ClientSubscription.close` sends UNSUBSCRIBE when there is a SID;
-    any answer, 412 included, ends it.
+    any answer, 412 included, ends it. Closed before any SID was granted
+    (the first SUBSCRIBE failed or is unanswered), it ends with no request.
 
 NOTIFY checks (:class:`NotifyRouter`, UDA 1.1 §4.3.2; security.md §6 item 32)
 ----------------------------------------------------------------------------
@@ -42,22 +49,22 @@ N1  SID missing → 412; NT or NTS missing → 400; NT not ``upnp:event`` or NTS
 N2  A SID we do not know → 412, except SEQ 0 while a SUBSCRIBE is in flight:
     that NOTIFY may beat the SUBSCRIBE answer, so it is held (bounded) and
     replayed once the SID is known.
-N3  A NOTIFY from an address other than the device's → 412.
+N3  Routing is by SID alone, never by source address: multi-homed devices
+    (and Sonos) send NOTIFY from another address than their event URL's, and
+    a SID is the device's unguessable token (UDA 1.1 §4.1.2).
 N4  A body that is not a propertyset (or holds a DTD) → 400.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Final, Literal
-from urllib.parse import urlsplit
 
 from upnpcm.core.gena import SEQ_MAX, format_timeout, parse_propertyset, parse_timeout
-from upnpcm.core.http import Headers, HttpRequest, normalise_ip
+from upnpcm.core.http import Headers, HttpRequest
 from upnpcm.errors import RemoteProtocolError
 
 __all__ = [
@@ -127,11 +134,13 @@ class Resubscribing:
     """The subscription starts over (C2, C4, C5); ``reason`` says why.
 
     ``old_sid`` is the SID given up, which the adapter may UNSUBSCRIBE (best
-    effort) so that it does not hold one of the device's few slots.
+    effort) so that it does not hold one of the device's few slots; the new
+    SUBSCRIBE goes out after ``delay`` seconds (C5 pacing).
     """
 
     reason: str
     old_sid: str | None = None
+    delay: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,11 +185,8 @@ class ClientSubscription:
         self._due: float | None = now
         self._in_flight: GenaRequest | None = None
         self._failures = 0
-        host = urlsplit(event_url).hostname or ""
-        try:
-            self.device_ip: str | None = normalise_ip(str(ipaddress.ip_address(host)))
-        except ValueError:
-            self.device_ip = None
+        self._restarts = 0
+        self._restart_at = now
 
     # -------------------------------------------------------------- requests
 
@@ -244,7 +250,15 @@ class ClientSubscription:
         if self.state is SubscriptionState.CLOSING:  # close() was called meanwhile
             if status == 200 and headers.get("SID"):
                 self.sid = (headers.get("SID") or "").strip()
+            if not self.sid:  # nothing was granted: nothing to UNSUBSCRIBE
+                self.sid = None
+                self.state = SubscriptionState.CLOSED
+                return [Unsubscribed(None)]
             self._due = now
+            return []
+        if self.state is SubscriptionState.SUBSCRIBING and request.purpose == "renew":
+            # restart() came while this renewal was in flight: its answer is moot.
+            self._due = max(now, self._restart_at)
             return []
         if status == 200:
             sid = (headers.get("SID") or "").strip()
@@ -258,6 +272,8 @@ class ClientSubscription:
             self.expires_at = now + timeout
             self.state = SubscriptionState.ACTIVE
             self._failures = 0
+            if request.purpose == "renew":
+                self._restarts = 0
             self._due = now + timeout * self._rng.uniform(0.45, 0.55)
             return [Subscribed(sid, timeout, request.purpose == "renew")]
         if request.purpose == "renew" and status == 412:
@@ -274,16 +290,22 @@ class ClientSubscription:
         return [RetryScheduled(reason, delay)]
 
     def restart(self, reason: str, now: float) -> list[SubscriptionEvent]:
-        """Start over with a fresh SUBSCRIBE at once (C2, C4, C5)."""
+        """Start over with a fresh SUBSCRIBE (C2, C4, C5): at once, unless restarts repeat."""
         if self.state in (SubscriptionState.CLOSING, SubscriptionState.CLOSED):
             return []
         old_sid = self.sid
+        delay = 0.0
+        if self._restarts:
+            step = min(MAX_BACKOFF, 2.0 ** (self._restarts - 1))
+            delay = step * self._rng.uniform(0.5, 1.0)
+        self._restarts += 1
+        self._restart_at = now + delay
         self.state = SubscriptionState.SUBSCRIBING
         self.sid = None
         self.seq = None
         if self._in_flight is None:
-            self._due = now
-        return [Resubscribing(reason, old_sid)]
+            self._due = self._restart_at
+        return [Resubscribing(reason, old_sid, delay)]
 
     def close(self, now: float) -> list[SubscriptionEvent]:
         """End the subscription (C6): UNSUBSCRIBE if there is a SID, else just stop."""
@@ -310,9 +332,12 @@ class ClientSubscription:
             return []  # a repeat or a stale one
         self.seq = seq
         events: list[SubscriptionEvent] = [EventReceived(sid, seq, dict(changes))]
-        expected = 0 if last is None else last + 1
-        if not wrapped and seq != expected:
-            events.extend(self.restart(f"SEQ gap: expected {expected}, got {seq}", now))
+        if last is None:
+            return events  # the first one: SEQ 0, or a device's own start (C4)
+        if wrapped or seq == last + 1:
+            self._restarts = 0  # events flow in order: restarts are no longer repeating
+            return events
+        events.extend(self.restart(f"SEQ gap: expected {last + 1}, got {seq}", now))
         return events
 
 
@@ -325,7 +350,6 @@ class _Held:
     sid: str
     seq: int
     changes: dict[str, str]
-    peer: str
     at: float
 
 
@@ -361,7 +385,7 @@ class NotifyRouter:
         events: list[SubscriptionEvent] = []
         keep: list[_Held] = []
         for held in self._held:
-            if held.sid == sub.sid and (sub.device_ip is None or held.peer == sub.device_ip):
+            if held.sid == sub.sid:
                 events.extend(sub.on_notify(held.seq, held.changes, now))
             elif now - held.at < self.backlog_age:
                 keep.append(held)
@@ -386,16 +410,14 @@ class NotifyRouter:
             return 400, None, []
         if nt.strip() != "upnp:event" or nts.strip() != "upnp:propchange":
             return 412, None, []
-        if seq_text is None or not seq_text.strip().isdigit() or int(seq_text) > SEQ_MAX:
+        seq_text = (seq_text or "").strip()
+        if not (seq_text.isascii() and seq_text.isdigit()) or int(seq_text) > SEQ_MAX:
             return 400, None, []
         seq = int(seq_text)
         sid = sid.strip()
         sub = self._by_sid.get(sid)
         if sub is not None and sub.sid != sid:
             sub = None  # a SID given up (resubscribing): no longer ours
-        peer = normalise_ip(request.peer)
-        if sub is not None and sub.device_ip is not None and peer != sub.device_ip:
-            return 412, None, []
         try:
             changes = parse_propertyset(request.body)
         except RemoteProtocolError:
@@ -409,7 +431,7 @@ class NotifyRouter:
                 self._held = [h for h in self._held if now - h.at < self.backlog_age][
                     -(self.backlog_size - 1) :
                 ]
-                self._held.append(_Held(sid, seq, changes, peer, now))
+                self._held.append(_Held(sid, seq, changes, now))
                 return 200, None, []
             return 412, None, []
         return 200, sub, sub.on_notify(seq, changes, now)
