@@ -5,6 +5,9 @@ SSDP must never leave the machine: the namespace has ``lo`` (multicast on,
 the namespace (10.99.0.1/24 and fd99::1/64 on d0, 10.99.0.2 and fd99::2 on d1),
 for peers that refuse ``lo`` and for IPv6 multicast, which ``lo`` does not carry
 (DEVELOPERS.md, network rules). Those addresses exist only in the namespace.
+The inner pytest is also the init of a fresh PID namespace, and unshare kills
+it if unshare itself dies (a timeout): when it ends, the kernel ends every
+process it started (a ``serve``, gmediarender, rygel), so nothing outlives the run.
 Skipped, with the reason, where ``unshare -n`` is not permitted.
 """
 
@@ -26,16 +29,17 @@ SETUP_VETH = (
     " && ip link set d0 multicast on && ip link set d0 up && ip link set d1 up"
 )
 SETUP = f"{SETUP_LO} && {SETUP_VETH}"
+UNSHARE = ["unshare", "--net", "--pid", "--fork", "--kill-child"]
 
 
 def unshare_works() -> str | None:
     if shutil.which("unshare") is None or shutil.which("ip") is None:
         return "unshare or ip (util-linux, iproute2) is not installed"
     probe = subprocess.run(
-        ["unshare", "-n", "sh", "-c", SETUP], capture_output=True, text=True, check=False
+        [*UNSHARE, "sh", "-c", SETUP], capture_output=True, text=True, check=False
     )
     if probe.returncode != 0:
-        return f"unshare -n is not permitted here ({probe.stderr.strip() or probe.returncode})"
+        return f"unshare --net --pid is not permitted here ({probe.stderr.strip() or probe.returncode})"
     return None
 
 
@@ -47,7 +51,7 @@ def test_ssdp_suite_in_isolated_namespace():
     env = {**os.environ, "UPNPCM_NETNS": "lo", "PYTHONPATH": str(ROOT)}
     command = f"{SETUP} && exec {sys.executable} -m pytest -q -p no:cacheprovider tests/netns"
     result = subprocess.run(
-        ["unshare", "-n", "sh", "-c", command],
+        [*UNSHARE, "sh", "-c", command],
         cwd=ROOT,
         env=env,
         capture_output=True,
