@@ -1,15 +1,21 @@
 """The upnpcm CLI: click's runner and real subprocesses, against a served device on loopback."""
 
+import asyncio
 import json
 import re
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
+from aiohttp import web
 from click.testing import CliRunner
 
+from tests.conftest import load_fixture
+from tests.helpers.fake_http import FakeHttp
 from tests.helpers.processes import start_serve, stop
-from upnpcm.cli import cli
+from upnpcm.cli import _reply_location, cli
 
 
 @pytest.fixture(scope="module")
@@ -277,3 +283,209 @@ def test_negotiate_and_disconnect_on_one_device(served):
     code, out, err = run("negotiate", served, served, "--mime", "video/mp4")
     assert code == 1
     assert json.loads(out)["code"] == 701 and "no entry" in err
+
+
+UDN = "uuid:11111111-1111-4111-8111-111111111111"
+
+
+@pytest.mark.parametrize(
+    ("reply_udn", "location", "source", "chosen"),
+    [
+        (UDN, "http://127.0.0.1:1400/d.xml", "127.0.0.1", "http://127.0.0.1:1400/d.xml"),
+        (UDN, "http://127.0.0.9:18950/private/admin", "127.0.0.1", None),  # SSRF: not fetched
+        (UDN, "http://router.local/d.xml", "127.0.0.1", None),
+        (UDN, None, "127.0.0.1", None),
+        ("uuid:other", "http://127.0.0.1:1400/d.xml", "127.0.0.1", None),
+    ],
+)
+def test_uuid_target_uses_only_a_location_on_the_replying_host(reply_udn, location, source, chosen):
+    assert _reply_location(UDN, reply_udn, location, source) == chosen
+
+
+async def upnpcm(*args, timeout=60):
+    """Run ``python -m upnpcm ARGS`` without blocking the loop (a fake device may be on it)."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "upnpcm",
+        *args,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    return proc.returncode, out.decode(), err.decode()
+
+
+def one_cm_description(scpd_url):
+    return (
+        '<?xml version="1.0"?><root xmlns="urn:schemas-upnp-org:device-1-0">'
+        "<specVersion><major>1</major><minor>0</minor></specVersion><device>"
+        "<deviceType>urn:schemas-upnp-org:device:MediaRenderer:1</deviceType>"
+        "<friendlyName>fake</friendlyName><UDN>uuid:fake-1</UDN><serviceList><service>"
+        "<serviceType>urn:schemas-upnp-org:service:ConnectionManager:1</serviceType>"
+        "<serviceId>urn:upnp-org:serviceId:ConnectionManager</serviceId>"
+        f"<SCPDURL>{scpd_url}</SCPDURL><controlURL>/ctl</controlURL>"
+        "<eventSubURL>/evt</eventSubURL></service></serviceList></device></root>"
+    ).encode()
+
+
+@pytest.mark.parametrize("code", ["\u00b2", "70\u00b2"])
+async def test_a_fault_with_a_non_ascii_digit_code_is_exit_3(code):
+    fault = (
+        '<?xml version="1.0"?><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/">'
+        "<s:Body><s:Fault><faultcode>s:Client</faultcode><faultstring>UPnPError</faultstring>"
+        '<detail><UPnPError xmlns="urn:schemas-upnp-org:control-1-0">'
+        f"<errorCode>{code}</errorCode></UPnPError></detail></s:Fault></s:Body></s:Envelope>"
+    ).encode()
+
+    async def control(request):
+        return web.Response(status=500, body=fault, content_type="text/xml")
+
+    routes = {
+        "/d.xml": one_cm_description("/scpd.xml"),
+        "/scpd.xml": load_fixture("sonos", "ConnectionManager1.xml"),
+        "/ctl": control,
+    }
+    async with FakeHttp(routes) as fake:
+        got, _, err = await upnpcm("call", fake.url("/d.xml"), "CM", "GetProtocolInfo")
+    assert got == 3, err
+    assert "without a UPnP fault (UPnPError with a bad errorCode" in err
+    assert "Traceback" not in err
+
+
+async def test_calling_an_action_whose_scpd_failed_is_exit_3_with_the_reason():
+    async with FakeHttp({"/d.xml": one_cm_description("/scpd.xml")}) as fake:  # SCPD: 404
+        got, _, err = await upnpcm("call", fake.url("/d.xml"), "CM", "GetProtocolInfo")
+    assert got == 3, err
+    assert "could not be loaded" in err and "HTTP 404" in err
+    assert "has no action" not in err
+
+
+async def test_an_unusable_scpd_url_does_not_stop_describe():
+    async with FakeHttp({"/d.xml": one_cm_description("http://[::1/x.xml")}) as fake:
+        got, out, err = await upnpcm("describe", "-S", fake.url("/d.xml"))
+    assert got == 0, err
+    (service,) = json.loads(out)["device"]["services"]
+    assert "not a usable URL" in service["scpdError"]
+
+
+def test_usage_error_messages_are_printed_as_written():
+    code, _, err = run("describe", "https://127.0.0.1:9/x.xml")  # refused before any connection
+    assert code == 2
+    assert err.strip() == "upnpcm: only http:// URLs are supported, not 'https://127.0.0.1:9/x.xml'"
+
+
+def test_eventlog_leaves_quietly_when_its_reader_goes_away(served):
+    """``upnpcm eventlog … | head -n 1``: unsubscribe, exit 141, no traceback."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "upnpcm", "-D", "eventlog", served, "--bind", "127.0.0.1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert json.loads(proc.stdout.readline())["type"] == "subscribed"
+        proc.stdout.close()  # what head does after its first line
+        _, err = proc.communicate(timeout=15)
+        assert proc.returncode == 141, err
+        assert "Traceback" not in err and "BrokenPipe" not in err and "Exception" not in err
+        assert len(re.findall(r"UNSUBSCRIBE \S+ -> 200", err)) == 2  # both services let go
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stderr.close()
+
+
+def test_watch_ssdp_with_an_unknown_interface_is_a_usage_error(served):
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "upnpcm",
+            "--interface",
+            "nosuchif",
+            "eventlog",
+            served,
+            "--bind",
+            "127.0.0.1",
+            "--watch-ssdp",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip() == "upnpcm: --watch-ssdp: no such interface or address: nosuchif"
+    assert result.stdout == ""  # refused before subscribing to anything
+
+
+async def test_a_second_sigint_during_shutdown_ends_eventlog_at_once():
+    unsubscribes = []
+
+    async def events(request):
+        if request.method == "UNSUBSCRIBE":
+            unsubscribes.append(request.headers.get("SID"))
+            await asyncio.sleep(30)  # a device that never answers: shutdown hangs
+        return web.Response(headers={"SID": "uuid:s1", "TIMEOUT": "Second-1800"})
+
+    routes = {
+        "/d.xml": one_cm_description("/scpd.xml"),
+        "/scpd.xml": load_fixture("sonos", "ConnectionManager1.xml"),
+        "/evt": events,
+    }
+    async with FakeHttp(routes) as fake:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "upnpcm",
+            "eventlog",
+            fake.url("/d.xml"),
+            "--bind",
+            "127.0.0.1",
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            first = await asyncio.wait_for(proc.stdout.readline(), 20)
+            assert json.loads(first)["type"] == "subscribed"
+            proc.send_signal(signal.SIGINT)
+            for _ in range(50):  # bounded: until the UNSUBSCRIBE is hanging
+                if unsubscribes:
+                    break
+                await asyncio.sleep(0.1)
+            assert unsubscribes == ["uuid:s1"]
+            started = time.monotonic()
+            proc.send_signal(signal.SIGINT)
+            await asyncio.wait_for(proc.wait(), 5)
+            assert time.monotonic() - started < 3
+            assert proc.returncode == -signal.SIGINT
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+
+
+def _ipv6_loopback() -> bool:
+    import socket
+
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as sock:
+            sock.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback (::1) on this machine")
+def test_subscribe_to_an_ipv6_device_with_the_default_bind(tmp_path):
+    proc, match = start_serve(
+        "--host", "::1", "--port", "0", "--no-ssdp", "--state-dir", str(tmp_path)
+    )
+    try:
+        code, out, err = run("subscribe", f"[::1]:{match.group(1)}", "CM", "--duration", "1.5")
+    finally:
+        stop(proc)
+    assert code == 0, err
+    records = [json.loads(line) for line in out.splitlines()]
+    assert any(r["type"] == "event" and r["seq"] == 0 for r in records)

@@ -106,3 +106,28 @@ def test_port_in_use_exits_3(tmp_path):
         )
     assert result.returncode == 3
     assert "address in use" in result.stderr
+
+
+def test_unknown_interface_is_a_usage_error_without_traceback(tmp_path):
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "upnpcm",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--interface",
+            "nosuch0",
+            "--state-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert "no such interface or address: nosuch0" in result.stderr
+    assert "Traceback" not in result.stderr

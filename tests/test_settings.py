@@ -180,3 +180,141 @@ def test_sonos_profile_spec(tmp_path):
             DeviceSettings(profile="sonos", udn="uuid:12345678-1234-4234-8234-123456789abc"),
             StateStore(tmp_path),
         )
+
+
+# ------------------------------------------------------- [gena] under a profile
+
+
+def gena_of(tmp_path, text):
+    settings = load_settings(write(tmp_path, text))
+    return build_device_spec(settings, StateStore(tmp_path)).gena_policy
+
+
+def test_profile_gena_defaults(tmp_path):
+    standard = gena_of(tmp_path, "")
+    assert (standard.min_timeout, standard.max_timeout, standard.default_timeout) == (
+        1800,
+        3600,
+        1800,
+    )
+    assert (standard.max_subscriptions, standard.max_per_peer) == (32, 8)
+    sonos = gena_of(tmp_path, 'profile = "sonos"')
+    assert (sonos.min_timeout, sonos.max_timeout, sonos.default_timeout) == (60, 86400, 86400)
+    assert sonos.max_subscriptions == 32
+    assert sonos.max_per_peer <= 8  # security.md §5: one peer cannot take every slot
+
+
+def test_explicit_gena_values_win_over_the_sonos_profile(tmp_path):
+    policy = gena_of(
+        tmp_path,
+        'profile = "sonos"\n[gena]\nmax_per_peer = 4\nmax_timeout = 3600\nmax_subscriptions = 8\n'
+        'callback_scope = "subnet"\n',
+    )
+    assert (policy.max_per_peer, policy.max_subscriptions) == (4, 8)
+    assert policy.max_timeout == 3600
+    assert policy.default_timeout == 3600  # the profile's 86400 yields to the user's maximum
+    assert policy.min_timeout == 60  # not given: still the profile's
+    assert policy.callback_scope == "subnet"
+    assert policy.xml_declaration is False  # profile behaviour that is no setting stays
+    only_default = gena_of(tmp_path, 'profile = "sonos"\n[gena]\ndefault_timeout = 120\n')
+    assert (only_default.min_timeout, only_default.default_timeout) == (60, 120)
+    assert only_default.max_timeout == 86400
+
+
+def test_explicit_gena_values_win_in_the_standard_profile_too(tmp_path):
+    policy = gena_of(tmp_path, "[gena]\nmin_timeout = 5000\nmax_per_peer = 2\n")
+    assert (policy.min_timeout, policy.default_timeout, policy.max_timeout) == (5000, 5000, 5000)
+    assert policy.max_per_peer == 2
+
+
+# ------------------------------------------------------------ text and options
+
+
+@pytest.mark.parametrize("name", ["a\u0001b", "line\nbreak", "tab\there", "c1\u0085", "\ufffe"])
+def test_control_characters_in_names_are_settings_errors(tmp_path, name):
+    import json
+
+    with pytest.raises(ConfigError, match="control character"):
+        load_settings(write(tmp_path, f"[device]\nfriendly_name = {json.dumps(name)}\n"))
+    with pytest.raises(ConfigError, match="control character"):
+        build_device_spec(DeviceSettings(friendly_name=name), StateStore(tmp_path))
+    with pytest.raises(ConfigError, match="control character"):
+        build_device_spec(
+            DeviceSettings(profile="sonos", profile_options={"room_name": name}),
+            StateStore(tmp_path),
+        )
+    with pytest.raises(ConfigError, match="control character"):
+        build_device_spec(
+            DeviceSettings(profile="sonos", profile_options={"household": f"Sonos_{name}"}),
+            StateStore(tmp_path),
+        )
+
+
+def test_printable_unicode_names_are_fine_and_parse_back(tmp_path):
+    from upnpcm.core.description import parse_device_description
+
+    spec = build_device_spec(DeviceSettings(friendly_name="Küche & <Bad> 🎵"), StateStore(tmp_path))
+    parsed = parse_device_description(spec.description_xml)
+    assert parsed.device.friendly_name == "Küche & <Bad> 🎵"
+
+
+def test_sonos_sink_and_source_may_be_lists(tmp_path):
+    settings = load_settings(
+        write(
+            tmp_path,
+            'profile = "sonos"\n[profile_options]\n'
+            'sink = ["http-get:*:audio/flac:*", "http-get:*:audio/mpeg:*"]\n'
+            'source = "x-rincon:*:*:*"\n',
+        )
+    )
+    spec = build_device_spec(settings, StateStore(tmp_path))
+    assert spec.connection_managers["renderer"].protocol_info()[1] == (
+        "http-get:*:audio/flac:*,http-get:*:audio/mpeg:*"
+    )
+    assert spec.connection_managers["server"].protocol_info()[0] == "x-rincon:*:*:*"
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"sink": 5}, "sink must be a string or a list"),
+        ({"sink": ["ok:*:*:*", 3]}, "sink must be a string or a list"),
+        ({"room_name": ["Kitchen"]}, "room_name must be a string"),
+        ({"household": 12}, "household must be a string"),
+        ({"connection_info_faults": "false"}, "true or false"),
+    ],
+)
+def test_bad_sonos_options_are_settings_errors(tmp_path, options, message):
+    with pytest.raises(ConfigError, match=message):
+        build_device_spec(
+            DeviceSettings(profile="sonos", profile_options=options), StateStore(tmp_path)
+        )
+
+
+def test_sonos_household_with_braces_is_served_as_written(tmp_path):
+    from upnpcm.core.ssdp import SsdpConfig
+
+    spec = build_device_spec(
+        DeviceSettings(profile="sonos", profile_options={"household": "Sonos_{x}{0}{boot_id"}),
+        StateStore(tmp_path),
+    )
+    config = SsdpConfig(server="s", boot_id=9, headers=spec.ssdp_headers)
+    headers = dict(config.common())
+    assert headers["X-RINCON-HOUSEHOLD"] == "Sonos_{x}{0}{boot_id"
+    assert headers["X-RINCON-BOOTSEQ"] == "9"
+
+
+def test_connection_idle_timeout_setting(tmp_path):
+    settings = load_settings(
+        write(tmp_path, "[connection_manager]\nconnection_idle_timeout = 90\n")
+    )
+    assert settings.connection_idle_timeout == 90
+    spec = build_device_spec(settings, StateStore(tmp_path))
+    assert spec.connection_managers["renderer"].config.connection_idle_timeout == 90
+    assert DeviceSettings().connection_idle_timeout == 3600
+    never = load_settings(write(tmp_path, "[connection_manager]\nconnection_idle_timeout = 0\n"))
+    assert never.connection_idle_timeout == 0
+    with pytest.raises(ConfigError, match="connection_idle_timeout"):
+        load_settings(write(tmp_path, "[connection_manager]\nconnection_idle_timeout = -1\n"))
+    with pytest.raises(ConfigError, match="connection_idle_timeout"):
+        load_settings(write(tmp_path, "[connection_manager]\nconnection_idle_timeout = 'x'\n"))

@@ -11,6 +11,7 @@ stderr.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Callable, Coroutine
 from typing import Any, Final, NoReturn
@@ -23,6 +24,7 @@ EXIT_OK: Final = 0
 EXIT_UPNP: Final = 1
 EXIT_USAGE: Final = 2
 EXIT_NETWORK: Final = 3
+EXIT_BROKEN_PIPE: Final = 141  # 128 + SIGPIPE: the reader of stdout went away
 
 _EPILOG: Final = """\b
 TARGET is an IP address or host name (port 1400 and /xml/device_description.xml
@@ -97,11 +99,18 @@ def _run(coro: Coroutine[Any, Any, None]) -> None:
     except ActionArgumentError as exc:
         _fail(EXIT_USAGE, f"{exc} (a device would answer {exc.code})")
     except (LookupError, LocalProtocolError, ValueError) as exc:
-        _fail(EXIT_USAGE, str(exc).strip("'\""))
+        _fail(EXIT_USAGE, _message(exc))
     except (TransportError, RemoteProtocolError, OSError) as exc:
         _fail(EXIT_NETWORK, str(exc) or type(exc).__name__)
     except KeyboardInterrupt:  # pragma: no cover - interactive
         _fail(130, "interrupted")
+
+
+def _message(exc: BaseException) -> str:
+    """An exception's message as written: ``str(KeyError("x"))`` is ``"'x'"``."""
+    if isinstance(exc, KeyError) and len(exc.args) == 1 and isinstance(exc.args[0], str):
+        return exc.args[0]
+    return str(exc) or type(exc).__name__
 
 
 def _fail(code: int, message: str) -> NoReturn:
@@ -117,10 +126,17 @@ async def _location(target: str, *, timeout: float = 3.0, interfaces: tuple[str,
     if target.lower().startswith("uuid:"):
         from upnpcm.aio.discovery import discover
 
+        skipped = 0
         async for found in discover(target, timeout=timeout, interfaces=interfaces):
+            location = _reply_location(target, found.udn, found.location, found.source[0])
+            if location is not None:
+                return location
             if found.udn == target and found.location:
-                return found.location
-        raise Failure(EXIT_NETWORK, f"no device {target} answered a search within {timeout:g} s")
+                skipped += 1  # for that device, but its LOCATION points elsewhere
+        why = f" ({skipped} replies skipped: LOCATION host is not the sender)" if skipped else ""
+        raise Failure(
+            EXIT_NETWORK, f"no device {target} answered a search within {timeout:g} s{why}"
+        )
     if "/" in target:  # host[:port]/path
         return f"http://{target}"
     if target.startswith("["):  # [v6]:port
@@ -133,6 +149,20 @@ async def _location(target: str, *, timeout: float = 3.0, interfaces: tuple[str,
     if ":" in target:
         return f"http://[{target}]:1400/xml/device_description.xml"
     return f"http://{target}:1400/xml/device_description.xml"
+
+
+def _reply_location(udn: str, reply_udn: str, location: str | None, source_ip: str) -> str | None:
+    """The LOCATION of a search reply for ``udn`` that may be fetched, else None.
+
+    A reply counts only when it is for ``udn``, has a LOCATION, and that
+    LOCATION's host is the address the reply came from (security.md item 36:
+    anyone can answer a search with a URL pointing elsewhere).
+    """
+    from upnpcm.core.ssdp import location_matches_source
+
+    if reply_udn != udn or not location:
+        return None
+    return location if location_matches_source(location, source_ip) else None
 
 
 def _parse_assignments(pairs: tuple[str, ...]) -> dict[str, str]:
@@ -313,9 +343,8 @@ def call(
 @click.option(
     "--bind",
     "bind_host",
-    default="0.0.0.0",  # noqa: S104 - devices must be able to reach the listener
-    show_default=True,
-    help="Address the NOTIFY listener binds.",
+    default=None,
+    help="Address the NOTIFY listener binds (default: every IPv4 and IPv6 address, one port).",
 )
 @click.option(
     "--port", "bind_port", type=click.IntRange(0, 65535), default=0, help="Port it binds (0: any)."
@@ -338,7 +367,7 @@ def subscribe(
     services: tuple[str, ...],
     requested: int,
     duration: float | None,
-    bind_host: str,
+    bind_host: str | None,
     bind_port: int,
     advertise_host: str | None,
     advertise_port: int | None,
@@ -349,16 +378,29 @@ def subscribe(
     Subscriptions renew themselves at about half the granted TIMEOUT and start
     over on 412, a SEQ gap or a failure (with backoff); every SID is
     unsubscribed on exit. One NDJSON record per event or state change.
+
+    The first SIGINT/SIGTERM (or the end of --duration) unsubscribes and
+    leaves; a second signal during that ends the process at once. When the
+    reader of stdout goes away (``| head -n 1``), the command unsubscribes
+    and leaves quietly with status 141, as if killed by SIGPIPE.
     """
+    outcome: dict[str, bool] = {"broken_pipe": False}
 
     async def run() -> None:
         import asyncio
-        import contextlib
         import signal
 
         from upnpcm.aio.events import EventListener
         from upnpcm.control_point import ControlPoint
         from upnpcm.render import event_json, event_text
+
+        if watch_ssdp:
+            from upnpcm.aio.ssdp import resolve_interfaces
+
+            try:
+                resolve_interfaces(settings.interfaces)
+            except ValueError as exc:
+                raise Failure(EXIT_USAGE, f"--watch-ssdp: {exc}") from None
 
         async with ControlPoint() as cp:
             device = await cp.load(await _location(target, interfaces=settings.interfaces))
@@ -371,19 +413,45 @@ def subscribe(
                 raise Failure(EXIT_USAGE, "this device has no evented service")
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, stop.set)
+            signals = (signal.SIGINT, signal.SIGTERM)
+            previous = {sig: signal.getsignal(sig) for sig in signals}
+
+            def begin_shutdown() -> None:
+                """Stop, and let a second signal end the process at once."""
+                stop.set()
+                for sig in signals:
+                    loop.remove_signal_handler(sig)
+                    signal.signal(sig, signal.SIG_DFL)
+
+            def pipe_broke() -> None:
+                outcome["broken_pipe"] = True
+                _discard_stdout()
+                stop.set()
 
             def printer(remote: Any) -> Callable[[Any], None]:
                 def show(event: Any) -> None:
+                    if outcome["broken_pipe"]:
+                        return
                     record = event_json(remote, event)
-                    if settings.json:
-                        _print_json(record)
-                    else:
-                        click.echo(event_text(record))
-                    sys.stdout.flush()
+                    try:
+                        if settings.json:
+                            _print_json(record)
+                        else:
+                            click.echo(event_text(record))
+                        sys.stdout.flush()
+                    except BrokenPipeError:
+                        pipe_broke()
 
                 return show
+
+            async def watch_stdout() -> None:
+                """A reader that left is noticed even while no event comes (bounded by stop)."""
+                while not stop.is_set():
+                    if _stdout_gone():
+                        pipe_broke()
+                        return
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), 0.5)
 
             listener = EventListener(
                 cp.http,
@@ -393,23 +461,83 @@ def subscribe(
                 advertise_port=advertise_port,
                 requested_timeout=requested,
             )
-            async with listener:
-                for remote in chosen:
-                    await listener.subscribe(remote, on_event=printer(remote))
-                watcher = (
-                    asyncio.create_task(listener.watch_ssdp(interfaces=settings.interfaces))
-                    if watch_ssdp
-                    else None
-                )
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), duration)
-                if watcher is not None:
-                    watcher.cancel()
-                    await asyncio.gather(watcher, return_exceptions=True)
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.remove_signal_handler(sig)
+            for sig in signals:
+                loop.add_signal_handler(sig, begin_shutdown)
+            failure: Failure | None = None
+            try:
+                async with listener:
+                    for remote in chosen:
+                        await listener.subscribe(remote, on_event=printer(remote))
+                    helpers = [asyncio.create_task(watch_stdout())] if _stdout_is_pipe() else []
+                    watcher = (
+                        asyncio.create_task(listener.watch_ssdp(interfaces=settings.interfaces))
+                        if watch_ssdp
+                        else None
+                    )
+                    waiting: list[asyncio.Task[Any]] = [asyncio.create_task(stop.wait())]
+                    if watcher is not None:
+                        waiting.append(watcher)
+                    await asyncio.wait(waiting, timeout=duration, return_when="FIRST_COMPLETED")
+                    begin_shutdown()
+                    if watcher is not None and watcher.done() and not watcher.cancelled():
+                        failure = _watch_failure(watcher.exception())
+                    for task in [*waiting, *helpers]:
+                        task.cancel()
+                    await asyncio.gather(*waiting, *helpers, return_exceptions=True)
+            finally:
+                for sig in signals:
+                    loop.remove_signal_handler(sig)
+                    if previous[sig] is not None:
+                        signal.signal(sig, previous[sig])
+            if failure is not None:
+                raise failure
 
     _run(run())
+    if outcome["broken_pipe"]:
+        sys.exit(EXIT_BROKEN_PIPE)
+
+
+def _watch_failure(exc: BaseException | None) -> Failure:
+    """Why --watch-ssdp stopped, as a Failure (it runs until cancelled otherwise)."""
+    if isinstance(exc, ValueError):
+        return Failure(EXIT_USAGE, f"--watch-ssdp: {exc}")
+    if isinstance(exc, OSError):
+        return Failure(EXIT_NETWORK, f"--watch-ssdp: {exc.strerror or exc}")
+    return Failure(EXIT_NETWORK, f"--watch-ssdp stopped: {exc or 'no reason given'}")
+
+
+def _stdout_is_pipe() -> bool:
+    """True when stdout is a pipe or socket (a reader that can go away)."""
+    import os
+    import stat
+
+    try:
+        mode = os.fstat(sys.stdout.fileno()).st_mode
+    except (OSError, ValueError, AttributeError):  # closed, or replaced (click's test runner)
+        return False
+    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
+
+
+def _stdout_gone() -> bool:
+    """True when stdout is a pipe whose reader has closed it (poll: POLLERR/POLLHUP)."""
+    import select
+
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), 0)  # errors and hang-ups are always reported
+        return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def _discard_stdout() -> None:
+    """Point stdout at /dev/null: nothing more can be written, and the exit flush stays quiet."""
+    import os
+
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
 
 
 cli.add_command(subscribe, name="eventlog")

@@ -10,9 +10,11 @@
 Loading fetches the description and every SCPD (each at most 1 MiB, 10 s, no
 redirects) and is tolerant of real devices (spec.md §3.2, §4.3): element order,
 vendor elements, ``#TOKEN#`` text, no URLBase (URLs resolve against LOCATION).
-A service whose SCPD cannot be fetched or parsed is kept, with the reason in
-:attr:`RemoteService.scpd_error`, so one broken vendor service does not hide a
-device.
+A service whose SCPD cannot be fetched or parsed (or whose SCPDURL is not a
+usable URL) is kept, with the reason in :attr:`RemoteService.scpd_error`, so
+one broken vendor service does not hide a device; calling an action of such a
+service raises :class:`TransportError` with that reason. A controlURL or
+eventSubURL that does not resolve is kept as written and fails only when used.
 
 Calls are checked against the SCPD before anything is sent (a wrong name,
 type or value raises :class:`ActionArgumentError`), results are converted to
@@ -28,6 +30,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
+from urllib.parse import urlsplit
 
 from upnpcm.aio.http_client import HttpClient, LeanHttpClient
 from upnpcm.core.arguments import decode_arguments, encode_arguments
@@ -216,8 +219,15 @@ class ControlPoint:
         description = parse_device_description(
             await self._get(location), max_bytes=self.max_description_bytes
         )
+
+        def resolve(url: str) -> str:
+            try:
+                return description.absolute_url(location, url)
+            except ValueError:  # e.g. "http://[::1/x.xml": kept as written, fails when used
+                return url
+
         pairs = list(description.device.iter_services())
-        urls = [description.absolute_url(location, s.scpd_url) for _, s in pairs]
+        urls = [resolve(s.scpd_url) for _, s in pairs]
         unique = list(dict.fromkeys(urls))  # services often share one SCPD (Sonos, us)
         loaded = dict(
             zip(unique, await asyncio.gather(*(self._load_scpd(u) for u in unique)), strict=True)
@@ -229,28 +239,42 @@ class ControlPoint:
                 service=service,
                 scpd=scpd,
                 scpd_error=error,
-                control_url=description.absolute_url(location, service.control_url),
-                event_url=description.absolute_url(location, service.event_sub_url),
-                scpd_url=description.absolute_url(location, service.scpd_url),
+                control_url=resolve(service.control_url),
+                event_url=resolve(service.event_sub_url),
+                scpd_url=url,
                 _cp=self,
             )
-            for (device, service), (scpd, error) in zip(pairs, scpds, strict=True)
+            for (device, service), url, (scpd, error) in zip(pairs, urls, scpds, strict=True)
         ]
         return RemoteDevice(location=location, description=description, services=services)
 
     async def _load_scpd(self, url: str) -> tuple[ServiceDescription, str | None]:
+        """One SCPD, or an empty one and the reason it could not be had (never raises)."""
         try:
             return parse_scpd(await self._get(url), max_bytes=self.max_description_bytes), None
         except (TransportError, RemoteProtocolError, LocalProtocolError) as exc:
             return ServiceDescription(), str(exc)
+        except ValueError as exc:  # an unusable URL, whatever the HTTP client makes of it
+            return ServiceDescription(), f"SCPD {url!r} is not a usable URL: {exc}"
 
     # ------------------------------------------------------------------- calls
 
     async def call(
         self, remote: RemoteService, action_name: str, arguments: Mapping[str, object]
     ) -> dict[str, UPnPValue]:
-        """Call an action of ``remote`` (see :meth:`RemoteService.call`)."""
+        """Call an action of ``remote`` (see :meth:`RemoteService.call`).
+
+        Raises (besides those of :meth:`RemoteService.call`):
+            TransportError: the service's SCPD could not be loaded
+                (:attr:`RemoteService.scpd_error`), so nothing can be checked or sent.
+            RemoteProtocolError: the service's controlURL is not a usable URL.
+        """
         action = remote.scpd.action(action_name)
+        if action is None and remote.scpd_error is not None:
+            raise TransportError(
+                f"{remote.qualified_name}: cannot call {action_name!r}, its service "
+                f"description could not be loaded ({remote.scpd_error})"
+            )
         if action is None:
             known = ", ".join(a.name for a in remote.scpd.actions) or "none"
             raise ActionArgumentError(
@@ -263,6 +287,7 @@ class ControlPoint:
         if PAYLOADS.isEnabledFor(logging.INFO):
             PAYLOADS.info("call %s %s %s", remote.qualified_name, action_name, dict(pairs))
         headers, body = build_action_request(remote.service.service_type, action_name, pairs)
+        _check_url(remote.control_url, f"{remote.qualified_name}: controlURL")
         reply = await self.http.request(
             "POST", remote.control_url, headers=headers, body=body, timeout=self.timeout
         )
@@ -277,9 +302,9 @@ class ControlPoint:
             return values
         try:
             error = parse_fault(reply.body)
-        except RemoteProtocolError:
+        except RemoteProtocolError as exc:
             raise RemoteProtocolError(
-                f"{action_name}: HTTP {reply.status} without a UPnP fault"
+                f"{action_name}: HTTP {reply.status} without a UPnP fault ({exc})"
             ) from None
         if PAYLOADS.isEnabledFor(logging.INFO):
             PAYLOADS.info(
@@ -290,3 +315,15 @@ class ControlPoint:
                 error.description,
             )
         raise error
+
+
+def _check_url(url: str, what: str) -> None:
+    """Raise RemoteProtocolError when a URL the device gave cannot be used."""
+    try:
+        parts = urlsplit(url)
+        usable = parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+        _ = parts.port
+    except ValueError as exc:
+        raise RemoteProtocolError(f"{what} {url!r} is not a usable URL: {exc}") from None
+    if not usable:
+        raise RemoteProtocolError(f"{what} {url!r} is not an absolute http:// URL")

@@ -118,7 +118,7 @@ class UPnPError(UpnpCmError):
 class ActionArgumentError(LocalProtocolError):
     """An action argument failed the SCPD checks; the request was never sent.
 
-    ``code`` is the UPnP error a device would have answered (402, 600, 601).
+    ``code`` is the UPnP error a device would have answered (402, 601).
     """
 
     def __init__(self, code: int, message: str) -> None:

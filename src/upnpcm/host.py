@@ -13,6 +13,7 @@ import logging
 from pathlib import Path
 from typing import Final
 
+from upnpcm.aio.http_server import HttpLimits
 from upnpcm.aio.notifier import Notifier
 from upnpcm.aio.server import DeviceServer
 from upnpcm.aio.ssdp import SsdpServer, resolve_interfaces
@@ -29,7 +30,11 @@ _LOG: Final = logging.getLogger("upnpcm.host")
 
 
 class DeviceHost:
-    """A device built from settings (or a ready :class:`DeviceSpec`), served over HTTP."""
+    """A device built from settings (or a ready :class:`DeviceSpec`), served over HTTP.
+
+    ``http_limits`` overrides the HTTP sizes, timeouts and the connection cap
+    (:class:`~upnpcm.aio.http_server.HttpLimits`; security.md §5 by default).
+    """
 
     def __init__(
         self,
@@ -37,6 +42,7 @@ class DeviceHost:
         *,
         state_dir: Path | str | None = None,
         spec: DeviceSpec | None = None,
+        http_limits: HttpLimits | None = None,
     ) -> None:
         self.settings = settings or DeviceSettings()
         self.store = StateStore(state_dir)
@@ -59,6 +65,7 @@ class DeviceHost:
             host=hosts,
             port=port,
             notifier=Notifier(self.core, min_interval=self.settings.gena.min_interval),
+            limits=http_limits,
         )
         self.ssdp: SsdpServer | None = None
         self.boot_id: int | None = None
@@ -76,6 +83,8 @@ class DeviceHost:
             try:
                 await self._start_ssdp()
             except BaseException:
+                # SsdpServer.start closed the sockets it had opened; forget it.
+                self.ssdp = None
                 await self.server.stop()
                 raise
 

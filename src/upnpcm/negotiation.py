@@ -15,21 +15,36 @@ from its SCPD, or answering 401, as Sonos and many TVs do) falls back to the
 implicit connection 0, and the result says so. A side that refuses (701, 702,
 704, …) stops the negotiation: what was already prepared is torn down with
 ConnectionComplete, and :class:`NegotiationError` says which side refused and
-why. :func:`disconnect` calls ConnectionComplete on both sides.
+why. Any other failure while preparing the renderer (network error, timeout,
+an answer that is not SOAP, cancellation) also tears the server's connection
+down (best effort, within :data:`TEARDOWN_TIMEOUT` seconds) before the error
+goes on; our own errors then name the server's ConnectionID.
+:func:`disconnect` calls ConnectionComplete on both sides.
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from upnpcm.control_point import RemoteService
 from upnpcm.core.protocol_info import Pair, ProtocolInfo, best_pairs, canonical_mime, parse_list
-from upnpcm.errors import UpnpCmError, UPnPError
+from upnpcm.errors import (
+    ConnectError,
+    RemoteProtocolError,
+    TransportError,
+    UpnpCmError,
+    UPnPError,
+    UpnpTimeoutError,
+)
 
-__all__ = ["Negotiation", "NegotiationError", "Side", "disconnect", "negotiate"]
+__all__ = ["TEARDOWN_TIMEOUT", "Negotiation", "NegotiationError", "Side", "disconnect", "negotiate"]
 
 Role = Literal["server", "renderer"]
+
+#: Longest wait for the best-effort ConnectionComplete after a failed negotiation.
+TEARDOWN_TIMEOUT: Final = 5.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -187,6 +202,30 @@ async def _complete(service: RemoteService, connection_id: int) -> dict[str, Any
     return outcome
 
 
+async def _tear_down(service: RemoteService, connection_id: int) -> dict[str, Any]:
+    """Best-effort :func:`_complete`: bounded, and any failure is reported, not raised."""
+    try:
+        async with asyncio.timeout(TEARDOWN_TIMEOUT):
+            return await _complete(service, connection_id)
+    except (UpnpCmError, TimeoutError) as exc:
+        return {
+            "service": service.qualified_name,
+            "connectionId": connection_id,
+            "completed": False,
+            "error": {"code": None, "description": str(exc) or type(exc).__name__},
+        }
+
+
+def _with_connection(exc: BaseException, note: str) -> BaseException | None:
+    """``exc`` again with ``note`` appended to its message, when its type allows; else None."""
+    for kind in (UpnpTimeoutError, ConnectError, TransportError):
+        if type(exc) is kind:
+            return kind(f"{exc} ({note})")
+    if type(exc) is RemoteProtocolError:
+        return RemoteProtocolError(f"{exc} ({note})", status_hint=exc.status_hint)
+    return None
+
+
 async def negotiate(
     server: RemoteService,
     renderer: RemoteService,
@@ -198,7 +237,9 @@ async def negotiate(
 
     Raises:
         NegotiationError: nothing compatible, or a side refused (with its code).
-        TransportError, RemoteProtocolError: a device could not be asked.
+        TransportError, RemoteProtocolError: a device could not be asked. If
+            that was the renderer, the server's connection has been torn
+            down first and the message names its ConnectionID.
     """
     source_text = (await server.call("GetProtocolInfo")).get("Source", "")
     sink_text = (await renderer.call("GetProtocolInfo")).get("Sink", "")
@@ -238,7 +279,7 @@ async def negotiate(
             "renderer", renderer, protocol_info, server, server_side.connection_id
         )
     except UPnPError as exc:
-        torn = [await _complete(server, server_side.connection_id)] if server_side.prepared else []
+        torn = [await _tear_down(server, server_side.connection_id)] if server_side.prepared else []
         raise NegotiationError(
             f"the renderer refused PrepareForConnection: {exc}",
             side="renderer",
@@ -246,6 +287,16 @@ async def negotiate(
             description=exc.description,
             torn_down=torn,
         ) from exc
+    except BaseException as exc:  # network, garbage, cancellation: still undo the server side
+        if not server_side.prepared:
+            raise
+        outcome = await _tear_down(server, server_side.connection_id)
+        done = "torn down" if outcome.get("completed") else "could not be torn down"
+        note = f"the server's connection {server_side.connection_id} {done}"
+        again = _with_connection(exc, note)
+        if again is None:
+            raise
+        raise again from exc
     return Negotiation(
         protocol_info=protocol_info,
         pair=chosen,

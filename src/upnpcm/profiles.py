@@ -54,7 +54,7 @@ from upnpcm.core.description import (
 from upnpcm.core.device import HostedService, Resource
 from upnpcm.core.gena import GenaPolicy
 from upnpcm.errors import UPnPError
-from upnpcm.settings import ConfigError, DeviceSettings
+from upnpcm.settings import ConfigError, DeviceSettings, check_text
 from upnpcm.state import StateStore
 
 __all__ = ["PROFILES", "DeviceSpec", "Profile", "build_device_spec"]
@@ -124,7 +124,38 @@ def default_server_header() -> str:
 
 
 def _friendly_name(settings: DeviceSettings) -> str:
-    return settings.friendly_name or f"upnpcm on {socket.gethostname() or 'localhost'}"
+    return check_text(
+        settings.friendly_name or f"upnpcm on {socket.gethostname() or 'localhost'}",
+        "[device].friendly_name",
+    )
+
+
+def _check_device_texts(settings: DeviceSettings) -> None:
+    """Names end up in XML and SSDP headers: no control characters (also for settings in code)."""
+    for key in ("friendly_name", "manufacturer", "model_name", "model_number", "udn"):
+        value = getattr(settings, key)
+        if value is not None:
+            check_text(value, f"[device].{key}")
+
+
+def _option_text(options: Mapping[str, object], key: str, default: str) -> str:
+    """A ``[profile_options]`` string (``default`` when absent or empty)."""
+    value = options.get(key)
+    if value is None or value == "":
+        return default
+    if not isinstance(value, str):
+        raise ConfigError(f"[profile_options].{key} must be a string")
+    return check_text(value, f"[profile_options].{key}")
+
+
+def _option_list(options: Mapping[str, object], key: str, default: str) -> str:
+    """A protocol list option: a string served as written, or a list joined with ","."""
+    value = options.get(key, default)
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        value = ",".join(value)
+    if not isinstance(value, str):
+        raise ConfigError(f"[profile_options].{key} must be a string or a list of strings")
+    return check_text(value, f"[profile_options].{key}")
 
 
 def cm_service(prefix: str) -> Service:
@@ -138,24 +169,65 @@ def cm_service(prefix: str) -> Service:
     )
 
 
-def gena_policy(settings: DeviceSettings, **overrides: object) -> GenaPolicy:
-    """The GENA policy configured in ``settings`` (``overrides`` win)."""
+_GENA_KEYS: Final = (
+    "min_timeout",
+    "max_timeout",
+    "default_timeout",
+    "max_subscriptions",
+    "max_per_peer",
+)
+
+
+def gena_policy(
+    settings: DeviceSettings,
+    *,
+    defaults: Mapping[str, int] | None = None,
+    **fixed: object,
+) -> GenaPolicy:
+    """The GENA policy: ``settings.gena`` over the profile's ``defaults``.
+
+    Every value the user gave in ``[gena]`` wins; ``defaults`` fill only what
+    was left out (and :class:`GenaPolicy`'s own defaults the rest). ``fixed``
+    are profile choices that are no settings (SID format, XML declaration).
+
+    Raises:
+        ConfigError: the merged timeouts or caps are inconsistent.
+    """
     gena = settings.gena
-    values: dict[str, object] = {
-        "min_timeout": gena.min_timeout,
-        "max_timeout": gena.max_timeout,
-        "default_timeout": gena.default_timeout,
-        "max_subscriptions": gena.max_subscriptions,
-        "max_per_peer": gena.max_per_peer,
-        "callback_scope": gena.callback_scope,
-    }
-    values.update(overrides)
-    return GenaPolicy(**values)  # type: ignore[arg-type]
+    base = GenaPolicy()
+    merged: dict[str, int] = {key: getattr(base, key) for key in _GENA_KEYS}
+    merged.update(defaults or {})
+    given = {key: getattr(gena, key) for key in _GENA_KEYS if getattr(gena, key) is not None}
+    merged.update(given)
+    # A default the user did not choose yields to the bounds the user did choose
+    # (e.g. max_timeout = 3600 under sonos also lowers its 86400 default grant).
+    if "min_timeout" not in given:
+        merged["min_timeout"] = min(
+            merged["min_timeout"], given.get("default_timeout", merged["max_timeout"])
+        )
+        merged["min_timeout"] = min(merged["min_timeout"], merged["max_timeout"])
+    if "max_timeout" not in given:
+        merged["max_timeout"] = max(merged["max_timeout"], merged["min_timeout"])
+        merged["max_timeout"] = max(merged["max_timeout"], given.get("default_timeout", 0))
+    if "default_timeout" not in given:
+        merged["default_timeout"] = max(
+            merged["min_timeout"], min(merged["max_timeout"], merged["default_timeout"])
+        )
+    values: dict[str, object] = dict(merged)
+    values["callback_scope"] = gena.callback_scope
+    values.update(fixed)
+    try:
+        return GenaPolicy(**values)  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise ConfigError(f"[gena] with the {settings.profile} profile's defaults: {exc}") from None
 
 
 def _build_standard(settings: DeviceSettings, store: StateStore) -> DeviceSpec:
     if not (settings.renderer or settings.server):
         raise ConfigError("enable at least one of [renderer] and [server]")
+    _check_device_texts(settings)
+    for key in ("renderer_sink", "renderer_source", "server_source", "server_sink"):
+        check_text(getattr(settings, key), key)
     root_udn = settings.udn or store.identity("udn.standard")
     try:
         root_uuid = uuid.UUID(root_udn.removeprefix("uuid:"))
@@ -194,6 +266,7 @@ def _build_standard(settings: DeviceSettings, store: StateStore) -> DeviceSpec:
                 sink=sink,
                 prepare_for_connection=settings.prepare_for_connection,
                 max_connections=settings.max_connections,
+                connection_idle_timeout=settings.connection_idle_timeout,
             )
         )
         service = cm_service(prefix)
@@ -236,6 +309,15 @@ def _build_standard(settings: DeviceSettings, store: StateStore) -> DeviceSpec:
 # ---------------------------------------------------------------------- sonos
 
 SONOS_SERVER: Final = "Linux UPnP/1.0 Sonos/85.0-64200 (ZPS29)"
+#: GENA grants of a zone player (32 subscriptions per service, homebridge-zp#180); the
+#: per-peer cap stays at security.md's 8. Any [gena] value the user gives wins.
+SONOS_GENA: Final[Mapping[str, int]] = {
+    "min_timeout": 60,
+    "max_timeout": 86400,
+    "default_timeout": 86400,
+    "max_subscriptions": 32,
+    "max_per_peer": 8,
+}
 #: The MediaServer's Source list a zone player is reported to serve (spec.md §4.5).
 SONOS_MS_SOURCE: Final = (
     "file:*:audio/mpegurl:*,x-file-cifs:*:*:*,x-rincon:*:*:*,x-rincon-mp3radio:*:*:*,"
@@ -274,8 +356,10 @@ class StaticService:
 
     answers: Mapping[str, Mapping[str, object]]
 
-    def handle_action(self, action: str, arguments: Mapping[str, object]) -> Mapping[str, object]:
-        """The fixed answer of ``action``.
+    def handle_action(
+        self, action: str, arguments: Mapping[str, object], *, now: float | None = None
+    ) -> Mapping[str, object]:
+        """The fixed answer of ``action`` (``now`` is not needed).
 
         Raises:
             UPnPError: 401 for an action without an answer.
@@ -344,20 +428,26 @@ def _device_properties_scpd() -> ServiceDescription:
 
 def _build_sonos(settings: DeviceSettings, store: StateStore) -> DeviceSpec:
     options = dict(settings.profile_options)
+    _check_device_texts(settings)
     root_udn = settings.udn or store.identity("udn.sonos", _rincon)
     if not root_udn.startswith("uuid:RINCON_") or not root_udn.endswith("01400"):
         raise ConfigError(f"a Sonos UDN is uuid:RINCON_<12 hex>01400, not {root_udn!r}")
     rincon = root_udn.removeprefix("uuid:")
     mac_hex = rincon.removeprefix("RINCON_").removesuffix("01400")
     mac = ":".join(mac_hex[i : i + 2] for i in range(0, len(mac_hex), 2))
-    household = str(options.get("household") or store.identity("household.sonos", _household))
-    room = str(options.get("room_name") or settings.friendly_name or "upnpcm")
-    software = str(options.get("software_version", "85.0-64200"))
+    household = _option_text(options, "household", "") or store.identity(
+        "household.sonos", _household
+    )
+    room = _option_text(options, "room_name", settings.friendly_name or "upnpcm")
+    software = _option_text(options, "software_version", "85.0-64200")
+    model_number = _option_text(options, "model_number", "S9")
     cm_scpd_xml = _sonos_data("ConnectionManager1.xml")
     cm_scpd = parse_scpd(cm_scpd_xml)
-    sink = str(options.get("sink", _sonos_data("MediaRenderer-Sink.txt").decode("utf-8")))
-    source = str(options.get("source", SONOS_MS_SOURCE))
-    faults = bool(options.get("connection_info_faults", True))
+    sink = _option_list(options, "sink", _sonos_data("MediaRenderer-Sink.txt").decode("utf-8"))
+    source = _option_list(options, "source", SONOS_MS_SOURCE)
+    faults = options.get("connection_info_faults", True)
+    if not isinstance(faults, bool):
+        raise ConfigError("[profile_options].connection_info_faults must be true or false")
     renderer_cm, server_cm = (
         ConnectionManager(
             ConnectionManagerConfig(
@@ -408,7 +498,7 @@ def _build_sonos(settings: DeviceSettings, store: StateStore) -> DeviceSpec:
         friendly_name=f"{room} - upnpcm ZonePlayer",
         manufacturer="Sonos, Inc.",
         manufacturer_url="http://www.sonos.com",
-        model_number=str(options.get("model_number", "S9")),
+        model_number=model_number,
         model_description="upnpcm Sonos profile: a zone player's ConnectionManagers",
         model_name="upnpcm ZonePlayer",
         model_url="https://pypi.org/project/upnpcm/",
@@ -480,11 +570,7 @@ def _build_sonos(settings: DeviceSettings, store: StateStore) -> DeviceSpec:
         connection_managers={"renderer": renderer_cm, "server": server_cm},
         gena_policy=gena_policy(
             settings,
-            min_timeout=60,
-            max_timeout=86400,
-            default_timeout=86400,
-            max_subscriptions=32,
-            max_per_peer=32,
+            defaults=SONOS_GENA,
             sid_format=sonos_sid,
             xml_declaration=False,
         ),

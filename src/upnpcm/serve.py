@@ -17,6 +17,9 @@ __all__ = ["run_forever"]
 async def run_forever(settings: DeviceSettings, *, state_dir: Path | str | None = None) -> int:
     """Serve until a stop signal; return the process exit code.
 
+    0 after a clean stop; 2 when an ``interfaces`` selector matches nothing
+    (a usage error, said in one line); 3 when a port cannot be bound.
+
     Raises:
         ConfigError: the settings cannot build a device.
     """
@@ -28,11 +31,16 @@ async def run_forever(settings: DeviceSettings, *, state_dir: Path | str | None 
     try:
         await host.start()
     except OSError as exc:
+        _remove_handlers(loop)
         what = "address in use" if exc.errno == errno.EADDRINUSE else exc.strerror or str(exc)
         print(
             f"upnpcm: cannot listen on port {host.server._requested_port}: {what}", file=sys.stderr
         )
         return 3
+    except ValueError as exc:  # e.g. --interface names no local interface or address
+        _remove_handlers(loop)
+        print(f"upnpcm: {exc}", file=sys.stderr)
+        return 2
     print(
         f"upnpcm: serving profile {host.spec.profile} ({host.spec.description.device.friendly_name}) "
         f"on port {host.port}, description at {host.spec.description_path}"
@@ -48,7 +56,11 @@ async def run_forever(settings: DeviceSettings, *, state_dir: Path | str | None 
         await stop.wait()
     finally:
         await host.stop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
+        _remove_handlers(loop)
     print("upnpcm: stopped", file=sys.stderr, flush=True)
     return 0
+
+
+def _remove_handlers(loop: asyncio.AbstractEventLoop) -> None:
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.remove_signal_handler(sig)

@@ -20,6 +20,7 @@ Example ``upnpcm.toml`` (every key optional)::
     [connection_manager]
     prepare_for_connection = true
     max_connections = 16
+    connection_idle_timeout = 3600  # seconds a connection may go unreferenced; 0 = never
 
     [renderer]                      # the MediaRenderer's ConnectionManager
     enabled = true
@@ -31,8 +32,8 @@ Example ``upnpcm.toml`` (every key optional)::
     source = ["http-get:*:audio/mpeg:DLNA.ORG_PN=MP3"]
     sink = ""
 
-    [gena]
-    min_timeout = 1800
+    [gena]                          # a key left out keeps the profile's default
+    min_timeout = 1800              # (sonos: 60 / 86400 / 86400, 32, 8)
     max_timeout = 3600
     default_timeout = 1800
     max_subscriptions = 32
@@ -46,6 +47,7 @@ inside an entry escaped); a string is served exactly as written.
 from __future__ import annotations
 
 import tomllib
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -60,6 +62,7 @@ __all__ = [
     "ConfigError",
     "DeviceSettings",
     "GenaSettings",
+    "check_text",
     "load_settings",
 ]
 
@@ -99,13 +102,18 @@ class ConfigError(UpnpCmError, ValueError):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GenaSettings:
-    """Eventing limits (see :class:`~upnpcm.core.gena.GenaPolicy`)."""
+    """Eventing limits (see :class:`~upnpcm.core.gena.GenaPolicy`).
 
-    min_timeout: int = 1800
-    max_timeout: int = 3600
-    default_timeout: int = 1800
-    max_subscriptions: int = 32
-    max_per_peer: int = 8
+    ``None`` leaves a value to the profile (standard: the
+    :class:`~upnpcm.core.gena.GenaPolicy` defaults; sonos: zone-player
+    grants); a value given here always wins over the profile's.
+    """
+
+    min_timeout: int | None = None
+    max_timeout: int | None = None
+    default_timeout: int | None = None
+    max_subscriptions: int | None = None
+    max_per_peer: int | None = None
     callback_scope: str = "peer"
     min_interval: float = 0.2
 
@@ -127,6 +135,7 @@ class DeviceSettings:
     udn: str | None = None
     prepare_for_connection: bool = True
     max_connections: int = 16
+    connection_idle_timeout: float = 3600.0
     renderer: bool = True
     renderer_sink: str = DEFAULT_SINK
     renderer_source: str = ""
@@ -136,6 +145,19 @@ class DeviceSettings:
     gena: GenaSettings = field(default_factory=GenaSettings)
     #: Profile-specific settings (e.g. ``household`` for sonos) kept as given.
     profile_options: Mapping[str, Any] = field(default_factory=dict)
+
+
+def check_text(value: str, where: str) -> str:
+    """``value`` if it holds no control character (XML and SSDP headers cannot carry them).
+
+    Raises:
+        ConfigError: a C0/C1 control character (tab and newline included), a
+            surrogate, U+FFFE or U+FFFF.
+    """
+    for char in value:
+        if unicodedata.category(char) in ("Cc", "Cs") or char in "\ufffe\uffff":
+            raise ConfigError(f"{where} contains the control character U+{ord(char):04X}")
+    return value
 
 
 def _protocol_list(value: object, where: str) -> str:
@@ -180,6 +202,7 @@ _SECTIONS: Final[dict[str, dict[str, tuple[str, type | tuple[type, ...]]]]] = {
     "connection_manager": {
         "prepare_for_connection": ("prepare_for_connection", bool),
         "max_connections": ("max_connections", int),
+        "connection_idle_timeout": ("connection_idle_timeout", (int, float)),
     },
     "renderer": {"enabled": ("renderer", bool)},
     "server": {"enabled": ("server", bool)},
@@ -231,6 +254,8 @@ def settings_from_mapping(
             if key in known:
                 attr, kind = known[key]
                 updates[attr] = _expect(table, key, kind, where)
+                if isinstance(updates[attr], str):
+                    check_text(updates[attr], f"{where}.{key}")
             elif (section, key) in _LIST_KEYS:
                 value = table[key]
                 if isinstance(value, str):
@@ -246,6 +271,8 @@ def settings_from_mapping(
                 raise ConfigError(f"unknown key {key!r} in {where}")
     if "max_connections" in updates and updates["max_connections"] < 1:
         raise ConfigError("[connection_manager].max_connections must be at least 1")
+    if "connection_idle_timeout" in updates and not updates["connection_idle_timeout"] >= 0:
+        raise ConfigError("[connection_manager].connection_idle_timeout must be 0 (never) or more")
     if "port" in updates and not 0 <= updates["port"] < 65536:
         raise ConfigError("[network].port must be 0..65535")
     if profile_options:
@@ -266,10 +293,17 @@ def _gena(table: Mapping[str, Any]) -> GenaSettings:
     gena = GenaSettings(**values)
     if gena.callback_scope not in ("peer", "subnet"):
         raise ConfigError('[gena].callback_scope must be "peer" or "subnet"')
-    if not 0 < gena.min_timeout <= gena.default_timeout <= gena.max_timeout:
+    # What the file gives must agree with itself; the profile's defaults fill
+    # the rest, and the whole is checked again when the device is built.
+    ordered = [
+        v for v in (gena.min_timeout, gena.default_timeout, gena.max_timeout) if v is not None
+    ]
+    if any(v <= 0 for v in ordered) or ordered != sorted(ordered):
         raise ConfigError("[gena] needs 0 < min_timeout <= default_timeout <= max_timeout")
-    if gena.max_subscriptions < 1 or gena.max_per_peer < 1:
+    if any(v is not None and v < 1 for v in (gena.max_subscriptions, gena.max_per_peer)):
         raise ConfigError("[gena] subscription caps must be at least 1")
+    if gena.min_interval < 0:
+        raise ConfigError("[gena].min_interval must not be negative")
     return gena
 
 

@@ -4,6 +4,7 @@ import asyncio
 
 import aiohttp
 
+from upnpcm.aio.http_server import HttpLimits
 from upnpcm.core.soap import build_action_request, parse_action_response, parse_fault
 from upnpcm.host import DeviceHost
 from upnpcm.settings import DeviceSettings
@@ -22,7 +23,9 @@ async def soap(session, url, action, args):
 
 async def test_200_parallel_prepares_never_exceed_limit_or_reuse_ids(tmp_path):
     settings = DeviceSettings(host=("127.0.0.1",), port=0, max_connections=50)
-    async with DeviceHost(settings, state_dir=tmp_path) as dev:
+    # 200 client connections at once: above the default HTTP cap of 64, so raise it here.
+    limits = HttpLimits(max_connections=256)
+    async with DeviceHost(settings, state_dir=tmp_path, http_limits=limits) as dev:
         url = dev.server.url("127.0.0.1", "/MediaRenderer/ConnectionManager/Control")
         args = [
             ("RemoteProtocolInfo", "http-get:*:audio/mpeg:*"),

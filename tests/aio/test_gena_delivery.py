@@ -321,3 +321,100 @@ async def test_shutdown_stops_delivery_cleanly(tmp_path):
 def test_settings_gena_roundtrip():
     gena_settings = replace(GenaSettings(), max_subscriptions=5)
     assert gena_settings.max_subscriptions == 5
+
+
+async def test_subnet_scope_accepts_loopback_callbacks_when_served_on_loopback(tmp_path):
+    host = await make_host(tmp_path, callback_scope="subnet")
+    cb = await CallbackServer("127.0.0.7").start()
+    listener = await Listener("127.0.0.8").start()
+    try:
+        assert host.core.table(EVENT)._networks  # the host handed the tables its networks
+        # From 127.0.0.1, a callback on another loopback address: same network, accepted.
+        status, headers = await subscribe(host, cb, source="127.0.0.1")
+        assert status == 200
+        await cb.wait_for(lambda c: len(c.received) >= 1)
+        assert cb.received[0].sid == headers["SID"]
+        # Outside every network the device is served on: refused before any connection.
+        for outside in ("http://192.0.2.1:9/cb", "http://10.99.99.99:9/cb"):
+            status, _ = await subscribe(host, cb, source="127.0.0.1", callback=f"<{outside}>")
+            assert status == 412
+        # Still never the device's own ip:port.
+        own = host.server.url("127.0.0.1", "/cb")
+        assert (await subscribe(host, cb, source="127.0.0.1", callback=f"<{own}>"))[0] == 412
+        await asyncio.sleep(0.2)
+        assert listener.accepted == 0
+    finally:
+        await listener.stop()
+        await cb.stop()
+        await host.stop()
+
+
+async def test_peer_scope_still_refuses_another_loopback_callback(tmp_path):
+    host = await make_host(tmp_path)  # callback_scope="peer"
+    cb = await CallbackServer("127.0.0.7").start()
+    try:
+        assert (await subscribe(host, cb, source="127.0.0.1"))[0] == 412
+        assert (await subscribe(host, cb))[0] == 200  # from the callback's own address
+        await cb.wait_for(lambda c: len(c.received) >= 1)
+    finally:
+        await cb.stop()
+        await host.stop()
+
+
+async def test_idle_connection_expires_on_the_live_server_and_is_evented(tmp_path):
+    import aiohttp
+
+    from upnpcm.core.soap import build_action_request, parse_action_response
+
+    settings = DeviceSettings(host=("127.0.0.1",), port=0, ssdp=False, connection_idle_timeout=0.5)
+    host = DeviceHost(settings, state_dir=tmp_path)
+    await host.start()
+    cb = await CallbackServer("127.0.0.2").start()
+    cm_type = "urn:schemas-upnp-org:service:ConnectionManager:1"
+    control = host.server.url("127.0.0.1", "/MediaRenderer/ConnectionManager/Control")
+
+    async def call(session, action, args):
+        headers, body = build_action_request(cm_type, action, args)
+        async with session.post(control, data=body, headers=headers) as response:
+            return response.status, dict(parse_action_response(await response.read(), action))
+
+    try:
+        assert (await subscribe(host, cb))[0] == 200
+        await cb.wait_for(lambda c: len(c.received) >= 1)
+        async with aiohttp.ClientSession() as session:
+            status, out = await call(
+                session,
+                "PrepareForConnection",
+                [
+                    ("RemoteProtocolInfo", "http-get:*:audio/mpeg:*"),
+                    ("PeerConnectionManager", ""),
+                    ("PeerConnectionID", "-1"),
+                    ("Direction", "Input"),
+                ],
+            )
+            assert status == 200
+            cid = out["ConnectionID"]
+            await cb.wait_for(
+                lambda c: any(n.changes.get("CurrentConnectionIDs") == cid for n in c.received)
+            )
+            started = time.monotonic()
+            await cb.wait_for(
+                lambda c: c.received[-1].changes.get("CurrentConnectionIDs") == "", timeout=10
+            )
+            assert time.monotonic() - started < 5  # the sweeper woke for the short lease
+            _, ids = await call(session, "GetCurrentConnectionIDs", [])
+            assert ids["ConnectionIDs"] == ""
+            _, again = await call(
+                session,
+                "PrepareForConnection",
+                [
+                    ("RemoteProtocolInfo", "http-get:*:audio/mpeg:*"),
+                    ("PeerConnectionManager", ""),
+                    ("PeerConnectionID", "-1"),
+                    ("Direction", "Input"),
+                ],
+            )
+            assert int(again["ConnectionID"]) == int(cid) + 1  # never reused
+    finally:
+        await cb.stop()
+        await host.stop()

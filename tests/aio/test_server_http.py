@@ -195,3 +195,34 @@ async def test_garbage_and_truncated_requests_do_not_hurt(device):
         f"GET /xml/device_description.xml HTTP/1.1\r\nHost: 127.0.0.1:{device.port}\r\n\r\n".encode(),
     )
     assert status == 200
+
+
+async def test_superscript_digit_in_soapaction_is_a_401_fault(device):
+    # Byte 0xb2 is "²" in latin-1: str.isdigit() says yes, int() raises.
+    _, body = build_action_request(CM[:-1] + "\u00b2", "GetProtocolInfo", [])
+    # The body names the same type (UTF-8); the header carries the raw byte (latin-1).
+    soapaction = b'SOAPACTION: "' + CM[:-1].encode() + b'\xb2#GetProtocolInfo"\r\n'
+    raw = post(device.port, body, soapaction=None, extra=soapaction)
+    status, headers, reply = await exchange(device.port, raw)
+    assert status == 500
+    assert headers["content-type"] == 'text/xml; charset="utf-8"'
+    assert parse_fault(reply).code == 401
+    assert b"Traceback" not in reply
+    _, good = build_action_request(CM, "GetProtocolInfo", [])
+    status, _, _ = await exchange(device.port, post(device.port, good))
+    assert status == 200
+
+
+@pytest.mark.parametrize("encoding", ["foo", "x-no-such-codec"])
+async def test_unknown_xml_encoding_is_400_and_server_stays_up(device, encoding, caplog):
+    body = (
+        f'<?xml version="1.0" encoding="{encoding}"?>'
+        '<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body>'
+        f'<u:GetProtocolInfo xmlns:u="{CM}"/></s:Body></s:Envelope>'
+    ).encode()
+    status, _, reply = await exchange(device.port, post(device.port, body))
+    assert status == 400
+    assert b"unknown encoding" in reply
+    assert "Traceback" not in caplog.text and "handler failed" not in caplog.text
+    _, good = build_action_request(CM, "GetProtocolInfo", [])
+    assert (await exchange(device.port, post(device.port, good)))[0] == 200

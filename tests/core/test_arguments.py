@@ -58,8 +58,9 @@ def test_argument_shape_errors_are_402(pairs):
 
 
 @pytest.mark.parametrize("direction", ["Sideways", "Direction", "input", ""])
-def test_value_outside_allowed_list_is_600(direction):
-    assert code_of(decode_in_arguments, SCPD, PREPARE, [*GOOD[:3], ("Direction", direction)]) == 600
+def test_value_outside_allowed_list_is_601(direction):
+    # UDA 1.1 table 3-3: 601 "... or is not in the allowed value list" (security.md §6 item 11).
+    assert code_of(decode_in_arguments, SCPD, PREPARE, [*GOOD[:3], ("Direction", direction)]) == 601
 
 
 @pytest.mark.parametrize(("value", "code"), [("101", 601), ("7", 601), ("-1", 402), ("50", None)])

@@ -107,10 +107,10 @@ def test_wrong_direction_for_this_device_is_702():
     )
 
 
-def test_direction_outside_the_list_is_600():
+def test_direction_outside_the_list_is_601():
     assert (
         code(renderer().prepare_for_connection, "http-get:*:audio/mpeg:*", "", -1, "Direction")
-        == 600
+        == 601
     )
 
 
@@ -211,3 +211,71 @@ def test_lists_xml_cannot_carry_are_refused():
         cm.set_protocol_info(sink="bad\x00")
     assert cm.protocol_info()[1] == SINK
     assert cm.events() == []
+
+
+# ------------------------------------------------------------------ idle lease (R8)
+
+
+def prepare(cm, now=None):
+    return cm.prepare_for_connection("http-get:*:audio/mpeg:*", "", -1, "Input", now=now)
+
+
+def test_idle_rows_expire_with_an_event_and_ids_are_never_reused():
+    cm = renderer(connection_idle_timeout=100)
+    first, second = prepare(cm, now=0.0).connection_id, prepare(cm, now=50.0).connection_id
+    cm.events()
+    assert cm.next_expiry() == 100.0
+    assert cm.expire_idle(99.9) == []
+    assert cm.events() == []
+    assert cm.expire_idle(100.0) == [first]
+    assert cm.current_connection_ids() == str(second)
+    assert cm.events() == [StateVariablesChanged({"CurrentConnectionIDs": str(second)})]
+    assert code(cm.connection_info, first) == 706
+    assert code(cm.connection_complete, first) == 706
+    assert cm.expire_idle(150.0) == [second]
+    assert cm.current_connection_ids() == ""
+    assert prepare(cm, now=151.0).connection_id == second + 1  # never reused
+    assert cm.statistics()["expired"] == 2
+
+
+def test_references_renew_the_lease():
+    cm = renderer(connection_idle_timeout=100)
+    cid = prepare(cm, now=0.0).connection_id
+    assert cm.handle_action("GetCurrentConnectionInfo", {"ConnectionID": cid}, now=90.0)
+    assert cm.expire_idle(150.0) == []  # referenced at 90: good until 190
+    cm.set_status(cid, ConnectionStatus.UNRELIABLE_CHANNEL, now=180.0)
+    assert cm.expire_idle(250.0) == []
+    assert cm.next_expiry() == 280.0
+    assert cm.expire_idle(280.0) == [cid]
+
+
+def test_a_reference_without_a_time_counts_from_the_next_sweep():
+    cm = renderer(connection_idle_timeout=100)
+    cid = prepare(cm).connection_id  # no now: never expires early
+    assert cm.next_expiry() is None
+    assert cm.expire_idle(10_000.0) == []  # stamped here
+    assert cm.expire_idle(10_099.0) == []
+    assert cm.expire_idle(10_100.0) == [cid]
+
+
+def test_zero_idle_timeout_keeps_rows_and_completed_rows_leave_the_lease():
+    cm = renderer(connection_idle_timeout=0)
+    prepare(cm, now=0.0)
+    assert cm.expire_idle(1e9) == [] and cm.next_expiry() is None
+    assert "GetCurrentConnectionInfo" in cm.cacheable_actions  # no lease to renew
+    leased = renderer(connection_idle_timeout=100)
+    assert "GetCurrentConnectionInfo" not in leased.cacheable_actions  # a read renews the lease
+    cid = prepare(leased, now=0.0).connection_id
+    leased.connection_complete(cid)
+    assert leased.next_expiry() is None and leased.expire_idle(1e9) == []
+    without_prepare = renderer(prepare_for_connection=False, connection_idle_timeout=1)
+    assert (
+        without_prepare.expire_idle(1e9) == [] and without_prepare.current_connection_ids() == "0"
+    )
+
+
+def test_idle_timeout_must_not_be_negative():
+    with pytest.raises(ValueError, match="connection_idle_timeout"):
+        ConnectionManagerConfig(connection_idle_timeout=-1)
+    with pytest.raises(ValueError, match="connection_idle_timeout"):
+        ConnectionManagerConfig(connection_idle_timeout=float("nan"))

@@ -176,3 +176,12 @@ def test_scpd_ranges_and_defaults():
     assert volume.allowed_range is not None and volume.allowed_range.maximum == "100"
     last_change = scpd.state_variable("LastChange")
     assert last_change is not None and last_change.send_events  # sendEvents defaults to yes
+
+
+def test_description_and_scpd_with_padding_parse():
+    description = load_fixture("sonos", "device_description.xml")
+    scpd = load_fixture("sonos", "ConnectionManager1.xml")
+    for before, after in ((b"", b"\x00"), (b"\r\n", b""), (b"\r\n\r\n", b"\n\x00\x00")):
+        padded = parse_device_description(before + description.strip() + after)
+        assert padded == parse_device_description(description)
+        assert parse_scpd(before + scpd.strip() + after) == parse_scpd(scpd)

@@ -27,7 +27,7 @@ CONTROL = "/MediaRenderer/ConnectionManager/Control"
 class Boom:
     """A service whose action raises an unexpected exception."""
 
-    def handle_action(self, action, arguments):
+    def handle_action(self, action, arguments, *, now=None):
         raise RuntimeError("secret /etc/path detail")
 
     def evented_state(self):
@@ -270,7 +270,7 @@ def test_upnp_error_codes_as_faults():
     ]
     assert (
         fault_code(core.handle(soap("PrepareForConnection", [*args, ("Direction", "Sideways")])))
-        == 600
+        == 601  # UDA 1.1 table 3-3; security.md §6 item 11
     )
     assert (
         fault_code(core.handle(soap("PrepareForConnection", [*args, ("Direction", "Output")])))
@@ -352,3 +352,81 @@ def test_conflicting_routes_refused():
     core, _ = make_core()
     with pytest.raises(ValueError, match="two"):
         DeviceCore(core.description, [*list(core.services), core.services[0]])
+
+
+@pytest.mark.parametrize("version", ["\u00b2", "\u0663", "1\u00b9"])
+def test_non_ascii_digit_service_version_is_401_not_a_crash(version):
+    # "²".isdigit() is True but int("²") raises: the version must still get a 401 fault.
+    core, _ = make_core()
+    service_type = CM[:-1] + version
+    headers, body = build_action_request(service_type, "GetProtocolInfo", [])
+    req = request(
+        "POST",
+        CONTROL,
+        headers=[("Content-Type", "text/xml"), ("SOAPACTION", headers["SOAPACTION"])],
+        body=body,
+    )
+    assert service_type.encode() in body  # the body agrees: only the version is odd
+    result = core.handle(req)
+    assert fault_code(result) == 401
+    assert result.error is None
+
+
+@pytest.mark.parametrize("port", ["\u00b2", "1\u00b9", "\u0661\u0664\u0660\u0660"])
+def test_non_ascii_digit_host_port_is_400(port):
+    core, _ = make_core()
+    assert core.handle(request(host=f"127.0.0.1:{port}")).response.status == 400
+
+
+def test_idle_connections_expire_through_the_core_and_wake_subscribers():
+    core, cm = make_core(connection_idle_timeout=60)
+    event = "/MediaRenderer/ConnectionManager/Event"
+    sub = core.handle(
+        request(
+            "SUBSCRIBE",
+            event,
+            headers=[("CALLBACK", "<http://127.0.0.1:5000/cb>"), ("NT", "upnp:event")],
+        ),
+        now=0.0,
+        entropy=42,
+    )
+    sid = sub.response.header("SID")
+    _, table = core.table_for(cm)
+    table.take_message(sid)  # the initial event is out
+    args = [
+        ("RemoteProtocolInfo", "http-get:*:audio/mpeg:*"),
+        ("PeerConnectionManager", ""),
+        ("PeerConnectionID", "-1"),
+        ("Direction", "Input"),
+    ]
+    assert core.handle(soap("PrepareForConnection", args), now=10.0).response.status == 200
+    table.take_message(sid)
+    assert core.next_lease_deadline() == 70.0
+    info = soap("GetCurrentConnectionInfo", [("ConnectionID", "1")])
+    assert core.handle(info, now=50.0).response.status == 200  # renews: now good until 110
+    assert core.handle(info, now=50.0).response.status == 200  # twice: never from a cache
+    assert core.expire_leases(100.0) == []
+    assert core.next_lease_deadline() == 110.0
+    assert core.expire_leases(110.0) == [(event, sid)]
+    message = table.take_message(sid)
+    assert message is not None and message.changes == {"CurrentConnectionIDs": ""}
+    assert fault_code(core.handle(info, now=111.0)) == 706
+    ids = core.handle(soap("GetCurrentConnectionIDs"), now=111.0)
+    assert parse_action_response(ids.response.body, "GetCurrentConnectionIDs") == [
+        ("ConnectionIDs", "")
+    ]
+    assert core.next_lease_deadline() is None
+
+
+def test_fault_text_that_xml_cannot_carry_falls_back_to_the_code_meaning():
+    # Sans-I/O callers may pass what llhttp would refuse: the core still answers.
+    core, _ = make_core()
+    result = core.handle(
+        soap(
+            "GetCurrentConnectionIDs",
+            soapaction=f'"{CM[:-2]}\x00:1#GetCurrentConnectionIDs"',
+        )
+    )
+    assert result.response.status in (400, 500)
+    if result.response.status == 500:
+        assert fault_code(result) == 401

@@ -342,3 +342,46 @@ def test_propertyset_escaping_and_parsing():
         parse_propertyset(
             b'<!DOCTYPE x [<!ENTITY a "b">]><e:propertyset xmlns:e="urn:schemas-upnp-org:event-1-0"/>'
         )
+
+
+def test_subnet_scope_uses_the_network_the_request_arrived_on():
+    import ipaddress
+
+    nets = [ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("192.168.1.0/24")]
+
+    def why(url, own):
+        return validate_callback(url, peer="192.168.1.5", own=own, scope="subnet", networks=nets)
+
+    lan = ("192.168.1.2", 1400)
+    assert why("http://192.168.1.9:5000/", lan) is None
+    # A SUBSCRIBE that came in over the LAN may not aim NOTIFYs at loopback.
+    assert why("http://127.0.0.1:6379/", lan) is not None
+    assert why("http://127.0.0.1:6379/", ("127.0.0.1", 1400)) is None
+    assert why("http://192.168.1.9:5000/", ("127.0.0.1", 1400)) is not None
+    assert why("http://192.168.1.9:5000/", ("", 0)) is not None  # arrival unknown: nothing
+
+
+def test_device_core_hands_networks_to_every_table():
+    import ipaddress
+
+    from upnpcm.core.connection_manager import ConnectionManager, connection_manager_scpd
+    from upnpcm.core.description import Device, DeviceDescription, render_scpd
+    from upnpcm.core.device import DeviceCore, HostedService
+    from upnpcm.profiles import cm_service
+
+    scpd = connection_manager_scpd()
+    services = [cm_service("A"), cm_service("B")]
+    core = DeviceCore(
+        DeviceDescription(device=Device(device_type="urn:x:device:X:1", udn="uuid:1")),
+        [
+            HostedService(
+                service=s, scpd=scpd, scpd_xml=render_scpd(scpd), handler=ConnectionManager()
+            )
+            for s in services
+        ],
+        gena_policy=GenaPolicy(callback_scope="subnet"),
+    )
+    core.set_networks([ipaddress.ip_network("127.0.0.0/8")])
+    for service in services:
+        table = core.table(service.event_sub_url)
+        assert subscribe(table, peer="127.0.0.1", callback="<http://127.0.0.9:5000/>")

@@ -33,6 +33,8 @@ def test_parse_host_header(value, expected):
         "127.0.0.1:0",
         "127.0.0.1:99999",
         "127.0.0.1:x",
+        "127.0.0.1:\u00b2",  # "²".isdigit() is True, int("²") raises
+        "[::1]:1\u00b2",
         "[::1",
         "::1",
         "[::1]x",

@@ -141,3 +141,39 @@ def test_tolerant_response_parsing():
         b"</SOAP-ENV:Body></SOAP-ENV:Envelope>"
     )
     assert parse_action_response(body, "X") == [("Out", "1"), ("Other", "two")]
+
+
+@pytest.mark.parametrize(
+    ("before", "after"), [(b"", b"\x00"), (b"\r\n", b""), (b"\r\n", b"\r\n\x00")]
+)
+def test_responses_and_faults_with_padding_parse(before, after):
+    response = envelope(
+        f'<u:GetProtocolInfoResponse xmlns:u="{CM}"><Source>a</Source><Sink/></u:GetProtocolInfoResponse>'
+    )
+    assert parse_action_response(before + response + after, "GetProtocolInfo") == [
+        ("Source", "a"),
+        ("Sink", ""),
+    ]
+    assert parse_fault(before + build_fault(706, None) + after).code == 706
+
+
+@pytest.mark.parametrize(("before", "after"), [(b"", b"\x00"), (b"\r\n", b"")])
+def test_device_side_requests_stay_strict_about_padding(before, after):
+    headers, body = build_action_request(CM, "GetProtocolInfo", [])
+    assert parse_action_request(headers["SOAPACTION"], body).action == "GetProtocolInfo"
+    with pytest.raises(RemoteProtocolError) as info:
+        parse_action_request(headers["SOAPACTION"], before + body + after)
+    assert info.value.status_hint == 400
+
+
+@pytest.mark.parametrize("code", ["\u00b2", "70\u00b2", "\u0667\u0660\u0666", "", "-1", "x"])
+def test_fault_with_a_bad_error_code_is_a_protocol_error(code):
+    body = envelope(
+        "<s:Fault><faultcode>s:Client</faultcode><faultstring>UPnPError</faultstring><detail>"
+        f'<UPnPError xmlns="urn:schemas-upnp-org:control-1-0"><errorCode>{code}</errorCode>'
+        "</UPnPError></detail></s:Fault>"
+    )
+    with pytest.raises(RemoteProtocolError, match="bad errorCode"):
+        parse_fault(body)
+    with pytest.raises(RemoteProtocolError, match="bad errorCode"):
+        parse_action_response(body, "X")

@@ -13,6 +13,7 @@ from upnpcm.core.ssdp import (
     advertisements,
     build_msearch,
     build_notify,
+    location_matches_source,
     matches,
     parse_datagram,
 )
@@ -203,6 +204,8 @@ def test_ssdp_all_gets_every_message_with_required_headers():
         ("urn:schemas-upnp-org:service:ConnectionManager:2", 0, ""),
         ("urn:schemas-upnp-org:device:ZonePlayer:1", 0, ""),
         ("uuid:nope", 0, ""),
+        # Unicode digits are not a version ("\u0661" is ARABIC-INDIC DIGIT ONE).
+        ("urn:schemas-upnp-org:service:ConnectionManager:\u0661", 0, ""),
     ],
 )
 def test_specific_targets(st, count, usn_suffix):
@@ -391,3 +394,102 @@ def test_ipv6_target_and_host():
     out = adv.start(0.0)
     assert out[0].address == ("ff02::c", 1900)
     assert parse_datagram(out[0].data).get("HOST") == "[FF02::C]:1900"
+
+
+@pytest.mark.parametrize(
+    ("location", "source", "ok"),
+    [
+        ("http://127.0.0.1:1400/xml/device_description.xml", "127.0.0.1", True),
+        ("  http://127.0.0.1/d.xml  ", "127.0.0.1", True),
+        ("http://[::1]:8080/d.xml", "::1", True),
+        ("http://[0:0::1]:8080/d.xml", "::1", True),  # the same address, written differently
+        ("http://127.0.0.1:80/d.xml", "::ffff:127.0.0.1", True),  # IPv4-mapped source
+        ("http://[fe80::1%25eth0]:80/d.xml", "fe80::1%eth0", True),  # zones are ignored
+        ("http://[fe80::1]:80/d.xml", "fe80::1%2", True),
+        ("http://127.0.0.9:18950/private/admin", "127.0.0.1", False),  # security.md item 36
+        ("http://localhost:1400/d.xml", "127.0.0.1", False),  # names are not resolved
+        ("http://[::1/x.xml", "::1", False),  # unparsable
+        ("/relative.xml", "127.0.0.1", False),
+        ("", "127.0.0.1", False),
+        ("http://127.0.0.1/d.xml", "not-an-ip", False),
+    ],
+)
+def test_location_matches_source(location, source, ok):
+    assert location_matches_source(location, source) is ok
+
+
+@pytest.mark.parametrize("mx", ["\u00b2", "\u0663", "1\u00b9"])
+def test_non_ascii_digit_mx_is_ignored_without_raising(mx):
+    r = responder()
+    assert search(r, "ssdp:all", mx=mx) == []
+    assert search(r, "ssdp:all", mx="1")  # still answering
+
+
+@pytest.mark.parametrize("start", ["HTTP/1.1 \u00b200 OK", "HTTP/1.1 \u0662\u0660\u0660 OK"])
+def test_non_ascii_digit_status_line_is_a_protocol_error(start):
+    with pytest.raises(RemoteProtocolError):
+        parse_datagram(f"{start}\r\nST: ssdp:all\r\n\r\n".encode())
+    r = responder()
+    assert (
+        r.handle_datagram(
+            f"{start}\r\n\r\n".encode(), SRC, now=0.0, location=LOCATION, networks=NETS
+        )
+        == []
+    )
+
+
+def test_extra_header_values_are_not_format_strings():
+    config = SsdpConfig(
+        server="s", boot_id=7, headers={"X-RINCON-HOUSEHOLD": "Sonos_{a}{0}{", "X-B": "{boot_id}"}
+    )
+    headers = dict(config.common())
+    assert headers["X-RINCON-HOUSEHOLD"] == "Sonos_{a}{0}{"
+    assert headers["X-B"] == "7"
+    ad = advertisements(ROOT)[0]
+    assert (
+        parse_datagram(build_notify(ad, "ssdp:alive", config, location=LOCATION)).get(
+            "X-RINCON-HOUSEHOLD"
+        )
+        == "Sonos_{a}{0}{"
+    )
+
+
+def test_unicast_replies_count_against_the_global_reply_budget():
+    r = responder()  # max_pending=100, max_rate=10 per source
+    total = 0
+    for i in range(20):  # 20 sources, each within its own rate limit
+        for k in range(10):
+            total += len(
+                search(
+                    r,
+                    "ssdp:all",
+                    mx=None,
+                    host="127.0.0.1:1900",
+                    now=0.001 * (i * 10 + k),
+                    source=(f"127.0.2.{i + 1}", 1900),
+                )
+            )
+    assert total == 100  # not 200 searches x every advertisement
+    # Multicast searches share the same budget in that second.
+    assert search(r, "ssdp:all", mx="1", now=0.5, source=("127.0.3.1", 1)) == []
+    # A second later the budget is back.
+    later = search(r, "upnp:rootdevice", mx=None, host="127.0.0.1:1900", now=1.3)
+    assert [o.send_at for o in later] == [1.3]
+
+
+def test_reply_budget_bounds_output_per_second_over_a_long_storm():
+    r = responder()
+    per_second: dict[int, int] = {}
+    now = 0.0
+    for n in range(5000):  # 1000 sources, unicast, over 5 s
+        now = n * 0.001
+        out = search(
+            r,
+            "ssdp:all",
+            mx=None,
+            host="127.0.0.1:1900",
+            now=now,
+            source=(f"127.0.{4 + n % 1000 // 250}.{n % 250 + 1}", 1900),
+        )
+        per_second[int(now)] = per_second.get(int(now), 0) + len(out)
+    assert max(per_second.values()) <= 100

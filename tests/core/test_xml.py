@@ -51,6 +51,14 @@ def test_malformed_raises_remote_protocol_error(doc):
         parse_xml(doc, max_bytes=100)
 
 
+@pytest.mark.parametrize("encoding", ["foo", "utf-99"])
+def test_unknown_encoding_is_a_protocol_error(encoding):
+    doc = f'<?xml version="1.0" encoding="{encoding}"?><a/>'.encode()
+    with pytest.raises(RemoteProtocolError, match="unknown encoding") as info:
+        parse_xml(doc, max_bytes=100)
+    assert info.value.status_hint == 400
+
+
 def test_deep_nesting_rejected_without_recursion():
     depth = 100_000
     doc = b"<a>" * depth + b"</a>" * depth
@@ -89,3 +97,40 @@ def test_check_name_accepts_xml_names(name):
 def test_check_name_rejects_non_names(name):
     with pytest.raises(LocalProtocolError):
         check_name(name)
+
+
+DECLARED = b'<?xml version="1.0" encoding="utf-8"?><a><b>1</b></a>'
+
+
+@pytest.mark.parametrize(
+    "padded",
+    [
+        DECLARED + b"\x00",
+        b"\r\n" + DECLARED,
+        b"\r\n \t" + DECLARED + b"\r\n\x00\x00",
+        b"\x00\x00" + DECLARED,
+    ],
+)
+def test_padding_is_stripped_only_when_asked(padded):
+    root = parse_xml(padded, max_bytes=1000, strip_padding=True)
+    assert child_text(root, "b") == "1"
+    with pytest.raises(RemoteProtocolError):
+        parse_xml(padded, max_bytes=1000)  # the strict default (device-side requests)
+
+
+def test_padding_counts_toward_the_size_cap():
+    with pytest.raises(RemoteProtocolError) as info:
+        parse_xml(DECLARED + b"\x00" * 100, max_bytes=len(DECLARED) + 10, strip_padding=True)
+    assert info.value.status_hint == 413
+
+
+def test_padding_alone_is_an_empty_document():
+    with pytest.raises(RemoteProtocolError, match="empty"):
+        parse_xml(b"\r\n\x00 ", max_bytes=100, strip_padding=True)
+
+
+def test_utf16_documents_are_not_stripped():
+    text = '<?xml version="1.0" encoding="utf-16"?><a><b>1</b></a>'
+    for data in (text.encode("utf-16"), text.encode("utf-16-le")):
+        root = parse_xml(data, max_bytes=1000, strip_padding=True)
+        assert child_text(root, "b") == "1"

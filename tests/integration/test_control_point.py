@@ -85,7 +85,7 @@ class Counting(LeanHttpClient):
                 "PeerConnectionID": -1,
                 "Direction": "Sideways",
             },
-            600,
+            601,  # UDA 1.1 table 3-3: not in the allowed value list
         ),
     ],
 )
@@ -328,3 +328,117 @@ async def test_seq_gap_from_a_scripted_device_triggers_a_fresh_subscribe():
         methods = [(m, h.get("SID")) for m, p, h, _ in fake.requests if p == "/e"]
         assert ("UNSUBSCRIBE", "uuid:s1") in methods  # the given-up SID is released
         assert ("UNSUBSCRIBE", "uuid:s2") in methods  # and ours on exit
+
+
+def odd_description(services: list[tuple[str, str, str]]) -> bytes:
+    """A root device holding one ConnectionManager per (serviceId, SCPDURL, controlURL)."""
+    listed = "".join(
+        f"<service><serviceType>{CM}</serviceType><serviceId>urn:upnp-org:serviceId:{sid}</serviceId>"
+        f"<SCPDURL>{scpd}</SCPDURL><controlURL>{control}</controlURL>"
+        f"<eventSubURL>/evt</eventSubURL></service>"
+        for sid, scpd, control in services
+    )
+    return (
+        '<?xml version="1.0" encoding="utf-8"?><root xmlns="urn:schemas-upnp-org:device-1-0">'
+        "<specVersion><major>1</major><minor>0</minor></specVersion><device>"
+        "<deviceType>urn:schemas-upnp-org:device:MediaRenderer:1</deviceType>"
+        "<friendlyName>odd</friendlyName><UDN>uuid:odd-1</UDN>"
+        f"<serviceList>{listed}</serviceList></device></root>"
+    ).encode()
+
+
+@pytest.fixture(params=["lean", "aiohttp"])
+async def any_cp(request):
+    if request.param == "lean":
+        async with ControlPoint() as cp:
+            yield cp
+        return
+    async with aiohttp.ClientSession() as session, ControlPoint(session=session) as cp:
+        yield cp
+
+
+async def test_odd_scpd_urls_do_not_fail_the_whole_device(any_cp):
+    scpd = load_fixture("sonos", "ConnectionManager1.xml")
+    answer = (
+        b'<?xml version="1.0"?><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/">'
+        b'<s:Body><u:GetCurrentConnectionIDsResponse xmlns:u="' + CM.encode() + b'">'
+        b"<ConnectionIDs>0</ConnectionIDs></u:GetCurrentConnectionIDsResponse></s:Body></s:Envelope>"
+    )
+
+    async def control(request):
+        return web.Response(body=answer, content_type="text/xml")
+
+    description = odd_description(
+        [
+            ("Good", "/scpd.xml", "/ctl"),
+            ("Euro", "/x/\u20ac dir/scpd.xml", "/ctl/\u20ac"),  # non-ASCII and a space
+            ("BadHost", "http://[::1/x.xml", "/ctl"),  # not a URL at all
+            ("BadControl", "/scpd.xml", "http://[::1/ctl"),
+        ]
+    )
+    routes = {
+        "/d.xml": description,
+        "/scpd.xml": scpd,
+        "/x/\u20ac dir/scpd.xml": scpd,
+        "/ctl": control,
+        "/ctl/\u20ac": control,
+    }
+    async with FakeHttp(routes) as fake:
+        remote = await any_cp.load(fake.url("/d.xml"))
+        good, euro, bad_host, bad_control = remote.services
+        assert good.scpd_error is None and euro.scpd_error is None
+        assert euro.scpd.action("GetCurrentConnectionIDs") is not None
+        assert await euro.call("GetCurrentConnectionIDs") == {"ConnectionIDs": "0"}
+        requested = [path for method, path, _, _ in fake.requests if method == "POST"]
+        assert requested == ["/ctl/\u20ac"]  # percent-encoded on the wire, decoded by the server
+        assert "not a usable URL" in (bad_host.scpd_error or "")
+        assert bad_host.scpd_url == "http://[::1/x.xml"
+        with pytest.raises(TransportError, match=r"could not be loaded \(.*not a usable URL"):
+            await bad_host.call("GetCurrentConnectionIDs")
+        with pytest.raises(RemoteProtocolError, match="controlURL 'http://\\[::1/ctl'"):
+            await bad_control.call("GetCurrentConnectionIDs")
+        assert await good.call("GetCurrentConnectionIDs") == {"ConnectionIDs": "0"}
+
+
+async def test_an_action_on_a_service_whose_scpd_failed_is_a_transport_error(any_cp):
+    routes = {"/d.xml": odd_description([("Gone", "/missing.xml", "/ctl")])}
+    async with FakeHttp(routes) as fake:
+        remote = await any_cp.load(fake.url("/d.xml"))
+        (gone,) = remote.services
+        assert "404" in (gone.scpd_error or "")
+        with pytest.raises(TransportError, match=r"GetProtocolInfo.*\(GET .*HTTP 404\)"):
+            await gone.call("GetProtocolInfo")
+        assert [m for m, *_ in fake.requests].count("POST") == 0
+
+
+async def test_padded_documents_and_answers_from_a_real_server(any_cp):
+    """A CRLF before ``<?xml`` and NULs after the document, in every kind of reply."""
+
+    def padded(body: bytes) -> bytes:
+        return b"\r\n" + body.strip() + b"\r\n\x00\x00"
+
+    async def answer(request):
+        action = request.headers["SOAPACTION"].strip('"').split("#")[1]
+        if action == "GetCurrentConnectionInfo":
+            body = build_fault(706, "Invalid connection reference")
+            return web.Response(status=500, body=padded(body), content_type="text/xml")
+        body = (
+            '<?xml version="1.0"?><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/">'
+            f'<s:Body><u:{action}Response xmlns:u="{CM}"><ConnectionIDs>0</ConnectionIDs>'
+            f"</u:{action}Response></s:Body></s:Envelope>"
+        ).encode()
+        return web.Response(body=padded(body), content_type="text/xml")
+
+    routes = {
+        "/d.xml": padded(odd_description([("CM", "/scpd.xml", "/ctl")])),
+        "/scpd.xml": padded(load_fixture("sonos", "ConnectionManager1.xml")),
+        "/ctl": answer,
+    }
+    async with FakeHttp(routes) as fake:
+        remote = await any_cp.load(fake.url("/d.xml"))
+        (cm,) = remote.services
+        assert cm.scpd_error is None
+        assert await cm.call("GetCurrentConnectionIDs") == {"ConnectionIDs": "0"}
+        with pytest.raises(UPnPError) as info:
+            await cm.call("GetCurrentConnectionInfo", ConnectionID=3)
+        assert info.value.code == 706

@@ -4,10 +4,13 @@ import asyncio
 from dataclasses import replace
 
 import pytest
+from aiohttp import web
 
+from tests.helpers.fake_http import FakeHttp, never_answer
 from upnpcm.aio.events import EventListener
 from upnpcm.control_point import ControlPoint
 from upnpcm.core.subscription import EventReceived
+from upnpcm.errors import RemoteProtocolError, UpnpTimeoutError
 from upnpcm.host import DeviceHost
 from upnpcm.negotiation import NegotiationError, disconnect, negotiate
 from upnpcm.settings import DeviceSettings
@@ -186,3 +189,82 @@ async def test_with_a_sonos_renderer_the_renderer_side_is_connection_zero(tmp_pa
     finally:
         await server_host.stop()
         await sonos.stop()
+
+
+SINK_RESPONSE = (
+    b'<?xml version="1.0"?><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"'
+    b' s:encodingStyle="http://schemas.xmlsoap.org/soap/encoding/"><s:Body>'
+    b'<u:GetProtocolInfoResponse xmlns:u="urn:schemas-upnp-org:service:ConnectionManager:1">'
+    b"<Source></Source><Sink>http-get:*:*:*</Sink></u:GetProtocolInfoResponse></s:Body></s:Envelope>"
+)
+
+
+def broken_renderer_control(prepare):
+    """A renderer control URL: GetProtocolInfo works, PrepareForConnection is ``prepare``."""
+
+    async def control(request):
+        if "GetProtocolInfo" in request.headers.get("SOAPACTION", ""):
+            return web.Response(body=SINK_RESPONSE, content_type="text/xml")
+        return await prepare(request)
+
+    return control
+
+
+async def html_500(request):
+    return web.Response(status=500, text="<html>Internal error</html>", content_type="text/html")
+
+
+@pytest.mark.parametrize(
+    ("prepare", "error", "message"),
+    [
+        (html_500, RemoteProtocolError, "without a UPnP fault"),
+        (never_answer, UpnpTimeoutError, "no complete reply"),
+    ],
+)
+async def test_a_renderer_failing_without_a_fault_still_tears_down_the_server_side(
+    tmp_path, prepare, error, message
+):
+    server_host = await host(tmp_path, "s", renderer=False)
+    renderer_host = await host(tmp_path, "r", server=False)
+    try:
+        async with (
+            FakeHttp({"/ctl": broken_renderer_control(prepare)}) as fake,
+            ControlPoint(timeout=1) as cp,
+        ):
+            server, renderer = await cms(cp, server_host, renderer_host)
+            renderer.control_url = fake.url("/ctl")  # the renderer's control goes wrong
+            with pytest.raises(error, match=message) as info:
+                await negotiate(server, renderer)
+            assert "the server's connection 1 torn down" in str(info.value)
+            assert await ids(server) == ""
+    finally:
+        await server_host.stop()
+        await renderer_host.stop()
+
+
+async def test_cancelling_while_the_renderer_prepares_tears_down_the_server_side(tmp_path):
+    server_host = await host(tmp_path, "s", renderer=False)
+    renderer_host = await host(tmp_path, "r", server=False)
+    asked = asyncio.Event()
+
+    async def stall(request):
+        asked.set()
+        return await never_answer(request)
+
+    try:
+        async with (
+            FakeHttp({"/ctl": broken_renderer_control(stall)}) as fake,
+            ControlPoint(timeout=5) as cp,
+        ):
+            server, renderer = await cms(cp, server_host, renderer_host)
+            renderer.control_url = fake.url("/ctl")
+            task = asyncio.create_task(negotiate(server, renderer))
+            await asyncio.wait_for(asked.wait(), 5)
+            assert await ids(server) == "1"
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            assert await ids(server) == ""
+    finally:
+        await server_host.stop()
+        await renderer_host.stop()

@@ -323,3 +323,57 @@ async def test_our_discover_iterator_hears_alive_and_byebye(tmp_path):
     alive = next(f for f in heard if f.kind == "alive" and f.udn == root)
     assert alive.location == location
     assert alive.boot_id == device.boot_id and alive.max_age == 1800
+
+
+async def test_uuid_target_never_fetches_a_location_on_another_host():
+    """security.md item 36: a search reply from 127.0.0.1 naming 127.0.0.9 is not fetched."""
+    import struct
+
+    hits = []
+
+    async def http(reader, writer):
+        hits.append((await reader.readline()).decode().strip())
+        writer.write(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    web_server = await asyncio.start_server(http, "127.0.0.9", 0)
+    port = web_server.sockets[0].getsockname()[1]
+    reply = (
+        "HTTP/1.1 200 OK\r\nCACHE-CONTROL: max-age=1800\r\nEXT:\r\n"
+        f"LOCATION: http://127.0.0.9:{port}/private/admin\r\nSERVER: x UPnP/1.1 y/1\r\n"
+        "ST: uuid:evil-1\r\nUSN: uuid:evil-1\r\n\r\n"
+    ).encode()
+
+    class Responder(asyncio.DatagramProtocol):
+        def datagram_received(self, data, addr):
+            if data.startswith(b"M-SEARCH") and b"uuid:evil-1" in data:
+                with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as out:
+                    out.bind(("127.0.0.1", 0))
+                    out.sendto(reply, addr)
+
+    group = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    group.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    group.bind(TARGET)
+    membership = struct.pack("4s4s", socket.inet_aton(TARGET[0]), socket.inet_aton("127.0.0.1"))
+    group.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, membership)
+    transport, _ = await asyncio.get_running_loop().create_datagram_endpoint(Responder, sock=group)
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "upnpcm",
+            "--interface",
+            "lo",
+            "describe",
+            "uuid:evil-1",
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        _, err = await asyncio.wait_for(proc.communicate(), 30)
+        assert proc.returncode == 3, err
+        assert b"LOCATION host is not the sender" in err
+        assert hits == []
+    finally:
+        transport.close()
+        web_server.close()

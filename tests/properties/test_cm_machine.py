@@ -8,6 +8,7 @@ from upnpcm.core.connection_manager import ConnectionManager, ConnectionManagerC
 from upnpcm.errors import UPnPError
 
 LIMIT = 4
+IDLE = 100.0  # connection_idle_timeout (R8)
 OFFERS = st.sampled_from(
     [
         "http-get:*:audio/mpeg:*",
@@ -25,20 +26,26 @@ class ConnectionTable(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.cm = ConnectionManager(
-            ConnectionManagerConfig(sink="http-get:*:audio/mpeg:*", max_connections=LIMIT)
+            ConnectionManagerConfig(
+                sink="http-get:*:audio/mpeg:*",
+                max_connections=LIMIT,
+                connection_idle_timeout=IDLE,
+            )
         )
         self.live: set[int] = set()
         self.issued: list[int] = []
         self.last_evented: str | None = None
+        self.now = 0.0
+        self.seen: dict[int, float] = {}  # model: last reference of each live row
 
     @rule(target=ids, offer=OFFERS, direction=st.sampled_from(["Input", "Output", "Both"]))
     def prepare(self, offer, direction):
         compatible = offer in ("http-get:*:audio/mpeg:*", "http-get:*:audio/mp3:*")
         try:
-            info = self.cm.prepare_for_connection(offer, "", -1, direction)
+            info = self.cm.prepare_for_connection(offer, "", -1, direction, now=self.now)
         except UPnPError as exc:
             if direction == "Both":
-                assert exc.code == 600
+                assert exc.code == 601
             elif direction == "Output":
                 assert exc.code == 702
             elif not compatible:
@@ -52,6 +59,7 @@ class ConnectionTable(RuleBasedStateMachine):
         assert not self.issued or info.connection_id > max(self.issued)
         self.issued.append(info.connection_id)
         self.live.add(info.connection_id)
+        self.seen[info.connection_id] = self.now
         return info.connection_id
 
     @rule(connection_id=consumes(ids))
@@ -63,20 +71,35 @@ class ConnectionTable(RuleBasedStateMachine):
             assert connection_id not in self.live
             return
         self.live.remove(connection_id)
+        del self.seen[connection_id]
 
     @rule(connection_id=st.one_of(ids, st.integers(-5, 50)))
     def info(self, connection_id):
         try:
-            got = self.cm.connection_info(connection_id)
+            got = self.cm.connection_info(connection_id, now=self.now)
         except UPnPError as exc:
             assert exc.code == 706
             assert connection_id not in self.live
         else:
             assert got.connection_id == connection_id in self.live
+            self.seen[connection_id] = self.now  # a reference renews the lease
+
+    @rule(seconds=st.floats(0, 150, allow_nan=False))
+    def advance_and_sweep(self, seconds):
+        self.now += seconds
+        dropped = self.cm.expire_idle(self.now)
+        expected = sorted(i for i, t in self.seen.items() if t + IDLE <= self.now)
+        assert dropped == expected
+        for connection_id in dropped:
+            self.live.remove(connection_id)
+            del self.seen[connection_id]
 
     @invariant()
     def table_matches_model(self):
         assert len(self.live) <= LIMIT
+        assert set(self.seen) == self.live
+        expiry = self.cm.next_expiry()
+        assert expiry == (min(self.seen.values()) + IDLE if self.seen else None)
         expected = ",".join(str(i) for i in sorted(self.live))
         assert self.cm.current_connection_ids() == expected
         for event in self.cm.events():

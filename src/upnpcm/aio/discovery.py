@@ -102,7 +102,11 @@ class Discovered:
 
 
 def _int(text: str | None) -> int | None:
-    return int(text) if text is not None and text.strip().isdigit() else None
+    """A non-negative decimal header value; None when absent or malformed (never raises)."""
+    if text is None:
+        return None
+    text = text.strip()
+    return int(text) if text.isascii() and text.isdigit() else None  # "²".isdigit() is True
 
 
 def _max_age(text: str | None) -> int | None:

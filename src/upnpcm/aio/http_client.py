@@ -24,7 +24,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final, Protocol, cast
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import httptools
 
@@ -74,6 +74,22 @@ class HttpClient(Protocol):
         ...
 
 
+#: Characters left as they are in a request target: RFC 3986 pchar, "/" and "?",
+#: and "%" so that what is already percent-encoded stays so.
+_TARGET_SAFE: Final = "/?%:@!$&'()*+,;=-._~"
+
+
+def _request_target(path: str, query: str = "") -> str:
+    """The origin-form request target for ``path`` and ``query`` (RFC 9112 §3.2.1).
+
+    A description may hold URLs with spaces or non-ASCII characters
+    (``/x/€.xml``); those are percent-encoded as UTF-8, so the request line
+    is always ASCII. Existing ``%XX`` escapes are kept.
+    """
+    target = quote(path or "/", safe=_TARGET_SAFE)
+    return f"{target}?{quote(query, safe=_TARGET_SAFE)}" if query else target
+
+
 def _log_request(method: str, url: str, body: bytes) -> float:
     if RAW.isEnabledFor(logging.INFO) and body:
         RAW.info(">>> %s %s\n%s", method, url, body.decode("utf-8", "replace"))
@@ -90,7 +106,13 @@ def _log_reply(method: str, url: str, started: float, reply: HttpReply) -> None:
 
 
 class _ReplyReader(asyncio.Protocol):
-    """Write one request; read the reply (or only its head) with llhttp."""
+    """Write one request; read the reply (or only its head) with llhttp.
+
+    Interim ``1xx`` replies (``100 Continue``, ``102``, ``103``) are skipped:
+    the final reply is the answer (RFC 9110 §15.2). A ``101 Switching
+    Protocols`` (or any reply llhttp treats as an upgrade) is an error: we
+    never ask to switch protocols.
+    """
 
     def __init__(
         self,
@@ -129,6 +151,9 @@ class _ReplyReader(asyncio.Protocol):
             self._parser.feed_data(data)
         except httptools.HttpParserCallbackError:
             pass  # _fail already recorded why
+        except httptools.HttpParserUpgrade:  # not an HttpParserError subclass
+            self._finish(TransportError(f"{self._url} answered with a protocol upgrade"))
+            return
         except httptools.HttpParserError as exc:
             self._finish(TransportError(f"invalid HTTP reply from {self._url}: {exc}"))
             return
@@ -145,7 +170,18 @@ class _ReplyReader(asyncio.Protocol):
         self._headers.append((text_name, value.decode("latin-1")))
 
     def on_headers_complete(self) -> None:
-        """llhttp: the head is in; with ``head_only`` that is the whole answer."""
+        """llhttp: the head is in; with ``head_only`` that is the whole answer.
+
+        The head of an interim ``1xx`` reply is dropped (its message has no
+        body; llhttp goes on with the next one); a ``101`` is refused.
+        """
+        status = self._parser.get_status_code()
+        if status == 101:
+            self._fail(TransportError(f"{self._url} answered 101 Switching Protocols"))
+        if 100 <= status < 200:
+            self._headers.clear()
+            self._framed = False
+            return
         self._head_done = True
         if self._head_only:
             self._complete()
@@ -157,8 +193,9 @@ class _ReplyReader(asyncio.Protocol):
             self._fail(TransportError(f"reply from {self._url} is larger than {self._max} bytes"))
 
     def on_message_complete(self) -> None:
-        """llhttp: the reply is complete."""
-        self._complete()
+        """llhttp: the reply is complete (an interim ``1xx`` is not the reply)."""
+        if self._head_done:
+            self._complete()
 
     def connection_lost(self, exc: Exception | None) -> None:
         """End of an unframed body, or a peer that hung up early."""
@@ -214,14 +251,21 @@ class LeanHttpClient:
 
         With ``head_only`` the reply is returned as soon as its head is in,
         with an empty body (a NOTIFY's answer: nothing after it is read).
+        Interim ``1xx`` replies are skipped. Spaces and non-ASCII characters
+        in the URL's path and query are sent percent-encoded (UTF-8).
 
         Raises:
-            LocalProtocolError: not an ``http://`` URL.
+            LocalProtocolError: not a usable ``http://`` URL.
             ConnectError: the peer cannot be reached or hung up.
-            UpnpTimeoutError: over ``timeout`` seconds in all.
-            TransportError: the reply is not HTTP or is too large.
+            UpnpTimeoutError: no connection within ``connect_timeout``, or
+                over ``timeout`` seconds in all.
+            TransportError: the reply is not HTTP, switches protocols (101)
+                or is too large.
         """
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+        except ValueError as exc:  # "http://[::1/x.xml"
+            raise LocalProtocolError(f"not a usable URL {url!r}: {exc}") from None
         if parts.scheme.lower() != "http" or not parts.hostname:
             raise LocalProtocolError(f"only http:// URLs are supported, not {url!r}")
         try:
@@ -229,7 +273,7 @@ class LeanHttpClient:
         except ValueError:
             raise LocalProtocolError(f"bad port in {url!r}") from None
         host = parts.hostname
-        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        target = _request_target(parts.path, parts.query)
         lines = [f"{method} {target} HTTP/1.1", f"Host: {format_host(host, port)}"]
         names = {name.lower() for name in (headers or {})}
         for name, value in (headers or {}).items():
@@ -248,9 +292,11 @@ class LeanHttpClient:
         transport: asyncio.BaseTransport | None = None
         try:
             async with asyncio.timeout(timeout):
+                # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a
+                # cancellation that arrives as the connection completes.
                 try:
-                    transport, _ = await asyncio.wait_for(
-                        loop.create_connection(
+                    async with asyncio.timeout(self.connect_timeout):
+                        transport, _ = await loop.create_connection(
                             lambda: _ReplyReader(
                                 wire,
                                 done,
@@ -261,9 +307,12 @@ class LeanHttpClient:
                             ),
                             host,
                             port,
-                        ),
-                        self.connect_timeout,
-                    )
+                        )
+                except TimeoutError as exc:  # an OSError too: this clause must come first
+                    reason = exc.strerror or f"no answer within {self.connect_timeout:g} s"
+                    raise UpnpTimeoutError(
+                        f"cannot connect to {format_host(host, port)}: {reason}"
+                    ) from None
                 except OSError as exc:
                     raise ConnectError(
                         f"cannot connect to {format_host(host, port)}: {exc.strerror or exc}"
@@ -278,11 +327,34 @@ class LeanHttpClient:
         finally:
             if transport is not None:
                 transport.close()
+            # Cancelled (or timed out) before the reply: the protocol may still
+            # settle ``done`` when the connection closes; nobody would retrieve it.
+            if not done.done():
+                done.cancel()
+            elif not done.cancelled():
+                done.exception()  # mark an unawaited error as retrieved
         _log_reply(method, url, started, reply)
         return reply
 
     async def close(self) -> None:
         """Nothing to release: every request had its own connection."""
+
+
+async def _read_capped(stream: aiohttp.StreamReader, max_bytes: int) -> bytes:
+    """Read ``stream`` to its end, but never more than ``max_bytes + 1`` bytes.
+
+    ``StreamReader.read(n)`` returns what is buffered (at most ``n``), not
+    ``n`` bytes, so it is called until EOF or the cap. Getting ``max_bytes + 1``
+    bytes tells the caller the body is too large without reading it all.
+    Every non-empty read adds at least one byte, so the loop is bounded.
+    """
+    data = bytearray()
+    while len(data) <= max_bytes:
+        chunk = await stream.read(max_bytes + 1 - len(data))
+        if not chunk:
+            break
+        data += chunk
+    return bytes(data)
 
 
 class AiohttpHttpClient:
@@ -301,9 +373,17 @@ class AiohttpHttpClient:
         timeout: float = 10.0,
         max_bytes: int = DEFAULT_MAX_BYTES,
     ) -> HttpReply:
-        """Send one request and return the whole reply (module contract)."""
+        """Send one request and return the whole reply (module contract).
+
+        Raises:
+            LocalProtocolError: ``url`` is not a usable URL.
+        """
         import aiohttp
 
+        try:
+            urlsplit(url).port  # noqa: B018 - parse now: yarl's ValueError is not ours
+        except ValueError as exc:
+            raise LocalProtocolError(f"not a usable URL {url!r}: {exc}") from None
         started = _log_request(method, url, body)
         try:
             async with asyncio.timeout(timeout):
@@ -314,7 +394,7 @@ class AiohttpHttpClient:
                     data=body or None,
                     allow_redirects=False,
                 ) as response:
-                    data = await response.content.read(max_bytes + 1)
+                    data = await _read_capped(response.content, max_bytes)
                     if len(data) > max_bytes:
                         raise TransportError(f"reply from {url} is larger than {max_bytes} bytes")
                     reply = HttpReply(

@@ -10,18 +10,29 @@ are the limits and timeouts a device needs, with the exact statuses:
 =====================================================  ======
 request line longer than ``max_request_line``           414
 a header field over ``max_field``, or over
-``max_headers`` headers, or a head over ``max_head``    431
+``max_headers`` headers, or a head (request target and
+header fields, however the reads split them) over
+``max_head``                                            431
 a method llhttp does not know                           501
 any other framing error (bad Content-Length, CL+TE,
 bad chunk size, bad version, garbage)                   400
 a body over ``max_body`` (from Content-Length before
-reading, or while reading a chunked body)               413
+reading, or while reading a chunked body); an
+``Expect: 100-continue`` request gets no 100 then       413
 =====================================================  ======
 
 Every error response closes the connection. A client that sends its head too
 slowly (``header_timeout``), its body too slowly (``body_timeout``) or stays
-idle (``keepalive_timeout``) is disconnected. Pipelined requests are answered
-in order; reading pauses while the peer does not read its responses.
+idle (``keepalive_timeout``) is disconnected.
+
+Memory per connection is bounded: pipelined requests are answered in order and
+reading pauses while the peer does not read its responses; requests that
+arrived in the same read are answered only while fewer than
+``max_write_buffer`` bytes and ``max_pipelined`` responses wait unsent, after
+which the connection is closed (the peer retries what got no answer, RFC 9112
+§9.3.2). A closing connection whose peer does not take the rest within
+``linger_timeout`` is aborted. The server owning the connections accepts at
+most ``max_connections`` at once (see :class:`~upnpcm.aio.server.DeviceServer`).
 
 The application is a plain function ``HttpRequest -> (HttpResponse, after)``:
 ``after`` (or None) runs once the response has been handed to the kernel.
@@ -52,16 +63,25 @@ RequestHandler = Callable[[HttpRequest], tuple[HttpResponse, Callable[[], None] 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class HttpLimits:
-    """Sizes and timeouts (security.md §5)."""
+    """Sizes, counts and timeouts (security.md §5)."""
 
     max_request_line: int = 8190
     max_field: int = 8190
     max_headers: int = 100
-    max_head: int = 32 * 1024
+    #: Request target plus header fields, in bytes.
+    max_head: int = 16 * 1024
     max_body: int = 16 * 1024
     header_timeout: float = 10.0
     body_timeout: float = 30.0
     keepalive_timeout: float = 15.0
+    #: Connections open at once; more are answered 503 and closed.
+    max_connections: int = 64
+    #: Unsent response bytes after which pipelined requests are no longer answered.
+    max_write_buffer: int = 256 * 1024
+    #: Unsent responses after which pipelined requests are no longer answered.
+    max_pipelined: int = 64
+    #: How long a closing connection may take to hand over its last bytes.
+    linger_timeout: float = 10.0
 
 
 class _Reject(Exception):
@@ -146,13 +166,16 @@ class HttpProtocol(asyncio.Protocol):
         self._closing = False
         self._paused = False
         self._idle = False  # between requests on a kept-alive connection
+        self._unsent = 0  # responses written while the write buffer was not empty
+        self._stopped = False  # no longer answering this peer's pipelined requests
         self._reset()
 
     def _reset(self) -> None:
         self._url = bytearray()
         self._headers: list[tuple[str, str]] = []
         self._body = bytearray()
-        self._head_bytes = 0
+        self._head_bytes = 0  # target + header fields, counted in the callbacks
+        self._raw_head = 0  # bytes received while no body was expected (backstop)
         self._in_body = False
         self._method = ""
         self._reject: _Reject | None = None
@@ -178,8 +201,24 @@ class HttpProtocol(asyncio.Protocol):
             self._on_close(self)
 
     def close(self) -> None:
-        """Close the connection (the server is stopping)."""
+        """Close the connection once buffered bytes are out (the server is stopping)."""
         self._close_after_write()
+
+    def abort(self) -> None:
+        """Close the connection now, dropping whatever the peer has not taken."""
+        self._closing = True
+        self._cancel_timer()
+        if self._transport is not None:
+            self._transport.abort()
+
+    @property
+    def is_open(self) -> bool:
+        """Whether the transport is still there (connection_lost not yet seen)."""
+        return self._transport is not None
+
+    def write_buffer_size(self) -> int:
+        """Response bytes waiting in our buffer for the peer to read."""
+        return self._transport.get_write_buffer_size() if self._transport is not None else 0
 
     def pause_writing(self) -> None:
         """The peer does not read: stop reading its requests."""
@@ -216,7 +255,9 @@ class HttpProtocol(asyncio.Protocol):
         if self._closing:
             return
         if not self._in_body:
-            self._head_bytes += len(data)
+            # Backstop for what llhttp/httptools hold between reads (a header
+            # field is only reported once complete): never more than one head.
+            self._raw_head += len(data)
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -224,12 +265,14 @@ class HttpProtocol(asyncio.Protocol):
         except httptools.HttpParserInvalidMethodError:
             self._error(501 if _TOKEN.match(bytes(data[:32])) else 400, "unknown method")
         except httptools.HttpParserCallbackError:
+            if self._stopped:
+                return  # we stopped answering (pipelining over the limits)
             reject = self._reject or _Reject(400, "bad request")
             self._error(reject.status, str(reject))
         except httptools.HttpParserError as exc:
             self._error(400, str(exc))
         else:
-            if not self._in_body and self._head_bytes > self._limits.max_head:
+            if not self._in_body and self._raw_head > self._limits.max_head:
                 self._error(414 if not self._headers else 431, "request head too large")
 
     # llhttp callbacks -----------------------------------------------------------
@@ -243,8 +286,11 @@ class HttpProtocol(asyncio.Protocol):
     def on_url(self, url: bytes) -> None:
         """llhttp: (part of) the request target."""
         self._url += url
+        self._head_bytes += len(url)
         if len(self._url) > self._limits.max_request_line:
             self._fail(414, "request line too long")
+        if self._head_bytes > self._limits.max_head:
+            self._fail(431, "request head too large")
 
     def on_header(self, name: bytes, value: bytes) -> None:
         """llhttp: one complete header field."""
@@ -252,22 +298,27 @@ class HttpProtocol(asyncio.Protocol):
             self._fail(431, "header field too large")
         if len(self._headers) >= self._limits.max_headers:
             self._fail(431, "too many header fields")
+        self._head_bytes += len(name) + len(value) + 4  # ": " and CRLF
+        if self._head_bytes > self._limits.max_head:
+            self._fail(431, "request head too large")
         self._headers.append((name.decode("latin-1"), value.decode("latin-1")))
 
     def on_headers_complete(self) -> None:
-        """llhttp: the head is complete; check the announced body size."""
+        """llhttp: the head is complete; check the announced body size, then 100-continue."""
         self._method = self._parser.get_method().decode("ascii", "replace")
         self._in_body = True
+        expect_continue = False
         for name, value in self._headers:
             lname = name.lower()
-            if (
-                lname == "content-length"
-                and value.strip().isdigit()
-                and int(value) > self._limits.max_body
-            ):
-                self._fail(413, "request body too large")
-            if lname == "expect" and value.strip().lower() == "100-continue" and self._transport:
-                self._transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            if lname == "content-length":
+                text = value.strip()
+                # llhttp has validated the digits; ASCII-only keeps int() total anyway.
+                if text.isascii() and text.isdigit() and int(text) > self._limits.max_body:
+                    self._fail(413, "request body too large")
+            elif lname == "expect" and value.strip().lower() == "100-continue":
+                expect_continue = True
+        if expect_continue and self._transport is not None:
+            self._transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         self._arm(self._limits.body_timeout)
 
     def on_body(self, body: bytes) -> None:
@@ -301,9 +352,29 @@ class HttpProtocol(asyncio.Protocol):
         self._send(response, head=request.method == "HEAD", close=not keep_alive)
         if after is not None:
             self._after_flush(after)
-        if keep_alive and not self._closing:
+        if self._closing:
+            return
+        if self._saturated():
+            # A peer pipelining without reading: stop answering, so what we hold
+            # for it stays bounded; raising ends this read's parse.
+            _LOG.debug("%s: pipelined responses not read; closing", self._peer)
+            self._stopped = True
+            self._close_after_write()
+            raise _Reject(503, "pipelined responses not read")
+        if keep_alive:
             self._idle = True
             self._arm(self._limits.keepalive_timeout)
+
+    def _saturated(self) -> bool:
+        transport = self._transport
+        if transport is None:
+            return False
+        buffered = transport.get_write_buffer_size()
+        if buffered == 0:
+            self._unsent = 0
+            return False
+        self._unsent += 1
+        return buffered > self._limits.max_write_buffer or self._unsent > self._limits.max_pipelined
 
     def _fail(self, status: int, reason: str) -> None:
         self._reject = _Reject(status, reason)
@@ -341,7 +412,8 @@ class HttpProtocol(asyncio.Protocol):
 
     def _close_after_write(self) -> None:
         self._closing = True
-        self._cancel_timer()
+        # The reaper aborts the connection if the peer does not take the rest in time.
+        self._arm(self._limits.linger_timeout)
         if self._transport is not None:
             self._transport.close()  # flushes what is buffered, then closes
 

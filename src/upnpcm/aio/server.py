@@ -9,14 +9,16 @@ once a SUBSCRIBE response has left.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 import socket
 from collections.abc import Callable, Iterable
-from typing import Final
+from typing import Final, cast
 
-from upnpcm.aio.http_server import HttpLimits, HttpProtocol, reap_connections
+from upnpcm.aio.http_server import HttpLimits, HttpProtocol, reap_connections, serialize_response
 from upnpcm.aio.notifier import Notifier
+from upnpcm.aio.ssdp import Network, serving_networks
 from upnpcm.core.device import DeviceCore
 from upnpcm.core.http import HttpRequest, HttpResponse, format_host, normalise_ip
 
@@ -26,6 +28,25 @@ _LOG: Final = logging.getLogger("upnpcm.server")
 _ACCESS: Final = logging.getLogger("upnpcm.access")
 
 
+class _Refuse(asyncio.Protocol):
+    """A connection over the limit: a 503 and close, nothing read or kept."""
+
+    def __init__(self, server_header: str) -> None:
+        self._server_header = server_header
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Answer 503 and close."""
+        tcp = cast(asyncio.Transport, transport)  # uvloop's is no subclass
+        tcp.pause_reading()
+        response = HttpResponse(
+            status=503,
+            headers=(("Content-Type", "text/plain; charset=utf-8"), ("Retry-After", "1")),
+            body=b"503 Service Unavailable: too many connections\n",
+        )
+        tcp.write(serialize_response(response, close=True, server=self._server_header))
+        tcp.close()
+
+
 class DeviceServer:
     """Serve a :class:`DeviceCore`, with GENA delivery.
 
@@ -33,6 +54,14 @@ class DeviceServer:
     or :meth:`start` / :meth:`stop`. ``host=None`` listens on every IPv4 and
     IPv6 address; ``port=0`` picks a free port (the same on every address),
     read back from :attr:`port`.
+
+    ``networks`` are the device's own networks for ``callback_scope="subnet"``
+    (default: those of the interfaces behind the bound addresses).
+
+    At most ``limits.max_connections`` connections are open at once: one more
+    is answered 503 and closed at once, without reading it. :meth:`stop`
+    gives open connections ``stop_grace`` seconds to take their last bytes,
+    then aborts them.
     """
 
     def __init__(
@@ -43,6 +72,8 @@ class DeviceServer:
         port: int = 1400,
         notifier: Notifier | None = None,
         limits: HttpLimits | None = None,
+        stop_grace: float = 1.0,
+        networks: Iterable[Network] | None = None,
     ) -> None:
         self.core = core
         self._hosts: list[str] | None = (
@@ -57,6 +88,13 @@ class DeviceServer:
         self._sweeper: asyncio.Task[None] | None = None
         self._reaper: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop_grace = stop_grace
+        self._networks = None if networks is None else list(networks)
+        self._all_closed = asyncio.Event()
+        self._sweep_poke = asyncio.Event()
+        self._sweep_at = float("inf")
+        #: Connections refused because ``limits.max_connections`` were open.
+        self.refused_connections = 0
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -92,33 +130,63 @@ class DeviceServer:
             for server in self._servers
             for sock in server.sockets
         ]
+        # The networks served on decide what callback_scope="subnet" accepts.
+        networks = self._networks
+        if networks is None:
+            networks = serving_networks([ip for ip, _ in self._addresses])
+        self.core.set_networks(networks)
         self.notifier.start()
         self._sweeper = asyncio.create_task(self._sweep(), name="upnpcm-gena-sweeper")
         self._reaper = asyncio.create_task(
             reap_connections(self._connections), name="upnpcm-http-reaper"
         )
 
-    def _protocol(self) -> HttpProtocol:
+    def _protocol(self) -> asyncio.Protocol:
+        if len(self._connections) >= self.limits.max_connections:
+            self.refused_connections += 1
+            return _Refuse(self.core.server_header)
         protocol = HttpProtocol(
             self._handle,
             self.limits,
             server_header=self.core.server_header,
-            on_close=self._connections.discard,
+            on_close=self._closed,
         )
         self._connections.add(protocol)
         return protocol
+
+    def _closed(self, protocol: HttpProtocol) -> None:
+        self._connections.discard(protocol)
+        if not self._connections:
+            self._all_closed.set()
+
+    @property
+    def connections(self) -> frozenset[HttpProtocol]:
+        """The open client connections."""
+        return frozenset(self._connections)
 
     async def _close_servers(self) -> None:
         for server in self._servers:
             server.close()
         for protocol in list(self._connections):
             protocol.close()
+        # A peer that does not read would keep its connection (and our buffer)
+        # forever: wait a little for the last bytes to leave, then abort.
+        if self._connections:
+            self._all_closed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._all_closed.wait(), self._stop_grace)
+        for protocol in list(self._connections):
+            protocol.abort()
         for server in self._servers:
             await server.wait_closed()
         self._servers.clear()
 
     async def stop(self) -> None:
-        """Stop delivering events, close connections and unbind."""
+        """Stop delivering events, close connections and unbind.
+
+        Returns within about ``stop_grace`` seconds (plus NOTIFY cancellation),
+        whether or not the peers read: no transport is left open.
+        """
         for task in (self._sweeper, self._reaper):
             if task is not None:
                 task.cancel()
@@ -179,18 +247,34 @@ class DeviceServer:
             )
         for path, sid in result.ended:
             self.notifier.forget(path, sid)
+        if result.operation == "PrepareForConnection":
+            # A new row may expire before the sweeper's next wake-up (short leases).
+            deadline = self.core.next_lease_deadline()
+            if deadline is not None and deadline < self._sweep_at:
+                self._sweep_poke.set()
         if not result.wake:
             return result.response, None
         wake = result.wake
         return result.response, lambda: self.notifier.wake(wake)
 
     async def _sweep(self) -> None:
+        # Subscription expiry (GENA) and idle leases (ConnectionManager rows, rule H7).
         loop = asyncio.get_running_loop()
         while True:
             deadlines = [t.next_deadline() for t in self.core.tables().values()]
+            deadlines.append(self.core.next_lease_deadline())
             upcoming = [d for d in deadlines if d is not None]
             delay = min(upcoming) - loop.time() if upcoming else 60.0
-            await asyncio.sleep(min(max(delay, 0.05), 60.0))
-            for path, sid in self.core.expire(loop.time()):
+            delay = min(max(delay, 0.05), 60.0)
+            self._sweep_at = loop.time() + delay
+            self._sweep_poke.clear()
+            with contextlib.suppress(TimeoutError):  # woken early: a nearer deadline
+                await asyncio.wait_for(self._sweep_poke.wait(), delay)
+            now = loop.time()
+            for path, sid in self.core.expire(now):
                 _LOG.info("subscription %s on %s expired", sid, path)
                 self.notifier.forget(path, sid)
+            wake = self.core.expire_leases(now)
+            if wake:
+                _LOG.info("idle connections expired; %d subscribers told", len(wake))
+                self.notifier.wake(wake)

@@ -44,6 +44,7 @@ __all__ = [
     "multicast_receive_socket",
     "multicast_send_socket",
     "resolve_interfaces",
+    "serving_networks",
 ]
 
 _LOG: Final = logging.getLogger("upnpcm.ssdp")
@@ -99,6 +100,44 @@ def resolve_interfaces(selectors: Sequence[str] = (), *, ipv6: bool = True) -> l
     return outside or [i for i in found if ipaddress.ip_address(i.ip).is_loopback]
 
 
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def serving_networks(addresses: Sequence[str]) -> list[Network]:
+    """The networks of the local interfaces behind listening ``addresses``.
+
+    A wildcard address (``0.0.0.0``, ``::``) stands for every interface of its
+    family (IPv6 link-local left out, as in :func:`resolve_interfaces`); a
+    specific one for the interface networks holding it, or just itself when
+    no interface lists it. Loopback addresses give loopback networks.
+    """
+    adapters: list[tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, Network]] = []
+    for adapter in ifaddr.get_adapters():
+        for ip in adapter.ips:
+            text = ip.ip if isinstance(ip.ip, str) else ip.ip[0]
+            address = ipaddress.ip_address(text.split("%", 1)[0])
+            if isinstance(address, ipaddress.IPv6Address) and address.is_link_local:
+                continue
+            network = ipaddress.ip_network(f"{address}/{ip.network_prefix}", strict=False)
+            adapters.append((address, network))
+    found: list[Network] = []
+    for text in addresses:
+        try:
+            address = ipaddress.ip_address(text.split("%", 1)[0])
+        except ValueError:
+            continue
+        if address.is_unspecified:
+            nets = [net for ip, net in adapters if ip.version == address.version]
+        else:
+            nets = [net for ip, net in adapters if ip == address] or [
+                net for _, net in adapters if address.version == net.version and address in net
+            ]
+            if not nets:
+                nets = [ipaddress.ip_network(address)]
+        found.extend(net for net in nets if net not in found)
+    return found
+
+
 class _Receiver(asyncio.DatagramProtocol):
     def __init__(self, owner: SsdpServer) -> None:
         self._owner = owner
@@ -142,6 +181,8 @@ class SsdpServer:
         self._scheduled: dict[int, asyncio.TimerHandle] = {}
         self._keys = itertools.count()
         self._loop: asyncio.AbstractEventLoop | None = None
+        #: Datagrams whose handling raised (a bug; each is logged and dropped).
+        self.failures = 0
 
     def location(self, interface: Interface) -> str:
         """The description URL as reachable on ``interface``."""
@@ -158,23 +199,36 @@ class SsdpServer:
         """Open the sockets, join the groups and send the initial burst.
 
         Raises:
-            OSError: port 1900 or an interface could not be used.
+            OSError: port 1900 or an interface could not be used; every socket
+                opened so far is closed again.
         """
         loop = self._loop = asyncio.get_running_loop()
         families = {i.family for i in self._interfaces}
-        for family in families:
-            sock = multicast_receive_socket(
-                family, [i for i in self._interfaces if i.family == family]
-            )
-            transport, _ = await loop.create_datagram_endpoint(lambda: _Receiver(self), sock=sock)
-            self._receivers.append(transport)
-        for interface in self._interfaces:
-            transport, _ = await loop.create_datagram_endpoint(
-                asyncio.DatagramProtocol, sock=multicast_send_socket(interface)
-            )
-            self._senders[interface.ip] = transport
+        try:
+            for family in families:
+                sock = multicast_receive_socket(
+                    family, [i for i in self._interfaces if i.family == family]
+                )
+                transport, _ = await loop.create_datagram_endpoint(
+                    lambda: _Receiver(self), sock=sock
+                )
+                self._receivers.append(transport)
+            for interface in self._interfaces:
+                transport, _ = await loop.create_datagram_endpoint(
+                    asyncio.DatagramProtocol, sock=multicast_send_socket(interface)
+                )
+                self._senders[interface.ip] = transport
+        except BaseException:
+            self._close_transports()
+            raise
         self._send(self.advertiser.start(loop.time()))
         self._rearm()
+
+    def _close_transports(self) -> None:
+        for transport in [*self._receivers, *self._senders.values()]:
+            transport.close()
+        self._receivers.clear()
+        self._senders.clear()
 
     async def stop(self) -> None:
         """Send a byebye for every advertisement, then close."""
@@ -188,15 +242,25 @@ class SsdpServer:
         if self._senders:
             self._send(self.advertiser.stop(loop.time()))
             await asyncio.sleep(0.05)  # let the byebyes leave before the sockets close
-        for transport in [*self._receivers, *self._senders.values()]:
-            transport.close()
-        self._receivers.clear()
-        self._senders.clear()
+        self._close_transports()
 
     # ------------------------------------------------------------------ events
 
     def received(self, data: bytes, source: tuple[str, int]) -> None:
-        """A datagram arrived: answer it if it is a search we should answer."""
+        """A datagram arrived: answer it if it is a search we should answer.
+
+        Never raises: one bad datagram must not reach the event loop (the core
+        promises not to raise; should it ever, the datagram is logged and dropped).
+        """
+        try:
+            self._received(data, source)
+        except Exception:
+            self.failures += 1
+            _LOG.warning(
+                "SSDP datagram from %s dropped: handling it failed", source[0], exc_info=True
+            )
+
+    def _received(self, data: bytes, source: tuple[str, int]) -> None:
         assert self._loop is not None
         interface = self._interface_for(source[0])
         if interface is None:

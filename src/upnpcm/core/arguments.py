@@ -5,8 +5,9 @@ request become typed values, or :class:`UPnPError`:
 
 * 402 Invalid Args: a missing, extra or duplicated argument, or a value that is
   not of the argument's data type;
-* 600 Argument Value Invalid: a value outside the ``allowedValueList``;
-* 601 Argument Value Out of Range: outside the ``allowedValueRange`` or off its step.
+* 601 Argument Value Out of Range: outside the ``allowedValueRange``, off its
+  step, or not in the ``allowedValueList`` (UDA 1.1 table 3-3 defines 601 so:
+  "... or is not in the allowed value list"; security.md §6 item 11 pins it).
 
 Control-point side (:func:`encode_arguments`) applies the same checks before
 anything is sent. Arguments may arrive in any order (real control points are
@@ -44,9 +45,9 @@ def variable_for(scpd: ServiceDescription, argument: Argument) -> StateVariable:
 
 
 def check_allowed(var: StateVariable, value: UPnPValue, text: str, arg_name: str) -> None:
-    """Enforce ``allowedValueList`` (600) and ``allowedValueRange`` (601) of ``var``."""
+    """Enforce ``allowedValueList`` and ``allowedValueRange`` of ``var`` (both 601)."""
     if var.allowed_values is not None and text not in var.allowed_values:
-        raise UPnPError(600, f"{arg_name}={text!r} is not one of {', '.join(var.allowed_values)}")
+        raise UPnPError(601, f"{arg_name}={text!r} is not one of {', '.join(var.allowed_values)}")
     value_range = var.allowed_range
     if value_range is None or isinstance(value, bool) or not isinstance(value, int | float):
         return
@@ -77,7 +78,7 @@ def decode_in_arguments(
     """Check and convert the in-arguments of a request (device side).
 
     Raises:
-        UPnPError: 402, 600 or 601 as described in the module docstring.
+        UPnPError: 402 or 601 as described in the module docstring.
     """
     expected = action.in_arguments
     if len(pairs) != len(expected):
@@ -114,7 +115,7 @@ def encode_arguments(
     Used for a control point's in-arguments and a device's out-arguments.
 
     Raises:
-        UPnPError: 402 for a missing/unknown argument or a wrong type, 600/601
+        UPnPError: 402 for a missing/unknown argument or a wrong type, 601
             for a value outside the allowed list or range.
     """
     arguments = tuple(arguments)

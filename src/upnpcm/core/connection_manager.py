@@ -16,9 +16,11 @@ State
   kept as the exact wire text (a Sonos Sink list ends with a comma and is
   served so), parsed once for matching. ``""`` means "cannot source/sink"
   (spec.md §1.1: the empty string, never ``*``).
-* the connection table: ConnectionID → :class:`ConnectionInfo`.
+* the connection table: ConnectionID → :class:`ConnectionInfo`, and for each
+  row when an action last referred to it (monotonic ``now``, an argument).
 * ``next_id``: the next ConnectionID; starts at 1 and only ever increases, so
-  an ID is never reused while the device runs (0 is the implicit connection).
+  an ID is never reused while the device runs (0 is the implicit connection),
+  not even after its row expired (R8).
 
 Rules
 -----
@@ -26,7 +28,8 @@ R1  GetProtocolInfo → (Source, Sink) as stored.
 R2  GetCurrentConnectionIDs → the live IDs, ascending, comma-separated
     ("" when there are none). Without PrepareForConnection the implicit
     connection 0 is always there, so it is ``"0"`` (spec.md §1.3).
-R3  GetCurrentConnectionInfo(id) → the row for ``id``; an unknown ID → 706
+R3  GetCurrentConnectionInfo(id) → the row for ``id`` (which counts as a
+    reference, R8); an unknown ID → 706
     Invalid connection reference. Without PrepareForConnection only ID 0
     exists, with RcsID/AVTransportID -1 (nothing hosted here), ProtocolInfo
     "", PeerConnectionManager "", PeerConnectionID -1, Direction Input for a
@@ -34,7 +37,8 @@ R3  GetCurrentConnectionInfo(id) → the row for ``id``; an unknown ID → 706
 R4  PrepareForConnection(RemoteProtocolInfo, PeerConnectionManager,
     PeerConnectionID, Direction), offered only when ``prepare_for_connection``:
       a. Direction outside Input|Output never gets here: the SCPD's
-         allowedValueList answers 600 first (spec.md §5 c);
+         allowedValueList answers 601 first (UDA 1.1 table 3-3: "not in the
+         allowed value list"; security.md §6 item 11); called directly, 601 too;
       b. Input needs a Sink list and Output a Source list, else 702
          Incompatible directions;
       c. RemoteProtocolInfo must be a protocolInfo matching an entry of our
@@ -43,7 +47,7 @@ R4  PrepareForConnection(RemoteProtocolInfo, PeerConnectionManager,
       d. a full table (``max_connections`` live) → 704 Local restrictions
          (spec.md §5 d); IDs exhausted (2**31-1 issued) → 704 as well;
       e. otherwise a row is added with the next ID, AVTransportID/RcsID -1,
-         Status OK, and CurrentConnectionIDs changes.
+         Status OK, referenced now, and CurrentConnectionIDs changes.
 R5  ConnectionComplete(id): removes the row; an unknown (or already
     completed) ID → 706. CurrentConnectionIDs changes.
 R6  Disabled PrepareForConnection/ConnectionComplete → 401 Invalid Action
@@ -52,6 +56,14 @@ R6  Disabled PrepareForConnection/ConnectionComplete → 401 Invalid Action
 R7  Every change of an evented variable (SourceProtocolInfo, SinkProtocolInfo,
     CurrentConnectionIDs) queues a :class:`StateVariablesChanged`, drained
     with :meth:`events` in the order the changes happened.
+R8  Idle lease (the standard asks the device to clean up connections whose
+    peer is gone): a row that no action (PrepareForConnection,
+    GetCurrentConnectionInfo, ConnectionComplete) nor :meth:`set_status`
+    referred to for ``connection_idle_timeout`` seconds is dropped by
+    :meth:`~ConnectionManager.expire_idle` (the adapter calls it on a timer);
+    CurrentConnectionIDs changes once per sweep. A reference whose ``now``
+    is unknown (None) counts from the next sweep, so a row never expires
+    early. ``connection_idle_timeout = 0`` keeps rows until ConnectionComplete.
 """
 
 from __future__ import annotations
@@ -148,6 +160,8 @@ class ConnectionManagerConfig:
             ``"0"`` per the standard, ``""`` as Sonos reports it.
         connection_info_faults: answer GetCurrentConnectionInfo with a fault
             (402 for ID 0, 706 otherwise) as Sonos firmware is reported to do.
+        connection_idle_timeout: seconds a connection may go unreferenced
+            before it is dropped (R8); 0 = never.
     """
 
     source: str = ""
@@ -156,10 +170,13 @@ class ConnectionManagerConfig:
     max_connections: int = 16
     idle_connection_ids: str = "0"
     connection_info_faults: bool = False
+    connection_idle_timeout: float = 3600.0
 
     def __post_init__(self) -> None:
         if self.max_connections < 1:
             raise ValueError("max_connections must be at least 1")
+        if not self.connection_idle_timeout >= 0:  # also refuses NaN
+            raise ValueError("connection_idle_timeout must be 0 (never) or more seconds")
         escape_text(self.source)  # raises if XML cannot carry the lists
         escape_text(self.sink)
 
@@ -251,27 +268,33 @@ def connection_manager_scpd(*, prepare_for_connection: bool = True) -> ServiceDe
 class _Statistics:
     prepared: int = 0
     completed: int = 0
+    expired: int = 0
     refused: dict[int, int] = field(default_factory=dict)
 
 
 class ConnectionManager:
     """One ConnectionManager service instance (rules R1-R7 above).
 
-    The three Get actions are pure reads: a device core may answer them from a
-    cache while :attr:`state_version` stays the same.
+    The Get actions are pure reads: a device core may answer them from a cache
+    while :attr:`state_version` stays the same. GetCurrentConnectionInfo is
+    left out of :attr:`cacheable_actions` while rows have an idle lease, since
+    it renews the lease (R8).
     """
-
-    cacheable_actions: Final = frozenset(
-        {"GetProtocolInfo", "GetCurrentConnectionIDs", "GetCurrentConnectionInfo"}
-    )
 
     def __init__(self, config: ConnectionManagerConfig | None = None) -> None:
         self._config = config or ConnectionManagerConfig()
+        cacheable = {"GetProtocolInfo", "GetCurrentConnectionIDs", "GetCurrentConnectionInfo"}
+        if self._leased:
+            cacheable.discard("GetCurrentConnectionInfo")
+        #: Actions whose answers depend only on their arguments and :attr:`state_version`.
+        self.cacheable_actions: frozenset[str] = frozenset(cacheable)
         self._source = self._config.source
         self._sink = self._config.sink
         self._source_entries = parse_list(self._source).entries
         self._sink_entries = parse_list(self._sink).entries
         self._connections: dict[int, ConnectionInfo] = {}
+        #: ConnectionID → monotonic time of the last reference (None: stamp at the next sweep).
+        self._last_seen: dict[int, float | None] = {}
         self._next_id = 1
         self._events: list[StateVariablesChanged] = []
         self._match_cache: dict[tuple[Direction, str], tuple[bool, str]] = {}
@@ -301,8 +324,12 @@ class ConnectionManager:
             return (0,)
         return tuple(self._connections)
 
-    def connection_info(self, connection_id: int) -> ConnectionInfo:
-        """R3: the row of ``connection_id``.
+    def connection_info(self, connection_id: int, *, now: float | None = None) -> ConnectionInfo:
+        """R3: the row of ``connection_id``; renews its idle lease (R8).
+
+        Args:
+            connection_id: the ConnectionID asked about.
+            now: monotonic seconds (None: counted from the next sweep).
 
         Raises:
             UPnPError: 706 for an unknown ID (402/706 with ``connection_info_faults``).
@@ -315,6 +342,7 @@ class ConnectionManager:
         else:
             info = self._connections.get(connection_id)
             if info is not None:
+                self._touch(connection_id, now)
                 return info
         raise UPnPError(706, f"no connection {connection_id}")
 
@@ -334,6 +362,7 @@ class ConnectionManager:
             "next_id": self._next_id,
             "prepared": self._stats.prepared,
             "completed": self._stats.completed,
+            "expired": self._stats.expired,
             "refused": dict(self._stats.refused),
         }
 
@@ -345,11 +374,13 @@ class ConnectionManager:
         peer_connection_manager: str,
         peer_connection_id: int,
         direction: Direction | str,
+        *,
+        now: float | None = None,
     ) -> ConnectionInfo:
-        """R4: set up a connection.
+        """R4: set up a connection (its idle lease starts at ``now``, R8).
 
         Raises:
-            UPnPError: 401 when disabled, 600 for a bad Direction, 702, 701, 704.
+            UPnPError: 401 when disabled, 601 for a bad Direction, 702, 701, 704.
         """
         if not self._config.prepare_for_connection:
             raise self._refuse(401, "PrepareForConnection is not offered by this device")
@@ -357,7 +388,7 @@ class ConnectionManager:
             wanted = Direction(direction)
         except ValueError:
             raise self._refuse(
-                600, f"Direction must be Input or Output, not {direction!r}"
+                601, f"Direction must be Input or Output, not {direction!r}"
             ) from None
         entries = self._sink_entries if wanted is Direction.INPUT else self._source_entries
         if not entries:
@@ -379,6 +410,7 @@ class ConnectionManager:
         )
         self._next_id += 1
         self._connections[info.connection_id] = info
+        self._last_seen[info.connection_id] = now
         self._stats.prepared += 1
         self._ids_changed()
         return info
@@ -423,11 +455,16 @@ class ConnectionManager:
             raise UPnPError(401, "ConnectionComplete is not offered by this device")
         if self._connections.pop(connection_id, None) is None:
             raise self._refuse(706, f"no connection {connection_id}")
+        self._last_seen.pop(connection_id, None)
         self._stats.completed += 1
         self._ids_changed()
 
-    def set_status(self, connection_id: int, status: ConnectionStatus) -> None:
+    def set_status(
+        self, connection_id: int, status: ConnectionStatus, *, now: float | None = None
+    ) -> None:
         """Record a connection's Status (e.g. a renderer's transport saw a format mismatch).
+
+        Counts as a reference to the row (R8).
 
         Raises:
             UPnPError: 706 for an unknown ID.
@@ -436,7 +473,54 @@ class ConnectionManager:
         if info is None:
             raise UPnPError(706, f"no connection {connection_id}")
         self._connections[connection_id] = replace(info, status=status)
+        self._touch(connection_id, now)
         self.state_version += 1
+
+    # -------------------------------------------------------------- idle lease
+
+    @property
+    def _leased(self) -> bool:
+        return self._config.prepare_for_connection and self._config.connection_idle_timeout > 0
+
+    def _touch(self, connection_id: int, now: float | None) -> None:
+        if connection_id in self._last_seen:
+            self._last_seen[connection_id] = now
+
+    def expire_idle(self, now: float) -> list[int]:
+        """R8: drop rows unreferenced for ``connection_idle_timeout`` seconds.
+
+        Args:
+            now: monotonic seconds.
+
+        Returns:
+            The ConnectionIDs dropped, ascending (their IDs are never issued again).
+        """
+        if not self._leased:
+            return []
+        timeout = self._config.connection_idle_timeout
+        gone: list[int] = []
+        for connection_id, seen in self._last_seen.items():
+            if seen is None:
+                self._last_seen[connection_id] = now  # referenced at an unknown time
+            elif seen + timeout <= now:
+                gone.append(connection_id)
+        if not gone:
+            return []
+        for connection_id in gone:
+            del self._connections[connection_id]
+            del self._last_seen[connection_id]
+        self._stats.expired += len(gone)
+        self._ids_changed()
+        return gone
+
+    def next_expiry(self) -> float | None:
+        """When :meth:`expire_idle` next has something to drop (monotonic), or None."""
+        if not self._leased:
+            return None
+        stamps = [seen for seen in self._last_seen.values() if seen is not None]
+        if not stamps:
+            return None
+        return min(stamps) + self._config.connection_idle_timeout
 
     def set_protocol_info(self, *, source: str | None = None, sink: str | None = None) -> None:
         """Replace the Source and/or Sink list (wire text); changed ones are evented (R7).
@@ -468,8 +552,12 @@ class ConnectionManager:
 
     # ----------------------------------------------------------------- dispatch
 
-    def handle_action(self, action: str, arguments: Mapping[str, object]) -> dict[str, object]:
+    def handle_action(
+        self, action: str, arguments: Mapping[str, object], *, now: float | None = None
+    ) -> dict[str, object]:
         """Run ``action`` with already type-checked ``arguments``; return its out-arguments.
+
+        ``now`` (monotonic seconds) dates the references that renew idle leases (R8).
 
         Raises:
             UPnPError: 401 for an action this service does not offer, or the
@@ -480,13 +568,15 @@ class ConnectionManager:
         if action == "GetCurrentConnectionIDs":
             return {"ConnectionIDs": self._ids_text}
         if action == "GetCurrentConnectionInfo":
-            return self.connection_info(_int_arg(arguments, "ConnectionID")).as_arguments()
+            info = self.connection_info(_int_arg(arguments, "ConnectionID"), now=now)
+            return info.as_arguments()
         if action == "PrepareForConnection" and self._config.prepare_for_connection:
             info = self.prepare_for_connection(
                 str(arguments["RemoteProtocolInfo"]),
                 str(arguments["PeerConnectionManager"]),
                 _int_arg(arguments, "PeerConnectionID"),
                 str(arguments["Direction"]),
+                now=now,
             )
             return {
                 "ConnectionID": info.connection_id,

@@ -360,11 +360,14 @@ def parse_device_description(
 ) -> DeviceDescription:
     """Parse a device description document.
 
+    Padding around the document (ASCII whitespace, NUL bytes) is tolerated:
+    real devices send it (:func:`~upnpcm.core.xml.parse_xml`, ``strip_padding``).
+
     Raises:
         RemoteProtocolError: unsafe or malformed XML, no ``<root>``/``<device>``,
             or a device without ``deviceType``/``UDN``.
     """
-    root = parse_xml(data, max_bytes=max_bytes)
+    root = parse_xml(data, max_bytes=max_bytes, strip_padding=True)
     if local_name(root.tag) != "root":
         raise RemoteProtocolError(
             f"device description root is <{local_name(root.tag)}>, not <root>"
@@ -427,11 +430,14 @@ def _parse_state_variable(elem: Element) -> StateVariable:
 def parse_scpd(data: bytes, *, max_bytes: int = MAX_DESCRIPTION_BYTES) -> ServiceDescription:
     """Parse a service description (SCPD) document.
 
+    Padding around the document (ASCII whitespace, NUL bytes) is tolerated:
+    real devices send it (:func:`~upnpcm.core.xml.parse_xml`, ``strip_padding``).
+
     Raises:
         RemoteProtocolError: unsafe or malformed XML, a root other than
             ``<scpd>``, or a nameless action/argument/variable.
     """
-    root = parse_xml(data, max_bytes=max_bytes)
+    root = parse_xml(data, max_bytes=max_bytes, strip_padding=True)
     if local_name(root.tag) != "scpd":
         raise RemoteProtocolError(f"SCPD root is <{local_name(root.tag)}>, not <scpd>")
     actions: list[Action] = []

@@ -17,18 +17,23 @@ H4  Control: a non-XML ``Content-Type`` → 415; a body over ``max_body``
     → 413; a missing/bad SOAPACTION or unparsable envelope → 400.
 H5  Control: UPnP errors are faults (HTTP 500, UPnPError code): 401 unknown
     action (or one for another service type, or a body that contradicts the
-    SOAPACTION), 402/600/601 from the SCPD checks, the service's own codes.
+    SOAPACTION), 402/601 from the SCPD checks, the service's own codes.
     Any other exception in a service → fault 501 "Action Failed" with a
     generic text; the exception is handed back for logging, never sent.
 H6  Event: GENA answers with plain statuses (400, 412, 503) and no body.
+H7  Leases: a handler with an idle lease (:class:`LeasedHandler`, e.g. the
+    ConnectionManager's rows) gets the request's ``now`` with each action,
+    and :meth:`DeviceCore.expire_leases` lets it drop what expired; the
+    evented changes that causes are queued like any other.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import ipaddress
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Final, Protocol
+from typing import Final, Protocol, runtime_checkable
 
 from upnpcm.core.arguments import decode_in_arguments, encode_arguments
 from upnpcm.core.connection_manager import StateVariablesChanged
@@ -47,7 +52,7 @@ from upnpcm.core.soap import (
     build_fault,
     parse_action_request,
 )
-from upnpcm.errors import RemoteProtocolError, SubscriptionError, UPnPError
+from upnpcm.errors import LocalProtocolError, RemoteProtocolError, SubscriptionError, UPnPError
 
 __all__ = [
     "CacheableHandler",
@@ -55,6 +60,7 @@ __all__ = [
     "DeviceLimits",
     "DeviceResult",
     "HostedService",
+    "LeasedHandler",
     "Resource",
     "ServiceHandler",
 ]
@@ -86,8 +92,13 @@ _GENERIC_FAILURE: Final = "Action Failed"
 class ServiceHandler(Protocol):
     """What a hosted service implements (the ConnectionManager is one)."""
 
-    def handle_action(self, action: str, arguments: Mapping[str, object]) -> Mapping[str, object]:
-        """Run an action with checked arguments; return its out-arguments by name."""
+    def handle_action(
+        self, action: str, arguments: Mapping[str, object], *, now: float | None = None
+    ) -> Mapping[str, object]:
+        """Run an action with checked arguments; return its out-arguments by name.
+
+        ``now`` is the request's monotonic time (for leases; ignore it if unused).
+        """
         ...
 
     def evented_state(self) -> dict[str, str]:
@@ -109,6 +120,19 @@ class CacheableHandler(ServiceHandler, Protocol):
 
     cacheable_actions: frozenset[str]
     state_version: int
+
+
+@runtime_checkable
+class LeasedHandler(Protocol):
+    """A handler whose state expires when unused (rule H7)."""
+
+    def expire_idle(self, now: float) -> Sequence[object]:
+        """Drop what expired by ``now``; return what was dropped (empty: nothing)."""
+        ...
+
+    def next_expiry(self) -> float | None:
+        """When :meth:`expire_idle` next has work (monotonic), or None."""
+        ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -165,7 +189,7 @@ class DeviceLimits:
 @lru_cache(maxsize=64)
 def _service_base(service_type: str) -> tuple[str, int]:
     head, _, version = service_type.rpartition(":")
-    return (head, int(version)) if version.isdigit() else (service_type, 0)
+    return (head, int(version)) if version.isascii() and version.isdigit() else (service_type, 0)
 
 
 class DeviceCore:
@@ -269,6 +293,18 @@ class DeviceCore:
         path = self._handler_paths[id(handler)]
         return path, self._tables[path]
 
+    def set_networks(
+        self, networks: Iterable[ipaddress.IPv4Network | ipaddress.IPv6Network]
+    ) -> None:
+        """Give every subscription table the networks the device is served on.
+
+        They decide which CALLBACK addresses ``callback_scope="subnet"`` accepts
+        (:mod:`upnpcm.core.gena` rule C3); the adapter calls this once bound.
+        """
+        nets = tuple(networks)
+        for table in self._tables.values():
+            table.set_networks(nets)
+
     # ---------------------------------------------------------------- requests
 
     def handle(self, request: HttpRequest, *, now: float = 0.0, entropy: int = 0) -> DeviceResult:
@@ -277,7 +313,7 @@ class DeviceCore:
         Args:
             request: the request, body fully read (the adapter enforces
                 ``limits.max_body`` from Content-Length before reading).
-            now: monotonic seconds (GENA expiry).
+            now: monotonic seconds (GENA expiry, handler leases).
             entropy: 128 random bits (a new SID, if this is a SUBSCRIBE).
         """
         method = request.method.upper()
@@ -311,7 +347,7 @@ class DeviceCore:
                     response=self._plain(405, "method not allowed", allow=route.allow)
                 )
             assert route.service is not None
-            return self._control(route.service, request)
+            return self._control(route.service, request, now=now)
         if method not in ("SUBSCRIBE", "UNSUBSCRIBE"):
             return DeviceResult(response=self._plain(405, "method not allowed", allow=route.allow))
         assert route.table is not None and route.service is not None
@@ -323,6 +359,24 @@ class DeviceCore:
         for hosted in self._services:
             wake.extend(self._drain(hosted))
         return wake
+
+    def expire_leases(self, now: float) -> list[tuple[str, str]]:
+        """H7: let leased handlers drop what expired; return the (event path, SID) to wake."""
+        wake: list[tuple[str, str]] = []
+        for hosted in self._services:
+            handler = hosted.handler
+            if isinstance(handler, LeasedHandler) and handler.expire_idle(now):
+                wake.extend(self._drain(hosted))
+        return list(dict.fromkeys(wake))
+
+    def next_lease_deadline(self) -> float | None:
+        """When :meth:`expire_leases` next has work (monotonic), or None."""
+        deadlines = [
+            hosted.handler.next_expiry()
+            for hosted in self._services
+            if isinstance(hosted.handler, LeasedHandler)
+        ]
+        return min((d for d in deadlines if d is not None), default=None)
 
     def expire(self, now: float) -> list[tuple[str, str]]:
         """Drop expired subscriptions everywhere; return (event path, SID) dropped."""
@@ -379,11 +433,16 @@ class DeviceCore:
     def _fault(
         self, error: UPnPError, *, operation: str, cause: BaseException | None = None
     ) -> DeviceResult:
+        try:
+            body = build_fault(error.code, error.description or error.meaning)
+        except LocalProtocolError:
+            # The description echoed request text XML cannot carry (e.g. a NUL).
+            body = build_fault(error.code, error.meaning)
         return DeviceResult(
             response=HttpResponse(
                 status=500,
                 headers=self._headers(("Content-Type", CONTENT_TYPE), ("EXT", "")),
-                body=build_fault(error.code, error.description or error.meaning),
+                body=body,
             ),
             error=cause,
             operation=operation,
@@ -397,7 +456,7 @@ class DeviceCore:
             wake.extend((path, sid) for sid in table.queue_changes(event.changes))
         return list(dict.fromkeys(wake))
 
-    def _control(self, hosted: HostedService, request: HttpRequest) -> DeviceResult:
+    def _control(self, hosted: HostedService, request: HttpRequest, *, now: float) -> DeviceResult:
         content_type = request.headers.get("Content-Type")
         media_type = (content_type or "").split(";", 1)[0].strip().lower()
         if media_type not in _XML_MEDIA_TYPES:
@@ -432,7 +491,7 @@ class DeviceCore:
                 return DeviceResult(response=hit[1], operation=operation)
         try:
             arguments = decode_in_arguments(hosted.scpd, action, call.arguments)
-            outputs = hosted.handler.handle_action(call.action, arguments)
+            outputs = hosted.handler.handle_action(call.action, arguments, now=now)
         except UPnPError as exc:
             return self._fault(exc, operation=operation)
         except Exception as exc:

@@ -32,8 +32,12 @@ C1  At most :attr:`GenaPolicy.max_callbacks` URLs are considered (the rest are
 C2  A URL is usable only as ``http://<IP literal>[:port]/path``: no names, no
     user info, no other scheme. ``[::ffff:a.b.c.d]`` counts as ``a.b.c.d``.
 C3  The address must equal the subscriber's own (the TCP peer) — or, with
-    ``callback_scope="subnet"``, lie in one of the device's own networks;
-    never 0.0.0.0/::, multicast, broadcast, or the device's own ip:port.
+    ``callback_scope="subnet"``, lie in a network of the device's that holds
+    the address the SUBSCRIBE arrived on (so a request that came in over the
+    LAN can never aim NOTIFYs at loopback); never 0.0.0.0/::, multicast,
+    broadcast, or the device's own ip:port. The adapter supplies the
+    networks (:meth:`SubscriptionTable.set_networks`); with none, "subnet"
+    accepts nothing.
 C4  Rejected URLs are dropped before any connection is made; when none is
     left the answer is 412.
 
@@ -174,15 +178,31 @@ def validate_callback(
         if address != peer_address:
             return "not the subscriber's own address"
     else:
-        inside = [net for net in networks if address.version == net.version and address in net]
+        arrival = _plain_address(own[0])
+        local = [
+            net
+            for net in networks
+            if arrival is not None and arrival.version == net.version and arrival in net
+        ]
+        inside = [net for net in local if address.version == net.version and address in net]
         if not inside:
-            return "outside the device's networks"
+            return "outside the device's network the request arrived on"
         if any(
             address == net.broadcast_address and net.prefixlen < net.max_prefixlen - 1
             for net in inside
         ):
             return "a broadcast address"
     return None
+
+
+def _plain_address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        address = ipaddress.ip_address(text.split("%", 1)[0])
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
 
 
 @lru_cache(maxsize=1024)

@@ -201,7 +201,11 @@ def parse_host_header(value: str) -> tuple[str, int | None]:
         raise RemoteProtocolError("Host header is not an IP literal") from exc
     port: int | None = None
     if port_text:
-        if not port_text.isdigit() or len(port_text) > 5 or not 0 < int(port_text) < 65536:
+        if (
+            not (port_text.isascii() and port_text.isdigit())
+            or len(port_text) > 5
+            or not 0 < int(port_text) < 65536
+        ):
             raise RemoteProtocolError("bad port in Host header")
         port = int(port_text)
     return normalise_ip(str(address)), port

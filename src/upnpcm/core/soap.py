@@ -94,8 +94,8 @@ def parse_soapaction(value: str | None) -> tuple[str, str]:
     return match.group(1), match.group(2)
 
 
-def _body_element(data: bytes, max_bytes: int) -> Element:
-    root = parse_xml(data, max_bytes=max_bytes)
+def _body_element(data: bytes, max_bytes: int, *, strip_padding: bool = False) -> Element:
+    root = parse_xml(data, max_bytes=max_bytes, strip_padding=strip_padding)
     if local_name(root.tag) != "Envelope" or namespace_of(root.tag) != SOAP_ENV_NS:
         raise RemoteProtocolError("not a SOAP 1.1 Envelope")
     body = child(root, "Body")
@@ -316,7 +316,7 @@ def _fault_to_error(fault: Element) -> UPnPError:
         faultstring = child_text(fault, "faultstring") or "SOAP fault"
         raise RemoteProtocolError(f"SOAP fault without UPnPError detail: {faultstring}")
     code_text = child_text(upnp_error, "errorCode") or ""
-    if not code_text.isdigit():
+    if not (code_text.isascii() and code_text.isdigit()):  # "²".isdigit() is True
         raise RemoteProtocolError(f"UPnPError with a bad errorCode {code_text!r}")
     description = child_text(upnp_error, "errorDescription")
     return UPnPError(int(code_text), description or None)
@@ -325,10 +325,13 @@ def _fault_to_error(fault: Element) -> UPnPError:
 def parse_fault(body: bytes, *, max_bytes: int = MAX_RESPONSE_BYTES) -> UPnPError:
     """Read a UPnPError fault; ``errorDescription`` is optional (Sonos).
 
+    Padding around the document (ASCII whitespace, NUL bytes) is tolerated:
+    real devices send it (:func:`~upnpcm.core.xml.parse_xml`, ``strip_padding``).
+
     Raises:
         RemoteProtocolError: the body is not a UPnPError fault.
     """
-    element = _body_element(body, max_bytes)
+    element = _body_element(body, max_bytes, strip_padding=True)
     if local_name(element.tag) != "Fault":
         raise RemoteProtocolError("SOAP Body holds no Fault")
     return _fault_to_error(element)
@@ -342,11 +345,14 @@ def parse_action_response(
     Accepts any namespace prefix and a response element not named exactly
     ``<action>Response``; keeps argument order.
 
+    Padding around the document (ASCII whitespace, NUL bytes) is tolerated:
+    real devices send it (:func:`~upnpcm.core.xml.parse_xml`, ``strip_padding``).
+
     Raises:
         UPnPError: the body is a UPnPError fault (whatever the HTTP status).
         RemoteProtocolError: not a SOAP envelope, or a SOAP fault without UPnPError.
     """
-    element = _body_element(body, max_bytes)
+    element = _body_element(body, max_bytes, strip_padding=True)
     name = local_name(element.tag)
     if name == "Fault":
         raise _fault_to_error(element)

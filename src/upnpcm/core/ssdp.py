@@ -33,7 +33,9 @@ S4  ST ``ssdp:all`` → every advertisement; ``upnp:rootdevice`` → the root;
     echoes the request). Never two replies for one advertisement.
 S5  Reflection defence: a search from outside the device's own networks is
     not answered. At most ``max_rate`` searches per second per source are
-    answered, and at most ``max_pending`` replies wait at any time.
+    answered. One global reply budget covers every source, multicast and
+    unicast alike: at most ``max_pending`` replies are waiting to be sent or
+    were due within the last second (an immediate unicast reply counts too).
 S6  Garbage, datagrams over 8 KiB, more than 64 header lines or a header line
     over 1 KiB are dropped (:func:`parse_datagram` raises).
 
@@ -55,6 +57,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final, Literal
+from urllib.parse import urlsplit
 
 from upnpcm.core.description import Device
 from upnpcm.core.http import Headers
@@ -75,6 +78,7 @@ __all__ = [
     "build_msearch",
     "build_notify",
     "build_search_response",
+    "location_matches_source",
     "parse_datagram",
 ]
 
@@ -84,7 +88,7 @@ SSDP_PORT: Final = 1900
 MAX_DATAGRAM: Final = 8192
 MAX_HEADER_LINES: Final = 64
 MAX_LINE: Final = 1024
-_TYPE_RE: Final = re.compile(r"urn:([^:]+):(device|service):([^:]+):(\d+)\Z")
+_TYPE_RE: Final = re.compile(r"urn:([^:]+):(device|service):([^:]+):([0-9]+)\Z")
 
 Address = tuple[str, int]
 Kind = Literal["M-SEARCH", "NOTIFY", "RESPONSE"]
@@ -128,6 +132,7 @@ def parse_datagram(data: bytes) -> SsdpMessage:
     elif (
         start.upper().startswith("HTTP/1.")
         and len(start.split()) >= 2
+        and start.split()[1].isascii()
         and start.split()[1].isdigit()
     ):
         kind = "RESPONSE"
@@ -189,7 +194,8 @@ class Advertisement:
 class SsdpConfig:
     """What every message of a device carries (A4 and profile extras).
 
-    ``headers`` are extra header lines; a value may contain ``{boot_id}``.
+    ``headers`` are extra header lines; ``{boot_id}`` in a value is replaced by
+    the BOOTID, and nothing else in it is interpreted (braces stay as written).
     """
 
     server: str
@@ -208,7 +214,8 @@ class SsdpConfig:
         if self.search_port is not None:
             pairs.append(("SEARCHPORT.UPNP.ORG", str(self.search_port)))
         pairs.extend(
-            (name, value.format(boot_id=self.boot_id)) for name, value in self.headers.items()
+            (name, value.replace("{boot_id}", str(self.boot_id)))
+            for name, value in self.headers.items()
         )
         return pairs
 
@@ -339,6 +346,37 @@ def _in_networks(ip: str, networks: Sequence[Network]) -> bool:
     return any(address.version == net.version and address in net for net in networks)
 
 
+def _plain_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """An address without its IPv6 zone, IPv4-mapped IPv6 as IPv4; None if not an IP."""
+    try:
+        address = ipaddress.ip_address(text.split("%", 1)[0])
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def location_matches_source(location: str, source_ip: str) -> bool:
+    """True when ``location``'s host is the address the SSDP datagram came from.
+
+    security.md item 36: a search reply (or announcement) may name any URL,
+    and fetching it blindly lets anyone on the network make us request an
+    arbitrary host (SSRF). A LOCATION is trusted only when its host is an IP
+    literal equal to the packet's source address (an IPv6 zone is ignored,
+    ``::ffff:a.b.c.d`` equals ``a.b.c.d``). A host name, an unparsable URL
+    or a different address gives False. Pure: no name is resolved.
+    """
+    try:
+        host = urlsplit(location.strip()).hostname
+    except ValueError:
+        return False
+    if not host:
+        return False
+    wanted = _plain_ip(host)
+    return wanted is not None and wanted == _plain_ip(source_ip)
+
+
 class SearchResponder:
     """Answer M-SEARCH datagrams (rules S1-S6)."""
 
@@ -360,7 +398,7 @@ class SearchResponder:
         self._max_pending = max_pending
         self._max_rate = max_rate
         self._max_sources = max_sources
-        self._pending: list[float] = []  # due times of scheduled replies
+        self._pending: list[float] = []  # due times of replies waiting or sent < 1 s ago
         self._recent: dict[str, list[float]] = {}  # source ip -> times of answered searches
         self.ignored = 0
         self.answered = 0
@@ -414,7 +452,7 @@ class SearchResponder:
         delay_max = 0.0
         if multicast:
             mx_text = message.get("MX") or ""
-            if not mx_text.isdigit() or int(mx_text) < 1:
+            if not (mx_text.isascii() and mx_text.isdigit()) or int(mx_text) < 1:
                 self.ignored += 1
                 return []
             delay_max = float(min(int(mx_text), self._max_mx)) - 0.25
@@ -444,7 +482,7 @@ class SearchResponder:
         return replies
 
     def _admit(self, source: str, now: float) -> bool:
-        self._pending = [due for due in self._pending if due > now]
+        self._pending = [due for due in self._pending if due > now - 1.0]
         times = [t for t in self._recent.get(source, ()) if t > now - 1.0]
         if len(times) >= self._max_rate:
             self._recent[source] = times

@@ -50,13 +50,33 @@ _INVALID_XML_CHARS: Final = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff
 _NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*(?::[A-Za-z_][A-Za-z0-9_.\-]*)?\Z")
 
 
-def parse_xml(data: bytes, *, max_bytes: int, max_depth: int = DEFAULT_MAX_DEPTH) -> Element:
+#: What real devices pad documents with: ASCII whitespace and NUL (async_upnp_client strips these).
+_PADDING: Final = b" \t\n\r\x0b\x0c\x00"
+
+
+def _looks_utf16(data: bytes) -> bool:
+    """A BOM, or ``<`` next to a NUL at the start: stripping NULs would break it."""
+    return data.startswith((b"\xff\xfe", b"\xfe\xff", b"<\x00")) or data[:3] == b"\x00<\x00"
+
+
+def parse_xml(
+    data: bytes,
+    *,
+    max_bytes: int,
+    max_depth: int = DEFAULT_MAX_DEPTH,
+    strip_padding: bool = False,
+) -> Element:
     """Parse untrusted XML safely.
 
     Args:
         data: the document, as received.
-        max_bytes: size cap, checked before parsing.
+        max_bytes: size cap, checked before parsing (and before any stripping).
         max_depth: deepest element nesting accepted.
+        strip_padding: drop leading and trailing ASCII whitespace and NUL bytes
+            first (not in a UTF-16 document). For what a control point reads
+            (descriptions, SCPDs, action responses, faults): devices pad those
+            (a CRLF before ``<?xml``, a trailing NUL) and tolerant stacks
+            accept it. A device parsing requests keeps the strict default.
 
     Returns:
         The root element (namespaced tags as ``{ns}local``).
@@ -70,6 +90,8 @@ def parse_xml(data: bytes, *, max_bytes: int, max_depth: int = DEFAULT_MAX_DEPTH
             f"XML document of {len(data)} bytes exceeds the {max_bytes}-byte limit",
             status_hint=413,
         )
+    if strip_padding and not _looks_utf16(data):
+        data = data.strip(_PADDING)
     if not data.strip():
         raise RemoteProtocolError("empty XML document")
     try:
@@ -80,6 +102,8 @@ def parse_xml(data: bytes, *, max_bytes: int, max_depth: int = DEFAULT_MAX_DEPTH
         raise RemoteProtocolError(f"forbidden XML construct: {type(exc).__name__}") from exc
     except ParseError as exc:
         raise RemoteProtocolError(f"malformed XML: {exc}") from exc
+    except LookupError as exc:  # <?xml encoding="foo"?>: a codec Python does not know
+        raise RemoteProtocolError(f"unparsable XML: {exc}") from exc
     except (ValueError, RecursionError, MemoryError) as exc:  # pragma: no cover - expat edge
         raise RemoteProtocolError(f"unparsable XML: {type(exc).__name__}") from exc
     if len(data) > 7 * max_depth:  # "<a></a>" is 7 bytes a level: shorter cannot be too deep

@@ -1,0 +1,288 @@
+"""Connection count, pipelining, head size, 100-continue and stop() on real loopback sockets."""
+
+import asyncio
+import contextlib
+import socket
+import time
+
+import pytest
+
+from upnpcm.aio.http_server import HttpLimits
+from upnpcm.aio.server import DeviceServer
+
+DESCRIPTION = "/xml/device_description.xml"
+CM = "urn:schemas-upnp-org:service:ConnectionManager:1"
+CONTROL = "/MediaRenderer/ConnectionManager/Control"
+
+
+def get_request(port: int, *, close: bool = False, extra: str = "") -> bytes:
+    return (
+        f"GET {DESCRIPTION} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{extra}"
+        + ("Connection: close\r\n" if close else "")
+        + "\r\n"
+    ).encode()
+
+
+async def status_of(port: int, raw: bytes, *, timeout: float = 5.0) -> int:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(raw)
+        await writer.drain()
+        line = await asyncio.wait_for(reader.readline(), timeout)
+        return int(line.split()[1])
+    finally:
+        writer.close()
+
+
+def test_limits_pin_security_md():
+    limits = HttpLimits()
+    assert limits.max_connections == 64
+    assert limits.max_head == 16 * 1024
+    assert limits.max_write_buffer == 256 * 1024
+
+
+# ---------------------------------------------------------------- connection cap
+
+
+async def test_connections_over_the_cap_are_refused_and_the_server_recovers(device):
+    port = device.port
+    cap = device.server.limits.max_connections
+    hogs: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+    try:
+        for _ in range(cap + 10):
+            hogs.append(await asyncio.open_connection("127.0.0.1", port))
+        deadline = time.monotonic() + 5
+        while device.server.refused_connections < 10 and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        assert len(device.server.connections) == cap
+
+        async def answer(reader: asyncio.StreamReader) -> bytes:
+            with contextlib.suppress(TimeoutError, ConnectionError):
+                return await asyncio.wait_for(reader.read(), 2.0)
+            return b"(still open)"
+
+        started = time.monotonic()
+        answers = await asyncio.gather(*(answer(r) for r, _ in hogs))
+        refused = [a for a in answers if a.startswith(b"HTTP/1.1 503")]
+        assert len(refused) == 10  # the extra ones: a 503, then closed
+        assert sum(1 for a in answers if a == b"(still open)") == cap
+        assert time.monotonic() - started < 3  # promptly, not after a timeout
+        assert device.server.refused_connections == 10
+    finally:
+        for _, writer in hogs:
+            writer.close()
+    deadline = time.monotonic() + 5
+    while device.server.connections and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    assert await status_of(port, get_request(port, close=True)) == 200
+
+
+async def test_connection_cap_is_configurable(tmp_path):
+    from upnpcm.host import DeviceHost
+    from upnpcm.settings import DeviceSettings
+
+    host = DeviceHost(
+        DeviceSettings(host=("127.0.0.1",), port=0, ssdp=False),
+        state_dir=tmp_path,
+        http_limits=HttpLimits(max_connections=2),
+    )
+    async with host:
+        server = host.server
+        port = server.port
+        held = [await asyncio.open_connection("127.0.0.1", port) for _ in range(2)]
+        try:
+            assert await status_of(port, get_request(port, close=True), timeout=2) == 503
+        finally:
+            for _, writer in held:
+                writer.close()
+        deadline = time.monotonic() + 5
+        while server.connections and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        assert await status_of(port, get_request(port, close=True)) == 200
+
+
+# ------------------------------------------------------------------- pipelining
+
+
+def non_reading_socket(port: int) -> socket.socket:
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", port))
+    sock.setblocking(False)
+    return sock
+
+
+async def push(sock: socket.socket, payload: bytes, *, rounds: int = 200) -> int:
+    """Send as much of ``payload`` as the server takes; bounded in rounds and time."""
+    sent = 0
+    for _ in range(rounds):
+        with contextlib.suppress(BlockingIOError, ConnectionError):
+            sent += sock.send(payload[sent:])
+        if sent >= len(payload):
+            break
+        await asyncio.sleep(0.005)
+    return sent
+
+
+async def test_pipelining_without_reading_keeps_server_buffers_bounded(device):
+    port = device.port
+    limits = device.server.limits
+    request = get_request(port)
+    payload = request * ((1 << 20) // len(request))  # about 1 MiB of pipelined GETs
+    socks = [non_reading_socket(port) for _ in range(4)]
+    try:
+        for sock in socks:
+            await push(sock, payload)
+        await asyncio.sleep(0.3)
+        buffered = [p.write_buffer_size() for p in device.server.connections]
+        assert buffered, "the connections should still hold their unread responses"
+        # One response may cross the limit; nothing near the 1 MiB x 2.2 KiB/67 B amplification.
+        assert max(buffered) <= limits.max_write_buffer + 64 * 1024
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+async def test_a_reading_pipeliner_gets_every_answer(device):
+    port = device.port
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(get_request(port) * 20 + get_request(port, close=True))
+        await writer.drain()
+        data = await asyncio.wait_for(reader.read(), 5)
+    finally:
+        writer.close()
+    assert data.count(b"HTTP/1.1 200 OK") == 21
+
+
+async def test_a_closing_connection_that_is_never_read_is_aborted(device):
+    server = DeviceServer(
+        device.core,
+        host="127.0.0.1",
+        port=0,
+        limits=HttpLimits(linger_timeout=0.5, max_write_buffer=16 * 1024),
+    )
+    async with server:
+        port = server.port
+        request = get_request(port)
+        sock = non_reading_socket(port)
+        try:
+            await push(sock, request * 4000)
+            await asyncio.sleep(0.2)
+            held = list(server.connections)
+            deadline = time.monotonic() + 5
+            while any(p.is_open for p in held) and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            assert not any(p.is_open for p in held)
+        finally:
+            sock.close()
+
+
+# ---------------------------------------------------------------------- stop()
+
+
+async def test_stop_closes_connections_whose_peer_never_reads(tmp_path):
+    from upnpcm.host import DeviceHost
+    from upnpcm.settings import DeviceSettings
+
+    host = DeviceHost(DeviceSettings(host=("127.0.0.1",), port=0, ssdp=False), state_dir=tmp_path)
+    await host.start()
+    port = host.port
+    sock = non_reading_socket(port)
+    try:
+        await push(sock, get_request(port) * 2000, rounds=50)
+        await asyncio.sleep(0.3)
+        held = list(host.server.connections)
+        assert held and any(p.write_buffer_size() > 0 for p in held)
+        started = time.monotonic()
+        await asyncio.wait_for(host.stop(), 10)
+        assert time.monotonic() - started < 3
+        await asyncio.sleep(0.05)
+        assert not any(p.is_open for p in held)
+        assert not host.server.connections
+    finally:
+        sock.close()
+
+
+# ------------------------------------------------------------------- head size
+
+
+@pytest.mark.parametrize("pads", [3, 10])
+async def test_head_over_16_kib_in_one_write_is_431(device, pads):
+    port = device.port
+    extra = "".join(f"X-Pad-{i}: {'a' * 8000}\r\n" for i in range(pads))  # 23 KiB, 78 KiB
+    raw = get_request(port, close=True, extra=extra)
+    assert len(raw) > 16 * 1024
+    assert await status_of(port, raw) == 431
+    assert await status_of(port, get_request(port, close=True)) == 200
+
+
+async def test_head_over_16_kib_in_small_writes_is_431(device):
+    port = device.port
+    extra = "".join(f"X-Pad-{i}: {'a' * 4000}\r\n" for i in range(5))
+    raw = get_request(port, close=True, extra=extra)
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        for offset in range(0, len(raw), 1000):
+            writer.write(raw[offset : offset + 1000])
+            await writer.drain()
+            await asyncio.sleep(0.001)
+        line = await asyncio.wait_for(reader.readline(), 5)
+    except ConnectionError:
+        line = b"HTTP/1.1 431 (reset while sending)"
+    finally:
+        writer.close()
+    assert line.split()[1] == b"431"
+
+
+async def test_normal_2_kib_head_is_fine(device):
+    port = device.port
+    extra = "".join(f"X-Pad-{i}: {'a' * 190}\r\n" for i in range(10))
+    raw = get_request(port, close=True, extra=extra)
+    assert 2000 < len(raw) < 16 * 1024
+    assert await status_of(port, raw) == 200
+
+
+# ------------------------------------------------------------------ 100-continue
+
+
+async def test_expect_continue_with_oversize_body_gets_413_and_no_100(device):
+    port = device.port
+    raw = (
+        f"POST {CONTROL} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: text/xml\r\n"
+        f'SOAPACTION: "{CM}#GetProtocolInfo"\r\nExpect: 100-continue\r\n'
+        f"Content-Length: {1024 * 1024}\r\n\r\n"
+    ).encode()
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(raw)
+        await writer.drain()
+        data = await asyncio.wait_for(reader.read(), 5)
+    finally:
+        writer.close()
+    assert data.startswith(b"HTTP/1.1 413 ")
+    assert b"100 Continue" not in data
+
+
+async def test_expect_continue_with_acceptable_body_gets_100_then_200(device):
+    from upnpcm.core.soap import build_action_request
+
+    port = device.port
+    _, body = build_action_request(CM, "GetProtocolInfo", [])
+    head = (
+        f"POST {CONTROL} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: text/xml\r\n"
+        f'SOAPACTION: "{CM}#GetProtocolInfo"\r\nExpect: 100-continue\r\n'
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    ).encode()
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(head)
+        await writer.drain()
+        interim = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        assert interim == b"HTTP/1.1 100 Continue\r\n\r\n"
+        writer.write(body)
+        await writer.drain()
+        final = await asyncio.wait_for(reader.read(), 5)
+    finally:
+        writer.close()
+    assert final.startswith(b"HTTP/1.1 200 ")
