@@ -14,6 +14,7 @@ from click.testing import CliRunner
 
 from tests.conftest import load_fixture
 from tests.helpers.fake_http import FakeHttp
+from tests.helpers.net import ipv6_loopback
 from tests.helpers.processes import start_serve, stop
 from upnpcm.cli import _reply_location, cli
 
@@ -466,18 +467,7 @@ async def test_a_second_sigint_during_shutdown_ends_eventlog_at_once():
                 await proc.wait()
 
 
-def _ipv6_loopback() -> bool:
-    import socket
-
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as sock:
-            sock.bind(("::1", 0))
-        return True
-    except OSError:
-        return False
-
-
-@pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback (::1) on this machine")
+@pytest.mark.skipif(not ipv6_loopback(), reason="no IPv6 loopback (::1) on this machine")
 def test_subscribe_to_an_ipv6_device_with_the_default_bind(tmp_path):
     proc, match = start_serve(
         "--host", "::1", "--port", "0", "--no-ssdp", "--state-dir", str(tmp_path)

@@ -57,23 +57,21 @@ def test_serve_with_config_file(tmp_path):
         stop(proc)
 
 
+def serve_once(*args: str) -> subprocess.CompletedProcess[str]:
+    """`python -m upnpcm serve ARGS` expected to exit by itself (bounded: 30 s)."""
+    return subprocess.run(
+        [sys.executable, "-m", "upnpcm", "serve", *args], capture_output=True, text=True, timeout=30
+    )
+
+
 def test_bad_config_is_usage_error(tmp_path):
     config = tmp_path / "c.toml"
     config.write_text("[device]\nnope = 1\n", encoding="utf-8")
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "upnpcm",
-            "serve",
-            "--config",
-            str(config),
-            "--state-dir",
-            str(tmp_path),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=30,
+    result = serve_once(
+        "--config",
+        str(config),
+        "--state-dir",
+        str(tmp_path),
     )
     assert result.returncode == 2
     assert "unknown key 'nope'" in result.stderr
@@ -86,47 +84,29 @@ def test_port_in_use_exits_3(tmp_path):
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "upnpcm",
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--no-ssdp",
-                "--state-dir",
-                str(tmp_path),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=30,
+        result = serve_once(
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--no-ssdp",
+            "--state-dir",
+            str(tmp_path),
         )
     assert result.returncode == 3
     assert "address in use" in result.stderr
 
 
 def test_unknown_interface_is_a_usage_error_without_traceback(tmp_path):
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "upnpcm",
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--interface",
-            "nosuch0",
-            "--state-dir",
-            str(tmp_path),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=30,
+    result = serve_once(
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--interface",
+        "nosuch0",
+        "--state-dir",
+        str(tmp_path),
     )
     assert result.returncode == 2
     assert "no such interface or address: nosuch0" in result.stderr

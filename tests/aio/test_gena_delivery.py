@@ -29,6 +29,14 @@ async def subscribe(host, cb: CallbackServer, *, source=None, timeout="Second-18
     )
 
 
+PREPARE_INPUT = [
+    ("RemoteProtocolInfo", "http-get:*:audio/mpeg:*"),
+    ("PeerConnectionManager", ""),
+    ("PeerConnectionID", "-1"),
+    ("Direction", "Input"),
+]
+
+
 async def test_initial_event_after_200_then_changes_in_order(tmp_path):
     host = await make_host(tmp_path)
     cb = await CallbackServer("127.0.0.2").start()
@@ -385,12 +393,7 @@ async def test_idle_connection_expires_on_the_live_server_and_is_evented(tmp_pat
             status, out = await call(
                 session,
                 "PrepareForConnection",
-                [
-                    ("RemoteProtocolInfo", "http-get:*:audio/mpeg:*"),
-                    ("PeerConnectionManager", ""),
-                    ("PeerConnectionID", "-1"),
-                    ("Direction", "Input"),
-                ],
+                PREPARE_INPUT,
             )
             assert status == 200
             cid = out["ConnectionID"]
@@ -407,12 +410,7 @@ async def test_idle_connection_expires_on_the_live_server_and_is_evented(tmp_pat
             _, again = await call(
                 session,
                 "PrepareForConnection",
-                [
-                    ("RemoteProtocolInfo", "http-get:*:audio/mpeg:*"),
-                    ("PeerConnectionManager", ""),
-                    ("PeerConnectionID", "-1"),
-                    ("Direction", "Input"),
-                ],
+                PREPARE_INPUT,
             )
             assert int(again["ConnectionID"]) == int(cid) + 1  # never reused
     finally:

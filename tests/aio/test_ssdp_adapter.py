@@ -38,11 +38,12 @@ async def test_a_datagram_whose_handling_raises_is_logged_and_dropped(device, ca
     assert "dropped" in caplog.text
 
 
-async def test_start_failing_part_way_closes_what_it_opened(device, monkeypatch):
+@pytest.fixture
+def failing_multicast(monkeypatch) -> list[socket.socket]:
+    """Receive sockets open (plain loopback ones: nothing leaves), then a send socket fails."""
     opened: list[socket.socket] = []
 
     def receive_socket(family, interfaces):
-        # A plain loopback socket instead of a multicast one: nothing leaves the machine.
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         sock.bind(("127.0.0.1", 0))
         sock.setblocking(False)
@@ -54,6 +55,11 @@ async def test_start_failing_part_way_closes_what_it_opened(device, monkeypatch)
 
     monkeypatch.setattr(aio_ssdp, "multicast_receive_socket", receive_socket)
     monkeypatch.setattr(aio_ssdp, "multicast_send_socket", send_socket)
+    return opened
+
+
+async def test_start_failing_part_way_closes_what_it_opened(device, failing_multicast):
+    opened = failing_multicast
     server = make_server(device)
     with pytest.raises(OSError):
         await server.start()
@@ -61,24 +67,11 @@ async def test_start_failing_part_way_closes_what_it_opened(device, monkeypatch)
     assert opened and all(sock.fileno() == -1 for sock in opened)
 
 
-async def test_host_start_failing_in_ssdp_closes_ssdp_and_http(tmp_path, monkeypatch):
+async def test_host_start_failing_in_ssdp_closes_ssdp_and_http(tmp_path, failing_multicast):
     from upnpcm.host import DeviceHost
     from upnpcm.settings import DeviceSettings
 
-    opened: list[socket.socket] = []
-
-    def receive_socket(family, interfaces):
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        sock.bind(("127.0.0.1", 0))
-        sock.setblocking(False)
-        opened.append(sock)
-        return sock
-
-    def send_socket(interface):
-        raise OSError(99, "cannot assign requested address")
-
-    monkeypatch.setattr(aio_ssdp, "multicast_receive_socket", receive_socket)
-    monkeypatch.setattr(aio_ssdp, "multicast_send_socket", send_socket)
+    opened = failing_multicast
     host = DeviceHost(
         DeviceSettings(host=("127.0.0.1",), port=0, ssdp=True, interfaces=("127.0.0.1",)),
         state_dir=tmp_path,

@@ -11,6 +11,7 @@ from aiohttp import web
 
 from tests.conftest import load_fixture
 from tests.helpers.fake_http import FakeHttp
+from tests.helpers.net import ipv6_loopback
 from upnpcm.aio.events import EventListener
 from upnpcm.control_point import ControlPoint
 from upnpcm.core.gena import build_propertyset
@@ -142,16 +143,7 @@ async def test_a_raising_callback_costs_neither_answer_nor_subscription(device, 
     assert "bug in user code" in caplog.text
 
 
-def _ipv6_loopback() -> bool:
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as sock:
-            sock.bind(("::1", 0))
-        return True
-    except OSError:
-        return False
-
-
-@pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback (::1) on this machine")
+@pytest.mark.skipif(not ipv6_loopback(), reason="no IPv6 loopback (::1) on this machine")
 async def test_default_listener_serves_both_families_on_one_port(tmp_path):
     settings = DeviceSettings(host=("::1",), port=0, ssdp=False)
     async with DeviceHost(settings, state_dir=tmp_path) as device, ControlPoint() as cp:

@@ -74,7 +74,7 @@ from typing import Final, Literal
 from urllib.parse import urlsplit
 from xml.etree.ElementTree import tostring
 
-from upnpcm.core.http import Headers, format_host
+from upnpcm.core.http import Headers, format_host, plain_ip
 from upnpcm.core.xml import check_name, escape_text, local_name, parse_xml
 from upnpcm.errors import RemoteProtocolError, SubscriptionError
 
@@ -165,12 +165,9 @@ def validate_callback(
         address = address.ipv4_mapped
     if address.is_unspecified or address.is_multicast or str(address) == "255.255.255.255":
         return "unspecified, multicast or broadcast address"
-    try:
-        peer_address = ipaddress.ip_address(peer.split("%", 1)[0])
-    except ValueError:
+    peer_address = plain_ip(peer)
+    if peer_address is None:
         return "subscriber address unknown"
-    if isinstance(peer_address, ipaddress.IPv6Address) and peer_address.ipv4_mapped is not None:
-        peer_address = peer_address.ipv4_mapped
     effective_port = port if port is not None else 80
     if str(address) == own[0] and effective_port == own[1]:
         return "the device's own address"
@@ -178,7 +175,7 @@ def validate_callback(
         if address != peer_address:
             return "not the subscriber's own address"
     else:
-        arrival = _plain_address(own[0])
+        arrival = plain_ip(own[0])
         local = [
             net
             for net in networks
@@ -193,16 +190,6 @@ def validate_callback(
         ):
             return "a broadcast address"
     return None
-
-
-def _plain_address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    try:
-        address = ipaddress.ip_address(text.split("%", 1)[0])
-    except ValueError:
-        return None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped
-    return address
 
 
 @lru_cache(maxsize=1024)

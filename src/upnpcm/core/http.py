@@ -12,9 +12,12 @@ import time as _time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from upnpcm.errors import RemoteProtocolError
+
+if TYPE_CHECKING:
+    from ipaddress import IPv4Address, IPv6Address
 
 __all__ = [
     "REASONS",
@@ -211,18 +214,24 @@ def parse_host_header(value: str) -> tuple[str, int | None]:
     return normalise_ip(str(address)), port
 
 
-@lru_cache(maxsize=1024)
-def normalise_ip(text: str) -> str:
-    """Canonical text of an IP address; IPv4-mapped IPv6 becomes IPv4."""
+def plain_ip(text: str) -> IPv4Address | IPv6Address | None:
+    """An IP address without its IPv6 zone, IPv4-mapped IPv6 as IPv4; None if not an IP."""
     import ipaddress
 
     try:
         address = ipaddress.ip_address(text.split("%", 1)[0])
     except ValueError:
-        return text
+        return None
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return str(address.ipv4_mapped)
-    return str(address)
+        return address.ipv4_mapped
+    return address
+
+
+@lru_cache(maxsize=1024)
+def normalise_ip(text: str) -> str:
+    """Canonical text of an IP address; IPv4-mapped IPv6 becomes IPv4."""
+    address = plain_ip(text)
+    return text if address is None else str(address)
 
 
 def format_host(ip: str, port: int) -> str:

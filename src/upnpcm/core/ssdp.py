@@ -60,7 +60,7 @@ from typing import Final, Literal
 from urllib.parse import urlsplit
 
 from upnpcm.core.description import Device
-from upnpcm.core.http import Headers
+from upnpcm.core.http import Headers, plain_ip
 from upnpcm.errors import RemoteProtocolError
 
 __all__ = [
@@ -337,24 +337,10 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 def _in_networks(ip: str, networks: Sequence[Network]) -> bool:
-    try:
-        address = ipaddress.ip_address(ip.split("%", 1)[0])
-    except ValueError:
+    address = plain_ip(ip)
+    if address is None:
         return False
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
     return any(address.version == net.version and address in net for net in networks)
-
-
-def _plain_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    """An address without its IPv6 zone, IPv4-mapped IPv6 as IPv4; None if not an IP."""
-    try:
-        address = ipaddress.ip_address(text.split("%", 1)[0])
-    except ValueError:
-        return None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped
-    return address
 
 
 def location_matches_source(location: str, source_ip: str) -> bool:
@@ -373,8 +359,8 @@ def location_matches_source(location: str, source_ip: str) -> bool:
         return False
     if not host:
         return False
-    wanted = _plain_ip(host)
-    return wanted is not None and wanted == _plain_ip(source_ip)
+    wanted = plain_ip(host)
+    return wanted is not None and wanted == plain_ip(source_ip)
 
 
 class SearchResponder:
