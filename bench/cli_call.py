@@ -19,31 +19,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from soap_load import free_port, start_auc, wait_http
+from soap_load import free_port, start_auc, start_upnpcm
 
 BIN = Path(sys.executable).parent
-
-
-def start_ours(port: int, state: Path) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "upnpcm",
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--no-ssdp",
-            "--state-dir",
-            str(state),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    wait_http(f"http://127.0.0.1:{port}/xml/device_description.xml")
-    return proc
 
 
 def timed(cmd: list[str]) -> float:
@@ -72,7 +50,7 @@ def main() -> int:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         ours_port, auc_port = free_port(), free_port()
-        devices = [start_ours(ours_port, Path(tmp)), start_auc(auc_port)]
+        devices = [start_upnpcm(ours_port, Path(tmp), pin=False), start_auc(auc_port)]
         targets = {
             "upnpcm device": f"http://127.0.0.1:{ours_port}/xml/device_description.xml",
             "async_upnp_client device": f"http://127.0.0.1:{auc_port}/desc.xml",

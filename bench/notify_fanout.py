@@ -26,7 +26,7 @@ import aiohttp
 import httptools
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from soap_load import ENVELOPE, free_port, pinned, rss_kib, wait_http
+from soap_load import ENVELOPE, free_port, pinned, rss_kib, start_upnpcm, wait_http
 
 ROOT = Path(__file__).resolve().parents[1]
 CM = "urn:schemas-upnp-org:service:ConnectionManager:1"
@@ -82,31 +82,12 @@ def start_device(
     kind: str, port: int, state: Path, n: int
 ) -> tuple[subprocess.Popen[bytes], str, str]:
     if kind == "upnpcm":
-        config = state / f"fanout-{n}.toml"
-        config.write_text(
-            f"[gena]\nmax_subscriptions = {n}\nmax_per_peer = {n}\n[connection_manager]\nmax_connections = 100\n",
-            encoding="utf-8",
+        config = (
+            f"[gena]\nmax_subscriptions = {n}\nmax_per_peer = {n}\n"
+            "[connection_manager]\nmax_connections = 100\n"
         )
-        cmd = [
-            sys.executable,
-            "-m",
-            "upnpcm",
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--no-ssdp",
-            "--state-dir",
-            str(state),
-            "--config",
-            str(config),
-        ]
-        proc = subprocess.Popen(
-            pinned(0, cmd), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
+        proc = start_upnpcm(port, state, config=config)
         base = f"http://127.0.0.1:{port}"
-        wait_http(base + "/xml/device_description.xml")
         return (
             proc,
             base + "/MediaServer/ConnectionManager/Event",

@@ -95,30 +95,22 @@ def pinned(cpu: int, cmd: list[str]) -> list[str]:
     return ["taskset", "-c", str(cpu), *cmd] if PIN else cmd
 
 
-def start_upnpcm(port: int, state: Path) -> subprocess.Popen[bytes]:
-    config = state / "bench.toml"
-    config.write_text("[connection_manager]\nmax_connections = 100000\n", encoding="utf-8")
+def start_upnpcm(
+    port: int, state: Path, *, config: str = "", pin: bool = True
+) -> subprocess.Popen[bytes]:
+    """`upnpcm serve` on 127.0.0.1:``port`` (HTTP only), with ``config`` as its TOML file.
+
+    Pinned to CPU 0 when ``pin`` (and pinning is possible); returns once the
+    description answers.
+    """
+    cmd = [sys.executable, "-m", "upnpcm", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    cmd += ["--no-ssdp", "--state-dir", str(state)]
+    if config:
+        path = state / f"bench-{port}.toml"
+        path.write_text(config, encoding="utf-8")
+        cmd += ["--config", str(path)]
     proc = subprocess.Popen(
-        pinned(
-            0,
-            [
-                sys.executable,
-                "-m",
-                "upnpcm",
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--no-ssdp",
-                "--state-dir",
-                str(state),
-                "--config",
-                str(config),
-            ],
-        ),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        pinned(0, cmd) if pin else cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     wait_http(f"http://127.0.0.1:{port}/xml/device_description.xml")
     return proc
@@ -206,7 +198,10 @@ def main() -> int:
         gpi.write_text(GET_PROTOCOL_INFO_LUA, encoding="utf-8")
         cycle.write_text(CYCLE_LUA, encoding="utf-8")
         ours_port, theirs_port = free_port(), free_port()
-        ours, theirs = start_upnpcm(ours_port, work), start_auc(theirs_port)
+        ours = start_upnpcm(
+            ours_port, work, config="[connection_manager]\nmax_connections = 100000\n"
+        )
+        theirs = start_auc(theirs_port)
         targets = {
             "upnpcm": (ours, f"http://127.0.0.1:{ours_port}/MediaServer/ConnectionManager/Control"),
             "async_upnp_client 0.49.0": (
