@@ -283,21 +283,22 @@ class ClientSubscription:
 
     def _failed(self, reason: str, now: float) -> list[SubscriptionEvent]:
         self._failures += 1
-        step = min(MAX_BACKOFF, 2.0 ** (self._failures - 1))
-        delay = step * self._rng.uniform(0.5, 1.0)
+        delay = self._backoff(self._failures)
         self.state = SubscriptionState.WAITING
         self._due = now + delay
         return [RetryScheduled(reason, delay)]
+
+    def _backoff(self, attempt: int) -> float:
+        """C3: 1, 2, 4 … 60 s for attempt 1, 2, 3 …, each jittered to 50-100 %."""
+        step = min(MAX_BACKOFF, 2.0 ** (attempt - 1))
+        return step * self._rng.uniform(0.5, 1.0)
 
     def restart(self, reason: str, now: float) -> list[SubscriptionEvent]:
         """Start over with a fresh SUBSCRIBE (C2, C4, C5): at once, unless restarts repeat."""
         if self.state in (SubscriptionState.CLOSING, SubscriptionState.CLOSED):
             return []
         old_sid = self.sid
-        delay = 0.0
-        if self._restarts:
-            step = min(MAX_BACKOFF, 2.0 ** (self._restarts - 1))
-            delay = step * self._rng.uniform(0.5, 1.0)
+        delay = self._backoff(self._restarts) if self._restarts else 0.0
         self._restarts += 1
         self._restart_at = now + delay
         self.state = SubscriptionState.SUBSCRIBING
