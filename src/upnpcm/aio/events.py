@@ -36,7 +36,7 @@ from typing import Final
 from urllib.parse import urlsplit
 
 from upnpcm.aio.http_client import HttpClient
-from upnpcm.aio.http_server import HttpLimits, HttpProtocol, reap_connections
+from upnpcm.aio.http_server import HttpLimits, HttpProtocol, close_connections, reap_connections
 from upnpcm.control_point import RemoteService
 from upnpcm.core.http import Headers, HttpRequest, HttpResponse, format_host
 from upnpcm.core.subscription import (
@@ -243,7 +243,7 @@ class EventListener:
                 )
             except OSError:
                 if self.bind_host is not None or not self._servers:
-                    await self._close_servers()
+                    await close_connections(self._servers, self._connections)
                     raise
                 _LOG.debug("no IPv6 NOTIFY listener (%s unavailable)", host)
                 continue
@@ -251,15 +251,6 @@ class EventListener:
             self._families.update(sock.family for sock in server.sockets)
             self.port = int(server.sockets[0].getsockname()[1])
         self._reaper = asyncio.create_task(reap_connections(self._connections))
-
-    async def _close_servers(self) -> None:
-        servers, self._servers = self._servers, []
-        for server in servers:
-            server.close()
-        for protocol in list(self._connections):
-            protocol.close()
-        for server in servers:
-            await server.wait_closed()
 
     async def stop(self) -> None:
         """UNSUBSCRIBE everything (bounded), then stop listening."""
@@ -270,7 +261,7 @@ class EventListener:
             await asyncio.wait(self._background, timeout=self.timeout)
         if self._reaper is not None:
             self._reaper.cancel()
-        await self._close_servers()
+        await close_connections(self._servers, self._connections)
 
     async def __aenter__(self) -> EventListener:
         await self.start()

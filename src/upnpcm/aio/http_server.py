@@ -153,6 +153,7 @@ class HttpProtocol(asyncio.Protocol):
     ) -> None:
         self._handler = handler
         self._on_close = on_close
+        self._closed_waiter: asyncio.Future[None] | None = None  # made by wait_closed()
         self._limits = limits
         self._server_header = server_header
         self._loop = asyncio.get_running_loop()
@@ -197,12 +198,22 @@ class HttpProtocol(asyncio.Protocol):
         self._cancel_timer()
         self._transport = None
         self._closing = True
+        if self._closed_waiter is not None and not self._closed_waiter.done():
+            self._closed_waiter.set_result(None)
         if self._on_close is not None:
             self._on_close(self)
 
     def close(self) -> None:
         """Close the connection once buffered bytes are out (the server is stopping)."""
         self._close_after_write()
+
+    async def wait_closed(self) -> None:
+        """Return once the connection is gone (connection_lost seen)."""
+        if self._transport is None:
+            return
+        if self._closed_waiter is None:
+            self._closed_waiter = self._loop.create_future()
+        await self._closed_waiter
 
     def abort(self) -> None:
         """Close the connection now, dropping whatever the peer has not taken."""
@@ -425,6 +436,32 @@ class HttpProtocol(asyncio.Protocol):
             after()
             return
         self._loop.call_later(0.005, self._after_flush, after, tries - 1)
+
+
+async def close_connections(
+    servers: list[asyncio.Server], connections: set[HttpProtocol], *, grace: float = 1.0
+) -> None:
+    """Stop ``servers`` and their ``connections``; no transport is left open.
+
+    Connections get ``grace`` seconds to hand over what is buffered (they
+    leave ``connections`` through their ``on_close``); a peer that does not
+    read would keep its connection, and our buffer, forever, so the rest are
+    aborted. ``servers`` is emptied.
+    """
+    for server in servers:
+        server.close()
+    for protocol in list(connections):
+        protocol.close()
+    if connections:
+        waiters = [asyncio.ensure_future(protocol.wait_closed()) for protocol in connections]
+        _, pending = await asyncio.wait(waiters, timeout=grace)
+        for waiter in pending:
+            waiter.cancel()
+    for protocol in list(connections):
+        protocol.abort()
+    for server in servers:
+        await server.wait_closed()
+    servers.clear()
 
 
 async def reap_connections(connections: set[HttpProtocol], *, interval: float = 0.5) -> None:

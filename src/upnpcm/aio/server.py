@@ -16,7 +16,13 @@ import socket
 from collections.abc import Callable, Iterable
 from typing import Final, cast
 
-from upnpcm.aio.http_server import HttpLimits, HttpProtocol, reap_connections, serialize_response
+from upnpcm.aio.http_server import (
+    HttpLimits,
+    HttpProtocol,
+    close_connections,
+    reap_connections,
+    serialize_response,
+)
 from upnpcm.aio.notifier import Notifier
 from upnpcm.aio.ssdp import Network, serving_networks
 from upnpcm.core.device import DeviceCore
@@ -90,7 +96,6 @@ class DeviceServer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop_grace = stop_grace
         self._networks = None if networks is None else list(networks)
-        self._all_closed = asyncio.Event()
         self._sweep_poke = asyncio.Event()
         self._sweep_at = float("inf")
         #: Connections refused because ``limits.max_connections`` were open.
@@ -123,7 +128,7 @@ class DeviceServer:
                 if port == 0:
                     port = int(server.sockets[0].getsockname()[1])  # every address on one port
         except BaseException:
-            await self._close_servers()
+            await close_connections(self._servers, self._connections, grace=self._stop_grace)
             raise
         self._addresses = [
             (normalise_ip(str(sock.getsockname()[0])), int(sock.getsockname()[1]))
@@ -149,37 +154,15 @@ class DeviceServer:
             self._handle,
             self.limits,
             server_header=self.core.server_header,
-            on_close=self._closed,
+            on_close=self._connections.discard,
         )
         self._connections.add(protocol)
         return protocol
-
-    def _closed(self, protocol: HttpProtocol) -> None:
-        self._connections.discard(protocol)
-        if not self._connections:
-            self._all_closed.set()
 
     @property
     def connections(self) -> frozenset[HttpProtocol]:
         """The open client connections."""
         return frozenset(self._connections)
-
-    async def _close_servers(self) -> None:
-        for server in self._servers:
-            server.close()
-        for protocol in list(self._connections):
-            protocol.close()
-        # A peer that does not read would keep its connection (and our buffer)
-        # forever: wait a little for the last bytes to leave, then abort.
-        if self._connections:
-            self._all_closed.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._all_closed.wait(), self._stop_grace)
-        for protocol in list(self._connections):
-            protocol.abort()
-        for server in self._servers:
-            await server.wait_closed()
-        self._servers.clear()
 
     async def stop(self) -> None:
         """Stop delivering events, close connections and unbind.
@@ -193,7 +176,7 @@ class DeviceServer:
                 await asyncio.gather(task, return_exceptions=True)
         self._sweeper = self._reaper = None
         await self.notifier.close()
-        await self._close_servers()
+        await close_connections(self._servers, self._connections, grace=self._stop_grace)
         self._addresses = []
 
     async def __aenter__(self) -> DeviceServer:
