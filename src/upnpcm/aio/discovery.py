@@ -28,6 +28,7 @@ from upnpcm.aio.ssdp import (
     multicast_send_socket,
     resolve_interfaces,
 )
+from upnpcm.core.http import decimal
 from upnpcm.core.ssdp import (
     SSDP_GROUP_V4,
     SSDP_GROUP_V6,
@@ -105,8 +106,7 @@ def _int(text: str | None) -> int | None:
     """A non-negative decimal header value; None when absent or malformed (never raises)."""
     if text is None:
         return None
-    text = text.strip()
-    return int(text) if text.isascii() and text.isdigit() else None  # "²".isdigit() is True
+    return decimal(text.strip())
 
 
 def _max_age(text: str | None) -> int | None:

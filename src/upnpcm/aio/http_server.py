@@ -50,7 +50,15 @@ from typing import Final, cast
 
 import httptools
 
-from upnpcm.core.http import REASONS, Headers, HttpRequest, HttpResponse, http_date, normalise_ip
+from upnpcm.core.http import (
+    REASONS,
+    Headers,
+    HttpRequest,
+    HttpResponse,
+    decimal,
+    http_date,
+    normalise_ip,
+)
 
 __all__ = ["HttpLimits", "HttpProtocol", "RequestHandler", "reap_connections"]
 
@@ -322,9 +330,9 @@ class HttpProtocol(asyncio.Protocol):
         for name, value in self._headers:
             lname = name.lower()
             if lname == "content-length":
-                text = value.strip()
-                # llhttp has validated the digits; ASCII-only keeps int() total anyway.
-                if text.isascii() and text.isdigit() and int(text) > self._limits.max_body:
+                # llhttp has validated the digits; decimal() keeps this total anyway.
+                length = decimal(value.strip())
+                if length is not None and length > self._limits.max_body:
                     self._fail(413, "request body too large")
             elif lname == "expect" and value.strip().lower() == "100-continue":
                 expect_continue = True

@@ -44,7 +44,7 @@ from upnpcm.core.description import (
     render_device_description,
 )
 from upnpcm.core.gena import GenaPolicy, SubscriptionTable
-from upnpcm.core.http import HttpRequest, HttpResponse, parse_host_header
+from upnpcm.core.http import HttpRequest, HttpResponse, decimal, parse_host_header
 from upnpcm.core.soap import (
     CONTENT_TYPE,
     MAX_REQUEST_BYTES,
@@ -188,8 +188,9 @@ class DeviceLimits:
 
 @lru_cache(maxsize=64)
 def _service_base(service_type: str) -> tuple[str, int]:
-    head, _, version = service_type.rpartition(":")
-    return (head, int(version)) if version.isascii() and version.isdigit() else (service_type, 0)
+    head, _, version_text = service_type.rpartition(":")
+    version = decimal(version_text)
+    return (head, version) if version is not None else (service_type, 0)
 
 
 class DeviceCore:

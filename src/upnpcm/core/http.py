@@ -162,6 +162,17 @@ _MONTHS: Final = (
 )
 
 
+def decimal(text: str) -> int | None:
+    """``text`` as a non-negative decimal integer (ASCII digits only), else None.
+
+    Protocol numbers (ports, SEQ, MX, versions, error codes, lengths) are
+    ASCII: ``str.isdigit`` alone would admit superscript two (on which
+    ``int`` raises) or Arabic-Indic digits (which ``int`` reads as numbers the
+    peer never wrote in ASCII).
+    """
+    return int(text) if text.isascii() and text.isdigit() else None
+
+
 def http_date(wall_time: float) -> str:
     """RFC 9110 IMF-fixdate for ``wall_time`` (seconds since the epoch)."""
     t = _time.gmtime(wall_time)
@@ -204,13 +215,9 @@ def parse_host_header(value: str) -> tuple[str, int | None]:
         raise RemoteProtocolError("Host header is not an IP literal") from exc
     port: int | None = None
     if port_text:
-        if (
-            not (port_text.isascii() and port_text.isdigit())
-            or len(port_text) > 5
-            or not 0 < int(port_text) < 65536
-        ):
+        port = decimal(port_text) if len(port_text) <= 5 else None
+        if port is None or not 0 < port < 65536:
             raise RemoteProtocolError("bad port in Host header")
-        port = int(port_text)
     return normalise_ip(str(address)), port
 
 

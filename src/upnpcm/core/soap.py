@@ -25,6 +25,7 @@ from functools import lru_cache
 from typing import Final
 from xml.etree.ElementTree import Element, tostring
 
+from upnpcm.core.http import decimal
 from upnpcm.core.xml import (
     _INVALID_XML_CHARS,
     child,
@@ -316,10 +317,11 @@ def _fault_to_error(fault: Element) -> UPnPError:
         faultstring = child_text(fault, "faultstring") or "SOAP fault"
         raise RemoteProtocolError(f"SOAP fault without UPnPError detail: {faultstring}")
     code_text = child_text(upnp_error, "errorCode") or ""
-    if not (code_text.isascii() and code_text.isdigit()):  # "²".isdigit() is True
+    code = decimal(code_text)
+    if code is None:
         raise RemoteProtocolError(f"UPnPError with a bad errorCode {code_text!r}")
     description = child_text(upnp_error, "errorDescription")
-    return UPnPError(int(code_text), description or None)
+    return UPnPError(code, description or None)
 
 
 def parse_fault(body: bytes, *, max_bytes: int = MAX_RESPONSE_BYTES) -> UPnPError:

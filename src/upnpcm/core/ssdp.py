@@ -60,7 +60,7 @@ from typing import Final, Literal
 from urllib.parse import urlsplit
 
 from upnpcm.core.description import Device
-from upnpcm.core.http import Headers, plain_ip
+from upnpcm.core.http import Headers, decimal, plain_ip
 from upnpcm.errors import RemoteProtocolError
 
 __all__ = [
@@ -437,11 +437,11 @@ class SearchResponder:
         )
         delay_max = 0.0
         if multicast:
-            mx_text = message.get("MX") or ""
-            if not (mx_text.isascii() and mx_text.isdigit()) or int(mx_text) < 1:
+            mx = decimal(message.get("MX") or "")
+            if mx is None or mx < 1:
                 self.ignored += 1
                 return []
-            delay_max = float(min(int(mx_text), self._max_mx)) - 0.25
+            delay_max = float(min(mx, self._max_mx)) - 0.25
         if not _in_networks(source[0], networks):
             self.ignored += 1
             return []

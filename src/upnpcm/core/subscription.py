@@ -64,7 +64,7 @@ from enum import Enum
 from typing import Final, Literal
 
 from upnpcm.core.gena import SEQ_MAX, format_timeout, parse_propertyset, parse_timeout
-from upnpcm.core.http import Headers, HttpRequest
+from upnpcm.core.http import Headers, HttpRequest, decimal
 from upnpcm.errors import RemoteProtocolError
 
 __all__ = [
@@ -411,10 +411,9 @@ class NotifyRouter:
             return 400, None, []
         if nt.strip() != "upnp:event" or nts.strip() != "upnp:propchange":
             return 412, None, []
-        seq_text = (seq_text or "").strip()
-        if not (seq_text.isascii() and seq_text.isdigit()) or int(seq_text) > SEQ_MAX:
+        seq = decimal((seq_text or "").strip())
+        if seq is None or seq > SEQ_MAX:
             return 400, None, []
-        seq = int(seq_text)
         sid = sid.strip()
         sub = self._by_sid.get(sid)
         if sub is not None and sub.sid != sid:
