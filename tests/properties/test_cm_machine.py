@@ -36,7 +36,8 @@ class ConnectionTable(RuleBasedStateMachine):
         self.issued: list[int] = []
         self.last_evented: str | None = None
         self.now = 0.0
-        self.seen: dict[int, float] = {}  # model: last reference of each live row
+        # model: last reference of each live row (None: at an unknown time, R8)
+        self.seen: dict[int, float | None] = {}
 
     @rule(target=ids, offer=OFFERS, direction=st.sampled_from(["Input", "Output", "Both"]))
     def prepare(self, offer, direction):
@@ -84,10 +85,25 @@ class ConnectionTable(RuleBasedStateMachine):
             assert got.connection_id == connection_id in self.live
             self.seen[connection_id] = self.now  # a reference renews the lease
 
+    @rule(connection_id=ids)
+    def info_at_unknown_time(self, connection_id):
+        try:
+            self.cm.connection_info(connection_id, now=None)
+        except UPnPError as exc:
+            assert exc.code == 706 and connection_id not in self.live
+        else:
+            self.seen[connection_id] = None  # counts from the next sweep
+
+    @rule(seconds=st.floats(0, 150, allow_nan=False))
+    def clock_steps_back(self, seconds):
+        # ``now`` is an argument: a caller may pass an earlier time than before.
+        self.now = max(0.0, self.now - seconds)
+
     @rule(seconds=st.floats(0, 150, allow_nan=False))
     def advance_and_sweep(self, seconds):
         self.now += seconds
         dropped = self.cm.expire_idle(self.now)
+        self.seen = {i: self.now if t is None else t for i, t in self.seen.items()}
         expected = sorted(i for i, t in self.seen.items() if t + IDLE <= self.now)
         assert dropped == expected
         for connection_id in dropped:
@@ -99,7 +115,8 @@ class ConnectionTable(RuleBasedStateMachine):
         assert len(self.live) <= LIMIT
         assert set(self.seen) == self.live
         expiry = self.cm.next_expiry()
-        assert expiry == (min(self.seen.values()) + IDLE if self.seen else None)
+        known = [t for t in self.seen.values() if t is not None]
+        assert expiry == (min(known) + IDLE if known else None)
         expected = ",".join(str(i) for i in sorted(self.live))
         assert self.cm.current_connection_ids() == expected
         for event in self.cm.events():

@@ -293,8 +293,13 @@ class ConnectionManager:
         self._source_entries = parse_list(self._source).entries
         self._sink_entries = parse_list(self._sink).entries
         self._connections: dict[int, ConnectionInfo] = {}
-        #: ConnectionID → monotonic time of the last reference (None: stamp at the next sweep).
+        #: The live IDs' decimal text, ascending (CurrentConnectionIDs is joined from it).
+        self._id_texts: dict[int, str] = {}
+        #: ConnectionID → monotonic time of the last reference (None: stamp at the next sweep),
+        #: kept in reference order, so while ``_ordered`` the first stamp is the oldest.
         self._last_seen: dict[int, float | None] = {}
+        self._ordered = True  # every stamp known and written in non-decreasing order
+        self._newest = float("-inf")
         self._next_id = 1
         self._events: list[StateVariablesChanged] = []
         self._match_cache: dict[tuple[Direction, str], tuple[bool, str]] = {}
@@ -410,7 +415,8 @@ class ConnectionManager:
         )
         self._next_id += 1
         self._connections[info.connection_id] = info
-        self._last_seen[info.connection_id] = now
+        self._id_texts[info.connection_id] = str(info.connection_id)
+        self._stamp(info.connection_id, now)
         self._stats.prepared += 1
         self._ids_changed()
         return info
@@ -455,7 +461,10 @@ class ConnectionManager:
             raise UPnPError(401, "ConnectionComplete is not offered by this device")
         if self._connections.pop(connection_id, None) is None:
             raise self._refuse(706, f"no connection {connection_id}")
+        del self._id_texts[connection_id]
         self._last_seen.pop(connection_id, None)
+        if not self._last_seen:
+            self._ordered, self._newest = True, float("-inf")
         self._stats.completed += 1
         self._ids_changed()
 
@@ -484,7 +493,16 @@ class ConnectionManager:
 
     def _touch(self, connection_id: int, now: float | None) -> None:
         if connection_id in self._last_seen:
-            self._last_seen[connection_id] = now
+            del self._last_seen[connection_id]
+            self._stamp(connection_id, now)
+
+    def _stamp(self, connection_id: int, now: float | None) -> None:
+        # Appended, so the dict stays in reference order while the clock only moves on.
+        self._last_seen[connection_id] = now
+        if now is None or now < self._newest:
+            self._ordered = False
+        else:
+            self._newest = now
 
     def expire_idle(self, now: float) -> list[int]:
         """R8: drop rows unreferenced for ``connection_idle_timeout`` seconds.
@@ -498,17 +516,20 @@ class ConnectionManager:
         if not self._leased:
             return []
         timeout = self._config.connection_idle_timeout
-        gone: list[int] = []
-        for connection_id, seen in self._last_seen.items():
-            if seen is None:
-                self._last_seen[connection_id] = now  # referenced at an unknown time
-            elif seen + timeout <= now:
-                gone.append(connection_id)
-        if not gone:
-            return []
+        # A reference at an unknown time (None) counts from now.
+        stamps = {cid: now if seen is None else seen for cid, seen in self._last_seen.items()}
+        gone = sorted(cid for cid, seen in stamps.items() if seen + timeout <= now)
         for connection_id in gone:
             del self._connections[connection_id]
-            del self._last_seen[connection_id]
+            del self._id_texts[connection_id]
+            del stamps[connection_id]
+        if not self._ordered:  # every stamp is known now: restore reference order
+            stamps = dict(sorted(stamps.items(), key=lambda item: item[1]))
+            self._ordered = True
+            self._newest = max(stamps.values(), default=float("-inf"))
+        self._last_seen = dict(stamps)
+        if not gone:
+            return []
         self._stats.expired += len(gone)
         self._ids_changed()
         return gone
@@ -517,6 +538,9 @@ class ConnectionManager:
         """When :meth:`expire_idle` next has something to drop (monotonic), or None."""
         if not self._leased:
             return None
+        if self._ordered:
+            oldest = next(iter(self._last_seen.values()), None)
+            return None if oldest is None else oldest + self._config.connection_idle_timeout
         stamps = [seen for seen in self._last_seen.values() if seen is not None]
         if not stamps:
             return None
@@ -599,7 +623,7 @@ class ConnectionManager:
         if not self._config.prepare_for_connection:
             return self._config.idle_connection_ids
         # IDs only grow and dicts keep insertion order: the keys are already ascending.
-        return ",".join(map(str, self._connections))
+        return ",".join(self._id_texts.values())
 
     def _ids_changed(self) -> None:
         self.state_version += 1

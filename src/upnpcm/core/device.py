@@ -214,6 +214,12 @@ class DeviceCore:
         self.server_header = server_header
         self.gena_headers = gena_headers
         self._services = tuple(services)
+        # Checked once: isinstance against a runtime Protocol is slow, and handlers are fixed.
+        self._leased: tuple[tuple[HostedService, LeasedHandler], ...] = tuple(
+            (hosted, hosted.handler)
+            for hosted in self._services
+            if isinstance(hosted.handler, LeasedHandler)
+        )
         self._routes: dict[str, _Route] = {}
         self._tables: dict[str, SubscriptionTable] = {}
         self._handler_paths: dict[int, str] = {}
@@ -364,20 +370,19 @@ class DeviceCore:
     def expire_leases(self, now: float) -> list[tuple[str, str]]:
         """H7: let leased handlers drop what expired; return the (event path, SID) to wake."""
         wake: list[tuple[str, str]] = []
-        for hosted in self._services:
-            handler = hosted.handler
-            if isinstance(handler, LeasedHandler) and handler.expire_idle(now):
+        for hosted, handler in self._leased:
+            if handler.expire_idle(now):
                 wake.extend(self._drain(hosted))
         return list(dict.fromkeys(wake))
 
     def next_lease_deadline(self) -> float | None:
         """When :meth:`expire_leases` next has work (monotonic), or None."""
-        deadlines = [
-            hosted.handler.next_expiry()
-            for hosted in self._services
-            if isinstance(hosted.handler, LeasedHandler)
-        ]
-        return min((d for d in deadlines if d is not None), default=None)
+        soonest: float | None = None
+        for _, handler in self._leased:
+            deadline = handler.next_expiry()
+            if deadline is not None and (soonest is None or deadline < soonest):
+                soonest = deadline
+        return soonest
 
     def expire(self, now: float) -> list[tuple[str, str]]:
         """Drop expired subscriptions everywhere; return (event path, SID) dropped."""
@@ -450,12 +455,17 @@ class DeviceCore:
         )
 
     def _drain(self, hosted: HostedService) -> list[tuple[str, str]]:
+        events = hosted.handler.events()
+        if not events:
+            return []
         path = hosted.service.event_sub_url
         table = self._tables[path]
-        wake: list[tuple[str, str]] = []
-        for event in hosted.handler.events():
-            wake.extend((path, sid) for sid in table.queue_changes(event.changes))
-        return list(dict.fromkeys(wake))
+        sids: list[str] = []
+        for event in events:
+            sids.extend(table.queue_changes(event.changes))
+        if len(events) > 1:
+            sids = list(dict.fromkeys(sids))
+        return [(path, sid) for sid in sids]
 
     def _control(self, hosted: HostedService, request: HttpRequest, *, now: float) -> DeviceResult:
         content_type = request.headers.get("Content-Type")

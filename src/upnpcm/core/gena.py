@@ -488,7 +488,9 @@ class SubscriptionTable:
         """
         if not changes:
             return []
-        build_propertyset(changes)  # validates names and values
+        for name, value in changes.items():  # what build_propertyset will need
+            check_name(name)
+            escape_text(value)
         for sub in self._subs.values():
             sub.pending.update(changes)
         return list(self._subs)
