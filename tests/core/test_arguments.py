@@ -99,6 +99,21 @@ def test_encode_in_scpd_order_and_checks():
     assert info.value.code == 601
 
 
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"ConnectionID": 1, "Extra": 2}, "unexpected argument Extra"),
+        ({"Extra": 2}, "unexpected argument Extra"),  # unknown is reported before missing
+        ({}, "missing argument ConnectionID"),
+    ],
+)
+def test_encode_names_the_wrong_argument(values, message):
+    with pytest.raises(UPnPError) as info:
+        encode_arguments(SCPD, INFO.in_arguments, values)
+    assert info.value.code == 402
+    assert info.value.description == message
+
+
 def test_decode_results_lenient_and_strict():
     pairs = [("RcsID", "-1"), ("AVTransportID", "garbage"), ("Vendor", "x")]
     values = decode_arguments(SCPD, INFO.out_arguments, pairs)

@@ -263,12 +263,12 @@ def _check_action_name(name: str) -> str:
     return name
 
 
+# Argument names repeat: each distinct one is checked once (bounded; invalid names are not kept).
+_checked_name = lru_cache(maxsize=1024)(_check_action_name)
+
+
 def _arguments_xml(pairs: Sequence[tuple[str, str]]) -> str:
-    parts = []
-    for name, value in pairs:
-        _check_action_name(name)
-        parts.append(f"<{name}>{escape_text(value)}</{name}>")
-    return "".join(parts)
+    return "".join(f"<{_checked_name(name)}>{escape_text(value)}</{name}>" for name, value in pairs)
 
 
 def build_action_request(
@@ -292,11 +292,18 @@ def build_action_response(
     service_type: str, action: str, out_arguments: Sequence[tuple[str, str]]
 ) -> bytes:
     """Build the 200 response body: out-arguments in the order given (SCPD order)."""
+    head, tail = _response_frame(service_type, action)
+    return f"{head}{_arguments_xml(out_arguments)}{tail}".encode()
+
+
+@lru_cache(maxsize=256)
+def _response_frame(service_type: str, action: str) -> tuple[str, str]:
+    # The envelope around a response's arguments, the same for every call of an action.
     _check_action_name(action)
     return (
-        f'{_ENVELOPE_OPEN}<u:{action}Response xmlns:u="{escape_text(service_type)}">'
-        f"{_arguments_xml(out_arguments)}</u:{action}Response>{_ENVELOPE_CLOSE}"
-    ).encode()
+        f'{_ENVELOPE_OPEN}<u:{action}Response xmlns:u="{escape_text(service_type)}">',
+        f"</u:{action}Response>{_ENVELOPE_CLOSE}",
+    )
 
 
 def build_fault(code: int, description: str | None) -> bytes:
