@@ -90,6 +90,12 @@ async def test_soap_success(device):
         (b"GET /xml/device_description.xml HTTP/1.1\r\n\r\n", 400),
         (b"GET /xml/device_description.xml HTTP/1.1\r\nHost: evil.example\r\n\r\n", 400),
         (b"GET /xml/device_description.xml HTTP/1.1\r\nHost: 127.0.0.1:1\r\n\r\n", 400),
+        # Header names are matched case-insensitively: a second "host" is a duplicate Host.
+        (
+            b"GET /xml/device_description.xml HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+            b"host: 127.0.0.1:{port}\r\n\r\n",
+            400,
+        ),
     ],
 )
 async def test_http_errors_on_the_wire(device, raw, status):

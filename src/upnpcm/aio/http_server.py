@@ -98,54 +98,74 @@ class _Reject(Exception):
         self.status = status
 
 
-_date_cache: list[object] = [0, b""]
-_head_cache: dict[tuple[int, tuple[tuple[str, str], ...], str], bytes] = {}
+class _Date:
+    """The ``Date:`` header line, rebuilt at most once a second."""
+
+    second = -1
+    line = b""
+
+    @classmethod
+    def get(cls) -> bytes:
+        now = int(time.time())
+        if now != cls.second:
+            cls.second, cls.line = now, f"Date: {http_date(now)}\r\n".encode("latin-1")
+        return cls.line
 
 
-def _date_line() -> bytes:
-    now = int(time.time())
-    if _date_cache[0] != now:
-        _date_cache[0] = now
-        _date_cache[1] = f"Date: {http_date(now)}\r\n".encode("latin-1")
-    line = _date_cache[1]
-    assert isinstance(line, bytes)
-    return line
+_head_cache: dict[tuple[int, tuple[tuple[str, str], ...], str], tuple[bytes, bool]] = {}
 
 
-def _head_block(response: HttpResponse, server: str) -> bytes:
-    # Responses repeat the same status and headers: build each distinct head once.
+def _head_block(response: HttpResponse, server: str) -> tuple[bytes, bool]:
+    """The status line and headers (without Connection), and whether they asked to close.
+
+    Responses repeat the same status and headers: each distinct head is built once.
+    A ``Connection`` header is the application's choice (e.g. Sonos answers GENA
+    with ``Connection: close``); it is left out here and becomes the flag.
+    """
     key = (response.status, response.headers, server)
-    block = _head_cache.get(key)
-    if block is None:
+    cached = _head_cache.get(key)
+    if cached is None:
         lines = [f"HTTP/1.1 {response.status} {REASONS.get(response.status, 'Unknown')}"]
-        have_server = False
+        have_server = close = False
         for name, value in response.headers:
             if "\r" in name or "\n" in name or "\r" in value or "\n" in value:
                 raise ValueError("CR/LF in a response header")
+            lname = name.lower()
+            if lname == "connection":
+                close = close or value.strip().lower() == "close"
+                continue
             lines.append(f"{name}: {value}")
-            have_server = have_server or name.lower() == "server"
+            have_server = have_server or lname == "server"
         if server and not have_server:
             lines.append(f"Server: {server}")
-        block = ("\r\n".join(lines) + "\r\n").encode("latin-1")
+        cached = (("\r\n".join(lines) + "\r\n").encode("latin-1"), close)
         if len(_head_cache) >= 128:
             _head_cache.clear()
-        _head_cache[key] = block
-    return block
+        _head_cache[key] = cached
+    return cached
+
+
+def _wire(block: bytes, body: bytes, *, head: bool, close: bool) -> bytes:
+    return b"".join(
+        (
+            block,
+            b"Content-Length: %d\r\n" % len(body),
+            _Date.get(),
+            b"Connection: close\r\n\r\n" if close else b"\r\n",
+            b"" if head else body,
+        )
+    )
 
 
 def serialize_response(
     response: HttpResponse, *, head: bool = False, close: bool = False, server: str = ""
 ) -> bytes:
-    """The wire form of ``response`` (Content-Length and Date added)."""
-    parts = [
-        _head_block(response, server),
-        b"Content-Length: %d\r\n" % len(response.body),
-        _date_line(),
-        b"Connection: close\r\n\r\n" if close else b"\r\n",
-    ]
-    if not head:
-        parts.append(response.body)
-    return b"".join(parts)
+    """The wire form of ``response`` (Content-Length and Date added).
+
+    A ``Connection: close`` among the response's headers closes it as ``close`` does.
+    """
+    block, asked_close = _head_block(response, server)
+    return _wire(block, response.body, head=head, close=close or asked_close)
 
 
 class HttpProtocol(asyncio.Protocol):
@@ -182,6 +202,7 @@ class HttpProtocol(asyncio.Protocol):
     def _reset(self) -> None:
         self._url = bytearray()
         self._headers: list[tuple[str, str]] = []
+        self._index: dict[str, list[str]] = {}  # lower-cased name -> values
         self._body = bytearray()
         self._head_bytes = 0  # target + header fields, counted in the callbacks
         self._raw_head = 0  # bytes received while no body was expected (backstop)
@@ -326,17 +347,20 @@ class HttpProtocol(asyncio.Protocol):
         """llhttp: the head is complete; check the announced body size, then 100-continue."""
         self._method = self._parser.get_method().decode("ascii", "replace")
         self._in_body = True
-        expect_continue = False
+        index = self._index
         for name, value in self._headers:
-            lname = name.lower()
-            if lname == "content-length":
-                # llhttp has validated the digits; decimal() keeps this total anyway.
-                length = decimal(value.strip())
-                if length is not None and length > self._limits.max_body:
-                    self._fail(413, "request body too large")
-            elif lname == "expect" and value.strip().lower() == "100-continue":
-                expect_continue = True
-        if expect_continue and self._transport is not None:
+            index.setdefault(name.lower(), []).append(value)
+        for value in index.get("content-length", ()):
+            # llhttp has validated the digits; decimal() keeps this total anyway.
+            length = decimal(value.strip())
+            if length is not None and length > self._limits.max_body:
+                self._fail(413, "request body too large")
+        expect = index.get("expect")
+        if (
+            expect is not None
+            and any(value.strip().lower() == "100-continue" for value in expect)
+            and self._transport is not None
+        ):
             self._transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         self._arm(self._limits.body_timeout)
 
@@ -354,7 +378,7 @@ class HttpProtocol(asyncio.Protocol):
             method=self._method,
             path=path,
             query=query,
-            headers=Headers(self._headers),
+            headers=Headers.indexed(tuple(self._headers), self._index),
             body=bytes(self._body),
             peer=self._peer,
             local=self._local,
@@ -404,18 +428,9 @@ class HttpProtocol(asyncio.Protocol):
     def _send(self, response: HttpResponse, *, head: bool = False, close: bool = False) -> None:
         if self._transport is None or self._closing:
             return
-        connection = response.header("Connection")
-        if connection is not None:
-            # The application chose (e.g. Sonos answers GENA with "Connection: close").
-            close = close or connection.strip().lower() == "close"
-            response = HttpResponse(
-                status=response.status,
-                headers=tuple(h for h in response.headers if h[0].lower() != "connection"),
-                body=response.body,
-            )
-        self._transport.write(
-            serialize_response(response, head=head, close=close, server=self._server_header)
-        )
+        block, asked_close = _head_block(response, self._server_header)
+        close = close or asked_close  # the application chose (e.g. Sonos GENA answers)
+        self._transport.write(_wire(block, response.body, head=head, close=close))
         if close:
             self._close_after_write()
 
