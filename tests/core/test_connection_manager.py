@@ -107,11 +107,18 @@ def test_wrong_direction_for_this_device_is_702():
     )
 
 
-def test_direction_outside_the_list_is_601():
+@pytest.mark.parametrize("direction", ["Direction", "input", "INPUT", "", 1, None, ["Input"]])
+def test_direction_outside_the_list_is_601(direction):
     assert (
-        code(renderer().prepare_for_connection, "http-get:*:audio/mpeg:*", "", -1, "Direction")
-        == 601
+        code(renderer().prepare_for_connection, "http-get:*:audio/mpeg:*", "", -1, direction) == 601
     )
+
+
+def test_direction_given_as_the_enum_or_its_text():
+    cm = renderer()
+    for direction in (Direction.INPUT, "Input"):
+        info = cm.prepare_for_connection("http-get:*:audio/mpeg:*", "", -1, direction)
+        assert info.direction is Direction.INPUT
 
 
 def test_unknown_connection_is_706():

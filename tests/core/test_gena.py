@@ -15,7 +15,7 @@ from upnpcm.core.gena import (
     validate_callback,
 )
 from upnpcm.core.http import Headers
-from upnpcm.errors import RemoteProtocolError, SubscriptionError
+from upnpcm.errors import LocalProtocolError, RemoteProtocolError, SubscriptionError
 
 OWN = ("127.0.0.1", 1400)
 PEER = "127.0.0.2"
@@ -385,3 +385,25 @@ def test_device_core_hands_networks_to_every_table():
     for service in services:
         table = core.table(service.event_sub_url)
         assert subscribe(table, peer="127.0.0.1", callback="<http://127.0.0.9:5000/>")
+
+
+@pytest.mark.parametrize("subscribed", [False, True])
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"CurrentConnectionIDs": "1", "Bad Name": "x"},
+        {"CurrentConnectionIDs": "1", "Other": "nul\x00"},
+        {"CurrentConnectionIDs": "\ufffe"},
+    ],
+)
+def test_changes_xml_cannot_carry_are_refused_before_anything_is_queued(changes, subscribed):
+    table = SubscriptionTable()
+    sid = subscribe(table).sid if subscribed else None
+    if sid is not None:
+        table.take_message(sid)  # the initial event
+    with pytest.raises(LocalProtocolError):
+        table.queue_changes(changes)
+    if sid is not None:
+        assert table.take_message(sid) is None  # nothing half-queued
+        table.queue_changes({"CurrentConnectionIDs": "7"})
+        assert b"<CurrentConnectionIDs>7</CurrentConnectionIDs>" in table.take_message(sid).body

@@ -104,6 +104,9 @@ class Direction(StrEnum):
     OUTPUT = "Output"
 
 
+_DIRECTIONS: Final[dict[str, Direction]] = {d.value: d for d in Direction}
+
+
 class ConnectionStatus(StrEnum):
     """A_ARG_TYPE_ConnectionStatus."""
 
@@ -389,12 +392,12 @@ class ConnectionManager:
         """
         if not self._config.prepare_for_connection:
             raise self._refuse(401, "PrepareForConnection is not offered by this device")
-        try:
-            wanted = Direction(direction)
-        except ValueError:
-            raise self._refuse(
-                601, f"Direction must be Input or Output, not {direction!r}"
-            ) from None
+        try:  # a dict, not Direction(): the enum call is slow
+            wanted = _DIRECTIONS.get(direction)
+        except TypeError:  # unhashable: no Direction either
+            wanted = None
+        if wanted is None:
+            raise self._refuse(601, f"Direction must be Input or Output, not {direction!r}")
         entries = self._sink_entries if wanted is Direction.INPUT else self._source_entries
         if not entries:
             role = (

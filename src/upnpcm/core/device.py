@@ -213,6 +213,7 @@ class DeviceCore:
         self.limits = limits or DeviceLimits()
         self.server_header = server_header
         self.gena_headers = gena_headers
+        self._soap_headers = self._headers(("Content-Type", CONTENT_TYPE), ("EXT", ""))
         self._services = tuple(services)
         # Checked once: isinstance against a runtime Protocol is slow, and handlers are fixed.
         self._leased: tuple[tuple[HostedService, LeasedHandler], ...] = tuple(
@@ -447,7 +448,7 @@ class DeviceCore:
         return DeviceResult(
             response=HttpResponse(
                 status=500,
-                headers=self._headers(("Content-Type", CONTENT_TYPE), ("EXT", "")),
+                headers=self._soap_headers,
                 body=body,
             ),
             error=cause,
@@ -514,7 +515,7 @@ class DeviceCore:
         body = build_action_response(hosted.service.service_type, call.action, pairs)
         response = HttpResponse(
             status=200,
-            headers=self._headers(("Content-Type", CONTENT_TYPE), ("EXT", "")),
+            headers=self._soap_headers,
             body=body,
         )
         if cache_key is not None:

@@ -75,7 +75,7 @@ from urllib.parse import urlsplit
 from xml.etree.ElementTree import tostring
 
 from upnpcm.core.http import Headers, format_host, plain_ip
-from upnpcm.core.xml import check_name, escape_text, local_name, parse_xml
+from upnpcm.core.xml import check_chars, check_name, escape_text, local_name, parse_xml
 from upnpcm.errors import RemoteProtocolError, SubscriptionError
 
 __all__ = [
@@ -490,7 +490,7 @@ class SubscriptionTable:
             return []
         for name, value in changes.items():  # what build_propertyset will need
             check_name(name)
-            escape_text(value)
+            check_chars(value)
         for sub in self._subs.values():
             sub.pending.update(changes)
         return list(self._subs)

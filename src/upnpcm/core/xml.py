@@ -16,6 +16,7 @@ checked with :func:`check_name`.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Final
 from xml.etree.ElementTree import Element, ParseError
 
@@ -27,6 +28,7 @@ from upnpcm.errors import LocalProtocolError, RemoteProtocolError
 __all__ = [
     "DEFAULT_MAX_DEPTH",
     "Element",
+    "check_chars",
     "check_name",
     "child",
     "child_text",
@@ -162,11 +164,24 @@ def inner_text(elem: Element) -> str:
     return elem.text or ""
 
 
+@lru_cache(maxsize=1024)  # names repeat; a bad name raises and is not kept
 def check_name(name: str) -> str:
     """Return ``name`` if it is a valid XML element name, else raise LocalProtocolError."""
     if not _NAME.match(name):
         raise LocalProtocolError(f"not a valid XML name: {name!r}")
     return name
+
+
+def check_chars(value: str) -> str:
+    """Return ``value`` if XML 1.0 can carry every character of it.
+
+    Raises:
+        LocalProtocolError: ``value`` holds e.g. NUL, another C0 control, a
+            lone surrogate, U+FFFE or U+FFFF.
+    """
+    if _INVALID_XML_CHARS.search(value):
+        raise LocalProtocolError("value holds a character XML 1.0 cannot represent")
+    return value
 
 
 def escape_text(value: str) -> str:
@@ -176,8 +191,7 @@ def escape_text(value: str) -> str:
         LocalProtocolError: ``value`` holds a character XML 1.0 cannot carry
             (e.g. NUL or another C0 control).
     """
-    if _INVALID_XML_CHARS.search(value):
-        raise LocalProtocolError("value holds a character XML 1.0 cannot represent")
+    check_chars(value)
     if "&" in value:
         value = value.replace("&", "&amp;")
     if "<" in value:
