@@ -430,3 +430,52 @@ def test_fault_text_that_xml_cannot_carry_falls_back_to_the_code_meaning():
     assert result.response.status in (400, 500)
     if result.response.status == 500:
         assert fault_code(result) == 401
+
+
+class Recorder:
+    """A service that keeps the arguments it was given, and then scribbles on them."""
+
+    def __init__(self):
+        self.calls = []
+
+    def handle_action(self, action, arguments, *, now=None):
+        self.calls.append(dict(arguments))
+        arguments["PeerConnectionID"] = 12345  # a handler that mutates what it got
+        return {"ConnectionID": 1, "AVTransportID": -1, "RcsID": -1}
+
+    def evented_state(self):
+        return {}
+
+    def events(self):
+        return []
+
+
+def test_repeated_arguments_reach_the_handler_checked_and_unshared():
+    scpd = connection_manager_scpd()
+    service = cm_service("MediaRenderer")
+    recorder = Recorder()
+    core = DeviceCore(
+        DeviceDescription(
+            device=Device(device_type="urn:x:device:X:1", udn="uuid:2", services=(service,))
+        ),
+        [HostedService(service=service, scpd=scpd, scpd_xml=render_scpd(scpd), handler=recorder)],
+    )
+    good = [
+        ("RemoteProtocolInfo", "http-get:*:audio/mpeg:*"),
+        ("PeerConnectionManager", ""),
+        ("PeerConnectionID", "-1"),
+        ("Direction", "Input"),
+    ]
+    for _ in range(3):
+        assert core.handle(soap("PrepareForConnection", good)).response.status == 200
+    expected = {
+        "RemoteProtocolInfo": "http-get:*:audio/mpeg:*",
+        "PeerConnectionManager": "",
+        "PeerConnectionID": -1,
+        "Direction": "Input",
+    }
+    assert recorder.calls == [expected] * 3  # the scribbles of earlier calls never show
+    bad = [*good[:3], ("Direction", "Sideways")]
+    for _ in range(2):  # a refusal is never remembered as accepted
+        assert fault_code(core.handle(soap("PrepareForConnection", bad))) == 601
+    assert len(recorder.calls) == 3

@@ -37,7 +37,9 @@ from typing import Final, Protocol, runtime_checkable
 
 from upnpcm.core.arguments import decode_in_arguments, encode_arguments
 from upnpcm.core.connection_manager import StateVariablesChanged
+from upnpcm.core.datatypes import UPnPValue
 from upnpcm.core.description import (
+    Action,
     DeviceDescription,
     Service,
     ServiceDescription,
@@ -225,6 +227,7 @@ class DeviceCore:
         self._tables: dict[str, SubscriptionTable] = {}
         self._handler_paths: dict[int, str] = {}
         self._host_verdicts: dict[tuple[str, str, int], str] = {}
+        self._decoded: dict[tuple[int, str, tuple[tuple[str, str], ...]], dict[str, UPnPValue]] = {}
         self._read_cache: dict[
             tuple[int, str, tuple[tuple[str, str], ...]], tuple[int, HttpResponse]
         ] = {}
@@ -502,7 +505,7 @@ class DeviceCore:
             if hit is not None and hit[0] == version:
                 return DeviceResult(response=hit[1], operation=operation)
         try:
-            arguments = decode_in_arguments(hosted.scpd, action, call.arguments)
+            arguments = self._decode(hosted, action, call.arguments)
             outputs = hosted.handler.handle_action(call.action, arguments, now=now)
         except UPnPError as exc:
             return self._fault(exc, operation=operation)
@@ -523,6 +526,21 @@ class DeviceCore:
                 self._read_cache.clear()
             self._read_cache[cache_key] = (version, response)
         return DeviceResult(response=response, wake=tuple(self._drain(hosted)), operation=operation)
+
+    def _decode(
+        self, hosted: HostedService, action: Action, pairs: tuple[tuple[str, str], ...]
+    ) -> dict[str, UPnPValue]:
+        # Control points repeat the same arguments (PrepareForConnection with the same
+        # protocolInfo, polling with the same InstanceID): each distinct set of
+        # arguments is checked once. Only accepted sets are kept; the handler gets a copy.
+        key = (id(hosted), action.name, pairs)
+        values = self._decoded.get(key)
+        if values is None:
+            values = decode_in_arguments(hosted.scpd, action, pairs)
+            if len(self._decoded) >= 256:  # bounded: arguments are the client's choice
+                self._decoded.clear()
+            self._decoded[key] = values
+        return dict(values)
 
     def _event(
         self,
