@@ -207,6 +207,7 @@ class HttpProtocol(asyncio.Protocol):
         self._head_bytes = 0  # target + header fields, counted in the callbacks
         self._raw_head = 0  # bytes received while no body was expected (backstop)
         self._in_body = False
+        self._body_timed = False
         self._method = ""
         self._reject: _Reject | None = None
 
@@ -312,8 +313,15 @@ class HttpProtocol(asyncio.Protocol):
         except httptools.HttpParserError as exc:
             self._error(400, str(exc))
         else:
-            if not self._in_body and self._raw_head > self._limits.max_head:
-                self._error(414 if not self._headers else 431, "request head too large")
+            if not self._in_body:
+                if self._raw_head > self._limits.max_head:
+                    self._error(414 if not self._headers else 431, "request head too large")
+            elif not self._body_timed:
+                # A head arrived but not all of its body: the rest must come in time.
+                # (Armed here, once per request, not in on_headers_complete: most
+                # bodies arrive in the same read and never need it.)
+                self._body_timed = True
+                self._arm(self._limits.body_timeout)
 
     # llhttp callbacks -----------------------------------------------------------
 
@@ -334,11 +342,12 @@ class HttpProtocol(asyncio.Protocol):
 
     def on_header(self, name: bytes, value: bytes) -> None:
         """llhttp: one complete header field."""
-        if len(name) + len(value) > self._limits.max_field:
+        size = len(name) + len(value)
+        if size > self._limits.max_field:
             self._fail(431, "header field too large")
         if len(self._headers) >= self._limits.max_headers:
             self._fail(431, "too many header fields")
-        self._head_bytes += len(name) + len(value) + 4  # ": " and CRLF
+        self._head_bytes += size + 4  # ": " and CRLF
         if self._head_bytes > self._limits.max_head:
             self._fail(431, "request head too large")
         self._headers.append((name.decode("latin-1"), value.decode("latin-1")))
@@ -362,7 +371,6 @@ class HttpProtocol(asyncio.Protocol):
             and self._transport is not None
         ):
             self._transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-        self._arm(self._limits.body_timeout)
 
     def on_body(self, body: bytes) -> None:
         """llhttp: (part of) the body."""
@@ -371,8 +379,11 @@ class HttpProtocol(asyncio.Protocol):
             self._fail(413, "request body too large")
 
     def on_message_complete(self) -> None:
-        """llhttp: the request is complete; answer it."""
-        self._cancel_timer()
+        """llhttp: the request is complete; answer it.
+
+        Every way out re-arms the deadline: keep-alive, linger (closing) or none
+        (connection lost); the handler runs synchronously, so no reaper runs before.
+        """
         path, _, query = bytes(self._url).decode("latin-1").partition("?")
         request = HttpRequest(
             method=self._method,
