@@ -301,6 +301,17 @@ async def closed_within(reader: asyncio.StreamReader, seconds: float) -> tuple[b
     return data, time.monotonic() - started
 
 
+@contextlib.asynccontextmanager
+async def timed_connection(core):
+    """A server with TIMEOUTS and one client connection to it: (request, reader, writer)."""
+    async with DeviceServer(core, host="127.0.0.1", port=0, limits=TIMEOUTS) as server:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        try:
+            yield soap_post(server.port, GPI_BODY), reader, writer
+        finally:
+            writer.close()
+
+
 def soap_post(port: int, body: bytes) -> bytes:
     return (
         f"POST {CONTROL} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
@@ -330,67 +341,47 @@ async def test_a_stalled_peer_is_disconnected_after_its_timeout(device, stall):
         "body": TIMEOUTS.body_timeout,
         "idle": TIMEOUTS.keepalive_timeout,
     }[stall]
-    async with DeviceServer(device.core, host="127.0.0.1", port=0, limits=TIMEOUTS) as server:
-        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
-        try:
-            request = soap_post(server.port, GPI_BODY)
-            if stall == "head":
-                writer.write(request[:30])
-            elif stall == "body":
-                writer.write(request[:-20])
-            else:
-                writer.write(request)
-            await writer.drain()
-            data, took = await closed_within(reader, 5)
-            if stall == "idle":
-                assert data.startswith(b"HTTP/1.1 200 OK")
-            else:
-                assert data == b""  # nothing answered: just disconnected
-            assert timeout - 0.05 < took < timeout + 0.8  # swept every 0.5 s
-        finally:
-            writer.close()
+    async with timed_connection(device.core) as (request, reader, writer):
+        writer.write({"head": request[:30], "body": request[:-20], "idle": request}[stall])
+        await writer.drain()
+        data, took = await closed_within(reader, 5)
+        if stall == "idle":
+            assert data.startswith(b"HTTP/1.1 200 OK")
+        else:
+            assert data == b""  # nothing answered: just disconnected
+        assert timeout - 0.05 < took < timeout + 0.8  # swept every 0.5 s
 
 
 async def test_a_body_in_several_writes_within_the_timeout_is_answered(device):
-    async with DeviceServer(device.core, host="127.0.0.1", port=0, limits=TIMEOUTS) as server:
-        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
-        try:
-            request = soap_post(server.port, GPI_BODY)
-            cut = len(request) - len(GPI_BODY) // 2
-            writer.write(request[:cut])
-            await writer.drain()
-            await asyncio.sleep(0.3)
-            writer.write(request[cut:])
-            await writer.drain()
-            line = await asyncio.wait_for(reader.readline(), 5)
-            assert line.startswith(b"HTTP/1.1 200")
-            # Answered: now the keep-alive wait applies, then the close.
-            _, took = await closed_within(reader, 5)
-            assert TIMEOUTS.keepalive_timeout - 0.05 < took < TIMEOUTS.keepalive_timeout + 0.8
-        finally:
-            writer.close()
+    async with timed_connection(device.core) as (request, reader, writer):
+        cut = len(request) - len(GPI_BODY) // 2
+        writer.write(request[:cut])
+        await writer.drain()
+        await asyncio.sleep(0.3)
+        writer.write(request[cut:])
+        await writer.drain()
+        line = await asyncio.wait_for(reader.readline(), 5)
+        assert line.startswith(b"HTTP/1.1 200")
+        # Answered: now the keep-alive wait applies, then the close.
+        _, took = await closed_within(reader, 5)
+        assert TIMEOUTS.keepalive_timeout - 0.05 < took < TIMEOUTS.keepalive_timeout + 0.8
 
 
 async def test_a_busy_kept_alive_connection_is_not_cut_by_old_deadlines(device):
     # Requests one after another for longer than every timeout: each answered
     # request re-arms the deadline, so none of them is cut off.
-    async with DeviceServer(device.core, host="127.0.0.1", port=0, limits=TIMEOUTS) as server:
-        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
-        try:
-            request = soap_post(server.port, GPI_BODY)
-            started = time.monotonic()
-            answered = 0
-            while time.monotonic() - started < 2.5:  # bounded: about 2.5 s
-                writer.write(request[:-10])
-                await writer.drain()
-                await asyncio.sleep(0.1)
-                writer.write(request[-10:])
-                await writer.drain()
-                head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
-                assert head.startswith(b"HTTP/1.1 200")
-                length = int(head.split(b"Content-Length: ")[1].split(b"\r\n")[0])
-                await reader.readexactly(length)
-                answered += 1
-            assert answered >= 12
-        finally:
-            writer.close()
+    async with timed_connection(device.core) as (request, reader, writer):
+        started = time.monotonic()
+        answered = 0
+        while time.monotonic() - started < 2.5:  # bounded: about 2.5 s
+            writer.write(request[:-10])
+            await writer.drain()
+            await asyncio.sleep(0.1)
+            writer.write(request[-10:])
+            await writer.drain()
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+            assert head.startswith(b"HTTP/1.1 200")
+            length = int(head.split(b"Content-Length: ")[1].split(b"\r\n")[0])
+            await reader.readexactly(length)
+            answered += 1
+        assert answered >= 12
