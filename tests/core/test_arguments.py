@@ -114,6 +114,23 @@ def test_encode_names_the_wrong_argument(values, message):
     assert info.value.description == message
 
 
+@pytest.mark.parametrize(("name", "bad"), [("Direction", "Sideways"), ("RcsID", "notanint")])
+def test_encode_reports_an_unknown_name_before_a_bad_value(name, bad):
+    values = {
+        "RcsID": -1,
+        "AVTransportID": -1,
+        "ProtocolInfo": "",
+        "PeerConnectionManager": "",
+        "PeerConnectionID": -1,
+        "Direction": "Output",
+        name: bad,
+        "Extra": 1,
+    }  # and Status is missing
+    with pytest.raises(UPnPError) as info:
+        encode_arguments(SCPD, INFO.out_arguments, values)
+    assert (info.value.code, info.value.description) == (402, "unexpected argument Extra")
+
+
 def test_decode_results_lenient_and_strict():
     pairs = [("RcsID", "-1"), ("AVTransportID", "garbage"), ("Vendor", "x")]
     values = decode_arguments(SCPD, INFO.out_arguments, pairs)

@@ -119,12 +119,14 @@ def encode_arguments(
             for a value outside the allowed list or range.
     """
     arguments = tuple(arguments)
-    if len(values) > len(arguments):
-        _unexpected(arguments, values)
+    known = {arg.name for arg in arguments}
+    if not known.issuperset(values):  # an unknown name is reported before anything else
+        for name in values:
+            if name not in known:
+                raise UPnPError(402, f"unexpected argument {name}")
     pairs: list[tuple[str, str]] = []
     for arg in arguments:
         if arg.name not in values:
-            _unexpected(arguments, values)  # an unknown name is reported first
             raise UPnPError(402, f"missing argument {arg.name}")
         var = variable_for(scpd, arg)
         text = to_wire(var.data_type, values[arg.name])
@@ -132,14 +134,6 @@ def encode_arguments(
             check_allowed(var, from_wire(var.data_type, text), text, arg.name)
         pairs.append((arg.name, text))
     return pairs
-
-
-def _unexpected(arguments: tuple[Argument, ...], values: Mapping[str, object]) -> None:
-    """Raise 402 for the first name in ``values`` that is none of ``arguments``."""
-    known = {arg.name for arg in arguments}
-    for name in values:
-        if name not in known:
-            raise UPnPError(402, f"unexpected argument {name}")
 
 
 def decode_arguments(
