@@ -149,6 +149,31 @@ async def test_oversize_chunked_body_413(device):
     assert status == 413
 
 
+def chunked_post(port: int, body: bytes, trailers: bytes) -> bytes:
+    return (
+        f"POST {CONTROL} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: text/xml\r\n"
+        f'SOAPACTION: "{CM}#GetProtocolInfo"\r\nTransfer-Encoding: chunked\r\n'
+        "Connection: close\r\n\r\n"
+    ).encode() + b"%x\r\n%s\r\n0\r\n%s\r\n" % (len(body), body, trailers)
+
+
+async def test_trailer_fields_are_not_merged_into_the_header_section(device):
+    # A Host, SOAPACTION or Content-Type in the trailer would make the request
+    # fail (duplicate Host, mismatched action, 415) if it counted as a header.
+    _, body = build_action_request(CM, "GetProtocolInfo", [])
+    trailers = b"Host: evil.example\r\nSOAPACTION: bogus\r\nContent-Type: image/png\r\n"
+    status, _, reply = await exchange(device.port, chunked_post(device.port, body, trailers))
+    assert status == 200
+    assert parse_action_response(reply, "GetProtocolInfo")
+
+
+async def test_trailer_fields_count_towards_the_head_limit(device):
+    _, body = build_action_request(CM, "GetProtocolInfo", [])
+    trailers = b"".join(b"X-Pad-%d: %s\r\n" % (i, b"p" * 4000) for i in range(5))
+    status, _, _ = await exchange(device.port, chunked_post(device.port, body, trailers))
+    assert status == 431
+
+
 @pytest.mark.parametrize(
     "headers",
     [
@@ -232,3 +257,45 @@ async def test_unknown_xml_encoding_is_400_and_server_stays_up(device, encoding,
     assert "Traceback" not in caplog.text and "handler failed" not in caplog.text
     _, good = build_action_request(CM, "GetProtocolInfo", [])
     assert (await exchange(device.port, post(device.port, good)))[0] == 200
+
+
+class _Transport:
+    """Just enough of an asyncio transport for HttpProtocol, recording what it writes."""
+
+    def __init__(self):
+        self.written = []
+
+    def get_extra_info(self, name):
+        return ("127.0.0.1", 1400) if name in ("peername", "sockname") else None
+
+    def write(self, data):
+        self.written.append(bytes(data))
+
+    def get_write_buffer_size(self):
+        return 0
+
+    def close(self):
+        pass
+
+
+async def test_the_application_sees_the_header_section_only():
+    from upnpcm.aio.http_server import HttpLimits, HttpProtocol
+    from upnpcm.core.http import HttpResponse
+
+    seen = []
+
+    def handler(request):
+        seen.append(request)
+        return HttpResponse(status=200, body=b"ok"), None
+
+    protocol = HttpProtocol(handler, HttpLimits())
+    transport = _Transport()
+    protocol.connection_made(transport)
+    protocol.data_received(chunked_post(1400, b"hello", b"X-Trailer: yes\r\nHost: evil\r\n"))
+    (request,) = seen
+    assert request.body == b"hello"
+    names = [name.lower() for name, _ in request.headers]
+    assert names == ["host", "content-type", "soapaction", "transfer-encoding", "connection"]
+    assert request.headers.get_all("Host") == ["127.0.0.1:1400"]
+    assert "X-Trailer" not in request.headers
+    assert transport.written[0].startswith(b"HTTP/1.1 200 OK")

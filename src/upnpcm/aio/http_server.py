@@ -21,6 +21,9 @@ reading, or while reading a chunked body); an
 ``Expect: 100-continue`` request gets no 100 then       413
 =====================================================  ======
 
+Trailer fields after a chunked body count towards ``max_head`` and are then
+dropped: the application sees the header section only (RFC 9110 §6.5.1).
+
 Every error response closes the connection. A client that sends its head too
 slowly (``header_timeout``), its body too slowly (``body_timeout``) or stays
 idle (``keepalive_timeout``) is disconnected.
@@ -350,6 +353,10 @@ class HttpProtocol(asyncio.Protocol):
         self._head_bytes += size + 4  # ": " and CRLF
         if self._head_bytes > self._limits.max_head:
             self._fail(431, "request head too large")
+        if self._in_body:
+            # A trailer field of a chunked body: counted above, then dropped; it
+            # is never merged into the header section (RFC 9110 §6.5.1).
+            return
         self._headers.append((name.decode("latin-1"), value.decode("latin-1")))
 
     def on_headers_complete(self) -> None:
