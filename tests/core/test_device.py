@@ -479,3 +479,16 @@ def test_repeated_arguments_reach_the_handler_checked_and_unshared():
     for _ in range(2):  # a refusal is never remembered as accepted
         assert fault_code(core.handle(soap("PrepareForConnection", bad))) == 601
     assert len(recorder.calls) == 3
+
+
+def test_a_changed_server_header_reaches_every_response():
+    core, _ = make_core()
+    core.server_header = "Changed/1 UPnP/1.1 x/2"
+    for result in (
+        core.handle(soap("GetProtocolInfo")),  # 200
+        core.handle(soap("ConnectionComplete", [("ConnectionID", "99")])),  # a fault
+        core.handle(request(path="/nope")),  # plain 404
+    ):
+        assert result.response.header("Server") == "Changed/1 UPnP/1.1 x/2"
+    core.server_header = ""
+    assert core.handle(soap("GetProtocolInfo")).response.header("Server") is None

@@ -213,9 +213,8 @@ class DeviceCore:
     ) -> None:
         self.description = description
         self.limits = limits or DeviceLimits()
-        self.server_header = server_header
+        self.server_header = server_header  # also builds the SOAP response headers
         self.gena_headers = gena_headers
-        self._soap_headers = self._headers(("Content-Type", CONTENT_TYPE), ("EXT", ""))
         self._services = tuple(services)
         # Checked once: isinstance against a runtime Protocol is slow, and handlers are fixed.
         self._leased: tuple[tuple[HostedService, LeasedHandler], ...] = tuple(
@@ -228,9 +227,6 @@ class DeviceCore:
         self._handler_paths: dict[int, str] = {}
         self._host_verdicts: dict[tuple[str, str, int], str] = {}
         self._decoded: dict[tuple[int, str, tuple[tuple[str, str], ...]], dict[str, UPnPValue]] = {}
-        self._read_cache: dict[
-            tuple[int, str, tuple[tuple[str, str], ...]], tuple[int, HttpResponse]
-        ] = {}
         self._cacheable: dict[int, frozenset[str]] = {
             id(h): frozenset(getattr(h.handler, "cacheable_actions", ())) for h in services
         }
@@ -281,6 +277,19 @@ class DeviceCore:
         self._routes[path] = route
 
     # ------------------------------------------------------------------ access
+
+    @property
+    def server_header(self) -> str:
+        """The ``Server`` header of every response ("" for none)."""
+        return self._server_header
+
+    @server_header.setter
+    def server_header(self, value: str) -> None:
+        self._server_header = value
+        self._soap_headers = self._headers(("Content-Type", CONTENT_TYPE), ("EXT", ""))
+        self._read_cache: dict[
+            tuple[int, str, tuple[tuple[str, str], ...]], tuple[int, HttpResponse]
+        ] = {}  # cached answers carry the old header
 
     @property
     def services(self) -> tuple[HostedService, ...]:
@@ -399,8 +408,8 @@ class DeviceCore:
     # ---------------------------------------------------------------- internals
 
     def _headers(self, *pairs: tuple[str, str]) -> tuple[tuple[str, str], ...]:
-        if self.server_header:
-            return (*pairs, ("Server", self.server_header))
+        if self._server_header:
+            return (*pairs, ("Server", self._server_header))
         return pairs
 
     def _plain(self, status: int, text: str, *, allow: str | None = None) -> HttpResponse:
