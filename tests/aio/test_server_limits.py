@@ -333,6 +333,7 @@ GPI_BODY = (
         "head",  # part of a head, then nothing (header_timeout)
         "body",  # a whole head, part of its body, then nothing (body_timeout)
         "idle",  # one answered request on a kept-alive connection, then nothing
+        "next head",  # one answered request, then part of the next head (header_timeout)
     ],
 )
 async def test_a_stalled_peer_is_disconnected_after_its_timeout(device, stall):
@@ -340,15 +341,23 @@ async def test_a_stalled_peer_is_disconnected_after_its_timeout(device, stall):
         "head": TIMEOUTS.header_timeout,
         "body": TIMEOUTS.body_timeout,
         "idle": TIMEOUTS.keepalive_timeout,
+        "next head": TIMEOUTS.header_timeout,
     }[stall]
     async with timed_connection(device.core) as (request, reader, writer):
-        writer.write({"head": request[:30], "body": request[:-20], "idle": request}[stall])
+        if stall == "next head":
+            writer.write(request)
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+            await reader.readexactly(int(head.split(b"Content-Length: ")[1].split(b"\r\n")[0]))
+            await asyncio.sleep(0.2)  # idle for a while, under the keep-alive timeout
+        writer.write(
+            {"head": request[:30], "body": request[:-20], "idle": request}.get(stall, request[:30])
+        )
         await writer.drain()
         data, took = await closed_within(reader, 5)
         if stall == "idle":
             assert data.startswith(b"HTTP/1.1 200 OK")
         else:
-            assert data == b""  # nothing answered: just disconnected
+            assert data == b""  # nothing (more) answered: just disconnected
         assert timeout - 0.05 < took < timeout + 0.8  # swept every 0.5 s
 
 
