@@ -57,20 +57,6 @@ def test_headers_case_insensitive_and_duplicates_visible():
     assert headers.get_single("NT") == "upnp:event"
 
 
-def test_indexed_headers_behave_as_built_ones():
-    items = (("Host", "h"), ("SID", "a"), ("sid", "b"), ("Content-Length", "3"))
-    built = Headers(items)
-    index: dict[str, list[str]] = {}
-    for name, value in items:
-        index.setdefault(name.lower(), []).append(value)
-    indexed = Headers.indexed(items, index)
-    assert indexed == built and hash(indexed) == hash(built)
-    assert list(indexed) == list(items) and len(indexed) == 4
-    assert indexed.get_all("Sid") == ["a", "b"] and indexed.get("content-length") == "3"
-    with pytest.raises(RemoteProtocolError):
-        indexed.get_single("SID")
-
-
 def test_helpers():
     assert format_host("::1", 80) == "[::1]:80"
     assert format_host("1.2.3.4", 80) == "1.2.3.4:80"

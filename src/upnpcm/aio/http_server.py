@@ -95,6 +95,9 @@ class HttpLimits:
     linger_timeout: float = 10.0
 
 
+_NO_HEADERS: Final = Headers()
+
+
 class _Reject(Exception):
     def __init__(self, status: int, reason: str) -> None:
         super().__init__(reason)
@@ -205,7 +208,7 @@ class HttpProtocol(asyncio.Protocol):
     def _reset(self) -> None:
         self._url = bytearray()
         self._headers: list[tuple[str, str]] = []
-        self._index: dict[str, list[str]] = {}  # lower-cased name -> values
+        self._request_headers = _NO_HEADERS  # the header section, once complete
         self._body = bytearray()
         self._head_bytes = 0  # target + header fields, counted in the callbacks
         self._raw_head = 0  # bytes received while no body was expected (backstop)
@@ -363,17 +366,16 @@ class HttpProtocol(asyncio.Protocol):
         """llhttp: the head is complete; check the announced body size, then 100-continue."""
         self._method = self._parser.get_method().decode("ascii", "replace")
         self._in_body = True
-        index = self._index
-        for name, value in self._headers:
-            index.setdefault(name.lower(), []).append(value)
-        for value in index.get("content-length", ()):
+        # Complete now: trailer fields (on_header after this) are never added.
+        headers = self._request_headers = Headers(self._headers)
+        for value in headers.get_all("content-length"):
             # llhttp has validated the digits; decimal() keeps this total anyway.
             length = decimal(value.strip())
             if length is not None and length > self._limits.max_body:
                 self._fail(413, "request body too large")
-        expect = index.get("expect")
+        expect = headers.get_all("expect")
         if (
-            expect is not None
+            expect
             and any(value.strip().lower() == "100-continue" for value in expect)
             and self._transport is not None
         ):
@@ -396,7 +398,7 @@ class HttpProtocol(asyncio.Protocol):
             method=self._method,
             path=path,
             query=query,
-            headers=Headers.indexed(tuple(self._headers), self._index),
+            headers=self._request_headers,
             body=bytes(self._body),
             peer=self._peer,
             local=self._local,

@@ -59,18 +59,6 @@ class Headers:
             index.setdefault(name.lower(), []).append(value)
         self._index = index
 
-    @classmethod
-    def indexed(cls, items: tuple[tuple[str, str], ...], index: dict[str, list[str]]) -> Headers:
-        """Headers from ``items`` and their ready index (a parser that built it already).
-
-        ``index`` must map each lower-cased name to its values in order, exactly
-        as ``Headers(items)`` would build it; it is used, not copied.
-        """
-        headers = cls.__new__(cls)
-        headers._items = items
-        headers._index = index
-        return headers
-
     def __iter__(self) -> Iterator[tuple[str, str]]:
         return iter(self._items)
 
