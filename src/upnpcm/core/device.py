@@ -213,6 +213,9 @@ class DeviceCore:
     ) -> None:
         self.description = description
         self.limits = limits or DeviceLimits()
+        self._read_cache: dict[
+            tuple[int, str, tuple[tuple[str, str], ...]], tuple[int, HttpResponse]
+        ] = {}
         self.server_header = server_header  # also builds the SOAP response headers
         self.gena_headers = gena_headers
         self._services = tuple(services)
@@ -287,9 +290,7 @@ class DeviceCore:
     def server_header(self, value: str) -> None:
         self._server_header = value
         self._soap_headers = self._headers(("Content-Type", CONTENT_TYPE), ("EXT", ""))
-        self._read_cache: dict[
-            tuple[int, str, tuple[tuple[str, str], ...]], tuple[int, HttpResponse]
-        ] = {}  # cached answers carry the old header
+        self._read_cache.clear()  # cached answers carry the old header
 
     @property
     def services(self) -> tuple[HostedService, ...]:
