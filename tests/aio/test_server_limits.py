@@ -15,6 +15,14 @@ CM = "urn:schemas-upnp-org:service:ConnectionManager:1"
 CONTROL = "/MediaRenderer/ConnectionManager/Control"
 
 
+def soap_head(port: int, content_length: int, extra: str = "") -> bytes:
+    """The head of a GetProtocolInfo POST announcing ``content_length``; ``extra`` header lines."""
+    return (
+        f"POST {CONTROL} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: text/xml\r\n"
+        f'SOAPACTION: "{CM}#GetProtocolInfo"\r\n{extra}Content-Length: {content_length}\r\n\r\n'
+    ).encode()
+
+
 def get_request(port: int, *, close: bool = False, extra: str = "") -> bytes:
     return (
         f"GET {DESCRIPTION} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{extra}"
@@ -248,11 +256,7 @@ async def test_normal_2_kib_head_is_fine(device):
 
 async def test_expect_continue_with_oversize_body_gets_413_and_no_100(device):
     port = device.port
-    raw = (
-        f"POST {CONTROL} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: text/xml\r\n"
-        f'SOAPACTION: "{CM}#GetProtocolInfo"\r\nExpect: 100-continue\r\n'
-        f"Content-Length: {1024 * 1024}\r\n\r\n"
-    ).encode()
+    raw = soap_head(port, 1024 * 1024, "Expect: 100-continue\r\n")
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
         writer.write(raw)
@@ -269,11 +273,7 @@ async def test_expect_continue_with_acceptable_body_gets_100_then_200(device):
 
     port = device.port
     _, body = build_action_request(CM, "GetProtocolInfo", [])
-    head = (
-        f"POST {CONTROL} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: text/xml\r\n"
-        f'SOAPACTION: "{CM}#GetProtocolInfo"\r\nExpect: 100-continue\r\n'
-        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
-    ).encode()
+    head = soap_head(port, len(body), "Expect: 100-continue\r\nConnection: close\r\n")
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
         writer.write(head)
@@ -313,11 +313,7 @@ async def timed_connection(core):
 
 
 def soap_post(port: int, body: bytes) -> bytes:
-    return (
-        f"POST {CONTROL} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-        f'Content-Type: text/xml\r\nSOAPACTION: "{CM}#GetProtocolInfo"\r\n'
-        f"Content-Length: {len(body)}\r\n\r\n"
-    ).encode() + body
+    return soap_head(port, len(body)) + body
 
 
 GPI_BODY = (

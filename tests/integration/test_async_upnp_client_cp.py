@@ -8,6 +8,8 @@ from async_upnp_client.aiohttp import AiohttpNotifyServer, AiohttpRequester
 from async_upnp_client.client_factory import UpnpFactory
 from async_upnp_client.exceptions import UpnpActionResponseError
 
+from tests.helpers.actions import MP3_INPUT
+
 pytestmark = pytest.mark.peer
 
 CM = "urn:schemas-upnp-org:service:ConnectionManager:1"
@@ -137,14 +139,7 @@ async def test_event_subscription_initial_event_and_change(device):
         initial = await asyncio.wait_for(events.get(), 5)
         assert set(initial) == {"SourceProtocolInfo", "SinkProtocolInfo", "CurrentConnectionIDs"}
         assert initial["CurrentConnectionIDs"] == ""
-        await call(
-            renderer,
-            "PrepareForConnection",
-            RemoteProtocolInfo="http-get:*:audio/mpeg:*",
-            PeerConnectionManager="",
-            PeerConnectionID=-1,
-            Direction="Input",
-        )
+        await call(renderer, "PrepareForConnection", **MP3_INPUT)
         change = await asyncio.wait_for(events.get(), 5)
         assert change == {"CurrentConnectionIDs": "1"}
         await notify_server.event_handler.async_unsubscribe(renderer)

@@ -7,6 +7,7 @@ import pytest
 from aiohttp import web
 
 from tests.conftest import load_fixture
+from tests.helpers.actions import MP3_INPUT
 from tests.helpers.fake_http import FakeHttp, never_answer
 from upnpcm.aio.events import EventListener
 from upnpcm.aio.http_client import AiohttpHttpClient, LeanHttpClient
@@ -224,13 +225,7 @@ async def test_subscription_initial_event_change_and_unsubscribe(device):
                 "SinkProtocolInfo",
                 "CurrentConnectionIDs",
             }
-            await renderer.call(
-                "PrepareForConnection",
-                RemoteProtocolInfo="http-get:*:audio/mpeg:*",
-                PeerConnectionManager="",
-                PeerConnectionID=-1,
-                Direction="Input",
-            )
+            await renderer.call("PrepareForConnection", **MP3_INPUT)
             change = await asyncio.wait_for(anext(events), 5)
             assert (change.seq, dict(change.changes)) == (1, {"CurrentConnectionIDs": "1"})
         table = device.core.table("/MediaRenderer/ConnectionManager/Event")

@@ -10,6 +10,7 @@ import pytest
 from aiohttp import web
 
 from tests.conftest import load_fixture
+from tests.helpers.actions import MP3_INPUT
 from tests.helpers.fake_http import FakeHttp
 from tests.helpers.net import ipv6_loopback
 from upnpcm.aio.events import EventListener
@@ -127,13 +128,7 @@ async def test_a_raising_callback_costs_neither_answer_nor_subscription(device, 
             events = aiter(subscription)
             assert isinstance(await asyncio.wait_for(anext(events), 5), Subscribed)
             assert isinstance(await asyncio.wait_for(anext(events), 5), EventReceived)
-            await renderer.call(
-                "PrepareForConnection",
-                RemoteProtocolInfo="http-get:*:audio/mpeg:*",
-                PeerConnectionManager="",
-                PeerConnectionID=-1,
-                Direction="Input",
-            )
+            await renderer.call("PrepareForConnection", **MP3_INPUT)
             change = await asyncio.wait_for(anext(events), 5)
             assert isinstance(change, EventReceived) and change.seq == 1
             assert subscription._task is not None and not subscription._task.done()

@@ -131,19 +131,24 @@ async def test_unicast_search_answered_at_once(host):
         sock.close()
 
 
+def serve_on_lo(state_dir):
+    """`upnpcm serve` on 127.0.0.1 (any port), SSDP on lo; (process, match of its BOOTID)."""
+    return start_serve(
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--interface",
+        "lo",
+        "--state-dir",
+        str(state_dir),
+        wait_for=r"BOOTID (\d+)",
+    )
+
+
 def test_serve_discovered_leaves_on_sigterm_and_bootid_grows(tmp_path):
     def start():
-        proc, match = start_serve(
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--interface",
-            "lo",
-            "--state-dir",
-            str(tmp_path),
-            wait_for=r"BOOTID (\d+)",
-        )
+        proc, match = serve_on_lo(tmp_path)
         return proc, int(match.group(1))
 
     async def scenario():
@@ -199,17 +204,7 @@ async def test_ipv6_search_on_ff02_c(tmp_path):
 def test_cli_discover_and_udn_target(tmp_path):
     import json
 
-    proc, _ = start_serve(
-        "--host",
-        "127.0.0.1",
-        "--port",
-        "0",
-        "--interface",
-        "lo",
-        "--state-dir",
-        str(tmp_path),
-        wait_for="BOOTID",
-    )
+    proc, _ = serve_on_lo(tmp_path)
     try:
         found = subprocess.run(
             [
