@@ -441,6 +441,8 @@ def _build_sonos(settings: DeviceSettings, store: StateStore) -> DeviceSpec:
     room = _option_text(options, "room_name", settings.friendly_name or "upnpcm")
     software = _option_text(options, "software_version", "85.0-64200")
     model_number = _option_text(options, "model_number", "S9")
+    serial = f"{mac.replace(':', '-')}:0"  # a zone player's serial is its MAC, then ":0"
+    hardware = "1.9.1.10-2.2"
     cm_scpd_xml = _sonos_data("ConnectionManager1.xml")
     cm_scpd = parse_scpd(cm_scpd_xml)
     sink = _option_list(options, "sink", _sonos_data("MediaRenderer-Sink.txt").decode("utf-8"))
@@ -478,10 +480,10 @@ def _build_sonos(settings: DeviceSettings, store: StateStore) -> DeviceSpec:
                 "CurrentTargetRoomName": room,
             },
             "GetZoneInfo": {
-                "SerialNumber": f"{mac.replace(':', '-')}:0",
+                "SerialNumber": serial,
                 "SoftwareVersion": software,
                 "DisplaySoftwareVersion": "16.3",
-                "HardwareVersion": "1.9.1.10-2.2",
+                "HardwareVersion": hardware,
                 "IPAddress": "",
                 "MACAddress": mac,
                 "CopyrightInfo": "upnpcm sonos profile (an emulator, not Sonos software)",
@@ -505,8 +507,8 @@ def _build_sonos(settings: DeviceSettings, store: StateStore) -> DeviceSpec:
         extras=(
             ("softwareVersion", software),
             ("swGen", "2"),
-            ("hardwareVersion", "1.9.1.10-2.2"),
-            ("serialNum", f"{mac.replace(':', '-')}:0"),
+            ("hardwareVersion", hardware),
+            ("serialNum", serial),
             ("MACAddress", mac),
             ("roomName", room),
             ("displayName", "upnpcm"),
