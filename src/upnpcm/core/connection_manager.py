@@ -486,7 +486,7 @@ class ConnectionManager:
             raise UPnPError(706, f"no connection {connection_id}")
         self._connections[connection_id] = replace(info, status=status)
         self._touch(connection_id, now)
-        self.state_version += 1
+        self.state_version += 1  # invalidates: cached GetCurrentConnectionInfo answers
 
     # -------------------------------------------------------------- idle lease
 
@@ -568,8 +568,8 @@ class ConnectionManager:
             self._sink_entries = parse_list(sink).entries
             changes["SinkProtocolInfo"] = sink
         if changes:
-            self._match_cache.clear()
-            self.state_version += 1
+            self._match_cache.clear()  # invalidates: 701/accept verdicts against the old lists
+            self.state_version += 1  # invalidates: cached GetProtocolInfo answers
             self._events.append(StateVariablesChanged(changes))
 
     def events(self) -> list[StateVariablesChanged]:
@@ -629,7 +629,7 @@ class ConnectionManager:
         return ",".join(self._id_texts.values())
 
     def _ids_changed(self) -> None:
-        self.state_version += 1
+        self.state_version += 1  # invalidates: cached GetCurrentConnectionIDs/Info answers
         self._ids_text = self._format_ids()
         self._events.append(StateVariablesChanged({"CurrentConnectionIDs": self._ids_text}))
 

@@ -290,7 +290,7 @@ class DeviceCore:
     def server_header(self, value: str) -> None:
         self._server_header = value
         self._soap_headers = self._headers(("Content-Type", CONTENT_TYPE), ("EXT", ""))
-        self._read_cache.clear()  # cached answers carry the old header
+        self._read_cache.clear()  # invalidates: cached answers carry the old header
 
     @property
     def services(self) -> tuple[HostedService, ...]:
