@@ -30,17 +30,12 @@ __all__ = [
     "variable_for",
 ]
 
-_STRING_VARIABLE_CACHE: dict[str, StateVariable] = {}
-
 
 def variable_for(scpd: ServiceDescription, argument: Argument) -> StateVariable:
     """The state variable that types ``argument`` (a plain string if the SCPD lacks it)."""
     var = scpd.state_variable(argument.related_state_variable)
-    if var is None:
-        var = _STRING_VARIABLE_CACHE.setdefault(
-            argument.related_state_variable,
-            StateVariable(name=argument.related_state_variable, data_type="string"),
-        )
+    if var is None:  # rare (a sloppy SCPD): no cache, so nothing unbounded at module level
+        var = StateVariable(name=argument.related_state_variable, data_type="string")
     return var
 
 
