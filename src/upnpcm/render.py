@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 from upnpcm.core.datatypes import json_value as jsonable
 
 if TYPE_CHECKING:
+    from upnpcm.aio.control_point import RemoteDevice, RemoteService
     from upnpcm.aio.discovery import Discovered
-    from upnpcm.control_point import RemoteDevice, RemoteService
     from upnpcm.core.description import Device, ServiceDescription, StateVariable
     from upnpcm.core.subscription import SubscriptionEvent
 
