@@ -5,9 +5,23 @@ import subprocess
 import sys
 from pathlib import Path
 
+import upnpcm.aio
 import upnpcm.core
 
 CORE = Path(upnpcm.core.__file__).parent
+AIO = Path(upnpcm.aio.__file__).parent
+#: What the asyncio adapters must not import: the CLI, the profiles and the application above them.
+ABOVE_AIO = (
+    "upnpcm.cli",
+    "upnpcm.profiles",
+    "upnpcm.serve",
+    "upnpcm.host",
+    "upnpcm.negotiation",
+    "upnpcm.render",
+    "upnpcm.settings",
+    "upnpcm.state",
+    "upnpcm.control_point",
+)
 BANNED = {"asyncio", "aiohttp", "socket", "selectors", "ssl", "threading"}
 
 
@@ -28,6 +42,26 @@ def test_core_modules_import_nothing_banned():
         assert "time.time(" not in path.read_text(encoding="utf-8"), path.name
 
 
+def _imported(path: Path) -> list[str]:
+    names: list[str] = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.extend(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            module = node.module or ""
+            names.append(module)
+            names.extend(f"{module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def test_aio_modules_import_nothing_above_them():
+    for path in sorted(AIO.rglob("*.py")):
+        for name in _imported(path):
+            assert not any(name == top or name.startswith(top + ".") for top in ABOVE_AIO), (
+                f"aio/{path.relative_to(AIO)} imports {name}"
+            )
+
+
 def test_importing_the_core_loads_no_io_module():
     code = (
         "import sys\n"
@@ -44,7 +78,7 @@ def test_one_shot_cli_path_stays_light():
     # `upnpcm call` must start fast (bench/RESULTS.md): no aiohttp, no SSDP or GENA machinery.
     code = (
         "import sys\n"
-        "import upnpcm.cli, upnpcm.control_point, upnpcm.core.datatypes\n"
+        "import upnpcm.cli, upnpcm.aio.control_point, upnpcm.core.datatypes\n"
         "heavy = ['aiohttp', 'upnpcm.aio.ssdp', 'upnpcm.core.gena', 'upnpcm.core.subscription', 'ifaddr']\n"
         "print(','.join(m for m in heavy if m in sys.modules))\n"
     )

@@ -270,7 +270,7 @@ def describe(settings: Settings, target: str, with_scpd: bool) -> None:
     """Print the device tree (and with -S every SCPD) as JSON."""
 
     async def run() -> None:
-        from upnpcm.control_point import ControlPoint
+        from upnpcm.aio.control_point import ControlPoint
         from upnpcm.render import device_json
 
         async with ControlPoint() as cp:
@@ -305,7 +305,7 @@ def call(
     values = _parse_assignments(arguments)
 
     async def run() -> None:
-        from upnpcm.control_point import ControlPoint
+        from upnpcm.aio.control_point import ControlPoint
         from upnpcm.core.datatypes import json_value as jsonable
 
         async with ControlPoint() as cp:
@@ -390,8 +390,8 @@ def subscribe(
         import asyncio
         import signal
 
+        from upnpcm.aio.control_point import ControlPoint
         from upnpcm.aio.events import EventListener
-        from upnpcm.control_point import ControlPoint
         from upnpcm.render import event_json, event_text
 
         if watch_ssdp:
@@ -646,7 +646,7 @@ async def _connection_managers(
     renderer_service: str | None,
     interfaces: tuple[str, ...],
 ) -> tuple[Any, Any, Any]:
-    from upnpcm.control_point import ControlPoint
+    from upnpcm.aio.control_point import ControlPoint
 
     cp = ControlPoint()
     server_device = await cp.load(await _location(server, interfaces=interfaces))

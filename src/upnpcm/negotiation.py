@@ -28,7 +28,7 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
-from upnpcm.control_point import RemoteService
+from upnpcm.aio.control_point import RemoteService
 from upnpcm.core.protocol_info import Pair, ProtocolInfo, best_pairs, canonical_mime, parse_list
 from upnpcm.errors import (
     ConnectError,

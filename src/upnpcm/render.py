@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 from upnpcm.core.datatypes import json_value as jsonable
 
 if TYPE_CHECKING:
-    from upnpcm.aio.discovery import Discovered
-    from upnpcm.control_point import RemoteDevice, RemoteService
+    from upnpcm.aio.control_point import RemoteDevice, RemoteService
     from upnpcm.core.description import Device, ServiceDescription, StateVariable
+    from upnpcm.core.discovery import Discovered
     from upnpcm.core.subscription import SubscriptionEvent
 
 __all__ = ["device_json", "discovered_json", "event_json", "event_text", "jsonable", "scpd_json"]

@@ -6,7 +6,8 @@ import asyncio
 
 import pytest
 
-from upnpcm.aio.discovery import Discovered, _Collector
+from upnpcm.aio.discovery import _Collector
+from upnpcm.core.discovery import Discovered
 
 REPLY = (
     "HTTP/1.1 200 OK\r\nCACHE-CONTROL: max-age={age}\r\nEXT:\r\n"

@@ -9,9 +9,9 @@ from aiohttp import web
 from tests.conftest import load_fixture
 from tests.helpers.actions import MP3_INPUT
 from tests.helpers.fake_http import FakeHttp, never_answer
+from upnpcm.aio.control_point import ControlPoint
 from upnpcm.aio.events import EventListener
 from upnpcm.aio.http_client import AiohttpHttpClient, LeanHttpClient
-from upnpcm.control_point import ControlPoint
 from upnpcm.core.gena import build_propertyset
 from upnpcm.core.soap import build_fault
 from upnpcm.core.subscription import EventReceived, Resubscribing, Subscribed

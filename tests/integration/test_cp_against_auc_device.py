@@ -6,8 +6,8 @@ import socket
 import pytest
 
 from tests.peers import auc_device
+from upnpcm.aio.control_point import ControlPoint
 from upnpcm.aio.events import EventListener
-from upnpcm.control_point import ControlPoint
 from upnpcm.core.subscription import EventReceived, Subscribed
 from upnpcm.errors import UPnPError
 from upnpcm.render import device_json

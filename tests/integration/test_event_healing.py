@@ -13,8 +13,8 @@ from tests.conftest import load_fixture
 from tests.helpers.actions import MP3_INPUT
 from tests.helpers.fake_http import FakeHttp
 from tests.helpers.net import ipv6_loopback
+from upnpcm.aio.control_point import ControlPoint
 from upnpcm.aio.events import EventListener
-from upnpcm.control_point import ControlPoint
 from upnpcm.core.gena import build_propertyset
 from upnpcm.core.subscription import EventReceived, Resubscribing, Subscribed
 from upnpcm.errors import ConnectError

@@ -7,8 +7,8 @@ import pytest
 from aiohttp import web
 
 from tests.helpers.fake_http import FakeHttp, never_answer
+from upnpcm.aio.control_point import ControlPoint
 from upnpcm.aio.events import EventListener
-from upnpcm.control_point import ControlPoint
 from upnpcm.core.subscription import EventReceived
 from upnpcm.errors import RemoteProtocolError, UpnpTimeoutError
 from upnpcm.host import DeviceHost

@@ -193,7 +193,7 @@ async def test_description_parsed_by_async_upnp_client_and_our_control_point(zon
     from async_upnp_client.aiohttp import AiohttpRequester
     from async_upnp_client.client_factory import UpnpFactory
 
-    from upnpcm.control_point import ControlPoint
+    from upnpcm.aio.control_point import ControlPoint
 
     device = await UpnpFactory(AiohttpRequester(timeout=5), non_strict=False).async_create_device(
         BASE + "/xml/device_description.xml"

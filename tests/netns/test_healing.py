@@ -3,8 +3,8 @@
 import asyncio
 import socket
 
+from upnpcm.aio.control_point import ControlPoint
 from upnpcm.aio.events import EventListener
-from upnpcm.control_point import ControlPoint
 from upnpcm.core.ssdp import SsdpConfig, advertisements, build_notify
 from upnpcm.core.subscription import EventReceived, Resubscribing
 from upnpcm.host import DeviceHost

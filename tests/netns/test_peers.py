@@ -9,8 +9,8 @@ import asyncio
 
 import pytest
 
+from upnpcm.aio.control_point import ControlPoint
 from upnpcm.aio.events import EventListener
-from upnpcm.control_point import ControlPoint
 from upnpcm.core.protocol_info import parse_list
 from upnpcm.core.subscription import EventReceived
 from upnpcm.errors import ActionArgumentError, UPnPError

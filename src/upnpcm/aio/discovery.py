@@ -19,8 +19,7 @@ import contextlib
 import logging
 import socket
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, field
-from typing import Final, Literal
+from typing import Final
 
 from upnpcm.aio.ssdp import (
     Interface,
@@ -28,92 +27,12 @@ from upnpcm.aio.ssdp import (
     multicast_send_socket,
     resolve_interfaces,
 )
-from upnpcm.core.http import decimal
-from upnpcm.core.ssdp import (
-    SSDP_GROUP_V4,
-    SSDP_GROUP_V6,
-    SSDP_PORT,
-    SsdpMessage,
-    build_msearch,
-    parse_datagram,
-)
-from upnpcm.errors import RemoteProtocolError
+from upnpcm.core.discovery import Discovered, interpret
+from upnpcm.core.ssdp import SSDP_GROUP_V4, SSDP_GROUP_V6, SSDP_PORT, build_msearch
 
-__all__ = ["Discovered", "discover"]
+__all__ = ["discover"]
 
 _LOG: Final = logging.getLogger("upnpcm.discovery")
-
-Kind = Literal["response", "alive", "byebye", "update"]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Discovered:
-    """A search reply or an announcement."""
-
-    kind: Kind
-    usn: str
-    nt: str
-    location: str | None
-    source: tuple[str, int]
-    server: str | None = None
-    boot_id: int | None = None
-    config_id: int | None = None
-    max_age: int | None = None
-    headers: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def udn(self) -> str:
-        """The device UDN (the USN up to ``::``)."""
-        return self.usn.split("::", 1)[0]
-
-    @classmethod
-    def from_message(cls, message: SsdpMessage, source: tuple[str, int]) -> Discovered | None:
-        """Build from a parsed datagram; None when it is not a reply or announcement."""
-        headers = {name.upper(): value for name, value in message.headers}
-        if message.kind == "RESPONSE":
-            if message.status != 200:
-                return None
-            kind: Kind = "response"
-            nt = headers.get("ST", "")
-        elif message.kind == "NOTIFY":
-            nts = headers.get("NTS", "").lower()
-            if nts not in ("ssdp:alive", "ssdp:byebye", "ssdp:update"):
-                return None
-            kind = (
-                "alive" if nts == "ssdp:alive" else "byebye" if nts == "ssdp:byebye" else "update"
-            )
-            nt = headers.get("NT", "")
-        else:
-            return None
-        usn = headers.get("USN", "")
-        if not usn:
-            return None
-        return cls(
-            kind=kind,
-            usn=usn,
-            nt=nt,
-            location=headers.get("LOCATION") or None,
-            source=source,
-            server=headers.get("SERVER"),
-            boot_id=_int(headers.get("BOOTID.UPNP.ORG") or headers.get("X-RINCON-BOOTSEQ")),
-            config_id=_int(headers.get("CONFIGID.UPNP.ORG")),
-            max_age=_max_age(headers.get("CACHE-CONTROL")),
-            headers=headers,
-        )
-
-
-def _int(text: str | None) -> int | None:
-    """A non-negative decimal header value; None when absent or malformed (never raises)."""
-    if text is None:
-        return None
-    return decimal(text.strip())
-
-
-def _max_age(text: str | None) -> int | None:
-    if not text:
-        return None
-    name, _, value = text.partition("=")  # "max-age = 1800" (Sonos) too
-    return _int(value) if name.strip().lower() == "max-age" else None
 
 
 class _Collector(asyncio.DatagramProtocol):
@@ -123,11 +42,7 @@ class _Collector(asyncio.DatagramProtocol):
     def datagram_received(
         self, data: bytes, addr: tuple[str, int] | tuple[str, int, int, int]
     ) -> None:
-        try:
-            message = parse_datagram(data)
-        except RemoteProtocolError:
-            return
-        found = Discovered.from_message(message, (str(addr[0]), int(addr[1])))
+        found = interpret(data, (str(addr[0]), int(addr[1])))
         if found is not None and not self._queue.full():
             self._queue.put_nowait(found)
 

@@ -35,9 +35,9 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Final
 from urllib.parse import urlsplit
 
+from upnpcm.aio.control_point import RemoteService
 from upnpcm.aio.http_client import HttpClient
 from upnpcm.aio.http_server import HttpLimits, HttpProtocol, close_connections, reap_connections
-from upnpcm.control_point import RemoteService
 from upnpcm.core.http import Headers, HttpRequest, HttpResponse, format_host
 from upnpcm.core.subscription import (
     ClientSubscription,

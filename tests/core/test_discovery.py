@@ -1,0 +1,83 @@
+"""SSDP search replies and announcements read into Discovered (no sockets)."""
+
+from __future__ import annotations
+
+import pytest
+
+from upnpcm.core.discovery import interpret, max_age
+
+SOURCE = ("127.0.0.1", 1900)
+REPLY = (
+    b"HTTP/1.1 200 OK\r\nCACHE-CONTROL: max-age=1800\r\nEXT:\r\n"
+    b"LOCATION: http://127.0.0.1:1400/d.xml\r\nST: upnp:rootdevice\r\n"
+    b"USN: uuid:x::upnp:rootdevice\r\nBOOTID.UPNP.ORG: 7\r\nSERVER: a/1 UPnP/1.0 b/2\r\n\r\n"
+)
+
+
+def notify(nts: str, extra: str = "") -> bytes:
+    return (
+        "NOTIFY * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\nNT: upnp:rootdevice\r\n"
+        f"NTS: {nts}\r\nUSN: uuid:x::upnp:rootdevice\r\n{extra}\r\n"
+    ).encode()
+
+
+def test_a_search_reply():
+    found = interpret(REPLY, SOURCE)
+    assert found is not None
+    assert (found.kind, found.usn, found.nt, found.udn) == (
+        "response",
+        "uuid:x::upnp:rootdevice",
+        "upnp:rootdevice",
+        "uuid:x",
+    )
+    assert (found.location, found.source, found.max_age, found.boot_id) == (
+        "http://127.0.0.1:1400/d.xml",
+        SOURCE,
+        1800,
+        7,
+    )
+    assert found.server == "a/1 UPnP/1.0 b/2"
+
+
+@pytest.mark.parametrize(
+    ("nts", "kind"), [("ssdp:alive", "alive"), ("ssdp:byebye", "byebye"), ("SSDP:Update", "update")]
+)
+def test_announcement_kinds(nts, kind):
+    found = interpret(notify(nts), SOURCE)
+    assert found is not None and found.kind == kind and found.location is None
+
+
+def test_sonos_boot_sequence_counts_as_boot_id():
+    found = interpret(notify("ssdp:alive", "X-RINCON-BOOTSEQ: 12\r\n"), SOURCE)
+    assert found is not None and found.boot_id == 12
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        REPLY.replace(b"200 OK", b"404 Not Found"),
+        REPLY.replace(b"USN: uuid:x::upnp:rootdevice\r\n", b""),
+        notify("ssdp:discover"),
+        b'M-SEARCH * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\nMAN: "ssdp:discover"\r\n'
+        b"MX: 1\r\nST: ssdp:all\r\n\r\n",
+        b"garbage",
+    ],
+)
+def test_what_is_not_a_reply_or_announcement_reads_as_none(data):
+    assert interpret(data, SOURCE) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("max-age=1800", 1800),
+        ("max-age = 1800", 1800),
+        ("MAX-AGE=60", 60),
+        ("no-cache", None),
+        ("max-age=x", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_max_age(text, seconds):
+    assert max_age(text) == seconds
