@@ -42,6 +42,7 @@ from upnpcm.core.http import Headers, HttpRequest, HttpResponse, format_host
 from upnpcm.core.subscription import (
     ClientSubscription,
     NotifyRouter,
+    RebootWatch,
     Resubscribing,
     Subscribed,
     SubscriptionEvent,
@@ -338,26 +339,18 @@ class EventListener:
         """
         from upnpcm.aio.discovery import discover
 
-        boot_ids: dict[str, int] = {}
-        gone: set[str] = set()
+        watch = RebootWatch()
         async for found in discover(
             timeout=None, passive=True, search=False, interfaces=interfaces, unique=False
         ):
             udn = found.udn
-            if not any(h.service.device.udn == udn for h in self._subscriptions):
-                continue
-            if found.kind == "byebye":
-                gone.add(udn)
-                continue
-            if udn in gone:
-                gone.discard(udn)
-                self.restart_device(udn, "the device announced itself again after ssdp:byebye")
-            elif found.boot_id is not None and boot_ids.get(udn, found.boot_id) != found.boot_id:
-                self.restart_device(
-                    udn, f"BOOTID.UPNP.ORG changed {boot_ids[udn]} -> {found.boot_id}"
-                )
-            if found.boot_id is not None:
-                boot_ids[udn] = found.boot_id
+            if any(h.service.device.udn == udn for h in self._subscriptions):
+                watch.watch(udn)
+            else:
+                watch.unwatch(udn)
+            reason = watch.observe(udn, found.kind, found.boot_id)
+            if reason is not None:
+                self.restart_device(udn, reason)
 
     def restart_device(self, udn: str, reason: str) -> None:
         """The device ``udn`` rebooted or came back: resubscribe its services (C5)."""

@@ -38,6 +38,9 @@ C5  A BOOTID.UPNP.ORG change, or a device seen again after its byebye, also
     the first goes out at once, each further one without an in-order NOTIFY
     or a granted renewal in between waits as in C3 (never a hot loop). A
     restart while a renewal is in flight discards that renewal's answer.
+    :class:`RebootWatch` makes that decision from what SSDP says (UDA 1.1
+    §1.2.2 BOOTID.UPNP.ORG, §1.2.3 ssdp:byebye); it keeps state only for
+    the UDNs it is told to watch.
 C6  :meth:`~ClientSubscription.close` sends UNSUBSCRIBE when there is a SID;
     any answer, 412 included, ends it. Closed before any SID was granted
     (the first SUBSCRIBE failed or is unanswered), it ends with no request.
@@ -72,6 +75,7 @@ __all__ = [
     "EventReceived",
     "GenaRequest",
     "NotifyRouter",
+    "RebootWatch",
     "Resubscribing",
     "RetryScheduled",
     "Subscribed",
@@ -435,3 +439,49 @@ class NotifyRouter:
                 return 200, None, []
             return 412, None, []
         return 200, sub, sub.on_notify(seq, changes, now)
+
+
+class RebootWatch:
+    """Decides, from SSDP news, when a watched device's subscriptions start over (C5).
+
+    The adapter says which UDNs it holds subscriptions for (:meth:`watch`,
+    :meth:`unwatch`) and feeds every announcement or search reply to
+    :meth:`observe`, which returns the reason to restart that device's
+    subscriptions, or None. News of unwatched devices is ignored and kept
+    nowhere, so the tables hold at most one entry per watched UDN.
+    """
+
+    __slots__ = ("_boot_ids", "_gone", "_watched")
+
+    def __init__(self) -> None:
+        """Watch nothing yet."""
+        self._watched: set[str] = set()
+        self._boot_ids: dict[str, int] = {}
+        self._gone: set[str] = set()
+
+    def watch(self, udn: str) -> None:
+        """Start (or keep) watching ``udn``."""
+        self._watched.add(udn)
+
+    def unwatch(self, udn: str) -> None:
+        """Stop watching ``udn`` and forget what was seen of it."""
+        self._watched.discard(udn)
+        self._boot_ids.pop(udn, None)
+        self._gone.discard(udn)
+
+    def observe(self, udn: str, kind: str, boot_id: int | None) -> str | None:
+        """One SSDP message of ``kind`` from ``udn``: the restart reason, or None."""
+        if udn not in self._watched:
+            return None
+        if kind == "byebye":
+            self._gone.add(udn)
+            return None
+        reason = None
+        if udn in self._gone:
+            self._gone.discard(udn)
+            reason = "the device announced itself again after ssdp:byebye"
+        elif boot_id is not None and self._boot_ids.get(udn, boot_id) != boot_id:
+            reason = f"BOOTID.UPNP.ORG changed {self._boot_ids[udn]} -> {boot_id}"
+        if boot_id is not None:
+            self._boot_ids[udn] = boot_id
+        return reason
