@@ -38,6 +38,7 @@ from urllib.parse import urlsplit
 from upnpcm.aio.control_point import RemoteService
 from upnpcm.aio.http_client import HttpClient
 from upnpcm.aio.http_server import HttpLimits, HttpProtocol, close_connections, reap_connections
+from upnpcm.core.gena import MAX_NOTIFY_BYTES
 from upnpcm.core.http import Headers, HttpRequest, HttpResponse, format_host
 from upnpcm.core.subscription import (
     ClientSubscription,
@@ -54,7 +55,6 @@ from upnpcm.errors import ConnectError, TransportError
 __all__ = ["EventListener", "Subscription", "local_address_for"]
 
 _LOG: Final = logging.getLogger("upnpcm.events")
-MAX_NOTIFY_BODY: Final = 1024 * 1024
 
 
 async def _resolve(host: str) -> str:
@@ -226,7 +226,7 @@ class EventListener:
             OSError: the bind address or port cannot be used.
         """
         loop = asyncio.get_running_loop()
-        limits = HttpLimits(max_body=MAX_NOTIFY_BODY, keepalive_timeout=60.0)
+        limits = HttpLimits(max_body=MAX_NOTIFY_BYTES, keepalive_timeout=60.0)
 
         def factory() -> HttpProtocol:
             protocol = HttpProtocol(self._handle, limits, on_close=self._connections.discard)

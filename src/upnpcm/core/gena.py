@@ -100,7 +100,8 @@ EVENT_NS: Final = "urn:schemas-upnp-org:event-1-0"
 #: Largest SEQ; the next one is 1 (E3).
 SEQ_MAX: Final = 4294967295
 _TIMEOUT_RE: Final = re.compile(r"\s*Second-([0-9]{1,10})\s*\Z", re.IGNORECASE)
-#: Largest NOTIFY body a control point reads (security.md §5; Sonos ZoneGroupState is >16 KB).
+#: Largest NOTIFY body a control point reads, the one limit for parser and listener (N5;
+#: a Sonos ZoneGroupState body is larger than 16 KiB).
 MAX_NOTIFY_BYTES: Final = 1024 * 1024
 
 

@@ -56,6 +56,8 @@ N3  Routing is by SID alone, never by source address: multi-homed devices
     (and Sonos) send NOTIFY from another address than their event URL's, and
     a SID is the device's unguessable token (UDA 1.1 §4.1.2).
 N4  A body that is not a propertyset (or holds a DTD) → 400.
+N5  A body over ``gena.MAX_NOTIFY_BYTES`` (1 MiB) is refused with 413 before it is
+    read whole (RFC 9110 §15.5.14); the parser and the listener share that one limit.
 """
 
 from __future__ import annotations
