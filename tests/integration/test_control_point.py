@@ -252,7 +252,9 @@ async def test_resubscribes_after_device_restart(tmp_path):
             await second.start()
             try:
                 loop = asyncio.get_running_loop()
-                subscription.state._due = loop.time()  # renewal due now (instead of in 15 minutes)
+                subscription.machine._due = (
+                    loop.time()
+                )  # renewal due now (instead of in 15 minutes)
                 subscription.wake()
                 seen = []
                 while not any(isinstance(e, EventReceived) for e in seen):

@@ -151,7 +151,7 @@ async def test_default_listener_serves_both_families_on_one_port(tmp_path):
             }
             assert ports == {(socket.AF_INET, listener.port), (socket.AF_INET6, listener.port)}
             subscription = await listener.subscribe(remote.service("CM"))
-            assert "[::1]" in subscription.state.callback_url
+            assert "[::1]" in subscription.machine.callback_url
             got = await collect(subscription, 1.0)
     assert any(isinstance(e, EventReceived) and e.seq == 0 for e in got)
 
@@ -172,7 +172,7 @@ async def test_event_url_by_host_name_resolves_off_the_loop(tmp_path, monkeypatc
         service = remote.service("MediaRenderer/ConnectionManager")
         async with EventListener(cp.http, bind_host="127.0.0.1") as listener:
             subscription = await listener.subscribe(service)
-            assert subscription.state.callback_url.startswith("http://127.0.0.1:")
+            assert subscription.machine.callback_url.startswith("http://127.0.0.1:")
             got = await collect(subscription, 1.0)
             assert any(isinstance(e, EventReceived) for e in got)
 

@@ -85,10 +85,10 @@ class Subscription:
     """One subscription: an async iterator of its events, until closed."""
 
     def __init__(
-        self, listener: EventListener, service: RemoteService, state: ClientSubscription
+        self, listener: EventListener, service: RemoteService, machine: ClientSubscription
     ) -> None:
         self.service = service
-        self.state = state
+        self.machine = machine
         self._listener = listener
         self._queue: asyncio.Queue[SubscriptionEvent | None] = asyncio.Queue(maxsize=1000)
         self._wake = asyncio.Event()
@@ -98,7 +98,7 @@ class Subscription:
     @property
     def sid(self) -> str | None:
         """The current SID (None while (re)subscribing)."""
-        return self.state.sid
+        return self.machine.sid
 
     def __aiter__(self) -> AsyncIterator[SubscriptionEvent]:
         return self._iterate()
@@ -132,7 +132,7 @@ class Subscription:
     async def close(self) -> None:
         """UNSUBSCRIBE (bounded by the HTTP timeout) and end the iterator."""
         loop = asyncio.get_running_loop()
-        self.push(self.state.close(loop.time()))
+        self.push(self.machine.close(loop.time()))
         self.wake()
         if self._task is not None:
             try:
@@ -146,28 +146,28 @@ class Subscription:
         loop = asyncio.get_running_loop()
         http = self._listener.http
         try:
-            while self.state.state is not SubscriptionState.CLOSED:
-                request = self.state.poll(loop.time())
+            while self.machine.state is not SubscriptionState.CLOSED:
+                request = self.machine.poll(loop.time())
                 if request is not None:
                     status = None
                     headers = None
                     try:
                         reply = await http.request(
                             request.method,
-                            self.state.event_url,
+                            self.machine.event_url,
                             headers=dict(request.headers),
                             timeout=self._listener.timeout,
                         )
                         status, headers = reply.status, reply.headers
                     except TransportError as exc:
-                        _LOG.info("%s %s failed: %s", request.method, self.state.event_url, exc)
-                    events = self.state.on_reply(status, headers or Headers(), loop.time())
+                        _LOG.info("%s %s failed: %s", request.method, self.machine.event_url, exc)
+                    events = self.machine.on_reply(status, headers or Headers(), loop.time())
                     if any(isinstance(event, Subscribed) for event in events):
                         # New SID: route it, and replay NOTIFYs that beat this answer.
-                        events += self._listener.router.bind(self.state, loop.time())
+                        events += self._listener.router.bind(self.machine, loop.time())
                     self._after(events)
                     continue
-                deadline = self.state.next_deadline()
+                deadline = self.machine.next_deadline()
                 self._wake.clear()
                 delay = None if deadline is None else max(0.0, deadline - loop.time())
                 with contextlib.suppress(TimeoutError):
@@ -181,7 +181,7 @@ class Subscription:
         self.push(events)
         for event in events:
             if isinstance(event, Resubscribing) and event.old_sid:
-                self._listener.spawn_unsubscribe(self.state.event_url, event.old_sid)
+                self._listener.spawn_unsubscribe(self.machine.event_url, event.old_sid)
             if isinstance(event, Unsubscribed):
                 _LOG.debug("unsubscribed %s", event.sid)
 
@@ -357,7 +357,7 @@ class EventListener:
         loop = asyncio.get_running_loop()
         for handle in self._subscriptions:
             if handle.service.device.udn == udn:
-                handle.push(handle.state.restart(reason, loop.time()))
+                handle.push(handle.machine.restart(reason, loop.time()))
                 handle.wake()
 
     def spawn_unsubscribe(self, event_url: str, sid: str) -> None:
@@ -376,8 +376,8 @@ class EventListener:
     def _forget(self, handle: Subscription) -> None:
         if handle in self._subscriptions:
             self._subscriptions.remove(handle)
-        self._by_state.pop(id(handle.state), None)
-        self.router.remove(handle.state)
+        self._by_state.pop(id(handle.machine), None)
+        self.router.remove(handle.machine)
 
     def _handle(self, request: HttpRequest) -> tuple[HttpResponse, Callable[[], None] | None]:
         if request.method != "NOTIFY":
