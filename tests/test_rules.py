@@ -17,7 +17,7 @@ SCANNED = [ROOT / "src", ROOT / "bench", ROOT / "scripts"]
 #: A rule ID as the code writes it: a family letter and one or two digits.
 RULE_ID = re.compile(r"\b([HRGSCNEAKUXBDP])([0-9]{1,2})\b")
 #: A range such as ``C1-C6`` or ``R1-R7``.
-RULE_RANGE = re.compile(r"\b([HRGSCNEAKUXBDP])([0-9]{1,2})\s*[-–]\s*\1([0-9]{1,2})\b")
+RULE_RANGE = re.compile(r"\b([HRGSCNEAKUXBDP])([0-9]{1,2})\s*[-\u2013]\s*\1([0-9]{1,2})\b")
 #: Tokens that look like IDs but are not: C0/C1 control characters.
 NOT_RULES = re.compile(r"\bC[01](?:/C1)? control")
 #: Documents that are not in the repository, and issue numbers.
@@ -46,10 +46,13 @@ def _texts(path: Path) -> list[tuple[int, str]]:
                 if isinstance(value, str):
                     out.append((body[0].lineno, value))
         # ``#:`` attribute docs are comments (above); a bare string after an assignment too:
-        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
-            if isinstance(node.value.value, str):
-                out.append((node.lineno, node.value.value))
-    return out
+        if (
+            isinstance(node, ast.Expr)
+            and isinstance(node.value, ast.Constant)
+            and isinstance(node.value.value, str)
+        ):
+            out.append((node.lineno, node.value.value))
+    return sorted(set(out))
 
 
 def _files() -> list[Path]:
@@ -79,7 +82,7 @@ def test_rules_file_exists() -> None:
 
 
 def test_no_document_outside_the_repository() -> None:
-    bad = []
+    bad: list[str] = []
     for path in _files():
         for line, text in _texts(path):
             for m in OUTSIDE_DOC.finditer(text):
@@ -93,7 +96,7 @@ def test_no_document_outside_the_repository() -> None:
 
 def test_every_cited_rule_is_defined() -> None:
     defined = _defined()
-    missing = []
+    missing: list[str] = []
     for path in _files():
         for line, text in _texts(path):
             missing.extend(
