@@ -155,7 +155,7 @@ def _reply_location(udn: str, reply_udn: str, location: str | None, source_ip: s
     """The LOCATION of a search reply for ``udn`` that may be fetched, else None.
 
     A reply counts only when it is for ``udn``, has a LOCATION, and that
-    LOCATION's host is the address the reply came from (security.md item 36:
+    LOCATION's host is the address the reply came from (rule D1:
     anyone can answer a search with a URL pointing elsewhere).
     """
     from upnpcm.core.ssdp import location_matches_source

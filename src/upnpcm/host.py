@@ -33,7 +33,7 @@ class DeviceHost:
     """A device built from settings (or a ready :class:`DeviceSpec`), served over HTTP.
 
     ``http_limits`` overrides the HTTP sizes, timeouts and the connection cap
-    (:class:`~upnpcm.aio.http_server.HttpLimits`; security.md §5 by default).
+    (:class:`~upnpcm.aio.http_server.HttpLimits`; rules B1-B4 by default).
     """
 
     def __init__(

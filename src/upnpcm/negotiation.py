@@ -1,4 +1,4 @@
-"""Connection negotiation between a media server and a renderer (ConnectionManager:1 §2.4; spec.md §2).
+"""Connection negotiation between a media server and a renderer (ConnectionManager:1 §2.4; rules P1-P3).
 
 :func:`negotiate` reads the server's Source list and the renderer's Sink list,
 picks the best compatible pair (:func:`~upnpcm.core.protocol_info.best_pairs`,

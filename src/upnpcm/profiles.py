@@ -11,7 +11,7 @@ profile runs on the same core; only the configuration differs.
     each with a full ConnectionManager:1 (PrepareForConnection on by default).
 
 ``sonos``
-    A zone player's ConnectionManagers (spec.md §4): a ``ZonePlayer:1`` root
+    A zone player's ConnectionManagers (rules in docs/rules.md, UDA 1.1 §2.3): a ``ZonePlayer:1`` root
     ``uuid:RINCON_<12 hex>01400`` with embedded ``…_MS`` MediaServer and ``…_MR``
     MediaRenderer, the captured ``/xml/ConnectionManager1.xml`` byte for byte,
     only the three mandatory actions, the lists and idle CurrentConnectionIDs
@@ -310,7 +310,7 @@ def _build_standard(settings: DeviceSettings, store: StateStore) -> DeviceSpec:
 
 SONOS_SERVER: Final = "Linux UPnP/1.0 Sonos/85.0-64200 (ZPS29)"
 #: GENA grants of a zone player (32 subscriptions per service, homebridge-zp#180); the
-#: per-peer cap stays at security.md's 8. Any [gena] value the user gives wins.
+#: per-peer cap stays at rule B5's 8. Any [gena] value the user gives wins.
 SONOS_GENA: Final[Mapping[str, int]] = {
     "min_timeout": 60,
     "max_timeout": 86400,
@@ -318,7 +318,7 @@ SONOS_GENA: Final[Mapping[str, int]] = {
     "max_subscriptions": 32,
     "max_per_peer": 8,
 }
-#: The MediaServer's Source list a zone player is reported to serve (spec.md §4.5).
+#: The MediaServer's Source list a zone player is reported to serve (CM:1 §2.2.1).
 SONOS_MS_SOURCE: Final = (
     "file:*:audio/mpegurl:*,x-file-cifs:*:*:*,x-rincon:*:*:*,x-rincon-mp3radio:*:*:*,"
     "x-rincon-playlist:*:*:*,x-rincon-queue:*:*:*,x-rincon-stream:*:*:*"

@@ -74,7 +74,7 @@ RequestHandler = Callable[[HttpRequest], tuple[HttpResponse, Callable[[], None] 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class HttpLimits:
-    """Sizes, counts and timeouts (security.md §5)."""
+    """Sizes, counts and timeouts (rules B1-B4)."""
 
     max_request_line: int = 8190
     max_field: int = 8190

@@ -1,4 +1,4 @@
-"""GENA NOTIFY delivery for a device (UDA 1.1 §4.3; security.md §3).
+"""GENA NOTIFY delivery for a device (UDA 1.1 §4.3; rule B6).
 
 One delivery task per subscription, started when the core says a message is
 waiting, so one slow or dead callback never delays another. A task takes one

@@ -7,7 +7,7 @@ request become typed values, or :class:`UPnPError`:
   not of the argument's data type;
 * 601 Argument Value Out of Range: outside the ``allowedValueRange``, off its
   step, or not in the ``allowedValueList`` (UDA 1.1 table 3-3 defines 601 so:
-  "... or is not in the allowed value list"; security.md §6 item 11 pins it).
+  "... or is not in the allowed value list").
 
 Control-point side (:func:`encode_arguments`) applies the same checks before
 anything is sent. Arguments may arrive in any order (real control points are

@@ -15,7 +15,7 @@ State
 * ``source`` / ``sink``: the SourceProtocolInfo / SinkProtocolInfo lists,
   kept as the exact wire text (a Sonos Sink list ends with a comma and is
   served so), parsed once for matching. ``""`` means "cannot source/sink"
-  (spec.md §1.1: the empty string, never ``*``).
+  (CM:1 §2.2.3: the empty string, never ``*``).
 * the connection table: ConnectionID → :class:`ConnectionInfo`, and for each
   row when an action last referred to it (monotonic ``now``, an argument).
 * ``next_id``: the next ConnectionID; starts at 1 and only ever increases, so
@@ -27,25 +27,25 @@ Rules
 R1  GetProtocolInfo → (Source, Sink) as stored.
 R2  GetCurrentConnectionIDs → the live IDs, ascending, comma-separated
     ("" when there are none). Without PrepareForConnection the implicit
-    connection 0 is always there, so it is ``"0"`` (spec.md §1.3).
+    connection 0 is always there, so it is ``"0"`` (CM:1 §2.4.5).
 R3  GetCurrentConnectionInfo(id) → the row for ``id`` (which counts as a
     reference, R8); an unknown ID → 706
     Invalid connection reference. Without PrepareForConnection only ID 0
     exists, with RcsID/AVTransportID -1 (nothing hosted here), ProtocolInfo
     "", PeerConnectionManager "", PeerConnectionID -1, Direction Input for a
-    sink (renderer) and Output otherwise, Status OK (spec.md §1.3).
+    sink (renderer) and Output otherwise, Status OK (CM:1 §2.4.5).
 R4  PrepareForConnection(RemoteProtocolInfo, PeerConnectionManager,
     PeerConnectionID, Direction), offered only when ``prepare_for_connection``:
       a. Direction outside Input|Output never gets here: the SCPD's
          allowedValueList answers 601 first (UDA 1.1 table 3-3: "not in the
-         allowed value list"; security.md §6 item 11); called directly, 601 too;
+         allowed value list"); called directly, 601 too;
       b. Input needs a Sink list and Output a Source list, else 702
          Incompatible directions;
       c. RemoteProtocolInfo must be a protocolInfo matching an entry of our
          Sink (Input) or Source (Output) list, else 701 Incompatible protocol
-         info (spec.md §5 a);
+         info (CM:1 §2.4.2);
       d. a full table (``max_connections`` live) → 704 Local restrictions
-         (spec.md §5 d); IDs exhausted (2**31-1 issued) → 704 as well;
+         (CM:1 §2.4.2); IDs exhausted (2**31-1 issued) → 704 as well;
       e. otherwise a row is added with the next ID, AVTransportID/RcsID -1,
          Status OK, referenced now, and CurrentConnectionIDs changes.
 R5  ConnectionComplete(id): removes the row; an unknown (or already
@@ -185,7 +185,7 @@ class ConnectionManagerConfig:
 
 
 def connection_manager_scpd(*, prepare_for_connection: bool = True) -> ServiceDescription:
-    """The standard ConnectionManager:1 SCPD (spec.md §1.1-1.2).
+    """The standard ConnectionManager:1 SCPD (CM:1 §2.2-2.4).
 
     Without ``prepare_for_connection`` the two optional actions are left out.
     """

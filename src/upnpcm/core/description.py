@@ -1,6 +1,6 @@
 """Device and service descriptions (UDA 1.1 §2.3 device, §2.5 SCPD): models, parse, render.
 
-Parsing is tolerant of what real devices serve (spec.md §3.2, §4.3): element
+Parsing is tolerant of what real devices serve (rule D2): element
 order is free (Sonos puts the state table first), vendor elements are kept as
 ``extras``, text is stripped (mixed tabs), ``URLBase`` may be absent and
 unreplaced ``#TOKEN#`` text is kept as it is. What a control point cannot work
@@ -41,7 +41,7 @@ __all__ = [
 
 DEVICE_NS: Final = "urn:schemas-upnp-org:device-1-0"
 SERVICE_NS: Final = "urn:schemas-upnp-org:service-1-0"
-#: Largest description or SCPD a control point reads (security.md §5).
+#: Largest description or SCPD a control point reads (rule B7).
 MAX_DESCRIPTION_BYTES: Final = 1024 * 1024
 
 _DEVICE_FIELDS: Final = (

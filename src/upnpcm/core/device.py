@@ -5,7 +5,7 @@ SCPD, a control URL or an event URL and returns an :class:`HttpResponse` plus
 the subscriptions that now have a NOTIFY waiting. The aiohttp adapter converts
 and sends; nothing here does I/O.
 
-HTTP answers (issue #2 §3; security.md §1, §6 items 1-14)
+HTTP answers (rules H1-H7, B1-B4)
 --------------------------------------------------------
 H1  A method nobody defines for HTTP or UPnP → 501.
 H2  A Host header that is missing, doubled, not an IP literal or not the

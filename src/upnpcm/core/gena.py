@@ -1,4 +1,4 @@
-"""GENA eventing, device side: the subscription table (UDA 1.1 §4; spec.md §3.4).
+"""GENA eventing, device side: the subscription table (UDA 1.1 §4).
 
 Theory of operation
 ===================
@@ -9,7 +9,7 @@ subscription's SEQ counter and its *pending* changes, and hands the adapter the
 next NOTIFY for a subscription when the adapter is ready to send it. Time
 (``now``, monotonic seconds) and randomness (``entropy``) are arguments.
 
-Grammar and answers (UDA 1.1 §4.1.2-4.1.4; security.md §1, §5)
+Grammar and answers (UDA 1.1 §4.1.2-4.1.4; rules B5, B6)
 ---------------------------------------------------------------
 G1  SID together with CALLBACK or NT → 400 Incompatible header fields.
     A duplicated SID, CALLBACK, NT or TIMEOUT header → 400.
@@ -100,7 +100,7 @@ EVENT_NS: Final = "urn:schemas-upnp-org:event-1-0"
 #: Largest SEQ; the next one is 1 (E3).
 SEQ_MAX: Final = 4294967295
 _TIMEOUT_RE: Final = re.compile(r"\s*Second-([0-9]{1,10})\s*\Z", re.IGNORECASE)
-#: Largest NOTIFY body a control point reads, the one limit for parser and listener (N5;
+#: Largest NOTIFY body a control point reads, the one limit for parser and listener (B3;
 #: a Sonos ZoneGroupState body is larger than 16 KiB).
 MAX_NOTIFY_BYTES: Final = 1024 * 1024
 
@@ -237,7 +237,7 @@ def parse_propertyset(data: bytes, *, max_bytes: int = MAX_NOTIFY_BYTES) -> dict
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GenaPolicy:
-    """Limits and grants of a subscription table (security.md §5).
+    """Limits and grants of a subscription table (rule B5).
 
     ``min_timeout``/``max_timeout`` clamp a requested TIMEOUT (G4);
     ``default_timeout`` is granted when none (or an unusable one) is asked for.

@@ -3,7 +3,7 @@
 The device core answers :class:`HttpRequest` with :class:`HttpResponse`; the
 aiohttp adapter only converts. Headers are kept as ordered pairs with
 duplicates visible (h11's rule), so a doubled ``Host``, ``SID`` or
-``CALLBACK`` can be refused (security.md §1).
+``CALLBACK`` can be refused (UDA 1.1 §4.1.2; RFC 9110 §7.2).
 """
 
 from __future__ import annotations

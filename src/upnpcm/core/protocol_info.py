@@ -1,4 +1,4 @@
-r"""protocolInfo: parse, format, decode DLNA parameters, and match (spec.md §2).
+r"""protocolInfo: parse, format, decode DLNA parameters, and match (rules P1-P4).
 
 A protocolInfo is ``<protocol>:<network>:<contentFormat>:<additionalInfo>``,
 exactly four fields, split as ``split(":", 3)`` so that additionalInfo may hold
@@ -118,7 +118,7 @@ class MimeType:
 
 
 class DlnaFlags(IntFlag):
-    """The primary ``DLNA.ORG_FLAGS`` bits (DLNA 7.4.1.3.24; spec.md §2)."""
+    """The primary ``DLNA.ORG_FLAGS`` bits (DLNA 7.4.1.3.24; rule P4)."""
 
     LOP_CLEARTEXT_BYTESEEK = 1 << 14
     CLEARTEXT_BYTESEEK_FULL = 1 << 15

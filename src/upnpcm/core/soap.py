@@ -1,4 +1,4 @@
-"""SOAP 1.1 control messages (UDA 1.1 §3.2; spec.md §3.3).
+"""SOAP 1.1 control messages (UDA 1.1 §3.2).
 
 Request::
 
@@ -56,7 +56,7 @@ SOAP_ENCODING: Final = "http://schemas.xmlsoap.org/soap/encoding/"
 CONTROL_NS: Final = "urn:schemas-upnp-org:control-1-0"
 #: ``Content-Type`` of every SOAP message upnpcm sends (UDA 1.1 §3.2.1).
 CONTENT_TYPE: Final = 'text/xml; charset="utf-8"'
-#: Largest SOAP request body a device accepts (pupnp's 16000; security.md §5).
+#: Largest SOAP request body a device accepts (pupnp's 16000; rule B2).
 MAX_REQUEST_BYTES: Final = 16 * 1024
 #: Largest SOAP response a control point reads.
 MAX_RESPONSE_BYTES: Final = 1024 * 1024

@@ -11,13 +11,13 @@ else). :class:`SearchResponder` answers M-SEARCH datagrams and
 ``now`` and a :class:`random.Random` from the caller (aioquic's contract:
 ``handle_…(…, now)``, ``next_deadline()``, ``handle_timer(now)``).
 
-The advertisement set (spec.md §3.1)
+The advertisement set (UDA 1.1 §1.2.2)
 ------------------------------------
 A root device with d devices (root included) sends 3 + 2(d-1) + k messages:
 ``upnp:rootdevice`` once; per device ``uuid:D`` and its device type; per
 device, once per distinct service type it holds (k in all).
 
-Search rules (UDA 1.1 §1.3.2-1.3.3; security.md §1, §5)
+Search rules (UDA 1.1 §1.3.2-1.3.3)
 --------------------------------------------------------
 S1  Only ``M-SEARCH * HTTP/1.1`` with ``MAN: "ssdp:discover"`` (quoted) and an
     ``ST`` is answered; anything else is ignored.
@@ -270,7 +270,7 @@ def build_search_response(
 
 
 def advertisements(root: Device) -> list[Advertisement]:
-    """The advertisement set of ``root`` (3 + 2(d-1) + k messages; spec.md §3.1)."""
+    """The advertisement set of ``root`` (3 + 2(d-1) + k messages; UDA 1.1 §1.2.2)."""
     ads = [
         Advertisement(
             nt="upnp:rootdevice", usn=f"{root.udn}::upnp:rootdevice", udn=root.udn, is_root=True
@@ -346,7 +346,7 @@ def _in_networks(ip: str, networks: Sequence[Network]) -> bool:
 def location_matches_source(location: str, source_ip: str) -> bool:
     """True when ``location``'s host is the address the SSDP datagram came from.
 
-    security.md item 36: a search reply (or announcement) may name any URL,
+    Rule D1: a search reply (or announcement) may name any URL,
     and fetching it blindly lets anyone on the network make us request an
     arbitrary host (SSRF). A LOCATION is trusted only when its host is an IP
     literal equal to the packet's source address (an IPv6 zone is ignored,

@@ -45,7 +45,7 @@ C6  :meth:`~ClientSubscription.close` sends UNSUBSCRIBE when there is a SID;
     any answer, 412 included, ends it. Closed before any SID was granted
     (the first SUBSCRIBE failed or is unanswered), it ends with no request.
 
-NOTIFY checks (:class:`NotifyRouter`, UDA 1.1 §4.3.2; security.md §6 item 32)
+NOTIFY checks (:class:`NotifyRouter`, UDA 1.1 §4.3.2)
 ----------------------------------------------------------------------------
 N1  SID missing → 412; NT or NTS missing → 400; NT not ``upnp:event`` or NTS
     not ``upnp:propchange`` → 412; SEQ missing or not a number → 400.
@@ -56,7 +56,7 @@ N3  Routing is by SID alone, never by source address: multi-homed devices
     (and Sonos) send NOTIFY from another address than their event URL's, and
     a SID is the device's unguessable token (UDA 1.1 §4.1.2).
 N4  A body that is not a propertyset (or holds a DTD) → 400.
-N5  A body over ``gena.MAX_NOTIFY_BYTES`` (1 MiB) is refused with 413 before it is
+B3  A body over ``gena.MAX_NOTIFY_BYTES`` (1 MiB) is refused with 413 before it is
     read whole (RFC 9110 §15.5.14); the parser and the listener share that one limit.
 """
 

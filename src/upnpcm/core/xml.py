@@ -1,6 +1,6 @@
 """The one safe XML parser, and XML building helpers.
 
-Rules (security.md §1 "XML"):
+Rules (X1-X3):
 
 1. Cap the size *before* parsing (``max_bytes``).
 2. Parse with defusedxml, DTDs forbidden (SOAP 1.1 forbids a DTD; so do we,
