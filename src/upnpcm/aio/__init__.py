@@ -1,1 +1,1 @@
-"""asyncio adapters (aiohttp): convert, call the core, send."""
+"""asyncio adapters (llhttp via httptools for serving): convert, call the core, send."""

@@ -2,7 +2,7 @@
 
 :class:`DeviceCore` routes an :class:`HttpRequest` to the description, an
 SCPD, a control URL or an event URL and returns an :class:`HttpResponse` plus
-the subscriptions that now have a NOTIFY waiting. The aiohttp adapter converts
+the subscriptions that now have a NOTIFY waiting. The asyncio adapter (upnpcm.aio.server) converts
 and sends; nothing here does I/O.
 
 HTTP answers (rules H1-H7, B1-B4)
@@ -320,7 +320,7 @@ class DeviceCore:
         """Give every subscription table the networks the device is served on.
 
         They decide which CALLBACK addresses ``callback_scope="subnet"`` accepts
-        (:mod:`upnpcm.core.gena` rule C3); the adapter calls this once bound.
+        (:mod:`upnpcm.core.gena` rule U3); the adapter calls this once bound.
         """
         nets = tuple(networks)
         for table in self._tables.values():

@@ -27,18 +27,18 @@ G5  SIDs are ``uuid:`` + a random (version 4) UUID from 122 bits of
 
 CallStranger (CVE-2020-12695)
 -----------------------------
-C1  At most :attr:`GenaPolicy.max_callbacks` URLs are considered (the rest are
+U1  At most :attr:`GenaPolicy.max_callbacks` URLs are considered (the rest are
     ignored), each at most :attr:`GenaPolicy.max_callback_length` bytes.
-C2  A URL is usable only as ``http://<IP literal>[:port]/path``: no names, no
+U2  A URL is usable only as ``http://<IP literal>[:port]/path``: no names, no
     user info, no other scheme. ``[::ffff:a.b.c.d]`` counts as ``a.b.c.d``.
-C3  The address must equal the subscriber's own (the TCP peer) — or, with
+U3  The address must equal the subscriber's own (the TCP peer) — or, with
     ``callback_scope="subnet"``, lie in a network of the device's that holds
     the address the SUBSCRIBE arrived on (so a request that came in over the
     LAN can never aim NOTIFYs at loopback); never 0.0.0.0/::, multicast,
     broadcast, or the device's own ip:port. The adapter supplies the
     networks (:meth:`SubscriptionTable.set_networks`); with none, "subnet"
     accepts nothing.
-C4  Rejected URLs are dropped before any connection is made; when none is
+U4  Rejected URLs are dropped before any connection is made; when none is
     left the answer is 412.
 
 Caps
@@ -124,7 +124,7 @@ def format_timeout(seconds: int) -> str:
 
 
 def parse_callback_header(value: str, *, limit: int) -> list[str]:
-    """The ``<url>`` items of a CALLBACK header, at most ``limit`` of them (C1)."""
+    """The ``<url>`` items of a CALLBACK header, at most ``limit`` of them (U1)."""
     urls: list[str] = []
     for match in re.finditer(r"<([^<>]*)>", value):
         urls.append(match.group(1).strip())
@@ -145,7 +145,7 @@ def validate_callback(
     networks: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network] = (),
     max_length: int = 256,
 ) -> str | None:
-    """Why ``url`` may not be used as a delivery URL, or None when it may (C1-C3)."""
+    """Why ``url`` may not be used as a delivery URL, or None when it may (U1-U3)."""
     if len(url.encode("utf-8", "surrogateescape")) > max_length:
         return f"longer than {max_length} bytes"
     try:
@@ -204,7 +204,7 @@ def callback_target(url: str) -> tuple[str, int, str, str]:
 
 
 def build_propertyset(changes: Mapping[str, str], *, declaration: bool = True) -> bytes:
-    """The NOTIFY body: one ``<e:property>`` per variable (UDA 1.1 §4.3.1)."""
+    """The NOTIFY body: one ``<e:property>`` per variable (UDA 1.1 §4.2.1)."""
     props = "".join(
         f"<e:property><{check_name(name)}>{escape_text(value)}</{name}></e:property>"
         for name, value in changes.items()
@@ -307,7 +307,7 @@ class Notification:
     changes: Mapping[str, str]
 
     def headers_for(self, callback: str) -> dict[str, str]:
-        """The NOTIFY request headers for delivery to ``callback`` (UDA 1.1 §4.3.1)."""
+        """The NOTIFY request headers for delivery to ``callback`` (UDA 1.1 §4.2.1)."""
         return {
             "HOST": callback_target(callback)[3],
             "CONTENT-TYPE": 'text/xml; charset="utf-8"',
@@ -394,7 +394,7 @@ class SubscriptionTable:
             evented_state: every evented variable's value, for the initial event.
 
         Raises:
-            SubscriptionError: 400, 412 or 503 (G1-G3, C4, K1).
+            SubscriptionError: 400, 412 or 503 (G1-G3, U4, K1).
         """
         try:
             sid = headers.get_single("SID")

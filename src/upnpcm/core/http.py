@@ -1,7 +1,7 @@
 """Transport-neutral HTTP request and response values.
 
 The device core answers :class:`HttpRequest` with :class:`HttpResponse`; the
-aiohttp adapter only converts. Headers are kept as ordered pairs with
+asyncio adapter only converts. Headers are kept as ordered pairs with
 duplicates visible (h11's rule), so a doubled ``Host``, ``SID`` or
 ``CALLBACK`` can be refused (UDA 1.1 §4.1.2; RFC 9110 §7.2).
 """
