@@ -37,15 +37,8 @@ def _texts(path: Path) -> list[tuple[int, str]]:
     for tok in tokenize.generate_tokens(io.StringIO(source).readline):
         if tok.type == tokenize.COMMENT:
             out.append((tok.start[0], tok.string))
-    tree = ast.parse(source)
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
-            body = node.body
-            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
-                value = body[0].value.value
-                if isinstance(value, str):
-                    out.append((body[0].lineno, value))
-        # ``#:`` attribute docs are comments (above); a bare string after an assignment too:
+    # Docstrings, ``#:``-less attribute docs: every bare string expression.
+    for node in ast.walk(ast.parse(source)):
         if (
             isinstance(node, ast.Expr)
             and isinstance(node.value, ast.Constant)
