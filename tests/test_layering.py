@@ -108,12 +108,16 @@ MUTABLE_ALLOWLIST = {
 _MUTABLE_CALLS = {"dict", "list", "set", "bytearray", "defaultdict", "OrderedDict", "deque"}
 
 
+def _name_of(node: ast.expr) -> str:
+    """The bare name of ``f`` or ``module.f``; "" for anything else."""
+    return node.attr if isinstance(node, ast.Attribute) else getattr(node, "id", "")
+
+
 def _is_lru(node: ast.expr) -> bool:
     target = node.func if isinstance(node, ast.Call) else node
     if isinstance(target, ast.Call):  # lru_cache(maxsize=…)(f)
         return _is_lru(target)
-    name = target.attr if isinstance(target, ast.Attribute) else getattr(target, "id", "")
-    return name in {"lru_cache", "cache"}
+    return _name_of(target) in {"lru_cache", "cache"}
 
 
 def _mutable_value(value: ast.expr | None) -> bool:
@@ -122,9 +126,7 @@ def _mutable_value(value: ast.expr | None) -> bool:
     if isinstance(value, ast.Dict | ast.List | ast.Set | ast.DictComp | ast.ListComp | ast.SetComp):
         return True
     if isinstance(value, ast.Call):
-        func = value.func
-        name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
-        return name in _MUTABLE_CALLS or _is_lru(value)
+        return _name_of(value.func) in _MUTABLE_CALLS or _is_lru(value)
     return False
 
 
