@@ -101,9 +101,6 @@ MUTABLE_ALLOWLIST = {
     ("gena.py", "callback_target"): "pure URL split; bounded",
     ("soap.py", "_checked_name"): "pure name check; bounded, errors not kept",
     ("soap.py", "_response_frame"): "pure envelope text; bounded",
-    # throughput caches not yet moved into a per-DeviceCore memo (issue item 2, pending)
-    ("soap.py", "_parse_action_request_cached"): "pending move to core/memo.py",
-    ("soap.py", "_TEMPLATES"): "pending move to core/memo.py; bounded",
 }
 _MUTABLE_CALLS = {"dict", "list", "set", "bytearray", "defaultdict", "OrderedDict", "deque"}
 

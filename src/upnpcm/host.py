@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Final
 
 from upnpcm.aio.http_server import HttpLimits
-from upnpcm.aio.notifier import Notifier
 from upnpcm.aio.server import DeviceServer
 from upnpcm.aio.ssdp import SsdpServer, resolve_interfaces
 from upnpcm.core.connection_manager import ConnectionManager
+from upnpcm.core.delivery import DeliveryPolicy
 from upnpcm.core.device import DeviceCore, DeviceLimits
 from upnpcm.core.ssdp import SsdpConfig
 from upnpcm.profiles import DeviceSpec, build_device_spec
@@ -55,6 +55,7 @@ class DeviceHost:
             resources=self.spec.resources,
             limits=DeviceLimits(allowed_hosts=frozenset(self.settings.allowed_hosts)),
             gena_policy=self.spec.gena_policy,
+            delivery=DeliveryPolicy(min_interval=self.settings.gena.min_interval),
             server_header=self.spec.server_header,
             gena_headers=self.spec.gena_headers,
         )
@@ -64,7 +65,6 @@ class DeviceHost:
             self.core,
             host=hosts,
             port=port,
-            notifier=Notifier(self.core, min_interval=self.settings.gena.min_interval),
             limits=http_limits,
         )
         self.ssdp: SsdpServer | None = None

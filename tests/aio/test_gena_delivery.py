@@ -193,8 +193,9 @@ async def test_unsubscribe_stops_delivery_and_ends_its_task(tmp_path):
     try:
         _, headers = await subscribe(host, cb)
         await cb.wait_for(lambda c: len(c.received) >= 1)
-        await asyncio.sleep(0.3)  # past the 0.2 s pacing: the task waits for the next message
-        assert host.server.notifier.active == 1
+        await asyncio.sleep(0.3)  # past the 0.2 s pacing: the core waits for the next change
+        assert host.core.deliveries.tracked() == {(EVENT, headers["SID"])}
+        assert host.server.notifier.active == 0  # nothing in flight
         status, _ = await gena(
             "UNSUBSCRIBE",
             host.server.url("127.0.0.1", EVENT),
@@ -203,7 +204,7 @@ async def test_unsubscribe_stops_delivery_and_ends_its_task(tmp_path):
         )
         assert status == 200
         await asyncio.sleep(0.05)
-        assert host.server.notifier.active == 0  # ended by the UNSUBSCRIBE itself
+        assert host.core.deliveries.tracked() == set()  # ended by the UNSUBSCRIBE itself
         host.set_protocol_info("renderer", sink="http-get:*:audio/x-after:*")
         await asyncio.sleep(0.4)
         assert len(cb.received) == 1
@@ -229,6 +230,7 @@ async def test_expiry_drops_and_renewal_gets_412(tmp_path):
         )
         assert renew[0] == 412
         assert host.server.notifier.active == 0
+        assert host.core.deliveries.tracked() == set()
     finally:
         await cb.stop()
         await host.stop()

@@ -15,6 +15,7 @@ from upnpcm.core.description import (
     render_scpd,
 )
 from upnpcm.core.device import DeviceCore, HostedService, Resource
+from upnpcm.core.effects import LeasesExpired, SendNotify, ServiceFailed
 from upnpcm.core.http import Headers, HttpRequest
 from upnpcm.core.soap import build_action_request, parse_action_response, parse_fault
 from upnpcm.profiles import cm_service
@@ -312,16 +313,25 @@ def test_handler_exception_is_generic_501_fault():
     assert fault_code(result) == 501
     assert b"secret" not in result.response.body
     assert b"Traceback" not in result.response.body
-    assert isinstance(result.error, RuntimeError)
+    (failed,) = result.effects
+    assert isinstance(failed, ServiceFailed)
+    assert isinstance(failed.error, RuntimeError)
+    assert failed.operation == "GetProtocolInfo"
     assert core.handle(soap("GetProtocolInfo")).response.status == 200  # still serving
+
+
+def sent(result_or_effects) -> list[SendNotify]:
+    effects = getattr(result_or_effects, "effects", result_or_effects)
+    return [effect for effect in effects if isinstance(effect, SendNotify)]
 
 
 def test_prepare_wakes_subscribers():
     core, cm = make_core()
+    event = "/MediaRenderer/ConnectionManager/Event"
     sub = core.handle(
         request(
             "SUBSCRIBE",
-            "/MediaRenderer/ConnectionManager/Event",
+            event,
             headers=[
                 ("CALLBACK", "<http://127.0.0.1:5000/cb>"),
                 ("NT", "upnp:event"),
@@ -333,19 +343,22 @@ def test_prepare_wakes_subscribers():
     )
     assert sub.response.status == 200
     sid = sub.response.header("SID")
-    assert sub.wake == (("/MediaRenderer/ConnectionManager/Event", sid),)
+    (initial,) = sent(sub)  # E1: the core hands out the initial event itself
+    assert (initial.path, initial.message.sid, initial.message.seq) == (event, sid, 0)
+    assert initial.message.changes["CurrentConnectionIDs"] == ""
     args = [
         ("RemoteProtocolInfo", "http-get:*:audio/mpeg:*"),
         ("PeerConnectionManager", ""),
         ("PeerConnectionID", "-1"),
         ("Direction", "Input"),
     ]
-    result = core.handle(soap("PrepareForConnection", args))
-    assert result.wake == (("/MediaRenderer/ConnectionManager/Event", sid),)
-    path, table = core.table_for(cm)
-    message = table.take_message(sid)
-    assert message is not None and message.seq == 0
-    assert message.changes["CurrentConnectionIDs"] == "1"  # coalesced into the initial event
+    result = core.handle(soap("PrepareForConnection", args), now=0.05)
+    assert sent(result) == []  # T2: the initial event is still in flight
+    assert sent(core.notify_done(event, sid, 200, now=0.1)) == []  # T2: paced until 0.2
+    assert core.next_deadline() == 0.2
+    (message,) = sent(core.handle_timer(0.2))
+    assert message.message.seq == 1
+    assert message.message.changes["CurrentConnectionIDs"] == "1"  # the change, coalesced
 
 
 def test_conflicting_routes_refused():
@@ -369,7 +382,7 @@ def test_non_ascii_digit_service_version_is_401_not_a_crash(version):
     assert service_type.encode() in body  # the body agrees: only the version is odd
     result = core.handle(req)
     assert fault_code(result) == 401
-    assert result.error is None
+    assert result.effects == ()  # an expected fault: nothing to log as a failure
 
 
 @pytest.mark.parametrize("port", ["\u00b2", "1\u00b9", "\u0661\u0664\u0660\u0660"])
@@ -379,7 +392,7 @@ def test_non_ascii_digit_host_port_is_400(port):
 
 
 def test_idle_connections_expire_through_the_core_and_wake_subscribers():
-    core, cm = make_core(connection_idle_timeout=60)
+    core, _ = make_core(connection_idle_timeout=60)
     event = "/MediaRenderer/ConnectionManager/Event"
     sub = core.handle(
         request(
@@ -391,31 +404,35 @@ def test_idle_connections_expire_through_the_core_and_wake_subscribers():
         entropy=42,
     )
     sid = sub.response.header("SID")
-    _, table = core.table_for(cm)
-    table.take_message(sid)  # the initial event is out
+    assert len(sent(sub)) == 1  # the initial event is out
+    core.notify_done(event, sid, 200, now=0.0)
     args = [
         ("RemoteProtocolInfo", "http-get:*:audio/mpeg:*"),
         ("PeerConnectionManager", ""),
         ("PeerConnectionID", "-1"),
         ("Direction", "Input"),
     ]
-    assert core.handle(soap("PrepareForConnection", args), now=10.0).response.status == 200
-    table.take_message(sid)
-    assert core.next_lease_deadline() == 70.0
+    prepared = core.handle(soap("PrepareForConnection", args), now=10.0)
+    assert prepared.response.status == 200
+    assert len(sent(prepared)) == 1
+    core.notify_done(event, sid, 200, now=10.0)
+    assert core.next_deadline() == 70.0  # T1: the lease is the core's own timer
     info = soap("GetCurrentConnectionInfo", [("ConnectionID", "1")])
     assert core.handle(info, now=50.0).response.status == 200  # renews: now good until 110
     assert core.handle(info, now=50.0).response.status == 200  # twice: never from a cache
-    assert core.expire_leases(100.0) == []
-    assert core.next_lease_deadline() == 110.0
-    assert core.expire_leases(110.0) == [(event, sid)]
-    message = table.take_message(sid)
-    assert message is not None and message.changes == {"CurrentConnectionIDs": ""}
+    assert core.handle_timer(100.0) == []
+    assert core.next_deadline() == 110.0
+    effects = core.handle_timer(110.0)
+    assert [type(effect) for effect in effects] == [LeasesExpired, SendNotify]
+    assert effects[0].dropped == (1,)
+    assert effects[1].message.changes == {"CurrentConnectionIDs": ""}
     assert fault_code(core.handle(info, now=111.0)) == 706
     ids = core.handle(soap("GetCurrentConnectionIDs"), now=111.0)
     assert parse_action_response(ids.response.body, "GetCurrentConnectionIDs") == [
         ("ConnectionIDs", "")
     ]
-    assert core.next_lease_deadline() is None
+    core.notify_done(event, sid, 200, now=111.0)
+    assert core.next_deadline() == 1800.0  # only the subscription's own expiry is left
 
 
 def test_fault_text_that_xml_cannot_carry_falls_back_to_the_code_meaning():

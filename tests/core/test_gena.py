@@ -5,7 +5,7 @@ import pytest
 from upnpcm.core.gena import (
     SEQ_MAX,
     GenaPolicy,
-    SubscriptionTable,
+    SubscriberTable,
     build_propertyset,
     format_timeout,
     next_seq,
@@ -65,7 +65,7 @@ def unsubscribe(table, sid, *, now=0.0, extra=()):
 
 
 def test_subscribe_grants_uuid4_sid_and_timeout():
-    table = SubscriptionTable()
+    table = SubscriberTable()
     grant = subscribe(table, timeout="Second-1800")
     assert grant.sid.startswith("uuid:")
     assert grant.sid[5:][14] == "4"  # RFC 4122 version nibble
@@ -93,12 +93,12 @@ def test_subscribe_grants_uuid4_sid_and_timeout():
     ],
 )
 def test_timeout_forms(timeout, granted):
-    assert subscribe(SubscriptionTable(), timeout=timeout).timeout == granted
+    assert subscribe(SubscriberTable(), timeout=timeout).timeout == granted
 
 
 def test_policy_clamps_configurable():
     policy = GenaPolicy(min_timeout=60, max_timeout=86400, default_timeout=3600)
-    table = SubscriptionTable(policy)
+    table = SubscriberTable(policy)
     assert subscribe(table, timeout="Second-30").timeout == 60
     assert subscribe(table, timeout="Second-90000", entropy=2).timeout == 86400
     assert subscribe(table, entropy=3).timeout == 3600
@@ -127,11 +127,11 @@ def test_parse_and_format_timeout():
     ],
 )
 def test_subscribe_errors(kwargs, code):
-    assert status(subscribe, SubscriptionTable(), **kwargs) == code
+    assert status(subscribe, SubscriberTable(), **kwargs) == code
 
 
 def test_renewal_and_its_errors(clock):
-    table = SubscriptionTable()
+    table = SubscriberTable()
     sid = subscribe(table, now=clock.now).sid
     grant = renew(table, sid, now=clock.advance(100), timeout="Second-3000")
     assert (grant.sid, grant.timeout, grant.renewal) == (sid, 3000, True)
@@ -142,7 +142,7 @@ def test_renewal_and_its_errors(clock):
 
 
 def test_unsubscribe_and_its_errors():
-    table = SubscriptionTable()
+    table = SubscriberTable()
     sid = subscribe(table).sid
     assert status(unsubscribe, table, sid, extra=[("NT", "upnp:event")]) == 400
     assert status(unsubscribe, table, sid, extra=[("CALLBACK", "<http://127.0.0.2/>")]) == 400
@@ -153,7 +153,7 @@ def test_unsubscribe_and_its_errors():
 
 
 def test_expiry(clock):
-    table = SubscriptionTable()
+    table = SubscriberTable()
     sid = subscribe(table, now=clock.now, timeout="Second-1800").sid
     assert table.next_deadline() == clock.now + 1800
     renew(table, sid, now=clock.advance(1799))  # just before expiry: still alive
@@ -166,7 +166,7 @@ def test_expiry(clock):
 
 
 def test_seq_starts_at_zero_with_every_evented_variable_then_counts():
-    table = SubscriptionTable()
+    table = SubscriberTable()
     sid = subscribe(table).sid
     first = table.take_message(sid)
     assert first is not None
@@ -192,10 +192,10 @@ def test_seq_starts_at_zero_with_every_evented_variable_then_counts():
 def test_seq_wraps_to_one():
     assert next_seq(SEQ_MAX) == 1
     assert next_seq(0) == 1
-    table = SubscriptionTable()
+    table = SubscriberTable()
     sid = subscribe(table).sid
     table.take_message(sid)
-    table.set_seq(sid, SEQ_MAX - 1)
+    table.get(sid).seq = SEQ_MAX - 1  # as if 4294967294 messages had gone out
     seqs = []
     for value in ("a", "b", "c"):
         table.queue_changes({"CurrentConnectionIDs": value})
@@ -204,7 +204,7 @@ def test_seq_wraps_to_one():
 
 
 def test_failed_delivery_consumes_seq_and_three_failures_drop():
-    table = SubscriptionTable()
+    table = SubscriberTable()
     sid = subscribe(table).sid
     table.take_message(sid)
     assert not table.delivery_failed(sid)
@@ -219,14 +219,14 @@ def test_failed_delivery_consumes_seq_and_three_failures_drop():
 
 
 def test_412_reply_drops_at_once():
-    table = SubscriptionTable()
+    table = SubscriberTable()
     sid = subscribe(table).sid
     assert table.delivery_failed(sid, status=412)
     assert sid not in table
 
 
 def test_caps_503_and_existing_untouched():
-    table = SubscriptionTable(GenaPolicy(max_subscriptions=32, max_per_peer=8))
+    table = SubscriberTable(GenaPolicy(max_subscriptions=32, max_per_peer=8))
     sids = []
     for i in range(32):
         peer = f"127.0.1.{i // 8}"
@@ -235,7 +235,7 @@ def test_caps_503_and_existing_untouched():
     assert table.sids() == sids
     unsubscribe(table, sids[0])
     assert subscribe(table, peer="127.0.2.1", entropy=100).sid not in sids
-    per_peer = SubscriptionTable()
+    per_peer = SubscriberTable()
     for i in range(8):
         subscribe(per_peer, entropy=i + 1)
     assert status(subscribe, per_peer, entropy=50) == 503
@@ -246,7 +246,7 @@ def test_caps_503_and_existing_untouched():
 def test_sids_unique_over_many_cycles():
     import secrets
 
-    table = SubscriptionTable()
+    table = SubscriberTable()
     seen = set()
     for _ in range(10_000):
         sid = subscribe(table, entropy=secrets.randbits(128)).sid
@@ -256,7 +256,7 @@ def test_sids_unique_over_many_cycles():
 
 
 def test_sid_collision_is_503():
-    table = SubscriptionTable()
+    table = SubscriberTable()
     subscribe(table, entropy=5)
     assert status(subscribe, table, entropy=5, peer="127.0.0.9") == 503
 
@@ -285,14 +285,14 @@ def test_sid_collision_is_503():
     ],
 )
 def test_callstranger_urls_refused_412(url):
-    table = SubscriptionTable()
+    table = SubscriberTable()
     assert status(subscribe, table, callback=f"<{url}>") == 412
     assert len(table) == 0
     assert table.rejected_callbacks == 1
 
 
 def test_mapped_v4_peer_matches_and_valid_urls_kept():
-    table = SubscriptionTable()
+    table = SubscriberTable()
     grant = subscribe(
         table,
         peer="127.0.0.2",
@@ -309,14 +309,14 @@ def test_only_first_six_urls_considered():
     assert parse_callback_header(urls, limit=6) == [
         f"http://127.0.0.9:{5000 + i}/" for i in range(6)
     ]
-    assert status(subscribe, SubscriptionTable(), callback=urls) == 412  # the good 7th is ignored
+    assert status(subscribe, SubscriberTable(), callback=urls) == 412  # the good 7th is ignored
 
 
 def test_subnet_scope():
     import ipaddress
 
     policy = GenaPolicy(callback_scope="subnet")
-    table = SubscriptionTable(policy, networks=[ipaddress.ip_network("127.0.0.0/24")])
+    table = SubscriberTable(policy, networks=[ipaddress.ip_network("127.0.0.0/24")])
     assert subscribe(table, callback="<http://127.0.0.77:5000/>")
     assert status(subscribe, table, callback="<http://127.0.1.77:5000/>", entropy=2) == 412
     assert (
@@ -397,7 +397,7 @@ def test_device_core_hands_networks_to_every_table():
     ],
 )
 def test_changes_xml_cannot_carry_are_refused_before_anything_is_queued(changes, subscribed):
-    table = SubscriptionTable()
+    table = SubscriberTable()
     sid = subscribe(table).sid if subscribed else None
     if sid is not None:
         table.take_message(sid)  # the initial event

@@ -67,3 +67,70 @@ def test_a_changed_server_header_reaches_a_cached_read():
     core.handle(soap("GetProtocolInfo"))
     core.server_header = "Other/1"
     assert core.handle(soap("GetProtocolInfo")).response.header("Server") == "Other/1"
+
+
+# ---------------------------------------------------------------- next_deadline (T1)
+# DeviceCore.next_deadline() is remembered until something may move it; each test
+# asks for it first (so a stale value exists) and then changes what it depends on.
+
+EVENT = "/MediaRenderer/ConnectionManager/Event"
+
+
+def _subscribe(core, now=0.0):
+    from tests.core.test_device import request
+
+    result = core.handle(
+        request(
+            "SUBSCRIBE",
+            EVENT,
+            headers=[("CALLBACK", "<http://127.0.0.1:5000/cb>"), ("NT", "upnp:event")],
+        ),
+        now=now,
+        entropy=7,
+    )
+    assert result.response.status == 200
+    return result.response.header("SID")
+
+
+def test_a_subscription_moves_the_deadline():
+    core, _ = make_core()
+    assert core.next_deadline() is None
+    _subscribe(core)
+    assert core.next_deadline() == 1800.0  # the initial event is in flight, not resting
+
+
+def test_a_new_lease_moves_the_deadline():
+    core, _ = make_core(connection_idle_timeout=60)
+    assert core.next_deadline() is None
+    assert core.handle(soap("PrepareForConnection", MP3_OFFER), now=5.0).response.status == 200
+    assert core.next_deadline() == 65.0
+
+
+def test_a_delivery_outcome_moves_the_deadline():
+    core, cm = make_core()
+    sid = _subscribe(core)
+    cm.set_protocol_info(sink="http-get:*:audio/x-other:*")
+    assert core.flush_events(0.1) == []  # the initial event is still in flight
+    assert core.next_deadline() == 1800.0
+    assert core.notify_done(EVENT, sid, 200, now=0.1) == []  # resting until 0.2
+    assert core.next_deadline() == 0.2
+
+
+def test_flushed_changes_move_the_deadline():
+    core, cm = make_core()
+    sid = _subscribe(core)
+    assert core.notify_done(EVENT, sid, 200, now=0.0) == []
+    assert core.next_deadline() == 1800.0
+    cm.set_protocol_info(sink="http-get:*:audio/x-other:*")
+    assert core.flush_events(0.1) == []  # paced: 0.2 s after the initial event
+    assert core.next_deadline() == 0.2
+
+
+def test_expired_work_leaves_the_deadline():
+    core, _ = make_core()
+    sid = _subscribe(core)
+    core.notify_done(EVENT, sid, 200, now=0.0)
+    assert core.next_deadline() == 1800.0
+    effects = core.handle_timer(1800.0)
+    assert [(e.sid, e.reason) for e in effects] == [(sid, "expired")]
+    assert core.next_deadline() is None

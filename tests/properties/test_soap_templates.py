@@ -1,7 +1,7 @@
 """The SOAP template fast path must agree with the safe parser on every body.
 
-``parse_action_request`` reads a body whose markup matches an already
-accepted body straight from a template (see ``upnpcm.core.soap._Template``).
+``Memo.parse_action_request`` reads a body whose markup matches an already
+accepted body straight from a template (see ``upnpcm.core.memo.Template``).
 These properties fill the template's argument slots with arbitrary bytes
 (markup, entities, CR, ``]]>``, control characters, broken UTF-8…) and
 require the same answer, value or error, as a full parse by defusedxml.
@@ -13,8 +13,9 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from upnpcm.core import soap
-from upnpcm.core.soap import ActionRequest, build_action_request, parse_action_request
+from upnpcm.core import memo, soap
+from upnpcm.core.memo import Memo
+from upnpcm.core.soap import ActionRequest, build_action_request
 from upnpcm.errors import RemoteProtocolError, UPnPError
 
 CM = "urn:schemas-upnp-org:service:ConnectionManager:1"
@@ -33,9 +34,16 @@ _, SEED = build_action_request(
 )
 
 
-def _outcome(call, *args) -> ActionRequest | tuple[type, int | None]:
+def fast_parser():
+    """A device's memo that has accepted SEED (so SEED's template exists)."""
+    fast = Memo()
+    fast.parse_action_request(HEADER, SEED, max_bytes=soap.MAX_REQUEST_BYTES)
+    return fast
+
+
+def _outcome(call, *args, **kwargs) -> ActionRequest | tuple[type, int | None]:
     try:
-        return call(*args)
+        return call(*args, **kwargs)
     except UPnPError as exc:
         return (UPnPError, exc.code)
     except RemoteProtocolError as exc:
@@ -80,38 +88,49 @@ slot_bytes = st.one_of(
 @example([b"a"] * 4)
 @example([b"", b"", b"", b"\r"])
 def test_template_agrees_with_full_parse(values):
-    parse_action_request(HEADER, SEED)  # the accepted body: its template exists now
+    parser = fast_parser()  # the accepted body: its template exists now
     body = _with_values(values)
-    fast = _outcome(parse_action_request, HEADER, body)
-    slow = _outcome(soap._parse_action_request_xml, HEADER, body, soap.MAX_REQUEST_BYTES)
+    fast = _outcome(parser.parse_action_request, HEADER, body, max_bytes=soap.MAX_REQUEST_BYTES)
+    slow = _outcome(soap.parse_action_request, HEADER, body)
     assert fast == slow
 
 
 def test_template_path_is_taken_and_skips_the_parser(monkeypatch):
-    parse_action_request(HEADER, SEED)
+    parser = fast_parser()
 
     def no_parse(*args, **kwargs):
         raise AssertionError("the XML parser was called")
 
     monkeypatch.setattr(soap, "parse_xml", no_parse)
     body = _with_values([b"http-get:*:audio/flac:*", b"peer", b"17", b"Output"])
-    request = parse_action_request(HEADER, body)
+    request = parser.parse_action_request(HEADER, body, max_bytes=soap.MAX_REQUEST_BYTES)
     assert dict(request.arguments)["PeerConnectionID"] == "17"
     assert dict(request.arguments)["Direction"] == "Output"
+    other = _with_values([b"&amp;", b"p", b"1", b"Output"])
     with pytest.raises(AssertionError):  # markup it has not seen goes to the parser
-        parse_action_request(HEADER, _with_values([b"&amp;", b"p", b"1", b"Output"]))
+        parser.parse_action_request(HEADER, other, max_bytes=soap.MAX_REQUEST_BYTES)
+    with pytest.raises(AssertionError):  # and with the fast paths off, everything does
+        Memo(enabled=False).parse_action_request(HEADER, SEED, max_bytes=soap.MAX_REQUEST_BYTES)
 
 
 def test_template_respects_the_size_limit():
-    parse_action_request(HEADER, SEED)
+    parser = fast_parser()
     big = _with_values([b"x" * 5000, b"p", b"1", b"Input"])
     with pytest.raises(RemoteProtocolError) as info:
-        parse_action_request(HEADER, big, max_bytes=len(SEED) + 100)
+        parser.parse_action_request(HEADER, big, max_bytes=len(SEED) + 100)
     assert info.value.status_hint == 413
 
 
 def test_templates_are_bounded():
-    for i in range(soap._MAX_TEMPLATE_KEYS + 10):
+    parser = Memo()
+    for i in range(memo.MAX_TEMPLATE_KEYS + 10):
         _, body = build_action_request(f"urn:x-test:service:T{i}:1", "A", [("V", "1")])
-        parse_action_request(f'"urn:x-test:service:T{i}:1#A"', body)
-    assert len(soap._TEMPLATES) <= soap._MAX_TEMPLATE_KEYS
+        parser.parse_action_request(f'"urn:x-test:service:T{i}:1#A"', body, max_bytes=16384)
+        assert len(parser.templates) <= memo.MAX_TEMPLATE_KEYS
+    assert len(parser.templates) > 0
+
+
+def test_two_devices_share_no_template():
+    first = fast_parser()
+    assert first.templates
+    assert Memo().templates == {}

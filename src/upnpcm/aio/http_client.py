@@ -252,7 +252,8 @@ class LeanHttpClient:
         With ``head_only`` the reply is returned as soon as its head is in,
         with an empty body (a NOTIFY's answer: nothing after it is read).
         Interim ``1xx`` replies are skipped. Spaces and non-ASCII characters
-        in the URL's path and query are sent percent-encoded (UTF-8).
+        in the URL's path and query are sent percent-encoded (UTF-8). A
+        ``Host`` among ``headers`` is sent instead of the one made from the URL.
 
         Raises:
             LocalProtocolError: not a usable ``http://`` URL.
@@ -274,8 +275,10 @@ class LeanHttpClient:
             raise LocalProtocolError(f"bad port in {url!r}") from None
         host = parts.hostname
         target = _request_target(parts.path, parts.query)
-        lines = [f"{method} {target} HTTP/1.1", f"Host: {format_host(host, port)}"]
         names = {name.lower() for name in (headers or {})}
+        lines = [f"{method} {target} HTTP/1.1"]
+        if "host" not in names:  # a caller's own Host (a NOTIFY's HOST) is sent as given
+            lines.append(f"Host: {format_host(host, port)}")
         for name, value in (headers or {}).items():
             if "\r" in value or "\n" in value or "\r" in name or "\n" in name:
                 raise LocalProtocolError("CR/LF in a request header")

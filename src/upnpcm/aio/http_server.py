@@ -203,6 +203,8 @@ class HttpProtocol(asyncio.Protocol):
         self._idle = False  # between requests on a kept-alive connection
         self._unsent = 0  # responses written while the write buffer was not empty
         self._stopped = False  # no longer answering this peer's pipelined requests
+        #: Run once the write buffer is empty (see _after_flush).
+        self._after_write: list[Callable[[], None]] = []
         self._reset()
 
     def _reset(self) -> None:
@@ -234,6 +236,7 @@ class HttpProtocol(asyncio.Protocol):
         self._cancel_timer()
         self._transport = None
         self._closing = True
+        self._run_after_write()  # the peer is gone: nothing can overtake the response now
         if self._closed_waiter is not None and not self._closed_waiter.done():
             self._closed_waiter.set_result(None)
         if self._on_close is not None:
@@ -274,7 +277,10 @@ class HttpProtocol(asyncio.Protocol):
             self._transport.pause_reading()
 
     def resume_writing(self) -> None:
-        """The peer reads again: resume."""
+        """The peer reads again: resume (and run what waited for an empty buffer)."""
+        transport = self._transport
+        if self._after_write and transport is not None and transport.get_write_buffer_size() == 0:
+            self._run_after_write()
         if self._transport is not None and self._paused:
             self._paused = False
             self._transport.resume_reading()
@@ -471,14 +477,25 @@ class HttpProtocol(asyncio.Protocol):
         if self._transport is not None:
             self._transport.close()  # flushes what is buffered, then closes
 
-    def _after_flush(self, after: Callable[[], None], tries: int = 200) -> None:
-        # "after" (e.g. the initial NOTIFY) must follow the response: wait until the
-        # response bytes have left our buffer (handed to the kernel), or the peer left.
+    def _after_flush(self, after: Callable[[], None]) -> None:
+        # "after" (e.g. the initial NOTIFY, rule E1) must follow the response: run it
+        # once the response bytes have left our buffer (handed to the kernel), or the
+        # peer is gone. Usually that is now; otherwise a high-water mark of 0 makes
+        # the transport call resume_writing exactly when its buffer is empty.
         transport = self._transport
-        if transport is None or transport.get_write_buffer_size() == 0 or tries <= 0:
+        if transport is None or transport.get_write_buffer_size() == 0:
             after()
             return
-        self._loop.call_later(0.005, self._after_flush, after, tries - 1)
+        self._after_write.append(after)
+        if len(self._after_write) == 1:
+            transport.set_write_buffer_limits(high=0, low=0)
+
+    def _run_after_write(self) -> None:
+        waiting, self._after_write = self._after_write, []
+        if waiting and self._transport is not None:
+            self._transport.set_write_buffer_limits()  # the defaults again
+        for after in waiting:
+            after()
 
 
 async def close_connections(

@@ -2,14 +2,14 @@
 
 The HTTP framing is :mod:`upnpcm.aio.http_server` (llhttp via httptools).
 This adapter's own decisions are only those that need the I/O world: the
-monotonic clock, randomness for SIDs, logging, and starting NOTIFY delivery
-once a SUBSCRIBE response has left.
+monotonic clock, randomness for SIDs, logging, one timer armed at the core's
+:meth:`~DeviceCore.next_deadline`, and carrying out the core's effects (rule
+T3) once the response they belong to is written.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import secrets
 import socket
@@ -26,12 +26,15 @@ from upnpcm.aio.http_server import (
 from upnpcm.aio.notifier import Notifier
 from upnpcm.aio.ssdp import Network, serving_networks
 from upnpcm.core.device import DeviceCore
+from upnpcm.core.effects import Effect, LeasesExpired, SendNotify, ServiceFailed, SubscriptionEnded
 from upnpcm.core.http import HttpRequest, HttpResponse, format_host, normalise_ip
 
 __all__ = ["DeviceServer"]
 
 _LOG: Final = logging.getLogger("upnpcm.server")
 _ACCESS: Final = logging.getLogger("upnpcm.access")
+#: Seconds after a deadline that its timer fires (never before the work is due).
+_TIMER_SLACK: Final = 0.001
 
 
 class _Refuse(asyncio.Protocol):
@@ -87,17 +90,17 @@ class DeviceServer:
         )
         self._requested_port = port
         self.notifier = notifier or Notifier(core)
+        self.notifier.on_effects = self.perform
         self.limits = limits or HttpLimits(max_body=core.limits.max_body)
         self._servers: list[asyncio.Server] = []
         self._connections: set[HttpProtocol] = set()
         self._addresses: list[tuple[str, int]] = []
-        self._sweeper: asyncio.Task[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
         self._reaper: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop_grace = stop_grace
         self._networks = None if networks is None else list(networks)
-        self._sweep_poke = asyncio.Event()
-        self._sweep_at = float("inf")
         #: Connections refused because ``limits.max_connections`` were open.
         self.refused_connections = 0
 
@@ -141,7 +144,7 @@ class DeviceServer:
             networks = serving_networks([ip for ip, _ in self._addresses])
         self.core.set_networks(networks)
         self.notifier.start()
-        self._sweeper = asyncio.create_task(self._sweep(), name="upnpcm-gena-sweeper")
+        self._rearm()
         self._reaper = asyncio.create_task(
             reap_connections(self._connections), name="upnpcm-http-reaper"
         )
@@ -170,11 +173,12 @@ class DeviceServer:
         Returns within about ``stop_grace`` seconds (plus NOTIFY cancellation),
         whether or not the peers read: no transport is left open.
         """
-        for task in (self._sweeper, self._reaper):
-            if task is not None:
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
-        self._sweeper = self._reaper = None
+        self._loop = None  # nothing is performed or re-armed from here on
+        self._disarm()
+        if self._reaper is not None:
+            self._reaper.cancel()
+            await asyncio.gather(self._reaper, return_exceptions=True)
+        self._reaper = None
         await self.notifier.close()
         await close_connections(self._servers, self._connections, grace=self._stop_grace)
         self._addresses = []
@@ -204,21 +208,16 @@ class DeviceServer:
 
     def flush_events(self) -> None:
         """Deliver changes made through the API (e.g. new protocol lists)."""
-        self.notifier.wake(self.core.flush_events())
+        if self._loop is not None:
+            self.perform(self.core.flush_events(self._loop.time()))
 
     # ------------------------------------------------------------------ requests
 
     def _handle(self, request: HttpRequest) -> tuple[HttpResponse, Callable[[], None] | None]:
-        assert self._loop is not None
+        loop = self._loop
+        assert loop is not None
         entropy = secrets.randbits(128) if request.method == "SUBSCRIBE" else 0
-        result = self.core.handle(request, now=self._loop.time(), entropy=entropy)
-        if result.error is not None:
-            _LOG.error(
-                "%s raised in %s",
-                type(result.error).__name__,
-                result.operation,
-                exc_info=result.error,
-            )
+        result = self.core.handle(request, now=loop.time(), entropy=entropy)
         if _ACCESS.isEnabledFor(logging.INFO):
             _ACCESS.info(
                 '%s "%s %s" %d %s',
@@ -228,36 +227,55 @@ class DeviceServer:
                 result.response.status,
                 result.operation or "-",
             )
-        for path, sid in result.ended:
-            self.notifier.forget(path, sid)
-        if result.operation == "PrepareForConnection":
-            # A new row may expire before the sweeper's next wake-up (short leases).
-            deadline = self.core.next_lease_deadline()
-            if deadline is not None and deadline < self._sweep_at:
-                self._sweep_poke.set()
-        if not result.wake:
+        if not result.effects:
+            self._rearm()
             return result.response, None
-        wake = result.wake
-        return result.response, lambda: self.notifier.wake(wake)
+        effects = list(result.effects)
+        return result.response, lambda: self.perform(effects)
 
-    async def _sweep(self) -> None:
-        # Subscription expiry (GENA) and idle leases (ConnectionManager rows, rule H7).
-        loop = asyncio.get_running_loop()
-        while True:
-            deadlines = [t.next_deadline() for t in self.core.tables().values()]
-            deadlines.append(self.core.next_lease_deadline())
-            upcoming = [d for d in deadlines if d is not None]
-            delay = min(upcoming) - loop.time() if upcoming else 60.0
-            delay = min(max(delay, 0.05), 60.0)
-            self._sweep_at = loop.time() + delay
-            self._sweep_poke.clear()
-            with contextlib.suppress(TimeoutError):  # woken early: a nearer deadline
-                await asyncio.wait_for(self._sweep_poke.wait(), delay)
-            now = loop.time()
-            for path, sid in self.core.expire(now):
-                _LOG.info("subscription %s on %s expired", sid, path)
-                self.notifier.forget(path, sid)
-            wake = self.core.expire_leases(now)
-            if wake:
-                _LOG.info("idle connections expired; %d subscribers told", len(wake))
-                self.notifier.wake(wake)
+    # ------------------------------------------------------------------- effects
+
+    def perform(self, effects: list[Effect]) -> None:
+        """Carry out what the core asked for, then re-arm the timer (rules T1, T3)."""
+        if self._loop is None:
+            return  # stopped
+        for effect in effects:
+            if isinstance(effect, SendNotify):
+                self.notifier.send(effect)
+            elif isinstance(effect, ServiceFailed):
+                _LOG.error(
+                    "%s raised in %s",
+                    type(effect.error).__name__,
+                    effect.operation,
+                    exc_info=effect.error,
+                )
+            elif isinstance(effect, SubscriptionEnded):
+                _LOG.info("subscription %s on %s %s", effect.sid, effect.path, effect.reason)
+            elif isinstance(effect, LeasesExpired):
+                _LOG.info("idle state of %s expired: %s", effect.path, effect.dropped)
+        self._rearm()
+
+    def _rearm(self) -> None:
+        loop = self._loop
+        if loop is None:
+            return
+        deadline = self.core.next_deadline()
+        if deadline == self._timer_at:
+            return
+        self._disarm()
+        if deadline is not None:
+            # A hair late rather than early: the core then finds the work due.
+            self._timer = loop.call_at(deadline + _TIMER_SLACK, self._on_timer)
+            self._timer_at = deadline
+
+    def _disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = None
+        self._timer_at = None
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._timer_at = None
+        if self._loop is not None:
+            self.perform(self.core.handle_timer(self._loop.time()))

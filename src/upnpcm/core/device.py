@@ -2,8 +2,15 @@
 
 :class:`DeviceCore` routes an :class:`HttpRequest` to the description, an
 SCPD, a control URL or an event URL and returns an :class:`HttpResponse` plus
-the subscriptions that now have a NOTIFY waiting. The asyncio adapter (upnpcm.aio.server) converts
+the effects it asks for. The asyncio adapter (upnpcm.aio.server) converts
 and sends; nothing here does I/O.
+
+The loop contract, aioquic style (rules T1-T3): every call returns the
+effects to carry out (:mod:`upnpcm.core.effects`); the core owns its timers
+(subscription expiry, idle leases, NOTIFY pacing) behind :meth:`DeviceCore.next_deadline`
+and :meth:`DeviceCore.handle_timer`, and drives NOTIFY delivery itself
+(:mod:`upnpcm.core.delivery`): the adapter sends what it is handed and reports
+each outcome with :meth:`DeviceCore.notify_done`.
 
 HTTP answers (rules H1-H7, B1-B4)
 --------------------------------------------------------
@@ -23,7 +30,7 @@ H5  Control: UPnP errors are faults (HTTP 500, UPnPError code): 401 unknown
 H6  Event: GENA answers with plain statuses (400, 412, 503) and no body.
 H7  Leases: a handler with an idle lease (:class:`LeasedHandler`, e.g. the
     ConnectionManager's rows) gets the request's ``now`` with each action,
-    and :meth:`DeviceCore.expire_leases` lets it drop what expired; the
+    and :meth:`DeviceCore.handle_timer` lets it drop what expired; the
     evented changes that causes are queued like any other.
 """
 
@@ -38,6 +45,7 @@ from typing import Final, Protocol, runtime_checkable
 from upnpcm.core.arguments import decode_in_arguments, encode_arguments
 from upnpcm.core.connection_manager import StateVariablesChanged
 from upnpcm.core.datatypes import UPnPValue
+from upnpcm.core.delivery import DeliveryPolicy, NotifyScheduler
 from upnpcm.core.description import (
     Action,
     DeviceDescription,
@@ -45,14 +53,15 @@ from upnpcm.core.description import (
     ServiceDescription,
     render_device_description,
 )
-from upnpcm.core.gena import GenaPolicy, SubscriptionTable
+from upnpcm.core.effects import Effect, LeasesExpired, ServiceFailed, SubscriptionEnded
+from upnpcm.core.gena import GenaPolicy, SubscriberTable
 from upnpcm.core.http import HttpRequest, HttpResponse, decimal, parse_host_header
+from upnpcm.core.memo import Memo, ReadKey
 from upnpcm.core.soap import (
     CONTENT_TYPE,
     MAX_REQUEST_BYTES,
     build_action_response,
     build_fault,
-    parse_action_request,
 )
 from upnpcm.errors import LocalProtocolError, RemoteProtocolError, SubscriptionError, UPnPError
 
@@ -157,25 +166,38 @@ class Resource:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DeviceResult:
-    """The response, plus (event path, SID) pairs whose NOTIFY should be sent now."""
+    """The answer to one request and what else it asks of the adapter (rule T3).
+
+    ``operation`` names what was handled (an action, ``SUBSCRIBE``, ``RENEW``,
+    ``UNSUBSCRIBE``; "" for documents) for the access log; it asks for nothing.
+    """
 
     response: HttpResponse
-    wake: tuple[tuple[str, str], ...] = ()
-    #: An unexpected exception raised by a service (already answered with 501).
-    error: BaseException | None = None
-    #: For logging: the action or GENA operation handled, if any.
     operation: str = ""
-    #: (event path, SID) pairs that ended (UNSUBSCRIBE): stop delivering to them.
-    ended: tuple[tuple[str, str], ...] = ()
+    #: Carried out in order, after ``response`` is written.
+    effects: tuple[Effect, ...] = ()
 
 
-@dataclass(slots=True)
-class _Route:
-    kind: str  # "resource" | "control" | "event"
-    allow: str
-    resource: Resource | None = None
-    service: HostedService | None = None
-    table: SubscriptionTable | None = None
+@dataclass(frozen=True, slots=True)
+class _ResourceRoute:
+    resource: Resource
+    allow: str = "GET, HEAD"
+
+
+@dataclass(frozen=True, slots=True)
+class _ControlRoute:
+    service: HostedService
+    allow: str = "POST"
+
+
+@dataclass(frozen=True, slots=True)
+class _EventRoute:
+    service: HostedService
+    table: SubscriberTable
+    allow: str = "SUBSCRIBE, UNSUBSCRIBE"
+
+
+_Route = _ResourceRoute | _ControlRoute | _EventRoute
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -196,7 +218,13 @@ def _service_base(service_type: str) -> tuple[str, int]:
 
 
 class DeviceCore:
-    """Route requests for one root device and its hosted services (rules H1-H6)."""
+    """Route requests for one root device and its hosted services (rules H1-H7, T1-T3).
+
+    Besides :meth:`handle`, the adapter owes the core three things: carry out
+    each result's effects after its response is written, report every
+    NOTIFY's outcome with :meth:`notify_done`, and call :meth:`handle_timer`
+    at :meth:`next_deadline` (asking again after every call into the core).
+    """
 
     def __init__(
         self,
@@ -208,14 +236,15 @@ class DeviceCore:
         resources: Mapping[str, Resource] | None = None,
         limits: DeviceLimits | None = None,
         gena_policy: GenaPolicy | None = None,
+        delivery: DeliveryPolicy | None = None,
         server_header: str = "",
         gena_headers: tuple[tuple[str, str], ...] = (),
+        fast_paths: bool = True,
     ) -> None:
         self.description = description
         self.limits = limits or DeviceLimits()
-        self._read_cache: dict[
-            tuple[int, str, tuple[tuple[str, str], ...]], tuple[int, HttpResponse]
-        ] = {}
+        #: Every fast path of this device (M1); ``fast_paths=False`` turns them off.
+        self.memo = Memo(enabled=fast_paths)
         self.server_header = server_header  # also builds the SOAP response headers
         self.gena_headers = gena_headers
         self._services = tuple(services)
@@ -225,52 +254,37 @@ class DeviceCore:
             for hosted in self._services
             if isinstance(hosted.handler, LeasedHandler)
         )
-        self._routes: dict[str, _Route] = {}
-        self._tables: dict[str, SubscriptionTable] = {}
-        self._handler_paths: dict[int, str] = {}
-        self._host_verdicts: dict[tuple[str, str, int], str] = {}
-        self._decoded: dict[tuple[int, str, tuple[tuple[str, str], ...]], dict[str, UPnPValue]] = {}
-        self._cacheable: dict[int, frozenset[str]] = {
+        self._cacheable = {
             id(h): frozenset(getattr(h.handler, "cacheable_actions", ())) for h in services
         }
-        self._versions: dict[int, tuple[str, int]] = {
-            id(h): _service_base(h.service.service_type) for h in services
-        }
-        xml = (
-            description_xml
-            if description_xml is not None
-            else render_device_description(description)
-        )
-        self._add(
-            description_path,
-            _Route(
-                "resource", "GET, HEAD", resource=Resource(content_type=XML_CONTENT_TYPE, body=xml)
-            ),
-        )
+        self._versions = {id(h): _service_base(h.service.service_type) for h in services}
+        self._routes: dict[str, _Route] = {}
+        self._tables: dict[str, SubscriberTable] = {}
+        self._handler_paths: dict[int, str] = {}
+        self._delivery = NotifyScheduler(self._tables, delivery or DeliveryPolicy())
+        self._deadline: float | None = None
+        self._deadline_stale = True
+        document = description_xml
+        if document is None:
+            document = render_device_description(description)
+        self._add(description_path, _ResourceRoute(_xml(document)))
         for hosted in self._services:
-            svc = hosted.service
-            existing = self._routes.get(svc.scpd_url)
-            if existing is None:
-                self._add(
-                    svc.scpd_url,
-                    _Route(
-                        "resource",
-                        "GET, HEAD",
-                        resource=Resource(content_type=XML_CONTENT_TYPE, body=hosted.scpd_xml),
-                    ),
-                )
-            elif existing.resource is None or existing.resource.body != hosted.scpd_xml:
-                raise ValueError(f"two different documents at {svc.scpd_url}")
-            self._add(svc.control_url, _Route("control", "POST", service=hosted))
-            table = SubscriptionTable(gena_policy)
-            self._tables[svc.event_sub_url] = table
-            self._handler_paths[id(hosted.handler)] = svc.event_sub_url
-            self._add(
-                svc.event_sub_url,
-                _Route("event", "SUBSCRIBE, UNSUBSCRIBE", service=hosted, table=table),
-            )
+            self._add_service(hosted, gena_policy)
         for path, resource in (resources or {}).items():
-            self._add(path, _Route("resource", "GET, HEAD", resource=resource))
+            self._add(path, _ResourceRoute(resource))
+
+    def _add_service(self, hosted: HostedService, gena_policy: GenaPolicy | None) -> None:
+        svc = hosted.service
+        existing = self._routes.get(svc.scpd_url)
+        if existing is None:
+            self._add(svc.scpd_url, _ResourceRoute(_xml(hosted.scpd_xml)))
+        elif not isinstance(existing, _ResourceRoute) or existing.resource.body != hosted.scpd_xml:
+            raise ValueError(f"two different documents at {svc.scpd_url}")
+        self._add(svc.control_url, _ControlRoute(hosted))
+        table = SubscriberTable(gena_policy)
+        self._tables[svc.event_sub_url] = table
+        self._handler_paths[id(hosted.handler)] = svc.event_sub_url
+        self._add(svc.event_sub_url, _EventRoute(hosted, table))
 
     def _add(self, path: str, route: _Route) -> None:
         if not path.startswith("/"):
@@ -290,7 +304,7 @@ class DeviceCore:
     def server_header(self, value: str) -> None:
         self._server_header = value
         self._soap_headers = self._headers(("Content-Type", CONTENT_TYPE), ("EXT", ""))
-        self._read_cache.clear()  # invalidates: cached answers carry the old header
+        self.memo.forget_answers()  # invalidates: cached answers carry the old header
 
     @property
     def services(self) -> tuple[HostedService, ...]:
@@ -301,23 +315,28 @@ class DeviceCore:
         """Every path this device answers."""
         return list(self._routes)
 
-    def table(self, event_path: str) -> SubscriptionTable | None:
-        """The subscription table at ``event_path``, or None."""
+    def table(self, event_path: str) -> SubscriberTable | None:
+        """The subscriber table at ``event_path``, or None."""
         return self._tables.get(event_path)
 
-    def tables(self) -> dict[str, SubscriptionTable]:
-        """Subscription tables by event path."""
+    def tables(self) -> dict[str, SubscriberTable]:
+        """Subscriber tables by event path."""
         return dict(self._tables)
 
-    def table_for(self, handler: ServiceHandler) -> tuple[str, SubscriptionTable]:
+    def table_for(self, handler: ServiceHandler) -> tuple[str, SubscriberTable]:
         """(event path, table) of the service implemented by ``handler``."""
         path = self._handler_paths[id(handler)]
         return path, self._tables[path]
 
+    @property
+    def deliveries(self) -> NotifyScheduler:
+        """The NOTIFY scheduler (T2): what is in flight, resting or queued."""
+        return self._delivery
+
     def set_networks(
         self, networks: Iterable[ipaddress.IPv4Network | ipaddress.IPv6Network]
     ) -> None:
-        """Give every subscription table the networks the device is served on.
+        """Give every subscriber table the networks the device is served on.
 
         They decide which CALLBACK addresses ``callback_scope="subnet"`` accepts
         (:mod:`upnpcm.core.gena` rule U3); the adapter calls this once bound.
@@ -329,12 +348,12 @@ class DeviceCore:
     # ---------------------------------------------------------------- requests
 
     def handle(self, request: HttpRequest, *, now: float = 0.0, entropy: int = 0) -> DeviceResult:
-        """Answer one request (rules H1-H6).
+        """Answer one request (rules H1-H7).
 
         Args:
             request: the request, body fully read (the adapter enforces
                 ``limits.max_body`` from Content-Length before reading).
-            now: monotonic seconds (GENA expiry, handler leases).
+            now: monotonic seconds (GENA expiry, handler leases, pacing).
             entropy: 128 random bits (a new SID, if this is a SUBSCRIBE).
         """
         method = request.method.upper()
@@ -347,64 +366,65 @@ class DeviceCore:
         route = self._routes.get(request.path)
         if route is None:
             return DeviceResult(response=self._plain(404, "no such resource"))
-        if route.kind == "resource":
+        if isinstance(route, _ResourceRoute):
             if method not in ("GET", "HEAD"):
-                return DeviceResult(
-                    response=self._plain(405, "method not allowed", allow=route.allow)
-                )
-            assert route.resource is not None
+                return self._not_allowed(route)
             body = route.resource.body
-            data = body() if callable(body) else body
             return DeviceResult(
                 response=HttpResponse(
                     status=200,
                     headers=self._headers(("Content-Type", route.resource.content_type)),
-                    body=data,
+                    body=body() if callable(body) else body,
                 )
             )
-        if route.kind == "control":
+        if isinstance(route, _ControlRoute):
             if method != "POST":
-                return DeviceResult(
-                    response=self._plain(405, "method not allowed", allow=route.allow)
-                )
-            assert route.service is not None
+                return self._not_allowed(route)
             return self._control(route.service, request, now=now)
         if method not in ("SUBSCRIBE", "UNSUBSCRIBE"):
-            return DeviceResult(response=self._plain(405, "method not allowed", allow=route.allow))
-        assert route.table is not None and route.service is not None
+            return self._not_allowed(route)
+        self._deadline_stale = True  # invalidates: next_deadline (subscriptions)
         return self._event(request, route.table, route.service, now=now, entropy=entropy)
 
-    def flush_events(self) -> list[tuple[str, str]]:
-        """Queue changes made outside a request (API calls); return what to wake."""
-        wake: list[tuple[str, str]] = []
+    def flush_events(self, now: float) -> list[Effect]:
+        """Queue the changes made outside a request (API calls); return what to send."""
+        self._deadline_stale = True  # invalidates: next_deadline (pacing)
+        effects: list[Effect] = []
         for hosted in self._services:
-            wake.extend(self._drain(hosted))
-        return wake
+            effects.extend(self._drain(hosted, now))
+        return effects
 
-    def expire_leases(self, now: float) -> list[tuple[str, str]]:
-        """H7: let leased handlers drop what expired; return the (event path, SID) to wake."""
-        wake: list[tuple[str, str]] = []
-        for hosted, handler in self._leased:
-            if handler.expire_idle(now):
-                wake.extend(self._drain(hosted))
-        return list(dict.fromkeys(wake))
+    def notify_done(self, path: str, sid: str, status: int | None, now: float) -> list[Effect]:
+        """The outcome of a :class:`SendNotify`: the last status, None if none answered (E4)."""
+        self._deadline_stale = True  # invalidates: next_deadline (pacing, drops)
+        return self._delivery.done(path, sid, status, now)
 
-    def next_lease_deadline(self) -> float | None:
-        """When :meth:`expire_leases` next has work (monotonic), or None."""
-        soonest: float | None = None
-        for _, handler in self._leased:
-            deadline = handler.next_expiry()
-            if deadline is not None and (soonest is None or deadline < soonest):
-                soonest = deadline
-        return soonest
+    # ------------------------------------------------------------------ timers
 
-    def expire(self, now: float) -> list[tuple[str, str]]:
-        """Drop expired subscriptions everywhere; return (event path, SID) dropped."""
-        for table in self._tables.values():
+    def next_deadline(self) -> float | None:
+        """When :meth:`handle_timer` next has work (monotonic), or None (T1)."""
+        if self._deadline_stale:
+            deadlines = [table.next_deadline() for table in self._tables.values()]
+            deadlines += [handler.next_expiry() for _, handler in self._leased]
+            deadlines.append(self._delivery.next_deadline())
+            self._deadline = min((d for d in deadlines if d is not None), default=None)
+            self._deadline_stale = False
+        return self._deadline
+
+    def handle_timer(self, now: float) -> list[Effect]:
+        """Do what is due by ``now``: subscription expiry, idle leases, pacing (T1)."""
+        self._deadline_stale = True  # invalidates: next_deadline (done work)
+        effects: list[Effect] = []
+        for path, table in self._tables.items():
             table.expire(now)
-        return [
-            (path, sid) for path, table in self._tables.items() for sid in table.drain_expired()
-        ]
+            effects.extend(self._ended(path, table))
+        for hosted, handler in self._leased:
+            dropped = handler.expire_idle(now)
+            if dropped:
+                effects.append(LeasesExpired(hosted.service.event_sub_url, tuple(dropped)))
+                effects.extend(self._drain(hosted, now))
+        effects.extend(self._delivery.handle_timer(now))
+        return effects
 
     # ---------------------------------------------------------------- internals
 
@@ -421,6 +441,9 @@ class DeviceCore:
             status=status, headers=self._headers(*headers), body=f"{status} {text}\n".encode()
         )
 
+    def _not_allowed(self, route: _Route) -> DeviceResult:
+        return DeviceResult(response=self._plain(405, "method not allowed", allow=route.allow))
+
     def _host_problem(self, request: HttpRequest) -> str | None:
         try:
             host = request.headers.get_single("Host")
@@ -431,13 +454,7 @@ class DeviceCore:
         if not request.local:
             return None  # the adapter could not tell the local address: nothing to compare
         key = (host, request.local, request.local_port)
-        verdict = self._host_verdicts.get(key)
-        if verdict is None:
-            verdict = self._judge_host(*key)
-            if len(self._host_verdicts) >= 256:  # bounded: Host values are attacker-chosen
-                self._host_verdicts.clear()
-            self._host_verdicts[key] = verdict
-        return verdict or None
+        return self.memo.host_verdict(key, lambda: self._judge_host(*key)) or None
 
     def _judge_host(self, host: str, local: str, local_port: int) -> str:
         if host.strip() in self.limits.allowed_hosts:
@@ -459,27 +476,32 @@ class DeviceCore:
             # The description echoed request text XML cannot carry (e.g. a NUL).
             body = build_fault(error.code, error.meaning)
         return DeviceResult(
-            response=HttpResponse(
-                status=500,
-                headers=self._soap_headers,
-                body=body,
-            ),
-            error=cause,
+            response=HttpResponse(status=500, headers=self._soap_headers, body=body),
             operation=operation,
+            effects=() if cause is None else (ServiceFailed(operation, cause),),
         )
 
-    def _drain(self, hosted: HostedService) -> list[tuple[str, str]]:
+    def _drain(self, hosted: HostedService, now: float) -> list[Effect]:
         events = hosted.handler.events()
         if not events:
             return []
         path = hosted.service.event_sub_url
         table = self._tables[path]
-        sids: list[str] = []
+        sids: dict[str, None] = {}
         for event in events:
-            sids.extend(table.queue_changes(event.changes))
-        if len(events) > 1:
-            sids = list(dict.fromkeys(sids))
-        return [(path, sid) for sid in sids]
+            sids.update(dict.fromkeys(table.queue_changes(event.changes)))
+        effects: list[Effect] = []
+        for sid in sids:
+            effects.extend(self._delivery.wake(path, sid, now))
+        return effects
+
+    def _ended(self, path: str, table: SubscriberTable) -> list[Effect]:
+        """Subscriptions the table dropped by expiry, forgotten by the scheduler too."""
+        effects: list[Effect] = []
+        for sid in table.drain_expired():
+            self._delivery.forget(path, sid)
+            effects.append(SubscriptionEnded(path, sid, "expired"))
+        return effects
 
     def _control(self, hosted: HostedService, request: HttpRequest, *, now: float) -> DeviceResult:
         content_type = request.headers.get("Content-Type")
@@ -489,7 +511,7 @@ class DeviceCore:
         if len(request.body) > self.limits.max_body:
             return DeviceResult(response=self._plain(413, "request body too large"))
         try:
-            call = parse_action_request(
+            call = self.memo.parse_action_request(
                 request.headers.get("SOAPACTION"), request.body, max_bytes=self.limits.max_body
             )
         except RemoteProtocolError as exc:
@@ -506,69 +528,61 @@ class DeviceCore:
         action = hosted.scpd.action(call.action)
         if action is None:
             return self._fault(UPnPError(401, f"no action {call.action}"), operation=operation)
-        cache_key: tuple[int, str, tuple[tuple[str, str], ...]] | None = None
+        key: ReadKey = (id(hosted), call.action, call.arguments)
         version = -1
-        if call.action in self._cacheable[id(hosted)]:
+        cacheable = call.action in self._cacheable[id(hosted)]
+        if cacheable:
             version = getattr(hosted.handler, "state_version", -1)
-            cache_key = (id(hosted), call.action, call.arguments)
-            hit = self._read_cache.get(cache_key)
-            if hit is not None and hit[0] == version:
-                return DeviceResult(response=hit[1], operation=operation)
+            hit = self.memo.answer(key, version)
+            if hit is not None:
+                return DeviceResult(response=hit, operation=operation)
+        self._deadline_stale = True  # invalidates: next_deadline (leases, pacing)
         try:
-            arguments = self._decode(hosted, action, call.arguments)
+            arguments = self._decode(hosted, action, key)
             outputs = hosted.handler.handle_action(call.action, arguments, now=now)
+            pairs = encode_arguments(hosted.scpd, action.out_arguments, outputs)
         except UPnPError as exc:
             return self._fault(exc, operation=operation)
         except Exception as exc:
             return self._fault(UPnPError(501, _GENERIC_FAILURE), operation=operation, cause=exc)
-        try:
-            pairs = encode_arguments(hosted.scpd, action.out_arguments, outputs)
-        except Exception as exc:
-            return self._fault(UPnPError(501, _GENERIC_FAILURE), operation=operation, cause=exc)
         body = build_action_response(hosted.service.service_type, call.action, pairs)
-        response = HttpResponse(
-            status=200,
-            headers=self._soap_headers,
-            body=body,
+        response = HttpResponse(status=200, headers=self._soap_headers, body=body)
+        if cacheable:
+            self.memo.keep_answer(key, version, response)
+        return DeviceResult(
+            response=response, operation=operation, effects=tuple(self._drain(hosted, now))
         )
-        if cache_key is not None:
-            if len(self._read_cache) >= 256:  # bounded: arguments are the client's choice
-                self._read_cache.clear()
-            self._read_cache[cache_key] = (version, response)
-        return DeviceResult(response=response, wake=tuple(self._drain(hosted)), operation=operation)
 
-    def _decode(
-        self, hosted: HostedService, action: Action, pairs: tuple[tuple[str, str], ...]
-    ) -> dict[str, UPnPValue]:
+    def _decode(self, hosted: HostedService, action: Action, key: ReadKey) -> dict[str, UPnPValue]:
         # Control points repeat the same arguments (PrepareForConnection with the same
         # protocolInfo, polling with the same InstanceID): each distinct set of
-        # arguments is checked once. Only accepted sets are kept; the handler gets a copy.
-        key = (id(hosted), action.name, pairs)
-        values = self._decoded.get(key)
-        if values is None:
-            values = decode_in_arguments(hosted.scpd, action, pairs)
-            if len(self._decoded) >= 256:  # bounded: arguments are the client's choice
-                self._decoded.clear()
-            self._decoded[key] = values
+        # arguments is checked once (M1). Only accepted sets are kept; the handler gets a copy.
+        values = self.memo.decoded(key, lambda: decode_in_arguments(hosted.scpd, action, key[2]))
         return dict(values)
 
     def _event(
         self,
         request: HttpRequest,
-        table: SubscriptionTable,
+        table: SubscriberTable,
         hosted: HostedService,
         *,
         now: float,
         entropy: int,
     ) -> DeviceResult:
         path = hosted.service.event_sub_url
+        method = request.method.upper()
+        plain = self._headers(*self.gena_headers)
         try:
-            if request.method.upper() == "UNSUBSCRIBE":
+            if method == "UNSUBSCRIBE":
                 sid = table.unsubscribe(request.headers, now=now)
+                self._delivery.forget(path, sid)
                 return DeviceResult(
-                    response=HttpResponse(status=200, headers=self._headers(*self.gena_headers)),
-                    operation="UNSUBSCRIBE",
-                    ended=((path, sid), *((path, gone) for gone in table.drain_expired())),
+                    response=HttpResponse(status=200, headers=plain),
+                    operation=method,
+                    effects=(
+                        SubscriptionEnded(path, sid, "unsubscribed"),
+                        *self._ended(path, table),
+                    ),
                 )
             grant = table.subscribe(
                 request.headers,
@@ -580,15 +594,19 @@ class DeviceCore:
             )
         except SubscriptionError as exc:
             return DeviceResult(
-                response=HttpResponse(status=exc.status, headers=self._headers(*self.gena_headers)),
-                operation=request.method.upper(),
-                ended=tuple((path, sid) for sid in table.drain_expired()),
+                response=HttpResponse(status=exc.status, headers=plain),
+                operation=method,
+                effects=tuple(self._ended(path, table)),
             )
+        effects = self._ended(path, table)
+        if not grant.renewal:
+            effects += self._delivery.wake(path, grant.sid, now)  # E1: the initial event
         return DeviceResult(
-            response=HttpResponse(
-                status=200, headers=self._headers(*grant.headers(), *self.gena_headers)
-            ),
-            wake=() if grant.renewal else ((path, grant.sid),),
+            response=HttpResponse(status=200, headers=self._headers(*grant.headers(), *plain)),
             operation="RENEW" if grant.renewal else "SUBSCRIBE",
-            ended=tuple((path, sid) for sid in table.drain_expired()),
+            effects=tuple(effects),
         )
+
+
+def _xml(document: bytes) -> Resource:
+    return Resource(content_type=XML_CONTENT_TYPE, body=document)

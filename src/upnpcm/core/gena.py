@@ -3,7 +3,8 @@
 Theory of operation
 ===================
 
-One :class:`SubscriptionTable` per evented service. It answers SUBSCRIBE /
+One :class:`SubscriberTable` per evented service: the device side of GENA (the
+control point's side is :mod:`upnpcm.core.subscription`). It answers SUBSCRIBE /
 renewal / UNSUBSCRIBE header sets with a grant or an HTTP status, keeps each
 subscription's SEQ counter and its *pending* changes, and hands the adapter the
 next NOTIFY for a subscription when the adapter is ready to send it. Time
@@ -36,7 +37,7 @@ U3  The address must equal the subscriber's own (the TCP peer) — or, with
     the address the SUBSCRIBE arrived on (so a request that came in over the
     LAN can never aim NOTIFYs at loopback); never 0.0.0.0/::, multicast,
     broadcast, or the device's own ip:port. The adapter supplies the
-    networks (:meth:`SubscriptionTable.set_networks`); with none, "subnet"
+    networks (:meth:`SubscriberTable.set_networks`); with none, "subnet"
     accepts nothing.
 U4  Rejected URLs are dropped before any connection is made; when none is
     left the answer is 412.
@@ -53,7 +54,7 @@ E1  A new subscription's first message is the initial event, SEQ 0, holding
     200 is on the wire. Renewals send nothing.
 E2  Changes are merged into each subscription's pending set (bounded by the
     number of evented variables; a later value replaces an earlier one, so
-    the last value always goes out). :meth:`SubscriptionTable.take_message`
+    the last value always goes out). :meth:`SubscriberTable.take_message`
     turns the pending set into one NOTIFY and assigns the SEQ.
 E3  SEQ grows by one per message taken, whether or not delivery succeeds, so a
     loss shows as a gap; after 4294967295 it wraps to 1 (0 is only ever the
@@ -84,8 +85,8 @@ __all__ = [
     "GenaPolicy",
     "Grant",
     "Notification",
-    "Subscription",
-    "SubscriptionTable",
+    "Subscriber",
+    "SubscriberTable",
     "build_propertyset",
     "callback_target",
     "format_timeout",
@@ -277,8 +278,8 @@ class GenaPolicy:
 
 
 @dataclass(slots=True, kw_only=True)
-class Subscription:
-    """One live subscription (mutable; owned by its table)."""
+class Subscriber:
+    """One live subscription as the device keeps it (mutable; owned by its table)."""
 
     sid: str
     callbacks: tuple[str, ...]
@@ -331,7 +332,7 @@ class Grant:
         return [("SID", self.sid), ("TIMEOUT", format_timeout(self.timeout))]
 
 
-class SubscriptionTable:
+class SubscriberTable:
     """All subscriptions of one evented service (rules in the module docstring)."""
 
     def __init__(
@@ -341,7 +342,7 @@ class SubscriptionTable:
         networks: Iterable[ipaddress.IPv4Network | ipaddress.IPv6Network] = (),
     ) -> None:
         self._policy = policy or GenaPolicy()
-        self._subs: dict[str, Subscription] = {}
+        self._subs: dict[str, Subscriber] = {}
         self._networks = tuple(networks)
         self._expired: list[str] = []
         self.rejected_callbacks = 0
@@ -357,7 +358,7 @@ class SubscriptionTable:
     def __contains__(self, sid: object) -> bool:
         return sid in self._subs
 
-    def get(self, sid: str) -> Subscription | None:
+    def get(self, sid: str) -> Subscriber | None:
         """The live subscription ``sid``, or None."""
         return self._subs.get(sid)
 
@@ -432,7 +433,7 @@ class SubscriptionTable:
         new_sid = self._policy.make_sid(entropy)
         if new_sid in self._subs:
             raise SubscriptionError(503, "SID collision; try again")
-        sub = Subscription(
+        sub = Subscriber(
             sid=new_sid,
             callbacks=tuple(urls),
             peer=peer,
@@ -552,7 +553,3 @@ class SubscriptionTable:
     def next_deadline(self) -> float | None:
         """When the next subscription expires (monotonic), or None."""
         return min((s.expires_at for s in self._subs.values()), default=None)
-
-    def set_seq(self, sid: str, seq: int) -> None:
-        """Test hook: set the SEQ of the last message of ``sid`` (to exercise the wrap)."""
-        self._subs[sid].seq = seq

@@ -27,7 +27,6 @@ from xml.etree.ElementTree import Element, tostring
 
 from upnpcm.core.http import decimal
 from upnpcm.core.xml import (
-    _INVALID_XML_CHARS,
     child,
     child_text,
     escape_text,
@@ -113,15 +112,8 @@ def parse_action_request(
 ) -> ActionRequest:
     """Parse a control request.
 
-    Two caches spare the XML parser on repeated requests; neither ever caches
-    an error, and a body is only ever *parsed* by :func:`~upnpcm.core.xml.parse_xml`:
-
-    * by (header, body): control points repeat identical requests (polling
-      GetProtocolInfo, GetTransportInfo…) and :class:`ActionRequest` is immutable;
-    * by markup: a body that is byte for byte a body already parsed and
-      accepted, except for the plain text of its arguments, is read from that
-      body's template (see :class:`_Template`): ConnectionComplete with another
-      ConnectionID, Seek to another position…
+    The body is parsed by :func:`~upnpcm.core.xml.parse_xml` every time; the
+    device's fast paths for repeated bodies live in :mod:`upnpcm.core.memo`.
 
     Raises:
         RemoteProtocolError: bad SOAPACTION or envelope (400), too big (413).
@@ -131,26 +123,7 @@ def parse_action_request(
         raise RemoteProtocolError(
             f"SOAP request of {len(body)} bytes exceeds the {max_bytes}-byte limit", status_hint=413
         )
-    return _parse_action_request_cached(soapaction, body, max_bytes)
-
-
-@lru_cache(maxsize=256)
-def _parse_action_request_cached(
-    soapaction: str | None, body: bytes, max_bytes: int
-) -> ActionRequest:
-    for known_template in _TEMPLATES.get(soapaction, ()) if len(body) <= max_bytes else ():
-        found = known_template.read(body)
-        if found is not None:
-            return found
-    request = _parse_action_request_xml(soapaction, body, max_bytes)
-    template = _Template.derive(request, body)
-    if template is not None:
-        if len(_TEMPLATES) >= _MAX_TEMPLATE_KEYS:
-            _TEMPLATES.clear()  # bounded: header values are the client's choice
-        known = _TEMPLATES.setdefault(soapaction, [])
-        known.insert(0, template)
-        del known[_MAX_TEMPLATES_PER_KEY:]
-    return request
+    return _parse_action_request_xml(soapaction, body, max_bytes)
 
 
 def _parse_action_request_xml(soapaction: str | None, body: bytes, max_bytes: int) -> ActionRequest:
@@ -169,92 +142,6 @@ def _parse_action_request_xml(soapaction: str | None, body: bytes, max_bytes: in
         except RemoteProtocolError as exc:
             raise UPnPError(402, str(exc)) from exc
     return ActionRequest(service_type=service_type, action=action, arguments=tuple(arguments))
-
-
-_MAX_TEMPLATE_KEYS: Final = 128
-_MAX_TEMPLATES_PER_KEY: Final = 4
-#: Bytes that may never appear in a template slot: markup starts, entity
-#: references, and CR (which XML would turn into LF).
-_SLOT: Final = rb"([^<&\r]*)"
-
-
-@dataclass(frozen=True, slots=True)
-class _Template:
-    """The markup of an accepted request body, with a hole for each argument's text.
-
-    Why this is sound: a body that matches has, byte for byte, the markup of a
-    body that the safe parser accepted (so it is well-formed, has no DTD, and
-    has the same action, namespace and argument elements); only the character
-    data of the argument elements differs. That text holds no ``<`` or ``&``
-    (so no markup or entity), no CR (so no line-end normalisation), no
-    ``]]>`` and only characters XML allows, and is valid UTF-8 in a UTF-8
-    document. Under those conditions XML 1.0 gives exactly the same tree with
-    the new text, so the :class:`ActionRequest` is the template's with the
-    new values. Anything else falls back to the parser.
-    """
-
-    pattern: re.Pattern[bytes]
-    service_type: str
-    action: str
-    names: tuple[str, ...]
-
-    @classmethod
-    def derive(cls, request: ActionRequest, body: bytes) -> _Template | None:
-        """A template from a body the parser just accepted, or None when unsure."""
-        head = body.lstrip()
-        declaration = head.startswith(b"<?xml")
-        if b"<!" in body or b"\r" in body or body.count(b"<?") != (1 if declaration else 0):
-            return None  # comments, CDATA, PIs, CRs: keep it simple, parse those
-        if (
-            declaration
-            and re.match(rb"<\?xml[^>]*encoding", head)
-            and not re.match(rb"<\?xml[^>]*encoding=[\"']utf-8[\"']", head, re.IGNORECASE)
-        ):
-            return None
-        parts: list[bytes] = []
-        position = 0
-        for name, text in request.arguments:
-            if any(c in text for c in "<&\r") or "]]>" in text:
-                return None
-            needle = f"<{name}>{text}</{name}>".encode()
-            if body.count(needle) != 1:
-                return None
-            start = body.index(needle)
-            if start < position:
-                return None
-            value_at = start + len(name) + 2
-            parts += [re.escape(body[position:value_at]), _SLOT]
-            position = value_at + len(text.encode())
-        parts.append(re.escape(body[position:]))
-        return cls(
-            pattern=re.compile(b"".join(parts), re.DOTALL),
-            service_type=request.service_type,
-            action=request.action,
-            names=tuple(name for name, _ in request.arguments),
-        )
-
-    def read(self, body: bytes) -> ActionRequest | None:
-        """The request ``body`` carries, if it fits this template; else None."""
-        match = self.pattern.fullmatch(body)
-        if match is None:
-            return None
-        values = []
-        for raw in match.groups():
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                return None
-            if "]]>" in text or _INVALID_XML_CHARS.search(text):
-                return None
-            values.append(text)
-        return ActionRequest(
-            service_type=self.service_type,
-            action=self.action,
-            arguments=tuple(zip(self.names, values, strict=True)),
-        )
-
-
-_TEMPLATES: dict[str | None, list[_Template]] = {}
 
 
 def _check_action_name(name: str) -> str:

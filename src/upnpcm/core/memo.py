@@ -1,0 +1,225 @@
+"""Every fast path of a device, in one room (rule M1).
+
+A :class:`Memo` belongs to one :class:`~upnpcm.core.device.DeviceCore`. It
+remembers what the protocol code would compute again for a repeated input:
+
+* parsed control requests, by (SOAPACTION, body) — control points repeat
+  identical requests (polling GetProtocolInfo, GetTransportInfo…);
+* request *templates*: a body that is, byte for byte, an accepted body except
+  for the plain text of its arguments is read from that body's template
+  (:class:`Template`) instead of being parsed — ConnectionComplete with
+  another ConnectionID, Seek to another position…;
+* checked and converted in-arguments, by (service, action, raw arguments);
+* whole answers of read-only actions, by (service, action, arguments), valid
+  while the handler's ``state_version`` is unchanged;
+* the verdict on a Host header (rule H2), by (Host, local address, port).
+
+M1  A fast path gives exactly the answer of the slow path: ``Memo(enabled=False)``
+    turns every one off, and a property test requires byte-identical responses
+    both ways over arbitrary request sequences. No error is ever remembered,
+    except a Host verdict, which is a pure function of its key.
+M2  Every table here is bounded: entries by count, templates also in bytes.
+    Keys are the client's choice, so a full table is emptied, not grown.
+
+Nothing here is module-level state: two devices never share a memo.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final, TypeVar
+
+from upnpcm.core.http import HttpResponse
+from upnpcm.core.soap import ActionRequest, parse_action_request
+from upnpcm.core.xml import _INVALID_XML_CHARS
+
+__all__ = ["Memo", "Template"]
+
+_T = TypeVar("_T")
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+
+#: Entries per table (M2).
+MAX_ENTRIES: Final = 256
+#: SOAPACTION values with templates, and templates kept for each.
+MAX_TEMPLATE_KEYS: Final = 128
+MAX_TEMPLATES_PER_KEY: Final = 4
+#: Bytes that may never appear in a template slot: markup starts, entity
+#: references, and CR (which XML would turn into LF).
+_SLOT: Final = rb"([^<&\r]*)"
+
+ReadKey = tuple[int, str, tuple[tuple[str, str], ...]]
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    """The markup of an accepted request body, with a hole for each argument's text.
+
+    Why this is sound: a body that matches has, byte for byte, the markup of a
+    body that the safe parser accepted (so it is well-formed, has no DTD, and
+    has the same action, namespace and argument elements); only the character
+    data of the argument elements differs. That text holds no ``<`` or ``&``
+    (so no markup or entity), no CR (so no line-end normalisation), no
+    ``]]>`` and only characters XML allows, and is valid UTF-8 in a UTF-8
+    document. Under those conditions XML 1.0 gives exactly the same tree with
+    the new text, so the :class:`ActionRequest` is the template's with the
+    new values. Anything else falls back to the parser.
+    """
+
+    pattern: re.Pattern[bytes]
+    service_type: str
+    action: str
+    names: tuple[str, ...]
+
+    @classmethod
+    def derive(cls, request: ActionRequest, body: bytes) -> Template | None:
+        """A template from a body the parser just accepted, or None when unsure."""
+        head = body.lstrip()
+        declaration = head.startswith(b"<?xml")
+        if b"<!" in body or b"\r" in body or body.count(b"<?") != (1 if declaration else 0):
+            return None  # comments, CDATA, PIs, CRs: keep it simple, parse those
+        if (
+            declaration
+            and re.match(rb"<\?xml[^>]*encoding", head)
+            and not re.match(rb"<\?xml[^>]*encoding=[\"']utf-8[\"']", head, re.IGNORECASE)
+        ):
+            return None
+        parts: list[bytes] = []
+        position = 0
+        for name, text in request.arguments:
+            if any(c in text for c in "<&\r") or "]]>" in text:
+                return None
+            needle = f"<{name}>{text}</{name}>".encode()
+            if body.count(needle) != 1:
+                return None
+            start = body.index(needle)
+            if start < position:
+                return None
+            value_at = start + len(name) + 2
+            parts += [re.escape(body[position:value_at]), _SLOT]
+            position = value_at + len(text.encode())
+        parts.append(re.escape(body[position:]))
+        return cls(
+            pattern=re.compile(b"".join(parts), re.DOTALL),
+            service_type=request.service_type,
+            action=request.action,
+            names=tuple(name for name, _ in request.arguments),
+        )
+
+    def read(self, body: bytes) -> ActionRequest | None:
+        """The request ``body`` carries, if it fits this template; else None."""
+        match = self.pattern.fullmatch(body)
+        if match is None:
+            return None
+        values = []
+        for raw in match.groups():
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                return None
+            if "]]>" in text or _INVALID_XML_CHARS.search(text):
+                return None
+            values.append(text)
+        return ActionRequest(
+            service_type=self.service_type,
+            action=self.action,
+            arguments=tuple(zip(self.names, values, strict=True)),
+        )
+
+
+class Memo:
+    """The fast paths of one device (M1, M2); ``enabled=False`` turns them all off."""
+
+    def __init__(self, *, enabled: bool = True) -> None:
+        self.enabled = enabled
+        self._requests: dict[tuple[str | None, bytes, int], ActionRequest] = {}
+        self.templates: dict[str | None, list[Template]] = {}
+        self._decoded: dict[ReadKey, object] = {}
+        self._answers: dict[ReadKey, tuple[int, HttpResponse]] = {}
+        self._hosts: dict[tuple[str, str, int], str] = {}
+
+    # ------------------------------------------------------------ SOAP parsing
+
+    def parse_action_request(
+        self, soapaction: str | None, body: bytes, *, max_bytes: int
+    ) -> ActionRequest:
+        """:func:`~upnpcm.core.soap.parse_action_request`, remembered (errors never are)."""
+        if not self.enabled or len(body) > max_bytes:
+            return parse_action_request(soapaction, body, max_bytes=max_bytes)
+        key = (soapaction, body, max_bytes)
+        found = self._requests.get(key)
+        if found is not None:
+            return found
+        found = self._from_template(soapaction, body)
+        if found is None:
+            found = parse_action_request(soapaction, body, max_bytes=max_bytes)
+            self._learn(soapaction, body, found)
+        _put(self._requests, key, found)
+        return found
+
+    def _from_template(self, soapaction: str | None, body: bytes) -> ActionRequest | None:
+        for template in self.templates.get(soapaction, ()):
+            found = template.read(body)
+            if found is not None:
+                return found
+        return None
+
+    def _learn(self, soapaction: str | None, body: bytes, request: ActionRequest) -> None:
+        template = Template.derive(request, body)
+        if template is None:
+            return
+        if soapaction not in self.templates and len(self.templates) >= MAX_TEMPLATE_KEYS:
+            self.templates.clear()  # M2: header values are the client's choice
+        known = self.templates.setdefault(soapaction, [])
+        known.insert(0, template)
+        del known[MAX_TEMPLATES_PER_KEY:]
+
+    # --------------------------------------------------------------- arguments
+
+    def decoded(self, key: ReadKey, compute: Callable[[], _T]) -> _T:
+        """``compute()`` for ``key`` (checked in-arguments), remembered when it succeeds."""
+        if not self.enabled:
+            return compute()
+        found = self._decoded.get(key)
+        if found is None:
+            found = compute()
+            _put(self._decoded, key, found)
+        return found  # type: ignore[return-value]  # stored by this method under this key
+
+    # ----------------------------------------------------------------- answers
+
+    def answer(self, key: ReadKey, version: int) -> HttpResponse | None:
+        """The remembered answer for ``key`` at state ``version``, or None."""
+        if not self.enabled:
+            return None
+        hit = self._answers.get(key)
+        return hit[1] if hit is not None and hit[0] == version else None
+
+    def keep_answer(self, key: ReadKey, version: int, response: HttpResponse) -> None:
+        """Remember the answer for ``key`` at state ``version``."""
+        if self.enabled:
+            _put(self._answers, key, (version, response))
+
+    def forget_answers(self) -> None:
+        """Drop every remembered answer (something they all carry changed)."""
+        self._answers.clear()
+
+    # -------------------------------------------------------------------- Host
+
+    def host_verdict(self, key: tuple[str, str, int], judge: Callable[[], str]) -> str:
+        """``judge()`` for a (Host, local address, port) key, remembered."""
+        if not self.enabled:
+            return judge()
+        verdict = self._hosts.get(key)
+        if verdict is None:
+            verdict = judge()
+            _put(self._hosts, key, verdict)
+        return verdict
+
+
+def _put(table: dict[_K, _V], key: _K, value: _V) -> None:
+    if len(table) >= MAX_ENTRIES:
+        table.clear()  # M2: bounded, keys are the client's choice
+    table[key] = value
