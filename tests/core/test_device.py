@@ -38,7 +38,7 @@ class Boom:
         return []
 
 
-def make_core(**kw) -> tuple[DeviceCore, ConnectionManager]:
+def make_core(*, fast_paths: bool = True, **kw) -> tuple[DeviceCore, ConnectionManager]:
     cm = ConnectionManager(ConnectionManagerConfig(sink="http-get:*:audio/mpeg:*", **kw))
     scpd = connection_manager_scpd(prepare_for_connection=cm.config.prepare_for_connection)
     service = cm_service("MediaRenderer")
@@ -59,6 +59,7 @@ def make_core(**kw) -> tuple[DeviceCore, ConnectionManager]:
             ),
         ],
         resources={"/status": Resource(content_type="text/plain", body=lambda: b"live")},
+        fast_paths=fast_paths,
         server_header="Linux/6 UPnP/1.1 upnpcm/0",
     )
     return core, cm

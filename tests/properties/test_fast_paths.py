@@ -1,0 +1,219 @@
+"""M1: with every fast path off, a device answers byte for byte as with them on.
+
+Two devices, identical but for ``fast_paths``, get the same arbitrary sequence
+of requests (every action, odd and broken bodies, unknown IDs, other Host
+headers, SUBSCRIBE/UNSUBSCRIBE) interleaved with state changes (new protocol
+lists, a new Server header, time passing, delivery outcomes). Every response —
+status, headers, body — and every effect must be the same.
+"""
+
+from __future__ import annotations
+
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from tests.core.test_device import CM, CONTROL, make_core, request
+from upnpcm.core.effects import SendNotify, ServiceFailed
+from upnpcm.core.soap import build_action_request
+
+EVENT = "/MediaRenderer/ConnectionManager/Event"
+FORMATS = st.sampled_from(
+    [
+        "http-get:*:audio/mpeg:*",
+        "http-get:*:audio/flac:*",
+        "http-get:*:audio/mpeg:DLNA.ORG_PN=MP3",
+        "*:*:*:*",
+        "nonsense",
+        "",
+    ]
+)
+IDS = st.sampled_from(["0", "1", "2", "3", "-1", "x", "", "٣", "99999999999"])
+ACTIONS = st.one_of(
+    st.tuples(st.just("GetProtocolInfo"), st.just(())),
+    st.tuples(st.just("GetProtocolInfo"), st.just(())),
+    st.tuples(st.just("GetCurrentConnectionIDs"), st.just(())),
+    st.tuples(
+        st.just("GetCurrentConnectionInfo"), st.tuples(st.tuples(st.just("ConnectionID"), IDS))
+    ),
+    st.tuples(st.just("ConnectionComplete"), st.tuples(st.tuples(st.just("ConnectionID"), IDS))),
+    st.tuples(
+        st.just("PrepareForConnection"),
+        st.tuples(
+            st.tuples(st.just("RemoteProtocolInfo"), FORMATS),
+            st.tuples(st.just("PeerConnectionManager"), st.sampled_from(["", "uuid:x/cm"])),
+            st.tuples(st.just("PeerConnectionID"), IDS),
+            st.tuples(st.just("Direction"), st.sampled_from(["Input", "Output", "Sideways"])),
+        ),
+    ),
+    st.tuples(st.just("NoSuchAction"), st.just(())),
+)
+#: Body rewrites: same request in other markup, or a broken one.
+SAME = lambda b: b  # noqa: E731 - one of the rewrites
+REWRITES = st.sampled_from(
+    [
+        SAME,
+        SAME,
+        SAME,
+        SAME,
+        SAME,
+        lambda b: b"  \n" + b,
+        lambda b: b.replace(b"u:", b"m:").replace(b":u=", b":m="),
+        lambda b: b.replace(b"<s:Body>", b'<s:Body id="7">'),
+        lambda b: b.replace(b'<?xml version="1.0"?>', b""),
+        lambda b: b[: len(b) // 2],
+        lambda b: b.replace(b"</s:Body>", b"<!-- x --></s:Body>"),
+        lambda b: b.replace(b"<ConnectionID>", b"<ConnectionID><![CDATA[").replace(
+            b"</ConnectionID>", b"]]></ConnectionID>"
+        ),
+        lambda b: b.replace(b"audio", b"&#97;udio"),
+    ]
+)
+
+control = st.tuples(
+    st.just("control"),
+    ACTIONS,
+    REWRITES,
+    st.sampled_from(["127.0.0.1:1400"] * 6 + ["127.0.0.1:1401", "example.com"]),
+)
+subscribe = st.tuples(st.just("subscribe"), st.sampled_from(["Second-1800", "Second-5", None]))
+unsubscribe = st.tuples(st.just("unsubscribe"), st.integers(0, 3))
+sink = st.tuples(st.just("sink"), FORMATS)
+server = st.tuples(st.just("server"), st.sampled_from(["", "Linux UPnP/1.1 test/1", "other/2"]))
+time = st.tuples(st.just("time"), st.floats(0, 4000))
+outcome = st.tuples(st.just("outcome"), st.sampled_from([200, 412, 500, None]))
+STEPS = st.lists(
+    st.one_of(control, control, control, subscribe, unsubscribe, sink, server, time, outcome),
+    max_size=40,
+)
+
+
+def _effects(effects):
+    out = []
+    for effect in effects:
+        if isinstance(effect, ServiceFailed):
+            out.append(("failed", effect.operation, type(effect.error)))
+        elif isinstance(effect, SendNotify):
+            m = effect.message
+            out.append(("notify", effect.path, m.sid, m.seq, m.callbacks, m.body))
+        else:
+            out.append(effect)
+    return out
+
+
+class Device:
+    def __init__(self, fast_paths: bool) -> None:
+        self.core, self.cm = make_core(fast_paths=fast_paths, connection_idle_timeout=600)
+        self.now = 0.0
+        self.sids: list[str] = []
+        self.flight: list[tuple[str, str]] = []
+
+    def step(self, step, entropy: int):
+        kind = step[0]
+        if kind == "control":
+            _, (action, args), rewrite, host = step
+            headers, body = build_action_request(CM, action, list(args))
+            result = self.core.handle(
+                request(
+                    "POST",
+                    CONTROL,
+                    headers=[
+                        ("Content-Type", headers["Content-Type"]),
+                        ("SOAPACTION", headers["SOAPACTION"]),
+                    ],
+                    body=rewrite(body),
+                    host=host,
+                ),
+                now=self.now,
+            )
+            return self._result(result)
+        if kind == "subscribe":
+            extra = [("TIMEOUT", step[1])] if step[1] else []
+            result = self.core.handle(
+                request(
+                    "SUBSCRIBE",
+                    EVENT,
+                    headers=[
+                        ("CALLBACK", "<http://127.0.0.1:5000/cb>"),
+                        ("NT", "upnp:event"),
+                        *extra,
+                    ],
+                ),
+                now=self.now,
+                entropy=entropy,
+            )
+            if result.response.status == 200:
+                self.sids.append(result.response.header("SID"))
+            return self._result(result)
+        if kind == "unsubscribe":
+            sid = self.sids[step[1] % len(self.sids)] if self.sids else "uuid:none"
+            result = self.core.handle(
+                request("UNSUBSCRIBE", EVENT, headers=[("SID", sid)]), now=self.now
+            )
+            return self._result(result)
+        if kind == "sink":
+            self.cm.set_protocol_info(sink=step[1])
+            return _effects(self._track(self.core.flush_events(self.now)))
+        if kind == "server":
+            self.core.server_header = step[1]
+            return None
+        if kind == "time":
+            self.now += step[1]
+            return _effects(self._track(self.core.handle_timer(self.now)))
+        if kind == "outcome" and self.flight:
+            path, sid = self.flight.pop(0)
+            return _effects(self._track(self.core.notify_done(path, sid, step[1], self.now)))
+        return None
+
+    def _track(self, effects):
+        self.flight += [(e.path, e.message.sid) for e in effects if isinstance(e, SendNotify)]
+        return effects
+
+    def _result(self, result):
+        response = result.response
+        return (
+            response.status,
+            response.headers,
+            response.body,
+            result.operation,
+            _effects(self._track(result.effects)),
+        )
+
+
+GET_INFO = ("control", ("GetProtocolInfo", ()), SAME, "127.0.0.1:1400")
+PREPARE = (
+    "control",
+    (
+        "PrepareForConnection",
+        (
+            ("RemoteProtocolInfo", "http-get:*:audio/flac:*"),
+            ("PeerConnectionManager", ""),
+            ("PeerConnectionID", "-1"),
+            ("Direction", "Input"),
+        ),
+    ),
+    SAME,
+    "127.0.0.1:1400",
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(STEPS)
+@example([GET_INFO, ("server", "other/2"), GET_INFO])
+@example([GET_INFO, ("sink", "http-get:*:audio/flac:*"), GET_INFO])
+@example([PREPARE, ("sink", "http-get:*:audio/flac:*"), PREPARE])
+def test_fast_paths_change_no_byte(steps):
+    fast, slow = Device(True), Device(False)
+    for number, step in enumerate(steps):
+        entropy = 1000 + number
+        assert fast.step(step, entropy) == slow.step(step, entropy), (number, step)
+    assert fast.core.next_deadline() == slow.core.next_deadline()
+
+
+def test_the_switch_really_turns_the_fast_paths_off():
+    fast, slow = Device(True), Device(False)
+    step = ("control", ("GetProtocolInfo", ()), lambda b: b, "127.0.0.1:1400")
+    for _ in range(3):
+        fast.step(step, 0)
+        slow.step(step, 0)
+    assert fast.core.memo._answers and fast.core.memo._requests and fast.core.memo._hosts
+    assert not (slow.core.memo._answers or slow.core.memo._requests or slow.core.memo._hosts)
