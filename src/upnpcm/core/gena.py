@@ -409,12 +409,7 @@ class SubscriberTable:
         if sid is not None:
             if callback is not None or nt is not None:
                 raise SubscriptionError(400, "SID together with CALLBACK or NT")
-            sub = self._subs.get(sid.strip())
-            if sub is None:
-                raise SubscriptionError(412, "unknown or expired SID")
-            sub.timeout = granted
-            sub.expires_at = now + granted
-            return Grant(sid=sub.sid, timeout=granted, renewal=True)
+            return self._renew(sid.strip(), granted, now)
         if nt is None or nt.strip() != "upnp:event":
             raise SubscriptionError(412, "NT must be upnp:event")
         if callback is None:
@@ -426,6 +421,25 @@ class SubscriberTable:
         ]
         if not urls:
             raise SubscriptionError(412, "no acceptable CALLBACK URL")
+        return self._add(urls, peer, granted, now, entropy, evented_state)
+
+    def _renew(self, sid: str, granted: int, now: float) -> Grant:
+        sub = self._subs.get(sid)
+        if sub is None:
+            raise SubscriptionError(412, "unknown or expired SID")
+        sub.timeout = granted
+        sub.expires_at = now + granted
+        return Grant(sid=sub.sid, timeout=granted, renewal=True)
+
+    def _add(
+        self,
+        urls: list[str],
+        peer: str,
+        granted: int,
+        now: float,
+        entropy: int,
+        evented_state: Mapping[str, str],
+    ) -> Grant:
         if len(self._subs) >= self._policy.max_subscriptions:
             raise SubscriptionError(503, "subscription limit of this service reached")
         if sum(1 for s in self._subs.values() if s.peer == peer) >= self._policy.max_per_peer:
@@ -433,7 +447,7 @@ class SubscriberTable:
         new_sid = self._policy.make_sid(entropy)
         if new_sid in self._subs:
             raise SubscriptionError(503, "SID collision; try again")
-        sub = Subscriber(
+        self._subs[new_sid] = Subscriber(
             sid=new_sid,
             callbacks=tuple(urls),
             peer=peer,
@@ -441,7 +455,6 @@ class SubscriberTable:
             expires_at=now + granted,
             pending=dict(evented_state),
         )
-        self._subs[new_sid] = sub
         return Grant(sid=new_sid, timeout=granted, renewal=False)
 
     def _callback_ok(self, url: str, peer: str, own: tuple[str, int]) -> bool:
