@@ -134,3 +134,38 @@ def test_two_devices_share_no_template():
     first = fast_parser()
     assert first.templates
     assert Memo().templates == {}
+
+
+def _unique_markup(i: int, padding: int) -> bytes:
+    """A valid PrepareForConnection whose markup is new every time (an attribute value)."""
+    return SEED.replace(b"<s:Body>", f'<s:Body x{i}="{"p" * padding}">'.encode())
+
+
+def test_large_bodies_get_no_template():
+    # Issue-12 regression: a 14 KiB body with new markup each time made the device
+    # compile a 14 KiB regex per request. Large bodies are parsed, never templated.
+    parser = Memo()
+    for i in range(20):
+        body = _unique_markup(i, 14_000)
+        request = parser.parse_action_request(HEADER, body, max_bytes=soap.MAX_REQUEST_BYTES)
+        assert request.action == "PrepareForConnection"
+    assert parser.templates == {}
+
+
+def test_template_memory_is_bounded_in_bytes():
+    parser = Memo()
+    for i in range(400):
+        body = _unique_markup(i, memo.MAX_TEMPLATE_BODY - len(SEED) - 40)
+        assert len(body) <= memo.MAX_TEMPLATE_BODY
+        header = " " * (i % 100) + HEADER  # 100 SOAPACTION keys, 4 templates each
+        parser.parse_action_request(header, body, max_bytes=soap.MAX_REQUEST_BYTES)
+        held = sum(t.size for known in parser.templates.values() for t in known)
+        assert held == parser._template_bytes <= memo.MAX_TEMPLATE_BYTES
+    assert parser.templates  # small bodies still get templates
+
+
+def test_parsed_request_keys_are_bounded_in_bytes():
+    parser = Memo()
+    for i in range(200):
+        parser.parse_action_request(HEADER, _unique_markup(i, 12_000), max_bytes=16384)
+        assert sum(len(key[1]) for key in parser._requests) <= memo.MAX_REQUEST_KEY_BYTES

@@ -26,7 +26,6 @@ Nothing here is module-level state: two devices never share a memo.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final, TypeVar
@@ -46,9 +45,11 @@ MAX_ENTRIES: Final = 256
 #: SOAPACTION values with templates, and templates kept for each.
 MAX_TEMPLATE_KEYS: Final = 128
 MAX_TEMPLATES_PER_KEY: Final = 4
-#: Bytes that may never appear in a template slot: markup starts, entity
-#: references, and CR (which XML would turn into LF).
-_SLOT: Final = rb"([^<&\r]*)"
+#: Largest body a template is derived from, and most template bytes a memo holds.
+MAX_TEMPLATE_BODY: Final = 4 * 1024
+MAX_TEMPLATE_BYTES: Final = 256 * 1024
+#: Most body bytes the parsed-request table holds as keys.
+MAX_REQUEST_KEY_BYTES: Final = 1024 * 1024
 
 ReadKey = tuple[int, str, tuple[tuple[str, str], ...]]
 
@@ -66,27 +67,40 @@ class Template:
     document. Under those conditions XML 1.0 gives exactly the same tree with
     the new text, so the :class:`ActionRequest` is the template's with the
     new values. Anything else falls back to the parser.
+
+    The markup is kept as literal byte strings (``literals[i]`` before hole
+    ``i``, the last one after every hole); every literal after a hole starts
+    with that argument's end tag, so a hole ends at the first ``<``. Matching
+    is one left-to-right scan of the body: no regular expression is compiled
+    or run, so a template costs about what reading the body costs (M2).
     """
 
-    pattern: re.Pattern[bytes]
+    literals: tuple[bytes, ...]
     service_type: str
     action: str
     names: tuple[str, ...]
 
+    @property
+    def size(self) -> int:
+        """Bytes of markup this template holds."""
+        return sum(map(len, self.literals))
+
     @classmethod
     def derive(cls, request: ActionRequest, body: bytes) -> Template | None:
         """A template from a body the parser just accepted, or None when unsure."""
+        if len(body) > MAX_TEMPLATE_BODY:
+            return None  # M2: large bodies are rare and parsed
         head = body.lstrip()
         declaration = head.startswith(b"<?xml")
         if b"<!" in body or b"\r" in body or body.count(b"<?") != (1 if declaration else 0):
             return None  # comments, CDATA, PIs, CRs: keep it simple, parse those
-        if (
-            declaration
-            and re.match(rb"<\?xml[^>]*encoding", head)
-            and not re.match(rb"<\?xml[^>]*encoding=[\"']utf-8[\"']", head, re.IGNORECASE)
-        ):
-            return None
-        parts: list[bytes] = []
+        if declaration:
+            prolog = head[: head.find(b"?>") + 2].lower()
+            if b"encoding" in prolog and not (
+                b"encoding='utf-8'" in prolog or b'encoding="utf-8"' in prolog
+            ):
+                return None
+        literals: list[bytes] = []
         position = 0
         for name, text in request.arguments:
             if any(c in text for c in "<&\r") or "]]>" in text:
@@ -98,11 +112,11 @@ class Template:
             if start < position:
                 return None
             value_at = start + len(name) + 2
-            parts += [re.escape(body[position:value_at]), _SLOT]
+            literals.append(body[position:value_at])
             position = value_at + len(text.encode())
-        parts.append(re.escape(body[position:]))
+        literals.append(body[position:])
         return cls(
-            pattern=re.compile(b"".join(parts), re.DOTALL),
+            literals=tuple(literals),
             service_type=request.service_type,
             action=request.action,
             names=tuple(name for name, _ in request.arguments),
@@ -110,11 +124,18 @@ class Template:
 
     def read(self, body: bytes) -> ActionRequest | None:
         """The request ``body`` carries, if it fits this template; else None."""
-        match = self.pattern.fullmatch(body)
-        if match is None:
+        first = self.literals[0]
+        if not body.startswith(first):
             return None
+        position = len(first)
         values = []
-        for raw in match.groups():
+        for literal in self.literals[1:]:
+            end = body.find(b"<", position)
+            if end < 0 or not body.startswith(literal, end):
+                return None
+            raw = body[position:end]
+            if b"&" in raw or b"\r" in raw:
+                return None
             try:
                 text = raw.decode("utf-8")
             except UnicodeDecodeError:
@@ -122,6 +143,9 @@ class Template:
             if "]]>" in text or _INVALID_XML_CHARS.search(text):
                 return None
             values.append(text)
+            position = end + len(literal)
+        if position != len(body):
+            return None
         return ActionRequest(
             service_type=self.service_type,
             action=self.action,
@@ -136,6 +160,8 @@ class Memo:
         self.enabled = enabled
         self._requests: dict[tuple[str | None, bytes, int], ActionRequest] = {}
         self.templates: dict[str | None, list[Template]] = {}
+        self._template_bytes = 0
+        self._request_bytes = 0
         self._decoded: dict[ReadKey, object] = {}
         self._answers: dict[ReadKey, tuple[int, HttpResponse]] = {}
         self._hosts: dict[tuple[str, str, int], str] = {}
@@ -156,7 +182,13 @@ class Memo:
         if found is None:
             found = parse_action_request(soapaction, body, max_bytes=max_bytes)
             self._learn(soapaction, body, found)
+        if self._request_bytes + len(body) > MAX_REQUEST_KEY_BYTES:
+            self._requests.clear()  # M2: bounded in bytes too
+            self._request_bytes = 0
+        if len(self._requests) >= MAX_ENTRIES:
+            self._request_bytes = 0
         _put(self._requests, key, found)
+        self._request_bytes += len(body)
         return found
 
     def _from_template(self, soapaction: str | None, body: bytes) -> ActionRequest | None:
@@ -170,10 +202,15 @@ class Memo:
         template = Template.derive(request, body)
         if template is None:
             return
-        if soapaction not in self.templates and len(self.templates) >= MAX_TEMPLATE_KEYS:
-            self.templates.clear()  # M2: header values are the client's choice
+        full = soapaction not in self.templates and len(self.templates) >= MAX_TEMPLATE_KEYS
+        if full or self._template_bytes + template.size > MAX_TEMPLATE_BYTES:
+            self.templates.clear()  # M2: header values and markup are the client's choice
+            self._template_bytes = 0
         known = self.templates.setdefault(soapaction, [])
         known.insert(0, template)
+        self._template_bytes += template.size
+        for dropped in known[MAX_TEMPLATES_PER_KEY:]:
+            self._template_bytes -= dropped.size
         del known[MAX_TEMPLATES_PER_KEY:]
 
     # --------------------------------------------------------------- arguments
