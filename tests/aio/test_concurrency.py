@@ -24,7 +24,7 @@ async def soap(session, url, action, args):
 async def test_200_parallel_prepares_never_exceed_limit_or_reuse_ids(tmp_path):
     settings = DeviceSettings(host=("127.0.0.1",), port=0, max_connections=50)
     # 200 client connections at once: above the default HTTP cap of 64, so raise it here.
-    limits = HttpLimits(max_connections=256)
+    limits = HttpLimits(max_connections=256, max_connections_per_peer=256)
     async with DeviceHost(settings, state_dir=tmp_path, http_limits=limits) as dev:
         url = dev.server.url("127.0.0.1", "/MediaRenderer/ConnectionManager/Control")
         args = [

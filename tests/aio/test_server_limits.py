@@ -45,6 +45,7 @@ async def status_of(port: int, raw: bytes, *, timeout: float = 5.0) -> int:
 def test_limits_pin_security_md():
     limits = HttpLimits()
     assert limits.max_connections == 64
+    assert limits.max_connections_per_peer == 8
     assert limits.max_head == 16 * 1024
     assert limits.max_write_buffer == 256 * 1024
 
@@ -57,8 +58,9 @@ async def test_connections_over_the_cap_are_refused_and_the_server_recovers(devi
     cap = device.server.limits.max_connections
     hogs: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
     try:
-        for _ in range(cap + 10):
-            hogs.append(await asyncio.open_connection("127.0.0.1", port))
+        for i in range(cap + 10):  # from many addresses: the per-peer cap is not the point here
+            source = f"127.0.9.{1 + i // 4}"
+            hogs.append(await asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0)))
         deadline = time.monotonic() + 5
         while device.server.refused_connections < 10 and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
@@ -107,6 +109,79 @@ async def test_connection_cap_is_configurable(tmp_path):
         while server.connections and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
         assert await status_of(port, get_request(port, close=True)) == 200
+
+
+async def _slow_connections(port: int, source: str, count: int):
+    """``count`` connections from ``source`` that send a byte of a head now and then."""
+    held = []
+    for _ in range(count):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0))
+        writer.write(b"G")
+        held.append((reader, writer))
+    return held
+
+
+async def test_one_host_cannot_take_the_whole_connection_budget(device):
+    # Issue-12 regression: 64 slow connections from one address used to make
+    # every other client's request a 503.
+    port = device.port
+    per_peer = device.server.limits.max_connections_per_peer
+    assert per_peer < device.server.limits.max_connections
+    held = await _slow_connections(port, "127.0.10.1", per_peer + 5)
+    try:
+        answers = []
+        for reader, _ in held[per_peer:]:
+            answers.append(await asyncio.wait_for(reader.read(), 2.0))
+        assert all(a.startswith(b"HTTP/1.1 503") for a in answers), answers
+        assert b"Retry-After: 1" in answers[0]
+        for _, writer in held[:per_peer]:
+            writer.write(b"E")  # still trickling
+        statuses = [
+            await status_of(port, get_request(port, close=True)) for _ in range(30)
+        ]  # another host (127.0.0.1): every request answered
+        assert statuses == [200] * 30
+        assert device.server.refused_connections == 5
+    finally:
+        for _, writer in held:
+            writer.close()
+
+
+async def test_the_per_peer_cap_is_released_when_connections_close(device):
+    port = device.port
+    per_peer = device.server.limits.max_connections_per_peer
+    held = await _slow_connections(port, "127.0.10.2", per_peer)
+    for _, writer in held:
+        writer.close()
+    deadline = time.monotonic() + 5
+    while device.server.connections and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    again = await _slow_connections(port, "127.0.10.2", per_peer)
+    try:
+        await asyncio.sleep(0.2)
+        assert device.server.refused_connections == 0
+        assert len(device.server.connections) == per_peer
+    finally:
+        for _, writer in again:
+            writer.close()
+
+
+async def test_per_peer_cap_is_configurable(tmp_path):
+    from upnpcm.host import DeviceHost
+    from upnpcm.settings import DeviceSettings
+
+    host = DeviceHost(
+        DeviceSettings(host=("127.0.0.1",), port=0, ssdp=False),
+        state_dir=tmp_path,
+        http_limits=HttpLimits(max_connections_per_peer=1),
+    )
+    async with host:
+        port = host.server.port
+        held = await _slow_connections(port, "127.0.0.1", 1)
+        try:
+            assert await status_of(port, get_request(port, close=True), timeout=2) == 503
+        finally:
+            for _, writer in held:
+                writer.close()
 
 
 # ------------------------------------------------------------------- pipelining

@@ -37,7 +37,14 @@ from urllib.parse import urlsplit
 
 from upnpcm.aio.control_point import RemoteService
 from upnpcm.aio.http_client import HttpClient
-from upnpcm.aio.http_server import HttpLimits, HttpProtocol, close_connections, reap_connections
+from upnpcm.aio.http_server import (
+    ConnectionGate,
+    HttpLimits,
+    HttpProtocol,
+    close_connections,
+    quiet_accept_errors,
+    reap_connections,
+)
 from upnpcm.core.gena import MAX_NOTIFY_BYTES
 from upnpcm.core.http import Headers, HttpRequest, HttpResponse, format_host
 from upnpcm.core.subscription import (
@@ -200,8 +207,17 @@ class EventListener:
         timeout: float = 10.0,
         requested_timeout: int = 1800,
         rng: random.Random | None = None,
+        limits: HttpLimits | None = None,
     ) -> None:
         self.http = http
+        #: Sizes, timeouts and connection caps of the NOTIFY listener (rules B3, B4).
+        self.limits = limits or HttpLimits(
+            max_body=MAX_NOTIFY_BYTES,
+            keepalive_timeout=60.0,
+            max_connections=256,
+            max_connections_per_peer=32,
+        )
+        self._gate = ConnectionGate(self.limits)
         self.bind_host = bind_host
         self.bind_port = bind_port
         self.advertise_host = advertise_host
@@ -212,7 +228,7 @@ class EventListener:
         self._rng = rng or random.SystemRandom()
         self._servers: list[asyncio.Server] = []
         self._families: set[int] = set()
-        self._connections: set[HttpProtocol] = set()
+        self._connections = self._gate.connections
         self._reaper: asyncio.Task[None] | None = None
         self._subscriptions: list[Subscription] = []
         self._by_state: dict[int, Subscription] = {}
@@ -226,12 +242,11 @@ class EventListener:
             OSError: the bind address or port cannot be used.
         """
         loop = asyncio.get_running_loop()
-        limits = HttpLimits(max_body=MAX_NOTIFY_BYTES, keepalive_timeout=60.0)
+        limits, gate = self.limits, self._gate
+        quiet_accept_errors()
 
-        def factory() -> HttpProtocol:
-            protocol = HttpProtocol(self._handle, limits, on_close=self._connections.discard)
-            self._connections.add(protocol)
-            return protocol
+        def factory() -> asyncio.Protocol:
+            return gate.protocol(lambda: HttpProtocol(self._handle, limits, gate=gate))
 
         if self.bind_host is not None:
             hosts: list[str] = [self.bind_host]

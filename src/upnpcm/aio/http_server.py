@@ -34,8 +34,10 @@ arrived in the same read are answered only while fewer than
 ``max_write_buffer`` bytes and ``max_pipelined`` responses wait unsent, after
 which the connection is closed (the peer retries what got no answer, RFC 9112
 §9.3.2). A closing connection whose peer does not take the rest within
-``linger_timeout`` is aborted. The server owning the connections accepts at
-most ``max_connections`` at once (see :class:`~upnpcm.aio.server.DeviceServer`).
+``linger_timeout`` is aborted. A :class:`ConnectionGate` admits at most
+``max_connections`` connections at once and at most ``max_connections_per_peer``
+from one address; one more is answered 503 (``Retry-After: 1``) and closed
+without reading it, so one host cannot take the whole budget.
 
 The application is a plain function ``HttpRequest -> (HttpResponse, after)``:
 ``after`` (or None) runs once the response has been handed to the kernel.
@@ -63,7 +65,7 @@ from upnpcm.core.http import (
     normalise_ip,
 )
 
-__all__ = ["HttpLimits", "HttpProtocol", "RequestHandler", "reap_connections"]
+__all__ = ["ConnectionGate", "HttpLimits", "HttpProtocol", "RequestHandler", "reap_connections"]
 
 _LOG: Final = logging.getLogger("upnpcm.http")
 _TOKEN: Final = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+ ")
@@ -87,6 +89,8 @@ class HttpLimits:
     keepalive_timeout: float = 15.0
     #: Connections open at once; more are answered 503 and closed.
     max_connections: int = 64
+    #: Connections open at once from one peer address; more are answered 503 and closed.
+    max_connections_per_peer: int = 8
     #: Unsent response bytes after which pipelined requests are no longer answered.
     max_write_buffer: int = 256 * 1024
     #: Unsent responses after which pipelined requests are no longer answered.
@@ -96,6 +100,65 @@ class HttpLimits:
 
 
 _NO_HEADERS: Final = Headers()
+_OVERLOADED: Final = HttpResponse(
+    status=503,
+    headers=(("Content-Type", "text/plain; charset=utf-8"), ("Retry-After", "1")),
+    body=b"503 Service Unavailable: too many connections\n",
+)
+
+
+class _Refuse(asyncio.Protocol):
+    """A connection over the global cap: a 503 and close, nothing read or kept."""
+
+    def __init__(self, server_header: str) -> None:
+        self._server_header = server_header
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Answer 503 and close."""
+        tcp = cast(asyncio.Transport, transport)  # uvloop's is no subclass
+        tcp.pause_reading()
+        tcp.write(serialize_response(_OVERLOADED, close=True, server=self._server_header))
+        tcp.close()
+
+
+class ConnectionGate:
+    """Admission of a server's connections: a global and a per-peer cap (rule B4)."""
+
+    def __init__(self, limits: HttpLimits) -> None:
+        self.limits = limits
+        #: The open (admitted) connections.
+        self.connections: set[HttpProtocol] = set()
+        self._per_peer: dict[str, int] = {}
+        #: Connections refused, over either cap.
+        self.refused = 0
+
+    def protocol(
+        self, make: Callable[[], HttpProtocol], server_header: str = ""
+    ) -> asyncio.Protocol:
+        """A protocol for a new connection: ``make()`` or, over the global cap, a 503."""
+        if len(self.connections) >= self.limits.max_connections:
+            self.refused += 1
+            return _Refuse(server_header)
+        protocol = make()
+        self.connections.add(protocol)
+        return protocol
+
+    def admit(self, peer: str) -> bool:
+        """Count a connection from ``peer``; False when it is over the per-peer cap."""
+        count = self._per_peer.get(peer, 0)
+        if count >= self.limits.max_connections_per_peer:
+            self.refused += 1
+            return False
+        self._per_peer[peer] = count + 1
+        return True
+
+    def closed(self, protocol: HttpProtocol, peer: str | None) -> None:
+        """``protocol`` is gone; ``peer`` is the address it was admitted for, if any."""
+        self.connections.discard(protocol)
+        if peer is not None:
+            count = self._per_peer.pop(peer, 0) - 1
+            if count > 0:
+                self._per_peer[peer] = count
 
 
 class _Reject(Exception):
@@ -184,9 +247,12 @@ class HttpProtocol(asyncio.Protocol):
         *,
         server_header: str = "",
         on_close: Callable[[HttpProtocol], None] | None = None,
+        gate: ConnectionGate | None = None,
     ) -> None:
         self._handler = handler
         self._on_close = on_close
+        self._gate = gate
+        self._admitted: str | None = None  # the peer address the gate counted
         self._closed_waiter: asyncio.Future[None] | None = None  # made by wait_closed()
         self._limits = limits
         self._server_header = server_header
@@ -230,6 +296,13 @@ class HttpProtocol(asyncio.Protocol):
         if local:
             self._local, self._local_port = normalise_ip(str(local[0])), int(local[1])
         self._arm(self._limits.header_timeout)
+        if self._gate is not None:
+            if not self._gate.admit(self._peer):
+                _LOG.debug("%s: over the per-peer connection cap", self._peer)
+                self._transport.pause_reading()
+                self._send(_OVERLOADED, close=True)
+                return
+            self._admitted = self._peer
 
     def connection_lost(self, exc: Exception | None) -> None:
         """Forget the transport; tell the owner."""
@@ -241,6 +314,9 @@ class HttpProtocol(asyncio.Protocol):
             self._closed_waiter.set_result(None)
         if self._on_close is not None:
             self._on_close(self)
+        if self._gate is not None:
+            self._gate.closed(self, self._admitted)
+            self._admitted = None
 
     def close(self) -> None:
         """Close the connection once buffered bytes are out (the server is stopping)."""
@@ -496,6 +572,43 @@ class HttpProtocol(asyncio.Protocol):
             self._transport.set_write_buffer_limits()  # the defaults again
         for after in waiting:
             after()
+
+
+class _AcceptErrorFilter(logging.Filter):
+    """Turn asyncio's per-accept EMFILE tracebacks into one warning a minute."""
+
+    PREFIX: Final = "socket.accept() out of system resource"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._last = float("-inf")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Keep other records; reword the first accept error, drop repeats for 60 s."""
+        if not str(record.msg).startswith(self.PREFIX):
+            return True
+        now = time.monotonic()
+        if now - self._last < 60.0:
+            return False
+        self._last = now
+        record.msg = (
+            "out of file descriptors: new connections wait (asyncio retries the accept; "
+            "further such messages are suppressed for 60 s)"
+        )
+        record.args = ()
+        record.exc_info = record.exc_text = None
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
+_ACCEPT_ERRORS: Final = _AcceptErrorFilter()
+
+
+def quiet_accept_errors() -> None:
+    """Install the accept-error filter on the ``asyncio`` logger (once)."""
+    logger = logging.getLogger("asyncio")
+    if _ACCEPT_ERRORS not in logger.filters:
+        logger.addFilter(_ACCEPT_ERRORS)
 
 
 async def close_connections(

@@ -14,14 +14,15 @@ import logging
 import secrets
 import socket
 from collections.abc import Callable, Iterable
-from typing import Final, cast
+from typing import Final
 
 from upnpcm.aio.http_server import (
+    ConnectionGate,
     HttpLimits,
     HttpProtocol,
     close_connections,
+    quiet_accept_errors,
     reap_connections,
-    serialize_response,
 )
 from upnpcm.aio.notifier import Notifier
 from upnpcm.aio.ssdp import Network, serving_networks
@@ -37,25 +38,6 @@ _ACCESS: Final = logging.getLogger("upnpcm.access")
 _TIMER_SLACK: Final = 0.001
 
 
-class _Refuse(asyncio.Protocol):
-    """A connection over the limit: a 503 and close, nothing read or kept."""
-
-    def __init__(self, server_header: str) -> None:
-        self._server_header = server_header
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        """Answer 503 and close."""
-        tcp = cast(asyncio.Transport, transport)  # uvloop's is no subclass
-        tcp.pause_reading()
-        response = HttpResponse(
-            status=503,
-            headers=(("Content-Type", "text/plain; charset=utf-8"), ("Retry-After", "1")),
-            body=b"503 Service Unavailable: too many connections\n",
-        )
-        tcp.write(serialize_response(response, close=True, server=self._server_header))
-        tcp.close()
-
-
 class DeviceServer:
     """Serve a :class:`DeviceCore`, with GENA delivery.
 
@@ -67,8 +49,9 @@ class DeviceServer:
     ``networks`` are the device's own networks for ``callback_scope="subnet"``
     (default: those of the interfaces behind the bound addresses).
 
-    At most ``limits.max_connections`` connections are open at once: one more
-    is answered 503 and closed at once, without reading it. :meth:`stop`
+    At most ``limits.max_connections`` connections are open at once, and at most
+    ``limits.max_connections_per_peer`` from one address: one more is answered
+    503 and closed at once, without reading it. :meth:`stop`
     gives open connections ``stop_grace`` seconds to take their last bytes,
     then aborts them.
     """
@@ -93,7 +76,8 @@ class DeviceServer:
         self.notifier.on_effects = self.perform
         self.limits = limits or HttpLimits(max_body=core.limits.max_body)
         self._servers: list[asyncio.Server] = []
-        self._connections: set[HttpProtocol] = set()
+        self.gate = ConnectionGate(self.limits)
+        self._connections = self.gate.connections
         self._addresses: list[tuple[str, int]] = []
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
@@ -101,8 +85,6 @@ class DeviceServer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop_grace = stop_grace
         self._networks = None if networks is None else list(networks)
-        #: Connections refused because ``limits.max_connections`` were open.
-        self.refused_connections = 0
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -113,6 +95,7 @@ class DeviceServer:
             OSError: an address could not be bound (e.g. the port is in use).
         """
         loop = self._loop = asyncio.get_running_loop()
+        quiet_accept_errors()
         hosts = self._hosts
         if hosts is None:
             hosts = ["0.0.0.0", "::"] if socket.has_ipv6 else ["0.0.0.0"]  # noqa: S104 - the default is all interfaces
@@ -150,17 +133,17 @@ class DeviceServer:
         )
 
     def _protocol(self) -> asyncio.Protocol:
-        if len(self._connections) >= self.limits.max_connections:
-            self.refused_connections += 1
-            return _Refuse(self.core.server_header)
-        protocol = HttpProtocol(
-            self._handle,
-            self.limits,
-            server_header=self.core.server_header,
-            on_close=self._connections.discard,
+        return self.gate.protocol(
+            lambda: HttpProtocol(
+                self._handle, self.limits, server_header=self.core.server_header, gate=self.gate
+            ),
+            self.core.server_header,
         )
-        self._connections.add(protocol)
-        return protocol
+
+    @property
+    def refused_connections(self) -> int:
+        """Connections refused, over the global or the per-peer cap."""
+        return self.gate.refused
 
     @property
     def connections(self) -> frozenset[HttpProtocol]:
