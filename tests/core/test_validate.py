@@ -19,8 +19,9 @@ from upnpcm.core.validate import (
     argument_problems,
     compare_cm_scpd,
     description_url_problems,
-    document_problems,
     required_element_problems,
+    root_problems,
+    spec_version_problems,
     type_urn_problems,
     udn_problems,
     unique_id_problems,
@@ -50,7 +51,8 @@ LOCATION = "http://10.0.0.5:80/desc.xml"
 def test_a_conformant_description_has_no_problems():
     root = parse_xml(GOOD, max_bytes=10_000)
     description = parse_device_description(GOOD)
-    assert document_problems(root, "device") == []
+    assert root_problems(root, "device") == []
+    assert spec_version_problems(root) == []
     assert required_element_problems(root) == []
     assert udn_problems(description, uda=(1, 1)) == ([], [])
     assert unique_id_problems(description) == []
@@ -60,11 +62,15 @@ def test_a_conformant_description_has_no_problems():
 
 def test_document_root_namespace_and_spec_version():
     bad = GOOD.replace(b"device-1-0", b"device-9-9").replace(b"<major>1</major>", b"")
-    problems = document_problems(parse_xml(bad, max_bytes=10_000), "device")
-    assert any("namespace" in p for p in problems)
-    assert any("major" in p for p in problems)
+    root = parse_xml(bad, max_bytes=10_000)
+    assert root_problems(root, "device") == [
+        "the root element's namespace is 'urn:schemas-upnp-org:device-9-9', "
+        "not 'urn:schemas-upnp-org:device-1-0'"
+    ]
+    assert spec_version_problems(root) == ["specVersion major is None, not 1 or 2"]
     scpd = b'<scpd xmlns="urn:schemas-upnp-org:service-1-0"><actionList/></scpd>'
-    assert document_problems(parse_xml(scpd, max_bytes=1000), "scpd") == ["no <specVersion>"]
+    assert root_problems(parse_xml(scpd, max_bytes=1000), "scpd") == []
+    assert spec_version_problems(parse_xml(scpd, max_bytes=1000)) == ["no <specVersion>"]
 
 
 def test_required_elements_and_empty_event_url():

@@ -63,12 +63,18 @@ __all__ = [
     "argument_problems",
     "compare_cm_scpd",
     "description_url_problems",
-    "document_problems",
+    "description_urls",
+    "out_of_range_value",
     "required_element_problems",
+    "resolve_url",
+    "root_problems",
+    "sample_value",
+    "spec_version_problems",
     "type_urn_problems",
     "udn_problems",
     "unique_id_problems",
     "variable_problems",
+    "wrong_type_value",
 ]
 
 _UUID_RE: Final = re.compile(
@@ -86,8 +92,8 @@ _STRINGS: Final = frozenset({"string"})
 # ----------------------------------------------------------------- documents (V1, V2)
 
 
-def document_problems(root: Element, kind: str) -> list[str]:
-    """V1 for a parsed document; ``kind`` is ``"device"`` (description) or ``"scpd"``."""
+def root_problems(root: Element, kind: str) -> list[str]:
+    """V1 (root element, namespace, one device); ``kind`` is ``"device"`` or ``"scpd"``."""
     name, namespace = ("root", DEVICE_NS) if kind == "device" else ("scpd", SERVICE_NS)
     problems: list[str] = []
     if local_name(root.tag) != name:
@@ -96,17 +102,22 @@ def document_problems(root: Element, kind: str) -> list[str]:
         problems.append(
             f"the root element's namespace is {namespace_of(root.tag) or 'none'!r}, not {namespace!r}"
         )
-    spec = child(root, "specVersion")
-    if spec is None:
-        problems.append("no <specVersion>")
-    else:
-        major, minor = child_text(spec, "major"), child_text(spec, "minor")
-        if major not in ("1", "2"):
-            problems.append(f"specVersion major is {major!r}, not 1 or 2")
-        if minor is None or not minor.isascii() or not minor.isdigit():
-            problems.append(f"specVersion minor is {minor!r}, not a number")
     if kind == "device" and len(children(root, "device")) != 1:
         problems.append(f"{len(children(root, 'device'))} <device> elements under <root>, not 1")
+    return problems
+
+
+def spec_version_problems(root: Element) -> list[str]:
+    """V1 (specVersion: major 1 or 2, minor a number) for a description or an SCPD."""
+    spec = child(root, "specVersion")
+    if spec is None:
+        return ["no <specVersion>"]
+    problems: list[str] = []
+    major, minor = child_text(spec, "major"), child_text(spec, "minor")
+    if major not in ("1", "2"):
+        problems.append(f"specVersion major is {major!r}, not 1 or 2")
+    if minor is None or not minor.isascii() or not minor.isdigit():
+        problems.append(f"specVersion minor is {minor!r}, not a number")
     return problems
 
 
@@ -394,6 +405,59 @@ def _range_problems(var: StateVariable) -> list[str]:
                 f"{var.name}: allowedValueRange step {value_range.step!r} is not positive"
             )
     return problems
+
+
+# ------------------------------------------------------------- values of a variable (V7)
+
+#: A valid value of each type that has no allowed list or range to take one from.
+_ZERO: Final = {
+    "boolean": "0",
+    "char": "a",
+    "date": "2000-01-01",
+    "dateTime": "2000-01-01T00:00:00",
+    "dateTime.tz": "2000-01-01T00:00:00+00:00",
+    "time": "00:00:00",
+    "time.tz": "00:00:00+00:00",
+}
+
+
+def sample_value(var: StateVariable) -> str:
+    """A value ``var`` accepts (V7): its first allowed value, the range's minimum, its default, or a zero."""
+    if var.allowed_values:
+        return var.allowed_values[0]
+    if var.allowed_range is not None and _fits(var, var.allowed_range.minimum):
+        return var.allowed_range.minimum.strip()
+    if var.default_value is not None and _fits(var, var.default_value):
+        return var.default_value
+    if var.data_type in _NUMERIC:
+        return "0"
+    return _ZERO.get(var.data_type, "")
+
+
+def out_of_range_value(var: StateVariable) -> str | None:
+    """A value of ``var``'s type outside its allowedValueList or range (None: there is none)."""
+    if var.allowed_values is not None and var.data_type in _STRINGS:
+        candidate = "upnpcm-not-allowed"
+        while candidate in var.allowed_values:
+            candidate += "-"
+        return candidate
+    if var.allowed_range is None or var.data_type not in _NUMERIC:
+        return None
+    for bound, offset in ((var.allowed_range.maximum, 1), (var.allowed_range.minimum, -1)):
+        value = _number(bound)
+        if value is None:
+            continue
+        text = str(int(value) + offset) if value == int(value) else repr(value + offset)
+        if _fits(var, text):
+            return text
+    return None
+
+
+def wrong_type_value(var: StateVariable) -> str | None:
+    """A text that is not a value of ``var``'s type (None for strings: every text is one)."""
+    if var.data_type in _NUMERIC or var.data_type in _ZERO or var.data_type.startswith("bin."):
+        return "upnpcm-not-a-" + var.data_type.replace(".", "-")
+    return None
 
 
 # ---------------------------------------------------------------- ConnectionManager (V8)
