@@ -260,7 +260,17 @@ async def out_of_range(ctx: CheckContext) -> AsyncIterator[Finding]:
     uda = await ctx.uda()
     async for service, call in _each_service(ctx, _out_of_range):
         subject = service.qualified_name
-        if isinstance(call, SoapExchange) and call.fault_code == 402:
+        code = call.fault_code if isinstance(call, SoapExchange) else None
+        if isinstance(call, SoapExchange) and code is not None and 700 <= code < 800:
+            yield failed(
+                subject,
+                sent=call.sent,
+                received=call.received,
+                detail="a code of the service's own, not UDA's 600/601: generic control points miss it",
+                tolerated=True,
+            )
+            continue
+        if isinstance(call, SoapExchange) and code == 402:
             if uda < (1, 1):
                 yield passed(
                     subject,
@@ -346,7 +356,8 @@ CHECKS: Final = (
     _check(
         "ctl.out-of-range",
         "a value outside the allowedValueList or allowedValueRange",
-        "UPnP error 600 Argument Value Invalid or 601 Argument Value Out of Range",
+        "UPnP error 600 Argument Value Invalid or 601 Argument Value Out of Range (a service's "
+        "own 7xx code, or 402 from UDA 1.1 on: a warning)",
         "UDA 1.1 §3.2.2 (table 3-3)",
         out_of_range,
     ),

@@ -563,7 +563,7 @@ async def notify_unanswered(ctx: CheckContext) -> AsyncIterator[Finding]:
                 service.qualified_name,
                 sent=sent,
                 received=f"no initial event for the second subscriber within {wait:g} s",
-                detail="the device waits for one subscriber's answer before it serves the others",
+                detail="while one NOTIFY is unanswered the device holds back the next (at least to the same host)",
             )
     finally:
         catcher.release(stuck.path)
