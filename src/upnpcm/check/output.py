@@ -41,26 +41,29 @@ def suite_heading(suite: str) -> str:
 
 
 def result_text(result: Result, *, width: int = 120) -> str:
-    """One row of the text table (a second and third line for WARN and FAIL)."""
+    """One row of the text table.
+
+    One line for PASS and SKIP; WARN and FAIL also say what was sent, what came
+    back, what the standard requires and where, and any note.
+    """
     head = (
-        f"{result.status.value:4} {result.check:{_ID}} {_cut(result.subject, _SUBJECT):{_SUBJECT}} "
+        f"{result.status.value:4} {result.check:{_ID}} {_cut(result.subject, _SUBJECT):{_SUBJECT}}"
     )
     if result.status is Status.SKIP:
-        body = f"skipped: {result.detail}"
-    elif result.sent and result.received:
-        body = f"{result.sent} → {result.received}"
-    else:
-        body = result.sent or result.received
-    lines = [head + _cut(body, max(width - len(head), 20))]
-    if result.status in (Status.WARN, Status.FAIL):
-        pad = " " * 5
-        if result.sent and result.received and len(head) + len(body) > width:
-            lines[0] = head + _cut(result.sent, max(width - len(head), 20))
-            lines.append(pad + _cut(f"got: {result.received}", width - len(pad)))
-        lines.append(pad + _cut(f"required: {result.required} ({result.cite})", width - len(pad)))
-        if result.detail:
-            lines.append(pad + _cut(f"note: {result.detail}", width - len(pad)))
-    return "\n".join(line.rstrip() for line in lines)
+        return _cut(f"{head} skipped: {result.detail}", width).rstrip()
+    if result.status is Status.PASS:
+        body = " → ".join(part for part in (result.sent, result.received) if part)
+        return _cut(f"{head} {body}", width).rstrip()
+    pad = " " * 5
+    lines = [head.rstrip()]
+    if result.sent:
+        lines.append(f"{pad}sent: {result.sent}")
+    if result.received:
+        lines.append(f"{pad}got: {result.received}")
+    lines.append(f"{pad}required: {result.required} ({result.cite})")
+    if result.detail:
+        lines.append(f"{pad}note: {result.detail}")
+    return "\n".join(_cut(line, width) for line in lines)
 
 
 def result_json(result: Result) -> str:
