@@ -78,6 +78,8 @@ class Peers:
     rygel_renderer: str | None = None
     missing: dict[str, str] = field(default_factory=dict)
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    #: How each was started (argv, environment), for a restart.
+    commands: dict[str, tuple[list[str], dict[str, str]]] = field(default_factory=dict)
 
     def need(self, name: str) -> str:
         url = getattr(self, name)
@@ -108,6 +110,22 @@ def _tone(path: Path) -> None:
         )
 
 
+def _spawn(argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def restart_gmediarender(peers: Peers) -> None:
+    """Stop gmediarender (SIGTERM: it says byebye) and start it again; back when it answers."""
+    argv, env = peers.commands["gmediarender"]
+    old = next(p for p in peers.processes if p.args == argv)
+    old.terminate()
+    old.wait(timeout=10)
+    peers.processes.remove(old)
+    peers.processes.append(_spawn(argv, env))
+    assert peers.gmediarender is not None
+    assert _wait(peers.gmediarender, 20), "gmediarender did not come back"
+
+
 def start_peers(work: Path) -> Peers:
     peers = Peers()
     home = work / "home"
@@ -115,31 +133,28 @@ def start_peers(work: Path) -> Peers:
     env = {**os.environ, "HOME": str(home), "XDG_CACHE_HOME": str(home / ".cache")}
     env.pop("DBUS_SESSION_BUS_ADDRESS", None)
     if shutil.which("gmediarender"):
-        peers.processes.append(
-            subprocess.Popen(
-                [
-                    "timeout",
-                    "-k",
-                    "2",
-                    LIFETIME,
-                    "gmediarender",
-                    "-I",
-                    "d0",
-                    "-p",
-                    str(GMR_PORT),
-                    "-u",
-                    GMR_UUID,
-                    "-f",
-                    "upnpcm-gmr",
-                    "--gstout-audiosink=fakesink",
-                    "--gstout-videosink=fakesink",
-                    f"--logfile={work / 'gmediarender.log'}",
-                ],
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
+        peers.commands["gmediarender"] = (
+            [
+                "timeout",
+                "-k",
+                "2",
+                LIFETIME,
+                "gmediarender",
+                "-I",
+                "d0",
+                "-p",
+                str(GMR_PORT),
+                "-u",
+                GMR_UUID,
+                "-f",
+                "upnpcm-gmr",
+                "--gstout-audiosink=fakesink",
+                "--gstout-videosink=fakesink",
+                f"--logfile={work / 'gmediarender.log'}",
+            ],
+            env,
         )
+        peers.processes.append(_spawn(*peers.commands["gmediarender"]))
     else:
         peers.missing["gmediarender"] = "the Debian package gmediarender is not installed"
     templates = Path("/usr/share/rygel/xml")

@@ -34,7 +34,7 @@ __all__ = ["CHECKS", "prepare"]
 #: MX of the ssdp:all search whose reply times are judged.
 ALL_MX: Final = 2
 #: Searches sent per second (below the 10 a device may allow one source, rule S5).
-RATE: Final = 6.0
+RATE: Final = 8.0
 #: How late after MX a reply may arrive (network and scheduling).
 SLACK: Final = 0.5
 
@@ -144,9 +144,9 @@ async def _make_plan(ctx: CheckContext) -> _Plan | str:
         plan.negative[name] = Search(name=name, datagram=datagram, mx=1)
     searches = [*plan.positive.values(), *plan.negative.values()]
     ctx.progress(
-        f"{len(searches)} M-SEARCHes at {RATE:g}/s, then {ALL_MX + SLACK + 0.5:g} s for the replies"
+        f"{len(searches)} M-SEARCHes at {RATE:g}/s, listening until each MX (1-{ALL_MX} s) is over"
     )
-    await probe.search(searches, rate=RATE, wait=ALL_MX + SLACK + 0.5)
+    await probe.search(searches, rate=RATE, slack=SLACK + 1.0)  # late replies are heard as late
     for search in plan.positive.values():
         for heard in search.replies:
             if heard.message is not None and _ours(plan, heard) and heard.message.get("SERVER"):

@@ -101,8 +101,11 @@ class SsdpProbe:
             )
             self._transports.append(transport)
 
-    async def search(self, searches: Sequence[Search], *, rate: float, wait: float) -> None:
-        """Send each search on every interface, ``rate`` per second, then listen ``wait`` seconds more."""
+    async def search(self, searches: Sequence[Search], *, rate: float, slack: float) -> None:
+        """Send each search on every interface, ``rate`` per second; listen until every MX is over.
+
+        Replies are heard until ``slack`` seconds after the MX of the search that ends last.
+        """
         loop = asyncio.get_running_loop()
         opened: list[asyncio.DatagramTransport] = []
         try:
@@ -118,7 +121,8 @@ class SsdpProbe:
                     search.sent_at = loop.time()
                     with contextlib.suppress(OSError):
                         sender.sendto(search.datagram, destination)
-            await asyncio.sleep(wait)
+            end = max((s.sent_at + s.mx + slack for s in searches), default=loop.time())
+            await asyncio.sleep(max(0.0, end - loop.time()))
         finally:
             for sender in opened:
                 sender.close()
