@@ -44,6 +44,7 @@ def unshare_works() -> str | None:
 
 
 @pytest.mark.netns
+@pytest.mark.timeout(660)  # the whole directory in one run: over the 120 s a single test gets
 def test_ssdp_suite_in_isolated_namespace():
     reason = unshare_works()
     if reason:
