@@ -28,7 +28,7 @@ from upnpcm.aio.ssdp import (
     resolve_interfaces,
 )
 from upnpcm.core.discovery import Discovered, interpret
-from upnpcm.core.ssdp import SSDP_GROUP_V4, SSDP_GROUP_V6, SSDP_PORT, build_msearch
+from upnpcm.core.ssdp import SSDP_GROUP_V4, SSDP_GROUP_V6, SSDP_PORT, build_msearch, ssdp_host
 
 __all__ = ["discover"]
 
@@ -100,13 +100,8 @@ async def discover(
                         if interface.family == socket.AF_INET6
                         else (SSDP_GROUP_V4, SSDP_PORT)
                     )
-                    host = (
-                        f"[{SSDP_GROUP_V6.upper()}]:{SSDP_PORT}"
-                        if interface.family == socket.AF_INET6
-                        else f"{SSDP_GROUP_V4}:{SSDP_PORT}"
-                    )
                     with contextlib.suppress(OSError):
-                        transport.sendto(build_msearch(st, mx=wait, host=host), group)
+                        transport.sendto(build_msearch(st, mx=wait, host=ssdp_host(group)), group)
                 if copy == 0:
                     await asyncio.sleep(0.1)
         seen: set[tuple[str, str, str | None]] = set()

@@ -36,11 +36,10 @@ H7  Leases: a handler with an idle lease (:class:`LeasedHandler`, e.g. the
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Final, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Final, Protocol, runtime_checkable
 
 from upnpcm.core.arguments import decode_in_arguments, encode_arguments
 from upnpcm.core.connection_manager import StateVariablesChanged
@@ -64,6 +63,9 @@ from upnpcm.core.soap import (
     build_fault,
 )
 from upnpcm.errors import LocalProtocolError, RemoteProtocolError, SubscriptionError, UPnPError
+
+if TYPE_CHECKING:
+    from upnpcm.core.http import Network
 
 __all__ = [
     "CacheableHandler",
@@ -333,9 +335,7 @@ class DeviceCore:
         """The NOTIFY scheduler (T2): what is in flight, resting or queued."""
         return self._delivery
 
-    def set_networks(
-        self, networks: Iterable[ipaddress.IPv4Network | ipaddress.IPv6Network]
-    ) -> None:
+    def set_networks(self, networks: Iterable[Network]) -> None:
         """Give every subscriber table the networks the device is served on.
 
         They decide which CALLBACK addresses ``callback_scope="subnet"`` accepts
