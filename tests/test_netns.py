@@ -138,6 +138,8 @@ def test_in_isolated_namespace(inner: str, inner_results: dict[str, Any]) -> Non
         pytest.fail(f"inside the namespace ({entry['when']}):\n{entry['detail']}", pytrace=False)
 
 
+@pytest.mark.netns
+@pytest.mark.timeout(INNER_TIMEOUT + 60)
 def test_the_inner_run_ended_cleanly(inner_results: dict[str, Any]) -> None:
     """A crash after the last test (or a refused namespace) is not hidden by the rows above."""
     if "unavailable" in inner_results:
