@@ -16,7 +16,8 @@ from tests.conftest import load_fixture
 from tests.helpers.fake_http import FakeHttp
 from tests.helpers.net import ipv6_loopback
 from tests.helpers.processes import start_serve, stop
-from upnpcm.cli import _reply_location, cli
+from upnpcm.cli import cli
+from upnpcm.cli.common import reply_location
 
 
 @pytest.fixture(scope="module")
@@ -300,7 +301,7 @@ UDN = "uuid:11111111-1111-4111-8111-111111111111"
     ],
 )
 def test_uuid_target_uses_only_a_location_on_the_replying_host(reply_udn, location, source, chosen):
-    assert _reply_location(UDN, reply_udn, location, source) == chosen
+    assert reply_location(UDN, reply_udn, location, source) == chosen
 
 
 async def upnpcm(*args, timeout=60):

@@ -11,10 +11,10 @@ import pytest
 
 from upnpcm.aio.control_point import ControlPoint
 from upnpcm.aio.events import EventListener
+from upnpcm.cli.render import device_json
 from upnpcm.core.protocol_info import parse_list
 from upnpcm.core.subscription import EventReceived
 from upnpcm.errors import ActionArgumentError, UPnPError
-from upnpcm.render import device_json
 
 pytestmark = pytest.mark.peer
 
