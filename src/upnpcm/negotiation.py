@@ -61,21 +61,6 @@ class Side:
     prepared: bool = True
     note: str | None = None
 
-    def as_json(self) -> dict[str, Any]:
-        """The JSON shape the CLI prints."""
-        out: dict[str, Any] = {
-            "device": self.device,
-            "service": self.service,
-            "peerConnectionManager": self.peer_connection_manager,
-            "connectionId": self.connection_id,
-            "avTransportId": self.av_transport_id,
-            "rcsId": self.rcs_id,
-            "prepared": self.prepared,
-        }
-        if self.note:
-            out["note"] = self.note
-        return out
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Negotiation:
@@ -86,18 +71,6 @@ class Negotiation:
     server: Side
     renderer: Side
     candidates: int
-
-    def as_json(self) -> dict[str, Any]:
-        """The JSON shape the CLI prints."""
-        return {
-            "protocolInfo": self.protocol_info,
-            "source": str(self.pair.source),
-            "sink": str(self.pair.sink),
-            "score": self.pair.score,
-            "candidates": self.candidates,
-            "server": self.server.as_json(),
-            "renderer": self.renderer.as_json(),
-        }
 
 
 class NegotiationError(UpnpCmError):
@@ -117,16 +90,6 @@ class NegotiationError(UpnpCmError):
         self.code = code
         self.description = description
         self.torn_down = torn_down or []
-
-    def as_json(self) -> dict[str, Any]:
-        """The JSON shape the CLI prints."""
-        return {
-            "error": str(self),
-            "side": self.side,
-            "code": self.code,
-            "description": self.description,
-            "tornDown": self.torn_down,
-        }
 
 
 def _offers(service: RemoteService, action: str) -> bool:

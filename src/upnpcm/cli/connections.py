@@ -96,6 +96,7 @@ def negotiate(
     """
 
     async def negotiating() -> None:
+        from upnpcm.cli.render import negotiation_error_json, negotiation_json
         from upnpcm.negotiation import NegotiationError
         from upnpcm.negotiation import negotiate as do_negotiate
 
@@ -105,11 +106,11 @@ def negotiate(
         try:
             result = await do_negotiate(server_cm, renderer_cm, mime=mime, protocol=protocol)
         except NegotiationError as exc:
-            print_json(exc.as_json(), pretty=not settings.json)
+            print_json(negotiation_error_json(exc), pretty=not settings.json)
             raise Failure(EXIT_UPNP, str(exc)) from None
         finally:
             await cp.close()
-        print_json(result.as_json(), pretty=not settings.json)
+        print_json(negotiation_json(result), pretty=not settings.json)
 
     run(negotiating())
 

@@ -42,17 +42,16 @@ def discover(
 
     async def searching() -> None:
         from upnpcm.aio.discovery import discover as search
-        from upnpcm.cli.render import discovered_json
+        from upnpcm.cli.render import discovered_json, discovered_text
 
         count = 0
         chosen = interfaces or settings.interfaces
         async for found in search(st, timeout=timeout, interfaces=chosen, passive=passive):
             count += 1
-            record = discovered_json(found)
             if settings.json:
-                print_json(record)
+                print_json(discovered_json(found))
             else:
-                click.echo(f"{found.kind:8s} {found.usn}  {found.location or ''}")
+                click.echo(discovered_text(found))
                 click.echo(f"\r{count} found…", err=True, nl=False)
         if not settings.json:
             click.echo(f"\r{count} found in {timeout:g} s", err=True)
@@ -101,7 +100,7 @@ def call(
 
     async def calling() -> None:
         from upnpcm.aio.control_point import ControlPoint
-        from upnpcm.core.datatypes import json_value as jsonable
+        from upnpcm.cli.render import action_result_text, jsonable
 
         async with ControlPoint() as cp:
             device = await cp.load(await location(target, interfaces=settings.interfaces))
@@ -109,8 +108,8 @@ def call(
         if settings.json:
             print_json(jsonable(result))
         else:
-            for name, value in result.items():
-                click.echo(f"{name}: {jsonable(value)}")
+            for line in action_result_text(result):
+                click.echo(line)
 
     run(calling())
 
