@@ -32,6 +32,7 @@ from upnpcm.aio.control_point import RemoteService
 from upnpcm.core.protocol_info import Pair, ProtocolInfo, best_pairs, canonical_mime, parse_list
 from upnpcm.errors import (
     ConnectError,
+    NegotiationError,
     RemoteProtocolError,
     TransportError,
     UpnpCmError,
@@ -71,25 +72,6 @@ class Negotiation:
     server: Side
     renderer: Side
     candidates: int
-
-
-class NegotiationError(UpnpCmError):
-    """A side refused (or nothing matched); what was set up has been torn down."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        side: Role | None,
-        code: int | None,
-        description: str | None,
-        torn_down: list[dict[str, Any]] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.side = side
-        self.code = code
-        self.description = description
-        self.torn_down = torn_down or []
 
 
 def _offers(service: RemoteService, action: str) -> bool:
@@ -185,7 +167,7 @@ def _with_connection(exc: BaseException, note: str) -> BaseException | None:
         if type(exc) is kind:
             return kind(f"{exc} ({note})")
     if type(exc) is RemoteProtocolError:
-        return RemoteProtocolError(f"{exc} ({note})", status_hint=exc.status_hint)
+        return RemoteProtocolError(f"{exc} ({note})", http_status=exc.http_status)
     return None
 
 

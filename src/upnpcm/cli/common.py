@@ -23,7 +23,6 @@ __all__ = [
     "EXIT_OK",
     "EXIT_UPNP",
     "EXIT_USAGE",
-    "Failure",
     "Settings",
     "cli",
     "command",
@@ -51,14 +50,6 @@ are assumed, as on a Sonos zone player), HOST:PORT, a description URL, or a UDN
 Exit codes: 0 ok; 1 UPnP error (the device answered with a fault);
 2 usage error; 3 network error, timeout or an unusable reply.
 """
-
-
-class Failure(Exception):
-    """Leave with a message and an exit code."""
-
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 class Settings:
@@ -99,6 +90,7 @@ def run(coro: Coroutine[Any, Any, None]) -> None:
 
     from upnpcm.errors import (
         ActionArgumentError,
+        CommandError,
         LocalProtocolError,
         RemoteProtocolError,
         TransportError,
@@ -107,8 +99,8 @@ def run(coro: Coroutine[Any, Any, None]) -> None:
 
     try:
         asyncio.run(coro)
-    except Failure as exc:
-        fail(exc.code, str(exc))
+    except CommandError as exc:
+        fail(exc.exit_code, str(exc))
     except UPnPError as exc:
         fail(
             EXIT_UPNP,
@@ -153,7 +145,9 @@ async def location(target: str, *, timeout: float = 3.0, interfaces: tuple[str, 
             if found.udn == target and found.location:
                 skipped += 1  # for that device, but its LOCATION points elsewhere
         why = f" ({skipped} replies skipped: LOCATION host is not the sender)" if skipped else ""
-        raise Failure(
+        from upnpcm.errors import CommandError
+
+        raise CommandError(
             EXIT_NETWORK, f"no device {target} answered a search within {timeout:g} s{why}"
         )
     if "/" in target:  # host[:port]/path

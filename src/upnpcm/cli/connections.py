@@ -10,13 +10,13 @@ import click
 from upnpcm.cli.common import (
     EPILOG,
     EXIT_UPNP,
-    Failure,
     Settings,
     command,
     location,
     print_json,
     run,
 )
+from upnpcm.errors import CommandError
 
 if TYPE_CHECKING:
     from upnpcm.aio.control_point import ControlPoint, RemoteDevice, RemoteService
@@ -97,7 +97,7 @@ def negotiate(
 
     async def negotiating() -> None:
         from upnpcm.cli.render import negotiation_error_json, negotiation_json
-        from upnpcm.negotiation import NegotiationError
+        from upnpcm.errors import NegotiationError
         from upnpcm.negotiation import negotiate as do_negotiate
 
         cp, server_cm, renderer_cm = await _connection_managers(
@@ -107,7 +107,7 @@ def negotiate(
             result = await do_negotiate(server_cm, renderer_cm, mime=mime, protocol=protocol)
         except NegotiationError as exc:
             print_json(negotiation_error_json(exc), pretty=not settings.json)
-            raise Failure(EXIT_UPNP, str(exc)) from None
+            raise CommandError(EXIT_UPNP, str(exc)) from None
         finally:
             await cp.close()
         print_json(negotiation_json(result), pretty=not settings.json)
@@ -147,7 +147,7 @@ def disconnect(
             await cp.close()
         print_json(result, pretty=not settings.json)
         if any(side.get("completed") is False for side in result.values()):
-            raise Failure(EXIT_UPNP, "a side refused ConnectionComplete")
+            raise CommandError(EXIT_UPNP, "a side refused ConnectionComplete")
 
     run(disconnecting())
 

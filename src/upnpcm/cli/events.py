@@ -14,13 +14,13 @@ from upnpcm.cli.common import (
     EXIT_BROKEN_PIPE,
     EXIT_NETWORK,
     EXIT_USAGE,
-    Failure,
     Settings,
     command,
     location,
     print_json,
     run,
 )
+from upnpcm.errors import CommandError
 
 if TYPE_CHECKING:
     import asyncio
@@ -161,7 +161,7 @@ class _EventLog:
             try:
                 resolve_interfaces(interfaces)
             except ValueError as exc:
-                raise Failure(EXIT_USAGE, f"--watch-ssdp: {exc}") from None
+                raise CommandError(EXIT_USAGE, f"--watch-ssdp: {exc}") from None
 
         async with ControlPoint() as cp:
             device = await cp.load(await location(options.target, interfaces=interfaces))
@@ -179,11 +179,13 @@ class _EventLog:
             if failure is not None:
                 raise failure
 
-    async def _listen(self, listener: EventListener, chosen: list[RemoteService]) -> Failure | None:
+    async def _listen(
+        self, listener: EventListener, chosen: list[RemoteService]
+    ) -> CommandError | None:
         """Subscribe, wait for the stop (or --duration, or --watch-ssdp failing), unsubscribe."""
         import asyncio
 
-        failure: Failure | None = None
+        failure: CommandError | None = None
         async with listener:
             for remote in chosen:
                 await listener.subscribe(remote, on_event=self._printer(remote))
@@ -281,17 +283,17 @@ def _chosen_services(device: RemoteDevice, services: tuple[str, ...]) -> list[Re
         else [r for r in device.services if r.scpd.evented_variables]
     )
     if not chosen:
-        raise Failure(EXIT_USAGE, "this device has no evented service")
+        raise CommandError(EXIT_USAGE, "this device has no evented service")
     return chosen
 
 
-def _watch_failure(exc: BaseException | None) -> Failure:
-    """Why --watch-ssdp stopped, as a Failure (it runs until cancelled otherwise)."""
+def _watch_failure(exc: BaseException | None) -> CommandError:
+    """Why --watch-ssdp stopped, as a CommandError (it runs until cancelled otherwise)."""
     if isinstance(exc, ValueError):
-        return Failure(EXIT_USAGE, f"--watch-ssdp: {exc}")
+        return CommandError(EXIT_USAGE, f"--watch-ssdp: {exc}")
     if isinstance(exc, OSError):
-        return Failure(EXIT_NETWORK, f"--watch-ssdp: {exc.strerror or exc}")
-    return Failure(EXIT_NETWORK, f"--watch-ssdp stopped: {exc or 'no reason given'}")
+        return CommandError(EXIT_NETWORK, f"--watch-ssdp: {exc.strerror or exc}")
+    return CommandError(EXIT_NETWORK, f"--watch-ssdp stopped: {exc or 'no reason given'}")
 
 
 def _stdout_is_pipe() -> bool:

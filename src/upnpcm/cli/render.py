@@ -18,7 +18,8 @@ if TYPE_CHECKING:
     from upnpcm.core.discovery import Discovered
     from upnpcm.core.protocol_info import InvalidEntry, Pair, ProtocolInfo, ProtocolInfoList
     from upnpcm.core.subscription import SubscriptionEvent
-    from upnpcm.negotiation import Negotiation, NegotiationError, Side
+    from upnpcm.errors import NegotiationError
+    from upnpcm.negotiation import Negotiation, Side
 
 __all__ = [
     "action_result_text",

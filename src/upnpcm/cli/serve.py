@@ -66,7 +66,8 @@ def serve(
     """Host ConnectionManager services until SIGINT/SIGTERM."""
     from dataclasses import replace
 
-    from upnpcm.settings import ConfigError, DeviceSettings, load_settings
+    from upnpcm.errors import ConfigError
+    from upnpcm.settings import DeviceSettings, load_settings
 
     setup_logging(settings.debug, verbose)
     try:

@@ -20,10 +20,11 @@ from __future__ import annotations
 
 from typing import Final
 
+from upnpcm.errors import ConfigError
 from upnpcm.profiles import sonos, standard
 from upnpcm.profiles.base import DeviceSpec, Profile, cm_service, default_server_header, gena_policy
 from upnpcm.profiles.sonos import sonos_sid
-from upnpcm.settings import ConfigError, DeviceSettings
+from upnpcm.settings import DeviceSettings
 from upnpcm.state import StateStore
 
 __all__ = [

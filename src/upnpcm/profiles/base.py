@@ -23,7 +23,8 @@ from upnpcm.core.connection_manager import (
 from upnpcm.core.description import DeviceDescription, Service
 from upnpcm.core.device import HostedService, Resource
 from upnpcm.core.gena import GenaPolicy
-from upnpcm.settings import ConfigError, DeviceSettings, check_text
+from upnpcm.errors import ConfigError
+from upnpcm.settings import DeviceSettings, check_text
 from upnpcm.state import StateStore
 
 __all__ = [

@@ -35,7 +35,7 @@ from upnpcm.core.description import (
     render_scpd,
 )
 from upnpcm.core.device import HostedService, Resource
-from upnpcm.errors import UPnPError
+from upnpcm.errors import ConfigError, UPnPError
 from upnpcm.profiles.base import (
     DeviceSpec,
     Profile,
@@ -45,7 +45,7 @@ from upnpcm.profiles.base import (
     option_list,
     option_text,
 )
-from upnpcm.settings import ConfigError, DeviceSettings
+from upnpcm.settings import DeviceSettings
 from upnpcm.state import StateStore
 
 __all__ = ["PROFILE", "SONOS_GENA", "SONOS_SERVER", "StaticService", "build", "sonos_sid"]

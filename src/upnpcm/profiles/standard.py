@@ -23,6 +23,7 @@ from upnpcm.core.description import (
     render_scpd,
 )
 from upnpcm.core.device import HostedService
+from upnpcm.errors import ConfigError
 from upnpcm.profiles.base import (
     DeviceSpec,
     Profile,
@@ -32,7 +33,7 @@ from upnpcm.profiles.base import (
     friendly_name,
     gena_policy,
 )
-from upnpcm.settings import ConfigError, DeviceSettings, check_text
+from upnpcm.settings import DeviceSettings, check_text
 from upnpcm.state import StateStore
 
 __all__ = ["BASIC_DEVICE", "MEDIA_RENDERER", "MEDIA_SERVER", "PROFILE", "build"]
