@@ -186,28 +186,7 @@ async def negotiate(
             that was the renderer, the server's connection has been torn
             down first and the message names its ConnectionID.
     """
-    source_text = (await server.call("GetProtocolInfo")).get("Source", "")
-    sink_text = (await renderer.call("GetProtocolInfo")).get("Sink", "")
-    sources = parse_list(str(source_text)).entries
-    sinks = parse_list(str(sink_text)).entries
-    if mime is not None:
-        sources = tuple(s for s in sources if _mime_ok(s, mime))
-    if protocol is not None:
-        sources = tuple(s for s in sources if s.protocol.lower() == protocol.lower())
-    pairs = best_pairs(sources, sinks)
-    if not pairs:
-        limits = " ".join(
-            x
-            for x in (f"mime={mime}" if mime else "", f"protocol={protocol}" if protocol else "")
-            if x
-        )
-        raise NegotiationError(
-            f"no entry of the server's Source list ({len(sources)} considered{', ' + limits if limits else ''}) "
-            f"matches the renderer's Sink list ({len(sinks)} entries)",
-            side=None,
-            code=701,
-            description="Incompatible protocol info",
-        )
+    pairs = await _candidates(server, renderer, mime=mime, protocol=protocol)
     chosen = pairs[0]
     protocol_info = str(chosen.source)
     try:
@@ -249,6 +228,39 @@ async def negotiate(
         renderer=renderer_side,
         candidates=len(pairs),
     )
+
+
+async def _candidates(
+    server: RemoteService, renderer: RemoteService, *, mime: str | None, protocol: str | None
+) -> list[Pair]:
+    """The compatible (Source, Sink) pairs, best first, within ``mime`` and ``protocol``.
+
+    Raises:
+        NegotiationError: 701, nothing compatible.
+    """
+    source_text = (await server.call("GetProtocolInfo")).get("Source", "")
+    sink_text = (await renderer.call("GetProtocolInfo")).get("Sink", "")
+    sources = parse_list(str(source_text)).entries
+    sinks = parse_list(str(sink_text)).entries
+    if mime is not None:
+        sources = tuple(s for s in sources if _mime_ok(s, mime))
+    if protocol is not None:
+        sources = tuple(s for s in sources if s.protocol.lower() == protocol.lower())
+    pairs = best_pairs(sources, sinks)
+    if not pairs:
+        limits = " ".join(
+            x
+            for x in (f"mime={mime}" if mime else "", f"protocol={protocol}" if protocol else "")
+            if x
+        )
+        raise NegotiationError(
+            f"no entry of the server's Source list ({len(sources)} considered{', ' + limits if limits else ''}) "
+            f"matches the renderer's Sink list ({len(sinks)} entries)",
+            side=None,
+            code=701,
+            description="Incompatible protocol info",
+        )
+    return pairs
 
 
 def _mime_ok(entry: ProtocolInfo, mime: str) -> bool:
