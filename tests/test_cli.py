@@ -43,6 +43,26 @@ def test_help_documents_exit_codes():
         assert command in out
 
 
+def test_every_command_module_is_registered():
+    # A command module in cli/ that is missing from _MODULES would silently not exist.
+    import importlib
+    import pkgutil
+
+    import upnpcm.cli
+
+    registered = {module.__name__ for module in upnpcm.cli._MODULES}
+    with_commands = set()
+    for info in pkgutil.iter_modules(upnpcm.cli.__path__, "upnpcm.cli."):
+        if info.name == "upnpcm.cli.__main__":
+            continue
+        module = importlib.import_module(info.name)
+        if hasattr(module, "COMMANDS"):
+            with_commands.add(info.name)
+            for name, command in module.COMMANDS.items():
+                assert cli.get_command(None, name) is command, name
+    assert with_commands == registered
+
+
 def test_call_prints_json_out_arguments(served):
     code, out, _ = run("call", served, "ConnectionManager", "GetProtocolInfo")
     assert code == 0
