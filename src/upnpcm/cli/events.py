@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import click
 
@@ -32,31 +32,18 @@ if TYPE_CHECKING:
 __all__ = ["COMMANDS", "subscribe"]
 
 
-class _Options:
+class _Options(NamedTuple):
     """What the user asked of ``subscribe`` (see its options)."""
 
-    def __init__(
-        self,
-        *,
-        target: str,
-        services: tuple[str, ...],
-        requested: int,
-        duration: float | None,
-        bind_host: str | None,
-        bind_port: int,
-        advertise_host: str | None,
-        advertise_port: int | None,
-        watch_ssdp: bool,
-    ) -> None:
-        self.target = target
-        self.services = services
-        self.requested = requested
-        self.duration = duration
-        self.bind_host = bind_host
-        self.bind_port = bind_port
-        self.advertise_host = advertise_host
-        self.advertise_port = advertise_port
-        self.watch_ssdp = watch_ssdp
+    target: str
+    services: tuple[str, ...]
+    requested: int
+    duration: float | None
+    bind_host: str | None
+    bind_port: int
+    advertise_host: str | None
+    advertise_port: int | None
+    watch_ssdp: bool
 
 
 @click.command(epilog=EPILOG)
@@ -121,15 +108,15 @@ def subscribe(
     and leaves quietly with status 141, as if killed by SIGPIPE.
     """
     options = _Options(
-        target=target,
-        services=services,
-        requested=requested,
-        duration=duration,
-        bind_host=bind_host,
-        bind_port=bind_port,
-        advertise_host=advertise_host,
-        advertise_port=advertise_port,
-        watch_ssdp=watch_ssdp,
+        target,
+        services,
+        requested,
+        duration,
+        bind_host,
+        bind_port,
+        advertise_host,
+        advertise_port,
+        watch_ssdp,
     )
     log = _EventLog(settings, options)
     run(log.run())
