@@ -12,9 +12,12 @@ from typing import TYPE_CHECKING, Any
 from upnpcm._version import __version__
 from upnpcm.errors import (
     ActionArgumentError,
+    CommandError,
+    ConfigError,
     ConnectError,
     ErrorCode,
     LocalProtocolError,
+    NegotiationError,
     ProtocolError,
     ProtocolInfoError,
     RemoteProtocolError,
@@ -32,6 +35,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ActionArgumentError",
+    "CommandError",
+    "ConfigError",
     "ConnectError",
     "ConnectionManager",
     "ConnectionManagerConfig",
@@ -39,6 +44,7 @@ __all__ = [
     "DeviceSettings",
     "ErrorCode",
     "LocalProtocolError",
+    "NegotiationError",
     "ProtocolError",
     "ProtocolInfoError",
     "RemoteProtocolError",

@@ -515,7 +515,7 @@ class DeviceCore:
                 request.headers.get("SOAPACTION"), request.body, max_bytes=self.limits.max_body
             )
         except RemoteProtocolError as exc:
-            return DeviceResult(response=self._plain(exc.status_hint, str(exc)))
+            return DeviceResult(response=self._plain(exc.http_status, str(exc)))
         except UPnPError as exc:
             return self._fault(exc, operation="?")
         operation = call.action
@@ -594,7 +594,7 @@ class DeviceCore:
             )
         except SubscriptionError as exc:
             return DeviceResult(
-                response=HttpResponse(status=exc.status, headers=plain),
+                response=HttpResponse(status=exc.http_status, headers=plain),
                 operation=method,
                 effects=tuple(self._ended(path, table)),
             )

@@ -448,6 +448,22 @@ class SearchResponder:
         if not self._admit(source[0], now):
             self.ignored += 1
             return []
+        replies = self._replies(st, delay_max, source, now, location, date, interface)
+        if replies:
+            self.answered += 1
+        return replies
+
+    def _replies(
+        self,
+        st: str,
+        delay_max: float,
+        source: Address,
+        now: float,
+        location: str,
+        date: str | None,
+        interface: str,
+    ) -> list[Outgoing]:
+        """One reply per advertisement ``st`` matches (S4), due within ``delay_max`` (S2), budgeted (S5)."""
         replies: list[Outgoing] = []
         for ad in self._ads:
             if not matches(ad, st):
@@ -463,8 +479,6 @@ class SearchResponder:
                 Outgoing(data=data_out, address=source, send_at=due, interface=interface)
             )
             self._pending.append(due)
-        if replies:
-            self.answered += 1
         return replies
 
     def _admit(self, source: str, now: float) -> bool:
