@@ -510,3 +510,78 @@ def test_a_changed_server_header_reaches_every_response():
         assert result.response.header("Server") == "Changed/1 UPnP/1.1 x/2"
     core.server_header = ""
     assert core.handle(soap("GetProtocolInfo")).response.header("Server") is None
+
+
+def test_an_addressed_handler_hears_the_local_address_and_is_never_cached():
+    """A handler with wants_local_address gets the address each request arrived on."""
+    from upnpcm.core.description import (
+        Action,
+        Argument,
+        Service,
+        ServiceDescription,
+        StateVariable,
+    )
+
+    class WhereAmI:
+        wants_local_address = True
+        cacheable_actions = frozenset({"Where"})  # ignored: the answer differs per address
+        state_version = 0
+
+        def __init__(self):
+            self.calls = []
+
+        def handle_action(self, action, arguments, *, now=None, local=""):
+            self.calls.append(local)
+            return {"Address": local}
+
+        def evented_state(self):
+            return {}
+
+        def events(self):
+            return []
+
+    scpd = ServiceDescription(
+        actions=(
+            Action(
+                name="Where",
+                arguments=(Argument(name="Address", direction="out", related_state_variable="A"),),
+            ),
+        ),
+        state_variables=(StateVariable(name="A", send_events=False),),
+    )
+    handler = WhereAmI()
+    service = Service(
+        service_type="urn:example-com:service:Where:1",
+        service_id="urn:example-com:serviceId:Where",
+        scpd_url="/where.xml",
+        control_url="/where",
+        event_sub_url="/where/event",
+    )
+    core = DeviceCore(
+        DeviceDescription(
+            device=Device(
+                device_type="urn:example-com:device:W:1",
+                friendly_name="w",
+                manufacturer="m",
+                model_name="m",
+                udn="uuid:w",
+                services=(service,),
+            )
+        ),
+        [HostedService(service=service, scpd=scpd, scpd_xml=b"<x/>", handler=handler)],
+    )
+    for local in ("127.0.0.5", "127.0.0.6", "127.0.0.5"):
+        headers, body = build_action_request("urn:example-com:service:Where:1", "Where", [])
+        request = HttpRequest(
+            method="POST",
+            path="/where",
+            headers=Headers([("Host", f"{local}:1400"), *headers.items()]),
+            body=body,
+            peer="127.0.0.1",
+            local=local,
+            local_port=1400,
+        )
+        response = core.handle(request, now=1.0).response
+        assert response.status == 200
+        assert f"<Address>{local}</Address>".encode() in response.body
+    assert handler.calls == ["127.0.0.5", "127.0.0.6", "127.0.0.5"]
