@@ -64,7 +64,7 @@ def test_every_command_module_is_registered():
 
 
 def test_call_prints_json_out_arguments(served):
-    code, out, _ = run("call", served, "ConnectionManager", "GetProtocolInfo")
+    code, out, _ = run("call", served, "MR/CM", "GetProtocolInfo")
     assert code == 0
     data = json.loads(out)
     assert set(data) == {"Source", "Sink"}
@@ -97,7 +97,7 @@ def test_text_output(served):
     ],
 )
 def test_errors_and_exit_codes(served, args, code, message):
-    got, _, err = run("call", served, "ConnectionManager", *args)
+    got, _, err = run("call", served, "MR/CM", *args)
     assert got == code
     assert message in err
 
@@ -147,16 +147,16 @@ def test_describe_with_scpd(served):
 
 
 def test_debug_levels_on_stderr(served):
-    _, _, one = run("-D", "call", served, "CM", "GetCurrentConnectionIDs")
+    _, _, one = run("-D", "call", served, "MR/CM", "GetCurrentConnectionIDs")
     assert re.search(r"POST http://\S+/MediaRenderer/ConnectionManager/Control -> 200", one)
     assert "result" not in one
-    _, _, two = run("-DD", "call", served, "CM", "GetCurrentConnectionIDs")
+    _, _, two = run("-DD", "call", served, "MR/CM", "GetCurrentConnectionIDs")
     assert (
         "result MediaRenderer/ConnectionManager GetCurrentConnectionIDs {'ConnectionIDs': ''}"
         in two
     )
     assert "<s:Envelope" not in two
-    _, _, three = run("-DDD", "call", served, "CM", "GetCurrentConnectionIDs")
+    _, _, three = run("-DDD", "call", served, "MR/CM", "GetCurrentConnectionIDs")
     assert "<s:Envelope" in three and "<u:GetCurrentConnectionIDsResponse" in three
 
 
@@ -192,7 +192,7 @@ def test_real_subprocess_call_and_eventlog(served):
             "upnpcm",
             "call",
             served,
-            "ConnectionManager",
+            "MR/CM",
             "GetCurrentConnectionIDs",
         ],
         capture_output=True,
@@ -494,9 +494,19 @@ def test_subscribe_to_an_ipv6_device_with_the_default_bind(tmp_path):
         "--host", "::1", "--port", "0", "--no-ssdp", "--state-dir", str(tmp_path)
     )
     try:
-        code, out, err = run("subscribe", f"[::1]:{match.group(1)}", "CM", "--duration", "1.5")
+        code, out, err = run("subscribe", f"[::1]:{match.group(1)}", "MR/CM", "--duration", "1.5")
     finally:
         stop(proc)
     assert code == 0, err
     records = [json.loads(line) for line in out.splitlines()]
     assert any(r["type"] == "event" and r["seq"] == 0 for r in records)
+
+
+def test_an_ambiguous_service_is_a_usage_error_naming_the_candidates(served):
+    code, out, err = run("--text", "call", served, "ConnectionManager", "GetCurrentConnectionIDs")
+    assert code == 2
+    assert out == ""
+    assert err.strip() == (
+        "upnpcm: service 'ConnectionManager' is ambiguous; name one of: "
+        "MR/CM (MediaRenderer/ConnectionManager), MS/CM (MediaServer/ConnectionManager)"
+    )

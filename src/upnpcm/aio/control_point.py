@@ -134,13 +134,40 @@ class RemoteDevice:
         (``ConnectionManager``, case-insensitive), its capitals (``CM``), or
         ``Device/Service`` where Device is a short device type (or its
         capitals) or a UDN (``MediaServer/ConnectionManager``, ``MS/CM``).
-        A short type held by several devices gives the first in document order.
 
         Raises:
-            LookupError: nothing matches (the message lists what exists).
+            LookupError: nothing matches, or several services do (the message
+                lists them, each with the shortest selector that picks it).
         """
+        found = self._matching(selector)
+        if len(found) == 1:
+            return found[0]
+        if found:
+            choices = ", ".join(f"{self.selector_for(r)} ({r.qualified_name})" for r in found)
+            raise LookupError(f"service {selector!r} is ambiguous; name one of: {choices}")
+        names = ", ".join(r.qualified_name for r in self.services) or "none"
+        raise LookupError(f"no service {selector!r} (this device has: {names})")
+
+    def selector_for(self, remote: RemoteService) -> str:
+        """The shortest selector that picks ``remote`` alone (``CM``, ``MR/CM``, …)."""
+        device_type = short_type(remote.device.device_type)
+        forms = [
+            _capitals(remote.name),
+            f"{_capitals(device_type)}/{_capitals(remote.name)}",
+            f"{device_type}/{remote.name}",
+            f"{remote.device.udn}/{remote.name}",
+            f"{remote.device.udn}/{remote.service.service_id}",
+        ]
+        for form in forms:
+            if form and self._matching(form) == [remote]:
+                return form
+        return forms[-1]  # two services with one serviceId in one device: as good as it gets
+
+    def _matching(self, selector: str) -> list[RemoteService]:
+        """Every service ``selector`` (see :meth:`service`) names, in document order."""
         wanted = selector.strip()
         device_part, _, service_part = wanted.rpartition("/")
+        found = []
         for remote in self.services:
             device_type = short_type(remote.device.device_type)
             if device_part and device_part.lower() not in (
@@ -154,9 +181,8 @@ class RemoteDevice:
                 remote.name.lower(),
                 _capitals(remote.name).lower(),
             ):
-                return remote
-        names = ", ".join(r.qualified_name for r in self.services) or "none"
-        raise LookupError(f"no service {selector!r} (this device has: {names})")
+                found.append(remote)
+        return found
 
     def services_named(self, name: str) -> list[RemoteService]:
         """Every service whose short type is ``name`` (case-insensitive)."""
