@@ -405,7 +405,7 @@ async def test_an_action_on_a_service_whose_scpd_failed_is_a_transport_error(any
         remote = await any_cp.load(fake.url("/d.xml"))
         (gone,) = remote.services
         assert "404" in (gone.scpd_error or "")
-        with pytest.raises(TransportError, match=r"GetProtocolInfo.*\(GET .*HTTP 404\)"):
+        with pytest.raises(TransportError, match=r"GetProtocolInfo.*\(GET .*HTTP 404 Not Found\)"):
             await gone.call("GetProtocolInfo")
         assert [m for m, *_ in fake.requests].count("POST") == 0
 

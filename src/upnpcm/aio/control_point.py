@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 from urllib.parse import urlsplit
 
-from upnpcm.aio.http_client import HttpClient, LeanHttpClient
+from upnpcm.aio.http_client import HttpClient, HttpReply, LeanHttpClient
 from upnpcm.core.arguments import decode_arguments, encode_arguments
 from upnpcm.core.datatypes import UPnPValue
 from upnpcm.core.description import (
@@ -47,6 +47,7 @@ from upnpcm.core.description import (
 from upnpcm.core.soap import build_action_request, parse_action_response, parse_fault
 from upnpcm.errors import (
     ActionArgumentError,
+    HttpStatusError,
     LocalProtocolError,
     RemoteProtocolError,
     TransportError,
@@ -56,7 +57,7 @@ from upnpcm.errors import (
 if TYPE_CHECKING:
     import aiohttp
 
-__all__ = ["ControlPoint", "RemoteDevice", "RemoteService", "short_type"]
+__all__ = ["ControlPoint", "RemoteDevice", "RemoteService", "short_type", "status_error"]
 
 PAYLOADS: Final = logging.getLogger("upnpcm.payloads")
 
@@ -231,7 +232,7 @@ class ControlPoint:
             "GET", url, timeout=self.timeout, max_bytes=self.max_description_bytes
         )
         if reply.status != 200:
-            raise TransportError(f"GET {url}: HTTP {reply.status}")
+            raise status_error("GET", url, reply)
         return reply.body
 
     async def load(self, location: str) -> RemoteDevice:
@@ -326,6 +327,9 @@ class ControlPoint:
             if PAYLOADS.isEnabledFor(logging.INFO):
                 PAYLOADS.info("result %s %s %s", remote.qualified_name, action_name, values)
             return values
+        media_type = (reply.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        if not reply.body or media_type == "text/plain":  # an HTTP error, not a SOAP fault
+            raise status_error("POST", remote.control_url, reply)
         try:
             error = parse_fault(reply.body)
         except RemoteProtocolError as exc:
@@ -341,6 +345,36 @@ class ControlPoint:
                 error.description,
             )
         raise error
+
+
+def status_error(method: str, url: str, reply: HttpReply) -> HttpStatusError:
+    """What a device's HTTP error says: its status line and the first line of a text body.
+
+    Both are cleaned of control characters (a device must not drive the
+    terminal) and cut at 200 characters.
+    """
+    reason = _printable(reply.reason) or _standard_reason(reply.status)
+    detail = ""
+    media_type = (reply.headers.get("Content-Type") or "text/plain").split(";")[0].strip().lower()
+    if media_type == "text/plain":
+        lines = reply.body[:4096].decode("utf-8", "replace").strip().splitlines()
+        detail = _printable(lines[0]) if lines else ""
+        detail = detail.removeprefix(f"{reply.status} ")  # "400 Host header is not…"
+    return HttpStatusError(method, url, reply.status, reason, detail)
+
+
+def _printable(text: str, limit: int = 200) -> str:
+    cleaned = "".join(c if c.isprintable() else " " for c in text).strip()
+    return cleaned if len(cleaned) <= limit else cleaned[: limit - 1] + "…"
+
+
+def _standard_reason(status: int) -> str:
+    from http import HTTPStatus
+
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""
 
 
 def _check_url(url: str, what: str) -> None:
