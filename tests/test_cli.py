@@ -31,7 +31,7 @@ def served(tmp_path_factory):
 
 
 def run(*args):
-    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    result = CliRunner().invoke(cli, list(args), catch_exceptions=False, prog_name="upnpcm")
     return result.exit_code, result.stdout, result.stderr
 
 
@@ -39,8 +39,9 @@ def test_help_documents_exit_codes():
     code, out, _ = run("--help")
     assert code == 0
     assert "Exit codes: 0 ok; 1 UPnP error" in out
-    for command in ("discover", "describe", "call", "subscribe", "eventlog", "serve"):
-        assert command in out
+    for command in ("discover", "describe", "call", "eventlog", "serve"):
+        assert f"\n  {command} " in out
+    assert "subscribe " not in out  # an alias of eventlog, named in eventlog's help
 
 
 def test_every_command_module_is_registered():
@@ -439,7 +440,11 @@ def test_watch_ssdp_with_an_unknown_interface_is_a_usage_error(served):
     )
     assert result.returncode == 2
     assert result.stderr.strip() == "upnpcm: --watch-ssdp: no such interface or address: nosuchif"
-    assert result.stdout == ""  # refused before subscribing to anything
+    # refused before subscribing to anything: the only output is the error object
+    assert json.loads(result.stdout) == {
+        "error": "--watch-ssdp: no such interface or address: nosuchif",
+        "exitCode": 2,
+    }
 
 
 async def test_a_second_sigint_during_shutdown_ends_eventlog_at_once():
@@ -510,3 +515,209 @@ def test_an_ambiguous_service_is_a_usage_error_naming_the_candidates(served):
         "upnpcm: service 'ConnectionManager' is ambiguous; name one of: "
         "MR/CM (MediaRenderer/ConnectionManager), MS/CM (MediaServer/ConnectionManager)"
     )
+
+
+# ------------------------------------------------- output a person can act on (issue: newcomer)
+
+
+@pytest.mark.parametrize(
+    ("args", "text"),
+    [
+        (["--text", "call", "{t}", "MR/CM", "GetCurrentConnectionIDs"], True),
+        (["call", "{t}", "MR/CM", "GetCurrentConnectionIDs", "--text"], True),
+        (["call", "--text", "{t}", "MR/CM", "GetCurrentConnectionIDs"], True),
+        (["--text", "call", "{t}", "MR/CM", "GetCurrentConnectionIDs", "--json"], False),
+        (["--json", "call", "{t}", "MR/CM", "GetCurrentConnectionIDs", "--text"], True),
+    ],
+)
+def test_json_and_text_anywhere_the_last_one_wins(served, args, text):
+    code, out, _ = run(*(a.format(t=served) for a in args))
+    assert code == 0
+    assert out == ("ConnectionIDs: \n" if text else '{"ConnectionIDs": ""}\n')
+
+
+def test_debug_after_the_command_name(served):
+    _, _, err = run("call", served, "MR/CM", "GetCurrentConnectionIDs", "-DDD")
+    assert "<s:Envelope" in err and "SOAPACTION: " in err  # raw head and body
+
+
+def every_command(group=cli, path=()):
+    import click
+
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            yield from every_command(command, (*path, name))
+        else:
+            yield (*path, name), command
+
+
+def test_every_command_accepts_the_global_options():
+    for path, _ in every_command():
+        code, out, _ = run(*path, "--help")
+        assert code == 0, path
+        for option in ("--json", "--text", "-D"):
+            assert f"  {option} " in out, (path, option)
+
+
+def test_readable_text_forms(served):
+    code, out, _ = run("describe", served, "-S", "--text")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0] == f"http://{served}/xml/device_description.xml (UDA 1.1)"
+    assert any(line.endswith("ConnectionManager:1  select with: MR/CM") for line in lines)
+    assert any(line.endswith("ConnectionManager:1  select with: MS/CM") for line in lines)
+    assert any("GetProtocolInfo() → Source, Sink" in line for line in lines)
+    assert not any(line.lstrip().startswith(("{", '"')) for line in lines)  # not JSON
+
+    code, out, _ = run("protocolinfo", "parse", "--text", "http-get:*:audio/mpeg:DLNA.ORG_PN=MP3,x")
+    assert code == 0
+    assert out.splitlines() == [
+        "http-get:*:audio/mpeg:DLNA.ORG_PN=MP3",
+        "  protocol http-get, network *, format audio/mpeg, DLNA profile MP3",
+        "invalid entry 1 'x': protocolInfo 'x' has 1 field(s), needs 4",
+    ]
+    code, out, _ = run(
+        "protocolinfo", "match", "--text", "http-get:*:audio/mp3:*", "http-get:*:*:*"
+    )
+    assert (code, out.splitlines()[1]) == (0, "   30  http-get:*:audio/mp3:* → http-get:*:*:*")
+
+    code, out, _ = run("negotiate", served, served, "--mime", "audio/flac", "--text")
+    assert code == 0
+    server, renderer = out.splitlines()[2:4]
+    assert server.startswith("server   MediaServer/ConnectionManager  ConnectionID ")
+    assert renderer.startswith("renderer MediaRenderer/ConnectionManager  ConnectionID ")
+    ids = [line.split("ConnectionID ")[1].split()[0] for line in (server, renderer)]
+    code, out, _ = run(
+        "disconnect",
+        served,
+        served,
+        "--server-connection",
+        ids[0],
+        "--renderer-connection",
+        ids[1],
+        "--text",
+    )
+    assert code == 0
+    assert out.splitlines() == [
+        f"renderer MediaRenderer/ConnectionManager  ConnectionID {ids[1]}: completed",
+        f"server   MediaServer/ConnectionManager  ConnectionID {ids[0]}: completed",
+    ]
+
+
+def test_an_http_error_shows_the_status_line_the_device_reason_and_a_hint(served):
+    port = served.rsplit(":", 1)[1]
+    code, out, err = run("--text", "describe", f"localhost:{port}")
+    assert (code, out) == (3, "")
+    assert err.splitlines() == [
+        f"upnpcm: GET http://localhost:{port}/xml/device_description.xml: HTTP 400 Bad Request: "
+        "Host header is not an IP literal",
+        "upnpcm: hint: the device takes only an IP address as host (a defence against DNS "
+        "rebinding): give its IP address instead of localhost",
+    ]
+    code, out, _ = run("--json", "describe", f"localhost:{port}")
+    error = json.loads(out)
+    assert (error["httpStatus"], error["reason"], error["detail"]) == (
+        400,
+        "Bad Request",
+        "Host header is not an IP literal",
+    )
+    assert error["exitCode"] == 3 and "instead of localhost" in error["hints"][0]
+
+
+def test_a_fault_on_a_pipe_is_a_json_error_object_on_stdout(served):
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "upnpcm",
+            "call",
+            served,
+            "MR/CM",
+            "GetCurrentConnectionInfo",
+            "ConnectionID=77",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert json.loads(result.stdout) == {
+        "error": "UPnP error 706: no connection 77",
+        "exitCode": 1,
+        "code": 706,
+        "description": "no connection 77",
+    }
+    assert result.stderr == "upnpcm: UPnP error 706: no connection 77\n"
+
+
+async def test_timeout_bounds_each_wait_and_a_long_wait_is_noted():
+    async def slow(request):
+        await asyncio.sleep(6)
+        return web.Response(body=b"late")
+
+    async with FakeHttp({"/d.xml": slow}) as fake:
+        started = time.monotonic()
+        code, out, err = await upnpcm("describe", fake.url("/d.xml"), "--timeout", "2.5", "--text")
+        elapsed = time.monotonic() - started
+    assert code == 3
+    assert out == ""
+    lines = err.splitlines()
+    assert lines[0] == (
+        f"upnpcm: still waiting for GET {fake.url('/d.xml')} (2 s so far; giving up after 2.5 s)…"
+    )
+    assert lines[1] == f"upnpcm: GET {fake.url('/d.xml')}: no complete reply within 2.5 s"
+    assert lines[2] == "upnpcm: hint: a slow device or network: --timeout SECONDS waits longer"
+    assert elapsed < 5.5  # 2.5 s, not the default 10 s, plus the start of a Python process
+
+
+async def test_a_quick_answer_has_no_note():
+    async with FakeHttp({"/d.xml": b"not a description"}) as fake:
+        code, _, err = await upnpcm("describe", fake.url("/d.xml"), "--timeout", "2.5")
+    assert code == 3
+    assert "still waiting" not in err
+
+
+def test_eventlog_bound_to_one_address_advertises_it_and_events_arrive(served):
+    code, out, err = run(
+        "-DDD",
+        "eventlog",
+        served,
+        "MR/CM",
+        "--bind",
+        "127.0.0.2",
+        "--duration",
+        "1.5",
+        "--json",
+    )
+    assert code == 0, err
+    records = [json.loads(line) for line in out.splitlines()]
+    assert [r["type"] for r in records][:2] == ["subscribed", "event"]
+    assert re.search(r"CALLBACK: <http://127\.0\.0\.2:\d+/notify>", err)  # -DDD: SUBSCRIBE head
+    assert re.search(r"<<< NOTIFY /notify from 127\.0\.0\.1\nHOST: 127\.0\.0\.2:\d+", err)
+    assert "<<< 200 OK" in err and "\nSID: uuid:" in err  # the SUBSCRIBE answer's head
+
+
+def test_eventlog_callback_host_overrides_the_bound_address(served):
+    code, _, err = run(
+        "-DDD",
+        "eventlog",
+        served,
+        "MR/CM",
+        "--bind",
+        "127.0.0.1",
+        "--callback-host",
+        "127.0.0.1",
+        "--callback-port",
+        "9",
+        "--duration",
+        "0.5",
+    )
+    assert code == 0
+    assert "CALLBACK: <http://127.0.0.1:9/notify>" in err
+
+
+def test_subscribe_is_an_alias_of_eventlog():
+    code, out, _ = run("subscribe", "--help")
+    assert code == 0
+    assert out.startswith("Usage: upnpcm eventlog ")
+    assert 'Also available as "upnpcm subscribe"' in " ".join(out.split())

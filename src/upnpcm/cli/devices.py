@@ -8,16 +8,18 @@ from upnpcm.cli.common import (
     EPILOG,
     Settings,
     command,
-    location,
+    emit,
+    interface_option,
     parse_assignments,
     print_json,
     run,
+    timeout_option,
 )
 
 __all__ = ["COMMANDS", "call", "describe", "discover"]
 
 
-@click.command(epilog=EPILOG)
+@click.command()
 @click.option("--st", default="ssdp:all", show_default=True, help="Search target.")
 @click.option(
     "--timeout",
@@ -26,18 +28,10 @@ __all__ = ["COMMANDS", "call", "describe", "discover"]
     show_default=True,
     help="Seconds to listen.",
 )
-@click.option(
-    "--interface",
-    "interfaces",
-    multiple=True,
-    metavar="IF",
-    help="Interface name or address (repeatable).",
-)
 @click.option("--passive", is_flag=True, help="Also report ssdp:alive/byebye announcements.")
+@interface_option
 @command
-def discover(
-    settings: Settings, st: str, timeout: float, interfaces: tuple[str, ...], passive: bool
-) -> None:
+def discover(settings: Settings, st: str, timeout: float, passive: bool) -> None:
     """Search for devices; one line (NDJSON) per reply as it arrives."""
 
     async def searching() -> None:
@@ -45,7 +39,7 @@ def discover(
         from upnpcm.cli.render import discovered_json, discovered_text
 
         count = 0
-        chosen = interfaces or settings.interfaces
+        chosen = settings.interfaces
         async for found in search(st, timeout=timeout, interfaces=chosen, passive=passive):
             count += 1
             if settings.json:
@@ -61,22 +55,19 @@ def discover(
 
 @click.command(epilog=EPILOG)
 @click.argument("target")
-@click.option("-S", "--scpd", "with_scpd", is_flag=True, help="Include every service description.")
+@click.option("-S", "--scpd", "with_scpd", is_flag=True, help="Include every service's actions.")
+@timeout_option
+@interface_option
 @command
 def describe(settings: Settings, target: str, with_scpd: bool) -> None:
-    """Print the device tree (and with -S every SCPD) as JSON."""
+    """Show the device tree: devices, services, and with -S their actions."""
 
     async def describing() -> None:
-        from upnpcm.aio.control_point import ControlPoint
-        from upnpcm.cli.render import device_json
+        from upnpcm.cli.render import device_json, device_text
 
-        async with ControlPoint() as cp:
-            device = await cp.load(await location(target, interfaces=settings.interfaces))
-        data = device_json(device, with_scpd=with_scpd)
-        if settings.json:
-            print_json(data)
-        else:
-            print_json(data, pretty=True)
+        async with settings.control_point() as cp:
+            device = await cp.load(await settings.locate(target))
+        emit(settings, device_json(device, with_scpd=with_scpd), device_text)
 
     run(describing())
 
@@ -86,30 +77,31 @@ def describe(settings: Settings, target: str, with_scpd: bool) -> None:
 @click.argument("service")
 @click.argument("action")
 @click.argument("arguments", nargs=-1, metavar="[NAME=VALUE]...")
+@timeout_option
+@interface_option
 @command
 def call(
     settings: Settings, target: str, service: str, action: str, arguments: tuple[str, ...]
 ) -> None:
     """Call ACTION of SERVICE with its in-arguments; print the out-arguments.
 
-    SERVICE is a short type (AVTransport), Device/Service
-    (MediaServer/ConnectionManager), a serviceId or a full service type.
-    Arguments are checked against the service description before sending.
+    SERVICE is a short type (AVTransport) or its capitals (AVT),
+    Device/Service (MediaServer/ConnectionManager or MS/CM), a serviceId or a
+    full service type; a name several services share is refused with the
+    choices (upnpcm describe shows each service's selector). Arguments are
+    checked against the service description before anything is sent.
     """
     values = parse_assignments(arguments)
 
     async def calling() -> None:
-        from upnpcm.aio.control_point import ControlPoint
         from upnpcm.cli.render import action_result_text, jsonable
 
-        async with ControlPoint() as cp:
-            device = await cp.load(await location(target, interfaces=settings.interfaces))
+        async with settings.control_point() as cp:
+            device = await cp.load(await settings.locate(target))
             result = await device.service(service).call(action, **values)
-        if settings.json:
-            print_json(jsonable(result))
-        else:
-            for line in action_result_text(result):
-                click.echo(line)
+        emit(
+            settings, {name: jsonable(value) for name, value in result.items()}, action_result_text
+        )
 
     run(calling())
 

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from upnpcm.cli.common import EXIT_UPNP, EXIT_USAGE, Settings, command, print_json
+from upnpcm.cli.common import EXIT_UPNP, EXIT_USAGE, Settings, command, emit
 
 __all__ = ["COMMANDS", "protocolinfo"]
 
@@ -21,7 +21,7 @@ def protocolinfo() -> None:
 @command
 def protocolinfo_parse(settings: Settings, values: tuple[str, ...]) -> None:
     r"""Decode each VALUE: one protocolInfo or a comma-separated list (\, escapes a comma)."""
-    from upnpcm.cli.render import protocol_list_json
+    from upnpcm.cli.render import protocol_list_json, protocol_list_text
     from upnpcm.core.protocol_info import InvalidEntry, ProtocolInfo, parse_list
 
     entries: list[ProtocolInfo] = []
@@ -30,7 +30,7 @@ def protocolinfo_parse(settings: Settings, values: tuple[str, ...]) -> None:
         parsed = parse_list(value)
         entries.extend(parsed.entries)
         invalid.extend(parsed.invalid)
-    print_json(protocol_list_json(entries, invalid), pretty=not settings.json)
+    emit(settings, protocol_list_json(entries, invalid), protocol_list_text)
     if invalid and not entries:
         sys.exit(EXIT_USAGE)
 
@@ -46,7 +46,7 @@ def protocolinfo_match(settings: Settings, offer: str, accept: str) -> None:
     matches, the reasons each pair failed (protocol, network, mime,
     parameters, dlna_profile). Exit status 1 when nothing matches.
     """
-    from upnpcm.cli.render import match_json
+    from upnpcm.cli.render import match_json, match_text
     from upnpcm.core.protocol_info import best_pairs, parse_list
 
     offers, accepts = parse_list(offer), parse_list(accept)
@@ -54,7 +54,7 @@ def protocolinfo_match(settings: Settings, offer: str, accept: str) -> None:
     if bad:
         raise click.UsageError("; ".join(f"{b.text!r}: {b.reason}" for b in bad))
     pairs = best_pairs(offers, accepts)
-    print_json(match_json(pairs, offers, accepts), pretty=not settings.json)
+    emit(settings, match_json(pairs, offers, accepts), match_text)
     if not pairs:
         sys.exit(EXIT_UPNP)
 

@@ -7,12 +7,12 @@ from typing import Any
 
 import click
 
-from upnpcm.cli.common import EPILOG, Settings, command, setup_logging
+from upnpcm.cli.common import Settings, command, interface_option, setup_logging
 
 __all__ = ["COMMANDS", "serve"]
 
 
-@click.command(epilog=EPILOG)
+@click.command()
 @click.option(
     "--host",
     "hosts",
@@ -43,14 +43,8 @@ __all__ = ["COMMANDS", "serve"]
     help="Where the UDN and BOOTID are kept.",
 )
 @click.option("--no-ssdp", is_flag=True, help="Do not advertise or answer searches.")
-@click.option(
-    "--interface",
-    "interfaces",
-    multiple=True,
-    metavar="IF",
-    help="SSDP interface name or address (repeatable).",
-)
 @click.option("-v", "--verbose", count=True, help="Log one line per request (-v).")
+@interface_option
 @command
 def serve(
     settings: Settings,
@@ -60,7 +54,6 @@ def serve(
     profile: str | None,
     state_dir: str | None,
     no_ssdp: bool,
-    interfaces: tuple[str, ...],
     verbose: int,
 ) -> None:
     """Host ConnectionManager services until SIGINT/SIGTERM."""
@@ -83,8 +76,8 @@ def serve(
         updates["profile"] = profile
     if no_ssdp:
         updates["ssdp"] = False
-    if interfaces:
-        updates["interfaces"] = interfaces
+    if settings.interfaces:
+        updates["interfaces"] = settings.interfaces
     device_settings = replace(device_settings, **updates)
     import asyncio
 
