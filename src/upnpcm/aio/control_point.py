@@ -235,8 +235,12 @@ class ControlPoint:
             raise status_error("GET", url, reply)
         return reply.body
 
-    async def load(self, location: str) -> RemoteDevice:
+    async def load(self, location: str, *, with_scpds: bool = True) -> RemoteDevice:
         """Fetch and parse a device description and every SCPD it lists.
+
+        With ``with_scpds=False`` only the description is fetched (enough to
+        list devices and services); every service then has an empty SCPD and
+        says so in :attr:`RemoteService.scpd_error`.
 
         Raises:
             TransportError: the description could not be fetched (not 200,
@@ -256,9 +260,11 @@ class ControlPoint:
         pairs = list(description.device.iter_services())
         urls = [resolve(s.scpd_url) for _, s in pairs]
         unique = list(dict.fromkeys(urls))  # services often share one SCPD (Sonos, us)
-        loaded = dict(
-            zip(unique, await asyncio.gather(*(self._load_scpd(u) for u in unique)), strict=True)
-        )
+        if with_scpds:
+            fetched = await asyncio.gather(*(self._load_scpd(u) for u in unique))
+        else:
+            fetched = [(ServiceDescription(), "service description not loaded")] * len(unique)
+        loaded = dict(zip(unique, fetched, strict=True))
         scpds = [loaded[url] for url in urls]
         services = [
             RemoteService(

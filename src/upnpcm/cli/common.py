@@ -41,6 +41,7 @@ __all__ = [
     "Settings",
     "cli",
     "command",
+    "discard_stdout",
     "emit",
     "fail",
     "interface_option",
@@ -313,6 +314,9 @@ def run(coro: Coroutine[Any, Any, None]) -> None:
         asyncio.run(coro)
     except KeyboardInterrupt:  # pragma: no cover - interactive
         fail(130, "interrupted")
+    except BrokenPipeError:  # the reader of stdout left (| head): leave quietly, as SIGPIPE would
+        discard_stdout()
+        sys.exit(EXIT_BROKEN_PIPE)
     except Exception as exc:
         failure = failure_of(exc)
         if failure is None:
@@ -384,6 +388,16 @@ def report(settings: Settings, code: int, message: str, details: Mapping[str, An
     for hint in advice:
         click.echo(f"upnpcm: hint: {hint}", err=True)
     sys.exit(code)
+
+
+def discard_stdout() -> None:
+    """Point stdout at /dev/null: nothing more can be written, and the exit flush stays quiet."""
+    import os
+
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
 
 
 def _message(exc: BaseException) -> str:

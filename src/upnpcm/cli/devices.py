@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from typing import TYPE_CHECKING
+
 import click
 
 from upnpcm.cli.common import (
@@ -16,6 +19,12 @@ from upnpcm.cli.common import (
     timeout_option,
 )
 
+if TYPE_CHECKING:
+    import asyncio
+
+    from upnpcm.aio.control_point import ControlPoint
+    from upnpcm.core.discovery import Discovered
+
 __all__ = ["COMMANDS", "call", "describe", "discover"]
 
 
@@ -29,28 +38,136 @@ __all__ = ["COMMANDS", "call", "describe", "discover"]
     help="Seconds to listen.",
 )
 @click.option("--passive", is_flag=True, help="Also report ssdp:alive/byebye announcements.")
+@click.option("-v", "--verbose", is_flag=True, help="Text: list each device's services under it.")
 @interface_option
 @command
-def discover(settings: Settings, st: str, timeout: float, passive: bool) -> None:
-    """Search for devices; one line (NDJSON) per reply as it arrives."""
+def discover(settings: Settings, st: str, timeout: float, passive: bool, verbose: bool) -> None:
+    """Search for devices and list them as they answer.
 
-    async def searching() -> None:
+    As text (on a terminal): one row per device (friendly name, type, address,
+    UDN), its services under it with -v, while a "searching" line on stderr
+    counts down. As JSON (when piped): one line per search reply or
+    announcement as it arrives (NDJSON).
+    """
+    if settings.json:
+        run(_replies(settings, st, timeout, passive))
+    else:
+        run(_DeviceList(settings, verbose).run(st, timeout, passive))
+
+
+async def _replies(settings: Settings, st: str, timeout: float, passive: bool) -> None:
+    """Every reply and announcement, one JSON line each."""
+    from upnpcm.aio.discovery import discover as search
+    from upnpcm.cli.render import discovered_json
+
+    chosen = settings.interfaces
+    async for found in search(st, timeout=timeout, interfaces=chosen, passive=passive):
+        print_json(discovered_json(found))
+
+
+class _StatusLine:
+    """A line on stderr, on a terminal only, rewritten in place and cleared before output."""
+
+    def __init__(self) -> None:
+        self.enabled = sys.stderr.isatty()
+        self.text = ""
+
+    def show(self, text: str) -> None:
+        if self.enabled:
+            self.text = text
+            sys.stderr.write(f"\r\x1b[K{text}")
+            sys.stderr.flush()
+
+    def clear(self) -> None:
+        if self.enabled and self.text:
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()
+            self.text = ""
+
+
+class _DeviceList:
+    """``discover`` as text: one row per device (its description fetched), found so far."""
+
+    def __init__(self, settings: Settings, verbose: bool) -> None:
+        self.settings = settings
+        self.verbose = verbose
+        self.status = _StatusLine()
+        self.fetches: dict[str, asyncio.Task[None]] = {}
+        self.shown: set[str] = set()
+        self.header_shown = False
+
+    async def run(self, st: str, timeout: float, passive: bool) -> None:
+        """Search for ``timeout`` s; wait for the descriptions still loading; say how many."""
+        import asyncio
+
         from upnpcm.aio.discovery import discover as search
-        from upnpcm.cli.render import discovered_json, discovered_text
 
-        count = 0
-        chosen = settings.interfaces
-        async for found in search(st, timeout=timeout, interfaces=chosen, passive=passive):
-            count += 1
-            if settings.json:
-                print_json(discovered_json(found))
+        loop = asyncio.get_running_loop()
+        ends = loop.time() + timeout
+        ticker = asyncio.create_task(self._count_down(ends))
+        # Each description has as long as the search, and at least 2 s, to arrive.
+        self.settings.timeout = max(2.0, timeout)
+        try:
+            async with self.settings.control_point() as cp:
+                chosen = self.settings.interfaces
+                async for found in search(st, timeout=timeout, interfaces=chosen, passive=passive):
+                    if found.kind == "byebye":
+                        self._print([f"byebye   {found.usn}"])
+                        continue
+                    key = found.location or found.udn
+                    if key not in self.fetches:
+                        self.fetches[key] = asyncio.create_task(self._describe(cp, found))
+                await asyncio.gather(*self.fetches.values())
+        finally:
+            ticker.cancel()
+            self.status.clear()
+        count = len(self.shown)
+        click.echo(f"{count} device{'' if count == 1 else 's'} found in {timeout:g} s", err=True)
+
+    async def _count_down(self, ends: float) -> None:
+        import asyncio
+        import math
+
+        loop = asyncio.get_running_loop()
+        while True:
+            left = max(0, math.ceil(ends - loop.time()))
+            found = f", {len(self.shown)} found" if self.shown else ""
+            self.status.show(f"searching ({left} s){found}…")
+            await asyncio.sleep(0.25)
+
+    async def _describe(self, cp: ControlPoint, found: Discovered) -> None:
+        """Fetch the description behind ``found`` (if it may be fetched) and print its row."""
+        from upnpcm.cli.render import device_rows, unknown_device_rows
+        from upnpcm.core.ssdp import location_matches_source
+        from upnpcm.errors import LocalProtocolError, RemoteProtocolError, TransportError
+
+        if found.location is None:
+            rows, udn = unknown_device_rows(found, "no LOCATION"), found.udn
+        elif not location_matches_source(found.location, found.source[0]):
+            why = "LOCATION is not on the host that answered: not fetched"
+            rows, udn = unknown_device_rows(found, why), found.udn
+        else:
+            try:
+                device = await cp.load(found.location, with_scpds=False)
+            except (TransportError, RemoteProtocolError, LocalProtocolError) as exc:
+                rows, udn = unknown_device_rows(found, str(exc)), found.udn
             else:
-                click.echo(discovered_text(found))
-                click.echo(f"\r{count} found…", err=True, nl=False)
-        if not settings.json:
-            click.echo(f"\r{count} found in {timeout:g} s", err=True)
+                rows, udn = device_rows(device, services=self.verbose), device.root.udn
+        if udn not in self.shown:  # one row per device, however many addresses reach it
+            self.shown.add(udn)
+            self._print(rows)
 
-    run(searching())
+    def _print(self, lines: list[str]) -> None:
+        from upnpcm.cli.render import DEVICE_HEADER
+
+        status = self.status.text
+        self.status.clear()
+        if not self.header_shown:
+            self.header_shown = True
+            click.echo(DEVICE_HEADER)
+        for line in lines:
+            click.echo(line)
+        self.status.show(status)
 
 
 @click.command(epilog=EPILOG)

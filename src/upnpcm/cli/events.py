@@ -16,6 +16,7 @@ from upnpcm.cli.common import (
     EXIT_USAGE,
     Settings,
     command,
+    discard_stdout,
     interface_option,
     print_json,
     run,
@@ -248,7 +249,7 @@ class _EventLog:
 
     def _pipe_broke(self) -> None:
         self.broken_pipe = True
-        _discard_stdout()
+        discard_stdout()
         self.stop.set()
 
     def _printer(self, remote: RemoteService) -> Callable[[SubscriptionEvent], None]:
@@ -325,16 +326,6 @@ def _stdout_gone() -> bool:
         return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
     except (OSError, ValueError, AttributeError):
         return False
-
-
-def _discard_stdout() -> None:
-    """Point stdout at /dev/null: nothing more can be written, and the exit flush stays quiet."""
-    import os
-
-    with contextlib.suppress(OSError, ValueError, AttributeError):
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
 
 
 #: Name → command, registered by :mod:`upnpcm.cli`.

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
     from upnpcm.aio.control_point import RemoteDevice, RemoteService
@@ -22,12 +22,13 @@ if TYPE_CHECKING:
     from upnpcm.negotiation import Negotiation, Side
 
 __all__ = [
+    "DEVICE_HEADER",
     "action_result_text",
     "device_json",
+    "device_rows",
     "device_text",
     "disconnect_text",
     "discovered_json",
-    "discovered_text",
     "error_json",
     "event_json",
     "event_text",
@@ -43,6 +44,7 @@ __all__ = [
     "protocol_list_text",
     "scpd_json",
     "side_json",
+    "unknown_device_rows",
 ]
 
 
@@ -205,9 +207,35 @@ def discovered_json(found: Discovered) -> dict[str, Any]:
     return out
 
 
-def discovered_text(found: Discovered) -> str:
-    """One search reply or announcement as a line: kind, USN, LOCATION."""
-    return f"{found.kind:8s} {found.usn}  {found.location or ''}"
+#: The columns of ``discover``'s text rows (see :func:`device_rows`).
+DEVICE_HEADER: Final = f"{'NAME':28s}  {'TYPE':18s}  {'ADDRESS':21s}  UDN"
+
+
+def _fit(text: str, width: int) -> str:
+    return f"{text:{width}s}" if len(text) <= width else text[: width - 1] + "…"
+
+
+def device_rows(device: RemoteDevice, *, services: bool = False) -> list[str]:
+    """A discovered device as one row (and, with ``services``, one line per service)."""
+    from urllib.parse import urlsplit
+
+    root = device.root
+    address = urlsplit(device.location).netloc
+    rows = [
+        f"{_fit(root.friendly_name or '?', 28)}  {_fit(_type_name(root.device_type), 18)}  "
+        f"{_fit(address, 21)}  {root.udn}"
+    ]
+    if services:
+        rows += [
+            f"    {device.selector_for(r):12s} {r.service.service_type}" for r in device.services
+        ]
+    return rows
+
+
+def unknown_device_rows(found: Discovered, why: str) -> list[str]:
+    """A device whose description could not be had: what the reply says, and why."""
+    address = f"{found.source[0]}:{found.source[1]}"
+    return [f"{_fit('?', 28)}  {_fit('?', 18)}  {_fit(address, 21)}  {found.udn}", f"    ({why})"]
 
 
 def event_json(service: RemoteService, event: SubscriptionEvent) -> dict[str, Any]:
