@@ -1,6 +1,7 @@
 """``upnpcm discover`` as a person sees it on a terminal, and as a script reads it from a pipe."""
 
 import json
+import re
 import subprocess
 import sys
 import urllib.request
@@ -33,14 +34,25 @@ def device(tmp_path_factory):
     )
     port = int(match.group(1))
     url = f"http://127.0.0.1:{port}/xml/device_description.xml"
-    with urllib.request.urlopen(url, timeout=5) as reply:
-        udn = parse_device_description(reply.read()).device.udn
-    yield port, udn
-    stop(proc)
+    said = [proc.stderr.readline().rstrip("\n") for _ in range(2)]
+    try:
+        with urllib.request.urlopen(url, timeout=5) as reply:
+            udn = parse_device_description(reply.read()).device.udn
+        yield port, udn, said
+    finally:
+        stop(proc)
+
+
+def test_serve_says_where_it_is_and_where_ssdp_runs(device):
+    port, _, said = device
+    assert said[0] == f"upnpcm:   http://127.0.0.1:{port}/xml/device_description.xml"
+    assert re.fullmatch(
+        r"upnpcm: SSDP advertises it on lo \(127\.0\.0\.1(, ::1)?\); BOOTID \d+", said[1]
+    )
 
 
 def test_on_a_terminal_one_row_per_device_and_a_status_line_replaced_cleanly(device):
-    port, udn = device
+    port, udn, _ = device
     code, raw = run_on_terminal([*UPNPCM, "discover", "--timeout", "2", "-v"])
     assert code == 0, raw
     assert "\r\x1b[Ksearching (2 s)…" in raw  # shown while waiting, on the terminal only
@@ -57,7 +69,7 @@ def test_on_a_terminal_one_row_per_device_and_a_status_line_replaced_cleanly(dev
 
 
 def test_on_a_pipe_ndjson_one_line_per_reply(device):
-    _, udn = device
+    _, udn, _ = device
     result = subprocess.run(
         [*UPNPCM, "discover", "--timeout", "1.5"], capture_output=True, text=True, timeout=30
     )

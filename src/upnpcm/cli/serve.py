@@ -79,6 +79,11 @@ def serve(
     if settings.interfaces:
         updates["interfaces"] = settings.interfaces
     device_settings = replace(device_settings, **updates)
+    if not device_settings.ssdp and device_settings.interfaces:
+        raise click.UsageError(
+            "--interface (or [network].interfaces) chooses where SSDP runs; "
+            "with --no-ssdp (or [network].ssdp = false) there is none: drop one of them"
+        )
     import asyncio
 
     from upnpcm.serve import run_forever
