@@ -134,7 +134,7 @@ def test_every_address_of_a_wildcard_is_listed():
 
     from upnpcm.aio.ssdp import reachable_addresses
 
-    everything = reachable_addresses(["0.0.0.0"])  # noqa: S104 - only listed, nothing binds
+    everything = reachable_addresses(["0.0.0.0"])  # only listed: nothing binds
     assert "127.0.0.1" in everything
     assert all(ipaddress.ip_address(a).version == 4 for a in everything)
     assert reachable_addresses(["127.0.0.5", "127.0.0.5"]) == ["127.0.0.5"]
