@@ -41,7 +41,7 @@ def test_help_documents_exit_codes():
     assert "Exit codes: 0 ok; 1 UPnP error" in out
     for command in ("discover", "describe", "call", "eventlog", "serve"):
         assert f"\n  {command} " in out
-    assert "subscribe " not in out  # an alias of eventlog, named in eventlog's help
+    assert "\n  subscribe " not in out  # an alias of eventlog: not listed as a command
 
 
 def test_every_command_module_is_registered():
@@ -721,3 +721,70 @@ def test_subscribe_is_an_alias_of_eventlog():
     assert code == 0
     assert out.startswith("Usage: upnpcm eventlog ")
     assert 'Also available as "upnpcm subscribe"' in " ".join(out.split())
+
+
+def rule_ids():
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "rules.md").read_text(encoding="utf-8")
+    return set(re.findall(r"^\| ([A-Z]+\d+) \|", text, re.MULTILINE))
+
+
+def help_of(*path):
+    code, out, _ = run(*path, "--help")
+    assert code == 0, path
+    return out
+
+
+def test_help_has_no_markup_rule_ids_or_click_escapes():
+    ids = rule_ids()
+    assert len(ids) > 20
+    helps = {(): help_of()} | {path: help_of(*path) for path, _ in every_command()}
+    helps[("protocolinfo",)] = help_of("protocolinfo")
+    for path, text in helps.items():
+        assert not re.search(r"``|:(mod|class|func|meth|attr|data|exc):`|\x08", text), path
+        words = set(re.findall(r"\b[A-Z]+\d+\b", text))
+        assert not words & ids, (path, words & ids)
+
+
+def test_target_and_exit_code_epilog_only_where_there_is_a_target():
+    for path, command in every_command():
+        text = help_of(*path)
+        targets = {p.name for p in command.params if p.name in ("target", "server", "renderer")}
+        assert ("Exit codes:" in text) == bool(targets), path
+        assert (" TARGET " in text.replace("\n", " ") or "are each" in text) == bool(targets), path
+
+
+def test_command_summaries_are_whole_sentences():
+    for path in [(), ("protocolinfo",)]:
+        text = CliRunner().invoke(cli, [*path, "--help"], terminal_width=80).stdout
+        commands = text.split("Commands:\n", 1)[1].split("\n\n", 1)[0].splitlines()
+        assert commands
+        for line in commands:
+            summary = line.split(None, 1)[1]
+            assert summary.endswith(".") and not summary.endswith("..."), line
+
+
+def test_the_group_help_names_the_alias():
+    assert "Other names: subscribe (= eventlog)." in help_of()
+
+
+def test_public_control_point_docstrings_cite_no_internal_rule_ids():
+    """What a library user reads with help(): rule IDs stay in comments for the developers."""
+    import inspect
+
+    import upnpcm.aio.control_point as control_point
+    import upnpcm.aio.discovery as discovery
+    import upnpcm.aio.events as events
+
+    ids = rule_ids()
+    for module in (control_point, events, discovery):
+        found = [module]
+        for name in module.__all__:
+            obj = getattr(module, name)
+            found.append(obj)
+            if inspect.isclass(obj):
+                found += [v for k, v in vars(obj).items() if not k.startswith("_")]
+        for obj in found:
+            doc = inspect.getdoc(obj) or ""
+            assert not set(re.findall(r"\b[A-Z]+\d+\b", doc)) & ids, obj

@@ -8,7 +8,7 @@
         result = await cm.call("GetCurrentConnectionInfo", ConnectionID=0)
 
 Loading fetches the description and every SCPD (each at most 1 MiB, 10 s, no
-redirects) and is tolerant of real devices (rule D2): element order,
+redirects) and is tolerant of real devices: element order,
 vendor elements, ``#TOKEN#`` text, no URLBase (URLs resolve against LOCATION).
 A service whose SCPD cannot be fetched or parsed (or whose SCPDURL is not a
 usable URL) is kept, with the reason in :attr:`RemoteService.scpd_error`, so
@@ -247,6 +247,7 @@ class ControlPoint:
                 too big, too slow, unreachable).
             RemoteProtocolError: the description is not a usable device description.
         """
+        # rule D2: tolerant of what real devices serve (core/description.py)
         description = parse_device_description(
             await self._get(location), max_bytes=self.max_description_bytes
         )

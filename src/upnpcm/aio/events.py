@@ -358,13 +358,14 @@ class EventListener:
         return handle
 
     async def watch_ssdp(self, *, interfaces: Sequence[str] = ()) -> None:
-        """Heal on SSDP news, until cancelled (rule C5).
+        """Heal on SSDP news, until cancelled.
 
         Listens (passively) for announcements of the devices subscribed to: a
         BOOTID.UPNP.ORG (or X-RINCON-BOOTSEQ) that changes, or a device that
         announces itself again after its ssdp:byebye, restarts its
         subscriptions at once.
         """
+        # rule C5: a BOOTID change or a return after byebye restarts subscriptions
         from upnpcm.aio.discovery import discover
 
         watch = RebootWatch()
@@ -381,7 +382,8 @@ class EventListener:
                 self.restart_device(udn, reason)
 
     def restart_device(self, udn: str, reason: str) -> None:
-        """The device ``udn`` rebooted or came back: resubscribe its services (C5)."""
+        """The device ``udn`` rebooted or came back: resubscribe its services."""
+        # rule C5
         loop = asyncio.get_running_loop()
         for handle in self._subscriptions:
             if handle.service.device.udn == udn:

@@ -51,6 +51,7 @@ __all__ = [
     "reply_location",
     "run",
     "setup_logging",
+    "target_epilog",
     "timeout_option",
     "waiting",
 ]
@@ -71,14 +72,21 @@ _EXIT_CODES: Final = """\b
 Exit codes: 0 ok; 1 UPnP error (the device answered with a fault);
 2 usage error; 3 network error, timeout or an unusable reply."""
 
-#: The epilog of every command that takes a TARGET.
-EPILOG: Final = f"""\b
-TARGET is an IP address or host name (port 1400 and /xml/device_description.xml
-are assumed, as on a Sonos zone player), HOST:PORT, a description URL, or a UDN
-(uuid:..., found by SSDP first).
+
+def target_epilog(*names: str) -> str:
+    """The epilog of a command whose arguments ``names`` are TARGETs: what one may be."""
+    which = "TARGET is" if names == ("TARGET",) else f"{' and '.join(names)} are each"
+    return f"""\b
+{which} an IP address or host name (port 1400 and
+/xml/device_description.xml are assumed, as on a Sonos zone player),
+HOST:PORT, a description URL, or a UDN (uuid:..., found by SSDP first).
 
 {_EXIT_CODES}
 """
+
+
+#: The epilog of every command that takes one TARGET.
+EPILOG: Final = target_epilog("TARGET")
 
 
 class Settings:
@@ -496,6 +504,17 @@ class _Group(click.Group):
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(self.commands)
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        super().format_epilog(ctx, formatter)
+        if self.aliases:
+            with formatter.indentation():
+                formatter.write_paragraph()
+                formatter.write_text(
+                    "Other names: "
+                    + ", ".join(f"{alias} (= {name})" for alias, name in self.aliases.items())
+                    + "."
+                )
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         return super().get_command(ctx, self.aliases.get(cmd_name, cmd_name))

@@ -8,13 +8,13 @@ from typing import TYPE_CHECKING
 import click
 
 from upnpcm.cli.common import (
-    EPILOG,
     EXIT_UPNP,
     Settings,
     command,
     emit,
     interface_option,
     run,
+    target_epilog,
     timeout_option,
 )
 from upnpcm.errors import CommandError
@@ -66,7 +66,7 @@ def _cm_options(fn: Callable[..., None]) -> Callable[..., None]:
     )(fn)
 
 
-@click.command(epilog=EPILOG)
+@click.command(epilog=target_epilog("SERVER", "RENDERER"))
 @click.argument("server")
 @click.argument("renderer")
 @click.option(
@@ -88,9 +88,10 @@ def negotiate(
     server_service: str | None,
     renderer_service: str | None,
 ) -> None:
-    """Choose the best protocolInfo and call PrepareForConnection on both ends.
+    """Set up a connection between a media server and a renderer.
 
-    Prints both ConnectionIDs, AVTransportID and RcsID. A side without
+    Chooses the best protocolInfo the two have in common and calls
+    PrepareForConnection on both ends. Prints both ConnectionIDs, AVTransportID and RcsID. A side without
     PrepareForConnection falls back to connection 0 (said in "note"). If a side
     refuses (701, 702, 704, ...), what was set up is torn down and the error
     says which side refused and why (exit status 1).
@@ -112,7 +113,7 @@ def negotiate(
     run(negotiating())
 
 
-@click.command(epilog=EPILOG)
+@click.command(epilog=target_epilog("SERVER", "RENDERER"))
 @click.argument("server")
 @click.argument("renderer")
 @click.option("--server-connection", type=int, required=True, help="The server's ConnectionID.")
@@ -130,7 +131,11 @@ def disconnect(
     server_service: str | None,
     renderer_service: str | None,
 ) -> None:
-    """Call ConnectionComplete on both ends of a negotiated connection (0 is skipped)."""
+    """End a connection that negotiate made, on both ends.
+
+    Calls ConnectionComplete on each side (connection 0 is skipped: it is
+    implicit). Exit status 1 if a side refuses.
+    """
 
     async def disconnecting() -> None:
         from upnpcm.cli.render import disconnect_text

@@ -177,7 +177,11 @@ class _DeviceList:
 @interface_option
 @command
 def describe(settings: Settings, target: str, with_scpd: bool) -> None:
-    """Show the device tree: devices, services, and with -S their actions."""
+    """Show a device's tree: devices, services, actions (-S).
+
+    Each service is shown with the selector that picks it (as SERVICE of
+    call and eventlog). As JSON, the elements keep their UPnP names.
+    """
 
     async def describing() -> None:
         from upnpcm.cli.render import device_json, device_text
@@ -200,9 +204,9 @@ def describe(settings: Settings, target: str, with_scpd: bool) -> None:
 def call(
     settings: Settings, target: str, service: str, action: str, arguments: tuple[str, ...]
 ) -> None:
-    """Call ACTION of SERVICE with its in-arguments; print the out-arguments.
+    """Call an action of a service and print what it returns.
 
-    SERVICE is a short type (AVTransport) or its capitals (AVT),
+    ACTION gets its in-arguments as NAME=VALUE. SERVICE is a short type (AVTransport) or its capitals (AVT),
     Device/Service (MediaServer/ConnectionManager or MS/CM), a serviceId or a
     full service type; a name several services share is refused with the
     choices (upnpcm describe shows each service's selector). Arguments are

@@ -113,9 +113,9 @@ def eventlog(
     advertise_port: int | None,
     watch_ssdp: bool,
 ) -> None:
-    """Stream the events of SERVICEs (default: every evented one) until interrupted.
+    """Print a device's events as they come, until stopped.
 
-    One line per event or subscription change (NDJSON when the output is
+    SERVICEs are those named (default: every evented one). One line per event or subscription change (NDJSON when the output is
     JSON). Subscriptions renew themselves at about half the granted lease and
     start over after a refusal (412), a gap in SEQ or a failure (with backoff);
     every subscription is ended on exit. Also available as "upnpcm subscribe".

@@ -20,7 +20,11 @@ def protocolinfo() -> None:
 @click.argument("values", nargs=-1, required=True)
 @command
 def protocolinfo_parse(settings: Settings, values: tuple[str, ...]) -> None:
-    r"""Decode each VALUE: one protocolInfo or a comma-separated list (\, escapes a comma)."""
+    r"""Decode protocolInfo strings and lists.
+
+    Each VALUE is one protocolInfo or a comma-separated list (\, escapes a
+    comma). Exit status 2 if no entry is valid.
+    """
     from upnpcm.cli.render import protocol_list_json, protocol_list_text
     from upnpcm.core.protocol_info import InvalidEntry, ProtocolInfo, parse_list
 
@@ -40,9 +44,9 @@ def protocolinfo_parse(settings: Settings, values: tuple[str, ...]) -> None:
 @click.argument("accept")
 @command
 def protocolinfo_match(settings: Settings, offer: str, accept: str) -> None:
-    """Check OFFER (a Source entry or list) against ACCEPT (a Sink entry or list).
+    """Check what a source offers against what a sink accepts.
 
-    Prints every compatible pair, best first, with its score; when nothing
+    OFFER is a Source protocolInfo or list, ACCEPT a Sink one. Prints every compatible pair, best first, with its score; when nothing
     matches, the reasons each pair failed (protocol, network, mime,
     parameters, dlna_profile). Exit status 1 when nothing matches.
     """

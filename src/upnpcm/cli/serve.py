@@ -56,7 +56,12 @@ def serve(
     no_ssdp: bool,
     verbose: int,
 ) -> None:
-    """Host ConnectionManager services until SIGINT/SIGTERM."""
+    """Host ConnectionManager services until stopped.
+
+    A device (the standard profile by default: a MediaRenderer and a
+    MediaServer) answers on port 1400 and is advertised by SSDP; Ctrl-C or
+    SIGTERM says byebye and stops it. It prints where it can be reached.
+    """
     from dataclasses import replace
 
     from upnpcm.errors import ConfigError
