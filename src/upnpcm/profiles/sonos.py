@@ -436,5 +436,21 @@ def _monotonic() -> float:
 
 
 PROFILE: Final = Profile(
-    "sonos", build, "Sonos zone player: ZonePlayer root, MS + MR ConnectionManagers"
+    "sonos",
+    build,
+    "Sonos zone player: ZonePlayer root, MS + MR ConnectionManagers",
+    options={
+        "household": "The Sonos household ID, Sonos_... (default: generated once and kept "
+        "in the state directory).",
+        "room_name": 'The room name (default: [device].friendly_name, else "upnpcm").',
+        "sink": "The MediaRenderer's Sink list, a string or a list of strings (default: "
+        "what a zone player reports).",
+        "source": "The MediaServer's Source list, a string or a list of strings (default: "
+        "what a zone player reports).",
+        "software_version": 'The software version reported (default "85.0-64200").',
+        "model_number": 'The model number reported (default "S9").',
+        "connection_info_faults": "true: GetCurrentConnectionInfo faults, as zone players "
+        "are reported to (402 for connection 0, 706 otherwise); false: the standard answer "
+        "for connection 0 (default true).",
+    },
 )
