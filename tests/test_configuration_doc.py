@@ -63,10 +63,7 @@ def test_every_field_is_set_by_a_documented_key_the_loader_accepts():
     assert len(rows) > 20
     for section, key, kind, default in rows:
         assert kind in KINDS, (key, kind)
-        if kind == "boolean":
-            candidates = [default != "`true`"]
-        else:
-            candidates = SAMPLES[kind]
+        candidates = [default != "`true`"] if kind == "boolean" else SAMPLES[kind]
         changed = set()
         for value in candidates:
             try:
