@@ -585,3 +585,21 @@ def test_an_addressed_handler_hears_the_local_address_and_is_never_cached():
         assert response.status == 200
         assert f"<Address>{local}</Address>".encode() in response.body
     assert handler.calls == ["127.0.0.5", "127.0.0.6", "127.0.0.5"]
+
+
+def test_every_gena_answer_names_the_server_once():
+    core, _ = make_core()
+    event = "/MediaRenderer/ConnectionManager/Event"
+    sub = core.handle(
+        request(
+            "SUBSCRIBE",
+            event,
+            headers=[("CALLBACK", "<http://127.0.0.1:5000/cb>"), ("NT", "upnp:event")],
+        ),
+        now=0.0,
+        entropy=42,
+    )
+    gone = core.handle(request("UNSUBSCRIBE", event, headers=[("SID", "uuid:nobody")]), now=1.0)
+    for response in (sub.response, gone.response):
+        servers = [value for name, value in response.headers if name.lower() == "server"]
+        assert servers == ["Linux/6 UPnP/1.1 upnpcm/0"], response

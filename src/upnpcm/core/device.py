@@ -639,7 +639,7 @@ class DeviceCore:
         if not grant.renewal:
             effects += self._delivery.wake(path, grant.sid, now)  # E1: the initial event
         return DeviceResult(
-            response=HttpResponse(status=200, headers=self._headers(*grant.headers(), *plain)),
+            response=HttpResponse(status=200, headers=(*grant.headers(), *plain)),
             operation="RENEW" if grant.renewal else "SUBSCRIBE",
             effects=tuple(effects),
         )
