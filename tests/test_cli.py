@@ -612,7 +612,8 @@ def test_an_http_error_shows_the_status_line_the_device_reason_and_a_hint(served
         f"upnpcm: GET http://localhost:{port}/xml/device_description.xml: HTTP 400 Bad Request: "
         "Host header is not an IP literal",
         "upnpcm: hint: the device takes only an IP address as host (a defence against DNS "
-        "rebinding): give its IP address instead of localhost",
+        "rebinding): give its IP address instead of localhost (an upnpcm device also admits "
+        "the names listed in [network].allowed_hosts)",
     ]
     code, out, _ = run("--json", "describe", f"localhost:{port}")
     error = json.loads(out)

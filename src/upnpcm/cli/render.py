@@ -537,7 +537,8 @@ def hints(exit_code: int, message: str, details: Mapping[str, Any]) -> list[str]
     if status == 400 and named:
         out.append(
             f"the device takes only an IP address as host (a defence against DNS "
-            f"rebinding): give its IP address instead of {host}"
+            f"rebinding): give its IP address instead of {host} (an upnpcm device also "
+            f"admits the names listed in [network].allowed_hosts)"
         )
     elif status == 404 and details.get("method") == "GET":
         out.append(
