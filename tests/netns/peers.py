@@ -140,6 +140,8 @@ def _tone(path: Path) -> None:
 #: The generated album: file name → title (servers read titles from file names here).
 TRACKS = {"Tone MP3.mp3": "Tone MP3", "Tone FLAC.flac": "Tone FLAC", "Tone WAV.wav": "Tone WAV"}
 PICTURE = "Picture.jpg"
+#: Formats some renderer cannot take: a PPM picture (not in rygel's Sink list), a text file.
+ODD_FILES = ("Raw.ppm", "Notes.txt")
 
 
 def make_media(folder: Path) -> str | None:
@@ -156,12 +158,16 @@ def make_media(folder: Path) -> str | None:
     ppm = folder.parent / "picture.ppm"  # outside the served folder
     ppm.write_bytes(b"P6 16 16 255\n" + bytes([200, 120, 40]) * 256)
     steps = [
-        ["sox", "-n", "-r", "44100", "-c", "2", "-b", "16", str(wav)]
-        + ["synth", str(TRACK_SECONDS), "sine", "440", "vol", "0.3"],
+        [
+            *("sox", "-n", "-r", "44100", "-c", "2", "-b", "16", str(wav)),
+            *("synth", str(TRACK_SECONDS), "sine", "440", "vol", "0.3"),
+        ],
         ["sox", str(wav), str(flac)],
         ["sox", str(wav), "-C", "128", str(mp3)],
         ["cjpeg", "-outfile", str(album / PICTURE), str(ppm)],
+        ["cp", str(ppm), str(album / ODD_FILES[0])],
     ]
+    (album / ODD_FILES[1]).write_text("not something to play\n", encoding="utf-8")
     for step in steps:
         done = subprocess.run(step, capture_output=True, text=True, timeout=60, check=False)
         if done.returncode != 0:
@@ -240,8 +246,9 @@ def start_peers(work: Path, *, servers: bool = False) -> Peers:
                     GMR_UUID,
                     "-f",
                     "upnpcm-gmr",
-                    "--gstout-audiosink=fakesink",
-                    "--gstout-videosink=fakesink",
+                    # a sink that keeps time, so a track plays as long as it lasts
+                    "--gstout-audiopipe=fakesink sync=true",
+                    "--gstout-videopipe=fakesink sync=true",
                     f"--logfile={work / 'gmediarender.log'}",
                 ],
                 env=env,
@@ -271,7 +278,8 @@ def start_peers(work: Path, *, servers: bool = False) -> Peers:
         (config / "rygel.conf").write_text(
             RYGEL_CONF.format(
                 port=RYGEL_PORT, media=media, transcoding="true" if servers else "false"
-            ), encoding="utf-8"
+            ),
+            encoding="utf-8",
         )
         for template, name, uuid in (
             ("MediaServer3.xml", "MediaExport.xml", DMS_UUID),
