@@ -137,7 +137,11 @@ class PlaybackWatch:
     def on_transport_info(self, values: Mapping[str, object], now: float) -> None:
         """A GetTransportInfo answer."""
         self.last_poll = now
-        self._apply({k: str(v) for k, v in values.items()}, now)
+        renamed = {
+            "TransportState": values.get("CurrentTransportState"),
+            "TransportStatus": values.get("CurrentTransportStatus"),
+        }
+        self._apply({k: str(v) for k, v in renamed.items() if v is not None}, now)
 
     def on_position_info(self, values: Mapping[str, object], now: float) -> None:
         """A GetPositionInfo answer."""
