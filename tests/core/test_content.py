@@ -200,11 +200,14 @@ def test_watch_playing_then_end_of_track():
 def test_watch_stop_error_and_polling():
     watch = PlaybackWatch(0.0, poll_interval=1.0, event_grace=1.5)
     watch.arm(0.0)
-    assert not watch.needs_transport_polls(1.0)
-    assert watch.needs_transport_polls(1.6)  # no event within the grace: poll (V2)
-    assert watch.poll_due(0.0) and watch.next_deadline() is not None
+    assert not watch.needs_transport_polls(0.1) and not watch.poll_due(0.1)
+    assert watch.needs_transport_polls(0.4)  # no PLAYING yet: look (a renderer already playing)
+    assert watch.poll_due(0.4) and watch.next_deadline() is not None
     watch.on_transport_info({"CurrentTransportState": "PLAYING", "CurrentSpeed": "1"}, 2.0)
     assert watch.phase == "playing" and not watch.poll_due(2.5) and watch.poll_due(3.0)
+    assert watch.needs_transport_polls(3.0)  # no event within the grace: poll (V2)
+    watch.on_event({"TransportStatus": "OK"}, 3.1)
+    assert not watch.needs_transport_polls(3.2)
     watch.stop_requested = True
     watch.on_transport_info({"CurrentTransportState": "STOPPED"}, 4.0)
     assert watch.phase == "stopped" and watch.next_deadline() is None

@@ -32,6 +32,8 @@ __all__ = [
     "parse_last_change",
 ]
 
+#: While waiting for PLAYING, seconds between looks when no event has said so.
+STARTING_POLL: Final = 0.3
 #: Largest LastChange document read.
 MAX_LAST_CHANGE_BYTES: Final = 256 * 1024
 
@@ -200,7 +202,10 @@ class PlaybackWatch:
         return self.position
 
     def needs_transport_polls(self, now: float) -> bool:
-        """No events to rely on (V2)."""
+        """No events to rely on (V2), or no PLAYING event yet: a renderer already
+        playing may take our Play without a change to event."""
+        if self.phase == "starting":
+            return self.subscription_failed or now - self.started_at >= STARTING_POLL
         if self.events:
             return False
         return self.subscription_failed or now - self.started_at >= self.event_grace
@@ -208,13 +213,18 @@ class PlaybackWatch:
     def poll_due(self, now: float) -> bool:
         """Time for the next poll."""
         active = self.armed and self.phase in ("starting", "playing")
-        return active and now - self.last_poll >= self.poll_interval
+        return active and now >= self._due()
+
+    def _due(self) -> float:
+        if self.phase == "starting":  # PLAYING is what the caller waits for: look sooner
+            return max(self.last_poll + STARTING_POLL, self.started_at + STARTING_POLL)
+        return max(self.last_poll + self.poll_interval, self.started_at)
 
     def next_deadline(self) -> float | None:
         """When :meth:`poll_due` next becomes true."""
         if not self.armed or self.phase not in ("starting", "playing"):
             return None
-        return max(self.last_poll + self.poll_interval, self.started_at)
+        return self._due()
 
     def snapshot(self, now: float) -> Snapshot:
         """The state for a progress line."""
