@@ -46,6 +46,7 @@ def _in_namespace() -> None:
 
 async def _library_run(server: str, renderer: str) -> tuple[float, Counter[str], int]:
     from tests.helpers.counting import CountingHttpClient
+
     from upnpcm.aio.control_point import ControlPoint
     from upnpcm.play import play
 
@@ -57,7 +58,7 @@ async def _library_run(server: str, renderer: str) -> tuple[float, Counter[str],
         requests = list(http.requests)
         await playback.stop()
     kinds: Counter[str] = Counter()
-    for method, url in requests:
+    for method, _url in requests:
         kinds["description+SCPD GET" if method == "GET" else method] += 1
     gets = [url for method, url in requests if method == "GET"]
     return elapsed, kinds, len(gets) - len(set(gets))
@@ -131,10 +132,18 @@ def main() -> None:
             library.append(elapsed)
             peer.append(asyncio.run(_peer_run(renderer, url, metadata)))
         print(f"runs: {len(cli)} each, medians")
-        print(f"upnpcm play --detach (process, start to exit after PLAYING): {statistics.median(cli):.3f} s")
-        print(f"upnpcm.play.play() (start to PLAYING, fresh control point): {statistics.median(library):.3f} s")
-        print(f"async_upnp_client 0.49.0 (renderer half only, to PLAYING): {statistics.median(peer):.3f} s")
-        print(f"HTTP requests of one play() to PLAYING: {sum(kinds.values())} {dict(sorted(kinds.items()))}")
+        print(
+            f"upnpcm play --detach (process, start to exit after PLAYING): {statistics.median(cli):.3f} s"
+        )
+        print(
+            f"upnpcm.play.play() (start to PLAYING, fresh control point): {statistics.median(library):.3f} s"
+        )
+        print(
+            f"async_upnp_client 0.49.0 (renderer half only, to PLAYING): {statistics.median(peer):.3f} s"
+        )
+        print(
+            f"HTTP requests of one play() to PLAYING: {sum(kinds.values())} {dict(sorted(kinds.items()))}"
+        )
         print(f"description/SCPD URLs fetched more than once: {repeats}")
     finally:
         stop_peers(peers)

@@ -127,6 +127,12 @@ def _converted(info: ProtocolInfo) -> bool:
     return bool(dlna and dlna.converted)
 
 
+def _unplayable(resource: Resource, index: int, converted: bool, why: str) -> ResourceChoice:
+    return ResourceChoice(
+        resource=resource, index=index, sink=None, score=0, converted=converted, reasons=(why,)
+    )
+
+
 def rank_resources(
     resources: Sequence[Resource], sinks: Sequence[ProtocolInfo]
 ) -> list[ResourceChoice]:
@@ -135,16 +141,8 @@ def rank_resources(
     for index, resource in enumerate(resources):
         info = resource.info
         if info is None:
-            choices.append(
-                ResourceChoice(
-                    resource=resource,
-                    index=index,
-                    sink=None,
-                    score=0,
-                    converted=False,
-                    reasons=(f"protocolInfo {resource.protocol_info!r} is not four fields",),
-                )
-            )
+            why = f"protocolInfo {resource.protocol_info!r} is not four fields"
+            choices.append(_unplayable(resource, index, False, why))
             continue
         best: tuple[int, int, ProtocolInfo] | None = None
         for sink_index, sink in enumerate(sinks):
@@ -152,16 +150,8 @@ def rank_resources(
             if result.compatible and (best is None or result.score > best[0]):
                 best = (result.score, sink_index, sink)
         if best is None:
-            choices.append(
-                ResourceChoice(
-                    resource=resource,
-                    index=index,
-                    sink=None,
-                    score=0,
-                    converted=_converted(info),
-                    reasons=(f"no Sink entry accepts {info.content_format}",),
-                )
-            )
+            why = f"no Sink entry accepts {info.content_format}"
+            choices.append(_unplayable(resource, index, _converted(info), why))
         else:
             choices.append(
                 ResourceChoice(

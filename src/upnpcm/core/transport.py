@@ -202,8 +202,10 @@ class PlaybackWatch:
         return self.position
 
     def needs_transport_polls(self, now: float) -> bool:
-        """No events to rely on (V2), or no PLAYING event yet: a renderer already
-        playing may take our Play without a change to event."""
+        """No events to rely on (V2), or no PLAYING yet.
+
+        A renderer already playing may take our Play without a change to event.
+        """
         if self.phase == "starting":
             return self.subscription_failed or now - self.started_at >= STARTING_POLL
         if self.events:
