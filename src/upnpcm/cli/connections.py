@@ -76,6 +76,12 @@ def _cm_options(fn: Callable[..., None]) -> Callable[..., None]:
     help="Only consider this content format (aliases count: audio/mp3 = audio/mpeg).",
 )
 @click.option("--protocol", default=None, help="Only consider this protocol (e.g. http-get).")
+@click.option(
+    "--item",
+    default=None,
+    metavar="OBJECTID",
+    help="An item of the server: send its own res@protocolInfo (the one the renderer ranks best).",
+)
 @_cm_options
 @command
 def negotiate(
@@ -84,13 +90,18 @@ def negotiate(
     renderer: str,
     mime: str | None,
     protocol: str | None,
+    item: str | None,
     server_service: str | None,
     renderer_service: str | None,
 ) -> None:
     """Choose the best protocolInfo and call PrepareForConnection on both ends.
 
-    Prints both ConnectionIDs, AVTransportID and RcsID as JSON. A side without
-    PrepareForConnection falls back to connection 0 (said in "note"). If a side
+    With --item, the item's own res@protocolInfo values are ranked against the
+    renderer's Sink list and the best is sent; without, a format is picked
+    from the Source list (audio/video before images and raw PCM) and "chose"
+    says "format". Prints both ConnectionIDs, AVTransportID and RcsID as JSON.
+    A side without PrepareForConnection falls back to connection 0 (said in
+    "note"; its IDs from GetCurrentConnectionInfo(0)). If a side
     refuses (701, 702, 704, …), what was set up is torn down and the JSON says
     which side refused and why (exit status 1).
     """
@@ -104,7 +115,16 @@ def negotiate(
             server, renderer, server_service, renderer_service, settings.interfaces
         )
         try:
-            result = await do_negotiate(server_cm, renderer_cm, mime=mime, protocol=protocol)
+            found = None
+            if item is not None:
+                from upnpcm.aio.content import metadata
+
+                # loaded already: the control point's cache answers (rule M3)
+                device = await cp.load(await location(server, interfaces=settings.interfaces))
+                found = await metadata(device.service("ContentDirectory"), item)
+            result = await do_negotiate(
+                server_cm, renderer_cm, mime=mime, protocol=protocol, item=found
+            )
         except NegotiationError as exc:
             print_json(negotiation_error_json(exc), pretty=not settings.json)
             raise CommandError(EXIT_UPNP, str(exc)) from None
