@@ -751,7 +751,8 @@ def test_help_has_no_markup_rule_ids_or_click_escapes():
 def test_target_and_exit_code_epilog_only_where_there_is_a_target():
     for path, command in every_command():
         text = help_of(*path)
-        targets = {p.name for p in command.params if p.name in ("target", "server", "renderer")}
+        names = ("target", "targets", "server", "renderer")
+        targets = {p.name for p in command.params if p.name in names}
         assert ("Exit codes:" in text) == bool(targets), path
         assert (" TARGET " in text.replace("\n", " ") or "are each" in text) == bool(targets), path
 

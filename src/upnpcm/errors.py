@@ -11,6 +11,7 @@
     ├── UPnPError                       a UPnP action error (.code, .description); SOAP fault
     ├── SubscriptionError               GENA answered with an HTTP status (.http_status)
     ├── NegotiationError                a side refused a connection, or nothing matched
+    ├── PlaybackError                   a renderer refused or failed to play (.code)
     ├── ConfigError                     a settings file or option is invalid (also a ValueError)
     ├── CommandError                    a CLI command gives up (.exit_code)
     └── TransportError                  the network failed
@@ -162,6 +163,18 @@ class NegotiationError(UpnpCmError):
         self.code = code
         self.description = description
         self.torn_down = torn_down or []
+
+
+class PlaybackError(UpnpCmError):
+    """A renderer refused SetAVTransportURI or Play, reported an error, or never played.
+
+    ``code`` is the UPnP fault code it answered (None when it did not fault);
+    what was set up has been torn down.
+    """
+
+    def __init__(self, message: str, *, code: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class ConfigError(UpnpCmError, ValueError):

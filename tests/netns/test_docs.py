@@ -5,7 +5,9 @@ free there, SSDP stays there, and nothing can reach any other machine. Each
 page runs in a copy of the repository, with ``upnpcm`` on PATH (as after
 ``. .venv/bin/activate``) and its own state and home directories. When a
 command needs a device and the page has not started one, the test starts
-``upnpcm serve`` (as the README's quick start does). pip installs from wheels
+``upnpcm serve`` (as the README's quick start does); a page that names
+``$SERVER``, ``$RENDERER`` or ``$TRACK`` gets a media server (minidlna, with a
+short tone) and a renderer (gmediarender) there. pip installs from wheels
 of what this environment already has (``PIP_NO_INDEX``, ``PIP_FIND_LINKS``),
 so the README's install command runs as written without a network.
 """
@@ -21,6 +23,7 @@ import sys
 import threading
 import time
 import tomllib
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -35,6 +38,9 @@ COMMAND_TIMEOUT = 90.0
 SERVE_WAIT = 240.0
 #: What `upnpcm serve` prints once it listens (src/upnpcm/serve.py).
 SERVING = "upnpcm: serving profile "
+#: Names a page uses for a media server, a renderer and a track (README "Play media"):
+#: such a page gets minidlna with a short tone and gmediarender (tests/netns/peers.py).
+MEDIA = ("SERVER", "RENDERER", "TRACK")
 _COPY_IGNORE = shutil.ignore_patterns(
     ".git", ".venv*", "__pycache__", "*_cache", ".hypothesis", "*.egg-info", "build", "dist"
 )
@@ -45,6 +51,29 @@ def wheels(tmp_path_factory: pytest.TempPathFactory) -> Path:
     dest = tmp_path_factory.mktemp("wheelhouse")
     wheelhouse.build(dest, [*wheelhouse.project_requirements(), "hatchling"])
     return dest
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """SERVER, RENDERER and TRACK: minidlna (with a tone) and gmediarender, on d0."""
+    import asyncio
+
+    from tests.netns.peers import start_peers, stop_peers, until_indexed
+
+    peers = start_peers(tmp_path_factory.mktemp("media"), servers=True)
+    try:
+        server, renderer = peers.need("minidlna"), peers.need("gmediarender")
+        track = "Browse Folders/Album/Tone MP3"
+        asyncio.run(until_indexed(server, track))
+        yield {"SERVER": server, "RENDERER": renderer, "TRACK": track}
+    finally:
+        stop_peers(peers)
+
+
+def uses_media(page: Path) -> bool:
+    """Whether the page's blocks name $SERVER, $RENDERER or $TRACK (or read them in Python)."""
+    text = "\n".join(block.text for block in blocks(page))
+    return any(f"${name}" in text or f'"{name}"' in text for name in MEDIA)
 
 
 class Device:
@@ -243,8 +272,12 @@ def check_not_run(block: Block) -> None:
 
 @pytest.mark.timeout(900)
 @pytest.mark.parametrize("page", PAGES, ids=[str(p.relative_to(ROOT)) for p in PAGES])
-def test_every_block_runs_as_written(page: Path, wheels: Path, tmp_path: Path) -> None:
+def test_every_block_runs_as_written(
+    page: Path, wheels: Path, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     runner = Page(page, tmp_path, wheels)
+    if uses_media(page):
+        runner.env.update(request.getfixturevalue("media"))
     try:
         runner.run()
     finally:

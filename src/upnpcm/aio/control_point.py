@@ -16,6 +16,11 @@ one broken vendor service does not hide a device; calling an action of such a
 service raises :class:`TransportError` with that reason. A controlURL or
 eventSubURL that does not resolve is kept as written and fails only when used.
 
+Each control point keeps what it loaded (:class:`~upnpcm.core.memo.DescriptionCache`):
+loading the same LOCATION again, under the same BOOTID and
+CONFIGID (when known from SSDP), fetches nothing; ``ControlPoint(cache=False)``
+always fetches. Keep one control point for a sequence of calls.
+
 Calls are checked against the SCPD before anything is sent (a wrong name,
 type or value raises :class:`ActionArgumentError`), results are converted to
 Python values, and a SOAP fault raises :class:`UPnPError` with its code and
@@ -33,7 +38,7 @@ from typing import TYPE_CHECKING, Final
 from urllib.parse import urlsplit
 
 from upnpcm.aio.http_client import HttpClient, HttpReply, LeanHttpClient
-from upnpcm.core.arguments import decode_arguments, encode_arguments
+from upnpcm.core.arguments import decode_arguments, encode_arguments, rename_lone_out_argument
 from upnpcm.core.datatypes import UPnPValue
 from upnpcm.core.description import (
     MAX_DESCRIPTION_BYTES,
@@ -44,6 +49,7 @@ from upnpcm.core.description import (
     parse_device_description,
     parse_scpd,
 )
+from upnpcm.core.memo import DescriptionCache, LoadedDevice
 from upnpcm.core.soap import build_action_request, parse_action_response, parse_fault
 from upnpcm.errors import (
     ActionArgumentError,
@@ -60,6 +66,7 @@ if TYPE_CHECKING:
 __all__ = ["ControlPoint", "RemoteDevice", "RemoteService", "short_type", "status_error"]
 
 PAYLOADS: Final = logging.getLogger("upnpcm.payloads")
+_LOG: Final = logging.getLogger("upnpcm.control_point")
 
 
 def short_type(type_urn: str) -> str:
@@ -203,6 +210,8 @@ class ControlPoint:
         http: HttpClient | None = None,
         timeout: float = 10.0,
         max_description_bytes: int = MAX_DESCRIPTION_BYTES,
+        cache: bool = True,
+        strict: bool = False,
     ) -> None:
         if http is not None:
             self.http: HttpClient = http
@@ -214,6 +223,10 @@ class ControlPoint:
             self.http = LeanHttpClient()
         self.timeout = timeout
         self.max_description_bytes = max_description_bytes
+        #: Loaded descriptions and SCPDs (rules M3, M4); ``cache=False`` keeps none.
+        self.descriptions = DescriptionCache(enabled=cache)
+        #: Refuse answers that tolerant reading would repair (a misnamed out-argument, D4).
+        self.strict = strict
 
     async def __aenter__(self) -> ControlPoint:
         return self
@@ -235,19 +248,32 @@ class ControlPoint:
             raise status_error("GET", url, reply)
         return reply.body
 
-    async def load(self, location: str, *, with_scpds: bool = True) -> RemoteDevice:
+    async def load(
+        self,
+        location: str,
+        *,
+        boot_id: int | None = None,
+        config_id: int | None = None,
+        with_scpds: bool = True,
+    ) -> RemoteDevice:
         """Fetch and parse a device description and every SCPD it lists.
 
+        What this control point loaded from ``location`` before, under the
+        same ``boot_id`` and ``config_id`` (BOOTID.UPNP.ORG, CONFIGID.UPNP.ORG
+        from SSDP; None when not known), is used again without a fetch.
         With ``with_scpds=False`` only the description is fetched (enough to
-        list devices and services); every service then has an empty SCPD and
-        says so in :attr:`RemoteService.scpd_error`.
+        list devices and services; nothing is remembered); every service then
+        has an empty SCPD and says so in :attr:`RemoteService.scpd_error`.
 
         Raises:
             TransportError: the description could not be fetched (not 200,
                 too big, too slow, unreachable).
             RemoteProtocolError: the description is not a usable device description.
         """
-        # rule D2: tolerant of what real devices serve (core/description.py)
+        # rule D2: tolerant of what real devices serve (core/description.py); rules M3/M4: reuse
+        kept = self.descriptions.get(location, boot_id, config_id)
+        if kept is not None:
+            return self._assemble(location, kept.description, dict(kept.scpds), {})
         description = parse_device_description(
             await self._get(location), max_bytes=self.max_description_bytes
         )
@@ -258,28 +284,52 @@ class ControlPoint:
             except ValueError:  # e.g. "http://[::1/x.xml": kept as written, fails when used
                 return url
 
-        pairs = list(description.device.iter_services())
-        urls = [resolve(s.scpd_url) for _, s in pairs]
+        urls = [resolve(s.scpd_url) for _, s in description.device.iter_services()]
         unique = list(dict.fromkeys(urls))  # services often share one SCPD (Sonos, us)
         if with_scpds:
             fetched = await asyncio.gather(*(self._load_scpd(u) for u in unique))
         else:
             fetched = [(ServiceDescription(), "service description not loaded")] * len(unique)
         loaded = dict(zip(unique, fetched, strict=True))
-        scpds = [loaded[url] for url in urls]
-        services = [
-            RemoteService(
-                device=device,
-                service=service,
-                scpd=scpd,
-                scpd_error=error,
-                control_url=resolve(service.control_url),
-                event_url=resolve(service.event_sub_url),
-                scpd_url=url,
-                _cp=self,
+        scpds = {url: scpd for url, (scpd, _) in loaded.items()}
+        errors = {url: error for url, (_, error) in loaded.items() if error is not None}
+        if not errors:  # M3: a failed (or skipped) SCPD is not remembered
+            self.descriptions.put(
+                location,
+                boot_id,
+                config_id,
+                LoadedDevice(description=description, scpds=tuple(scpds.items())),
             )
-            for (device, service), url, (scpd, error) in zip(pairs, urls, scpds, strict=True)
-        ]
+        return self._assemble(location, description, scpds, errors)
+
+    def _assemble(
+        self,
+        location: str,
+        description: DeviceDescription,
+        scpds: Mapping[str, ServiceDescription],
+        errors: Mapping[str, str],
+    ) -> RemoteDevice:
+        def resolve(url: str) -> str:
+            try:
+                return description.absolute_url(location, url)
+            except ValueError:
+                return url
+
+        services = []
+        for device, service in description.device.iter_services():
+            url = resolve(service.scpd_url)
+            services.append(
+                RemoteService(
+                    device=device,
+                    service=service,
+                    scpd=scpds.get(url, ServiceDescription()),
+                    scpd_error=errors.get(url),
+                    control_url=resolve(service.control_url),
+                    event_url=resolve(service.event_sub_url),
+                    scpd_url=url,
+                    _cp=self,
+                )
+            )
         return RemoteDevice(location=location, description=description, services=services)
 
     async def _load_scpd(self, url: str) -> tuple[ServiceDescription, str | None]:
@@ -330,6 +380,11 @@ class ControlPoint:
                 out = parse_action_response(reply.body, action_name)
             except UPnPError:
                 raise  # a fault sent with HTTP 200 is still a fault
+            out, renamed = rename_lone_out_argument(action.out_arguments, out)
+            if renamed is not None:
+                if self.strict:
+                    raise RemoteProtocolError(f"{remote.qualified_name} {action_name}: {renamed}")
+                _LOG.warning("%s %s: %s", remote.qualified_name, action_name, renamed)
             values = decode_arguments(remote.scpd, action.out_arguments, out)
             if PAYLOADS.isEnabledFor(logging.INFO):
                 PAYLOADS.info("result %s %s %s", remote.qualified_name, action_name, values)

@@ -8,6 +8,7 @@ click command) that is registered below:
 - :mod:`~upnpcm.cli.events`: ``eventlog`` (alias ``subscribe``)
 - :mod:`~upnpcm.cli.protocolinfo`: ``protocolinfo parse`` / ``match``
 - :mod:`~upnpcm.cli.connections`: ``negotiate``, ``disconnect``
+- :mod:`~upnpcm.cli.play`: ``play``, ``browse``
 
 :mod:`~upnpcm.cli.common` holds the group, its options, target resolution and
 the exit codes; :mod:`~upnpcm.cli.render` every JSON and text shape printed.
@@ -23,13 +24,13 @@ payloads, ``-DDD`` also the raw HTTP heads and XML, on stderr.
 
 from __future__ import annotations
 
-from upnpcm.cli import connections, devices, events, protocolinfo, serve
+from upnpcm.cli import connections, devices, events, play, protocolinfo, serve
 from upnpcm.cli.common import cli
 
 __all__ = ["cli", "main"]
 
 #: Every command module; a new command group is one module and one entry here.
-_MODULES = (serve, devices, events, protocolinfo, connections)
+_MODULES = (serve, devices, events, protocolinfo, connections, play)
 
 for _module in _MODULES:
     for _name, _command in _module.COMMANDS.items():

@@ -75,6 +75,12 @@ def _cm_options(fn: Callable[..., None]) -> Callable[..., None]:
     help="Only consider this content format (aliases count: audio/mp3 = audio/mpeg).",
 )
 @click.option("--protocol", default=None, help="Only consider this protocol (e.g. http-get).")
+@click.option(
+    "--item",
+    default=None,
+    metavar="OBJECTID",
+    help="An item of the server: send its own res@protocolInfo (the one the renderer ranks best).",
+)
 @_cm_options
 @timeout_option
 @interface_option
@@ -85,14 +91,19 @@ def negotiate(
     renderer: str,
     mime: str | None,
     protocol: str | None,
+    item: str | None,
     server_service: str | None,
     renderer_service: str | None,
 ) -> None:
     """Set up a connection between a media server and a renderer.
 
-    Chooses the best protocolInfo the two have in common and calls
-    PrepareForConnection on both ends. Prints both ConnectionIDs, AVTransportID and RcsID. A side without
-    PrepareForConnection falls back to connection 0 (said in "note"). If a side
+    Chooses the protocolInfo to use and calls PrepareForConnection on both
+    ends. With --item, the item's own res@protocolInfo values are ranked
+    against the renderer's Sink list and the best is sent; without, a format
+    is picked from the Source list (audio/video before images and raw PCM)
+    and "chose" says "format". Prints both ConnectionIDs, AVTransportID and
+    RcsID. A side without PrepareForConnection falls back to connection 0
+    (said in "note"; its IDs from GetCurrentConnectionInfo(0)). If a side
     refuses (701, 702, 704, ...), what was set up is torn down and the error
     says which side refused and why (exit status 1).
     """
@@ -105,7 +116,16 @@ def negotiate(
             server, renderer, server_service, renderer_service, settings
         )
         try:
-            result = await do_negotiate(server_cm, renderer_cm, mime=mime, protocol=protocol)
+            found = None
+            if item is not None:
+                from upnpcm.aio.content import metadata
+
+                # loaded already: the control point's cache answers (rule M3)
+                device = await cp.load(await settings.locate(server))
+                found = await metadata(device.service("ContentDirectory"), item)
+            result = await do_negotiate(
+                server_cm, renderer_cm, mime=mime, protocol=protocol, item=found
+            )
         finally:
             await cp.close()
         emit(settings, negotiation_json(result), negotiation_text)

@@ -14,19 +14,27 @@ from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
     from upnpcm.aio.control_point import RemoteDevice, RemoteService
+    from upnpcm.core.content import ResourceChoice
     from upnpcm.core.description import Device, ServiceDescription, StateVariable
+    from upnpcm.core.didl import DidlObject, Resource
     from upnpcm.core.discovery import Discovered
     from upnpcm.core.protocol_info import InvalidEntry, Pair, ProtocolInfo, ProtocolInfoList
     from upnpcm.core.subscription import SubscriptionEvent
+    from upnpcm.core.transport import Snapshot
     from upnpcm.errors import NegotiationError
     from upnpcm.negotiation import Negotiation, Side
+    from upnpcm.play import Playback
 
 __all__ = [
     "DEVICE_HEADER",
     "action_result_text",
+    "choice_json",
+    "choice_text",
     "device_json",
     "device_rows",
     "device_text",
+    "didl_json",
+    "didl_row",
     "disconnect_text",
     "discovered_json",
     "error_json",
@@ -39,6 +47,10 @@ __all__ = [
     "negotiation_error_json",
     "negotiation_json",
     "negotiation_text",
+    "playback_json",
+    "playback_text",
+    "progress_json",
+    "progress_text",
     "protocol_info_json",
     "protocol_list_json",
     "protocol_list_text",
@@ -373,15 +385,21 @@ def side_json(side: Side) -> dict[str, Any]:
 
 def negotiation_json(negotiation: Negotiation) -> dict[str, Any]:
     """A connection set up on both sides: the chosen pair and both ends."""
-    return {
+    out: dict[str, Any] = {
         "protocolInfo": negotiation.protocol_info,
         "source": str(negotiation.pair.source),
         "sink": str(negotiation.pair.sink),
         "score": negotiation.pair.score,
         "candidates": negotiation.candidates,
+        "chose": negotiation.basis,
         "server": side_json(negotiation.server),
         "renderer": side_json(negotiation.renderer),
     }
+    if negotiation.resource is not None:
+        out["resource"] = _resource_json(negotiation.resource)
+    if negotiation.note:
+        out["note"] = negotiation.note
+    return out
 
 
 def negotiation_error_json(error: NegotiationError) -> dict[str, Any]:
@@ -556,3 +574,160 @@ def hints(exit_code: int, message: str, details: Mapping[str, Any]) -> list[str]
     elif kind == "timeout":
         out.append("a slow device or network: --timeout SECONDS waits longer")
     return out
+
+
+# --------------------------------------------------------------------------- content, play
+
+
+def _resource_json(res: Resource) -> dict[str, Any]:
+    out: dict[str, Any] = {"protocolInfo": res.protocol_info, "url": res.url}
+    if res.size is not None:
+        out["size"] = res.size
+    if res.duration is not None:
+        out["duration"] = res.duration
+    return out
+
+
+def didl_json(obj: DidlObject) -> dict[str, Any]:
+    """One ContentDirectory object (an NDJSON record of ``browse``)."""
+    out: dict[str, Any] = {
+        "id": obj.id,
+        "parentId": obj.parent_id,
+        "kind": obj.kind,
+        "title": obj.title,
+        "class": obj.upnp_class,
+    }
+    if obj.child_count is not None:
+        out["childCount"] = obj.child_count
+    if obj.ref_id:
+        out["refId"] = obj.ref_id
+    out["res"] = [_resource_json(r) for r in obj.resources]
+    return out
+
+
+def didl_row(obj: DidlObject) -> str:
+    """One ContentDirectory object as a table row: kind, title, class, ObjectID, formats."""
+    upnp_class = obj.upnp_class.removeprefix("object.")
+    if obj.container:
+        detail = f"{obj.child_count} children" if obj.child_count is not None else ""
+    else:
+        detail = " ".join(
+            (r.info.content_format if r.info else r.protocol_info)
+            + (f" {r.duration}" if r.duration else "")
+            for r in obj.resources
+        )
+    title = _short(obj.title, 40)
+    return f"{'+' if obj.container else ' '} {title:40s} {upnp_class:28s} {obj.id:24s} {detail}"
+
+
+def _choice_json(choice: ResourceChoice, chosen: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {**_resource_json(choice.resource), "playable": choice.playable}
+    if choice.playable:
+        out.update(
+            sink=str(choice.sink),
+            score=choice.score,
+            converted=choice.converted,
+            sinkIndex=choice.sink_index,
+        )
+    else:
+        out["reasons"] = list(choice.reasons)
+    if chosen:
+        out["chosen"] = True
+    return out
+
+
+def choice_json(obj: DidlObject, ranked: list[ResourceChoice], *, explain: bool) -> dict[str, Any]:
+    """The item and the res chosen for the renderer (with ``explain``, every res ranked)."""
+    best = ranked[0] if ranked and ranked[0].playable else None
+    out: dict[str, Any] = {
+        "type": "chosen",
+        "item": {"id": obj.id, "title": obj.title, "class": obj.upnp_class},
+        "resource": _choice_json(best, True) if best is not None else None,
+    }
+    if explain:
+        out["ranked"] = [_choice_json(c, c is best) for c in ranked]
+    return out
+
+
+def _why_lost(choice: ResourceChoice, best: ResourceChoice | None) -> str:
+    if not choice.playable:
+        return "; ".join(choice.reasons)
+    assert best is not None
+    if choice.converted and not best.converted:
+        return "a conversion (DLNA.ORG_CI=1); the original is preferred"
+    if choice.score < best.score:
+        return f"matches the Sink list less closely (score {choice.score} < {best.score})"
+    return f"later in the renderer's Sink list (entry {choice.sink_index} > {best.sink_index})"
+
+
+def choice_text(obj: DidlObject, ranked: list[ResourceChoice], *, explain: bool) -> Iterator[str]:
+    """The choice as lines: what plays and why (with ``explain``, why each other res lost)."""
+    best = ranked[0] if ranked and ranked[0].playable else None
+    yield f"item {obj.id}: {obj.title} ({obj.upnp_class})"
+    if best is not None:
+        yield f"chosen: {best.resource.protocol_info}"
+        yield f"  matches the renderer's {best.sink} (score {best.score}"
+        yield f"  {'a conversion' if best.converted else 'the original'}), {best.resource.url}"
+    if explain:
+        for choice in ranked:
+            if choice is best:
+                continue
+            yield f"  lost: {choice.resource.protocol_info}: {_why_lost(choice, best)}"
+
+
+def progress_json(snapshot: Snapshot) -> dict[str, Any]:
+    """One transport state record (NDJSON while playing)."""
+    return {
+        "type": "state",
+        "phase": snapshot.phase,
+        "transportState": snapshot.state,
+        "transportStatus": snapshot.status,
+        "position": None if snapshot.position is None else round(snapshot.position, 1),
+        "duration": snapshot.duration,
+        "events": snapshot.events,
+    }
+
+
+def progress_text(snapshot: Snapshot) -> str:
+    """The live progress line: state, elapsed / duration, and how it is watched."""
+    from upnpcm.core.didl import format_duration
+
+    state = snapshot.state or "…"
+    where = f"{format_duration(snapshot.position)} / {format_duration(snapshot.duration)}"
+    bar = ""
+    if snapshot.position is not None and snapshot.duration:
+        filled = int(20 * min(1.0, snapshot.position / snapshot.duration))
+        bar = " [" + "#" * filled + "-" * (20 - filled) + "]"
+    how = "events" if snapshot.events else "polling"
+    return f"{state:16s} {where}{bar}  ({how})"
+
+
+def playback_json(playback: Playback, phase: str) -> dict[str, Any]:
+    """Where a playback stands: item, res, both connections, the AVTransport instance."""
+    return {
+        "type": phase,
+        "item": {"id": playback.item.id, "title": playback.item.title},
+        "resource": _resource_json(playback.choice.resource),
+        "server": side_json(playback.server),
+        "renderer": side_json(playback.renderer),
+        "avTransportInstance": playback.instance_id,
+        "transportState": playback.state,
+        "sid": playback.subscription.sid if playback.subscription is not None else None,
+    }
+
+
+def playback_text(record: Mapping[str, Any]) -> str:
+    """A playback record as one line."""
+    kind = record["type"]
+    server, renderer = record["server"], record["renderer"]
+    ids = f"connections server {server['connectionId']} / renderer {renderer['connectionId']}"
+    line = f"{kind}: {record['item']['title']} ({ids}, AVTransport instance {record['avTransportInstance']})"
+    teardown = record.get("teardown")
+    if teardown:
+        done = [
+            f"{c['service']} {c['connectionId']}: "
+            + ("completed" if c.get("completed") else c.get("skipped") or "not completed")
+            for c in teardown.get("connectionComplete", [])
+        ]
+        line += "; torn down" + (f" ({', '.join(done)})" if done else "")
+    return line
