@@ -30,6 +30,13 @@ def served(tmp_path_factory):
     stop(proc)
 
 
+def run_process(*args, timeout=60):
+    """``python -m upnpcm ARGS`` as a real process, stdout and stderr piped."""
+    return subprocess.run(
+        [sys.executable, "-m", "upnpcm", *args], capture_output=True, text=True, timeout=timeout
+    )
+
+
 def run(*args):
     result = CliRunner().invoke(cli, list(args), catch_exceptions=False, prog_name="upnpcm")
     return result.exit_code, result.stdout, result.stderr
@@ -186,20 +193,7 @@ def test_subscribe_streams_ndjson_and_unsubscribes(served):
 
 
 def test_real_subprocess_call_and_eventlog(served):
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "upnpcm",
-            "call",
-            served,
-            "MR/CM",
-            "GetCurrentConnectionIDs",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_process("call", served, "MR/CM", "GetCurrentConnectionIDs")
     assert result.returncode == 0
     assert json.loads(result.stdout) == {"ConnectionIDs": ""}
     proc = subprocess.Popen(
@@ -421,22 +415,8 @@ def test_eventlog_leaves_quietly_when_its_reader_goes_away(served):
 
 
 def test_watch_ssdp_with_an_unknown_interface_is_a_usage_error(served):
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "upnpcm",
-            "--interface",
-            "nosuchif",
-            "eventlog",
-            served,
-            "--bind",
-            "127.0.0.1",
-            "--watch-ssdp",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=30,
+    result = run_process(
+        "--interface", "nosuchif", "eventlog", served, "--bind", "127.0.0.1", "--watch-ssdp"
     )
     assert result.returncode == 2
     assert result.stderr.strip() == "upnpcm: --watch-ssdp: no such interface or address: nosuchif"
@@ -626,21 +606,7 @@ def test_an_http_error_shows_the_status_line_the_device_reason_and_a_hint(served
 
 
 def test_a_fault_on_a_pipe_is_a_json_error_object_on_stdout(served):
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "upnpcm",
-            "call",
-            served,
-            "MR/CM",
-            "GetCurrentConnectionInfo",
-            "ConnectionID=77",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_process("call", served, "MR/CM", "GetCurrentConnectionInfo", "ConnectionID=77")
     assert result.returncode == 1
     assert json.loads(result.stdout) == {
         "error": "UPnP error 706: no connection 77",

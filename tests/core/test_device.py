@@ -392,18 +392,19 @@ def test_non_ascii_digit_host_port_is_400(port):
     assert core.handle(request(host=f"127.0.0.1:{port}")).response.status == 400
 
 
+EVENT = "/MediaRenderer/ConnectionManager/Event"
+
+
+def subscribe(core, *, now=0.0):
+    """A SUBSCRIBE to the renderer's CM from 127.0.0.1 (its own callback)."""
+    headers = [("CALLBACK", "<http://127.0.0.1:5000/cb>"), ("NT", "upnp:event")]
+    return core.handle(request("SUBSCRIBE", EVENT, headers=headers), now=now, entropy=42)
+
+
 def test_idle_connections_expire_through_the_core_and_wake_subscribers():
     core, _ = make_core(connection_idle_timeout=60)
-    event = "/MediaRenderer/ConnectionManager/Event"
-    sub = core.handle(
-        request(
-            "SUBSCRIBE",
-            event,
-            headers=[("CALLBACK", "<http://127.0.0.1:5000/cb>"), ("NT", "upnp:event")],
-        ),
-        now=0.0,
-        entropy=42,
-    )
+    event = EVENT
+    sub = subscribe(core)
     sid = sub.response.header("SID")
     assert len(sent(sub)) == 1  # the initial event is out
     core.notify_done(event, sid, 200, now=0.0)
@@ -589,17 +590,8 @@ def test_an_addressed_handler_hears_the_local_address_and_is_never_cached():
 
 def test_every_gena_answer_names_the_server_once():
     core, _ = make_core()
-    event = "/MediaRenderer/ConnectionManager/Event"
-    sub = core.handle(
-        request(
-            "SUBSCRIBE",
-            event,
-            headers=[("CALLBACK", "<http://127.0.0.1:5000/cb>"), ("NT", "upnp:event")],
-        ),
-        now=0.0,
-        entropy=42,
-    )
-    gone = core.handle(request("UNSUBSCRIBE", event, headers=[("SID", "uuid:nobody")]), now=1.0)
+    sub = subscribe(core)
+    gone = core.handle(request("UNSUBSCRIBE", EVENT, headers=[("SID", "uuid:nobody")]), now=1.0)
     for response in (sub.response, gone.response):
         servers = [value for name, value in response.headers if name.lower() == "server"]
         assert servers == ["Linux/6 UPnP/1.1 upnpcm/0"], response

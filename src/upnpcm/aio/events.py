@@ -37,7 +37,7 @@ from typing import Final
 from urllib.parse import urlsplit
 
 from upnpcm.aio.control_point import RemoteService
-from upnpcm.aio.http_client import RAW, HttpClient
+from upnpcm.aio.http_client import RAW, HttpClient, raw_text
 from upnpcm.aio.http_server import (
     ConnectionGate,
     HttpLimits,
@@ -411,16 +411,8 @@ class EventListener:
 
     def _handle(self, request: HttpRequest) -> tuple[HttpResponse, Callable[[], None] | None]:
         if RAW.isEnabledFor(logging.INFO):  # -DDD: NOTIFYs as they arrive
-            head = "\n".join(f"{name}: {value}" for name, value in request.headers)
-            body = request.body.decode("utf-8", "replace")
-            RAW.info(
-                "<<< %s %s from %s\n%s\n\n%s",
-                request.method,
-                request.path,
-                request.peer,
-                head,
-                body,
-            )
+            text = raw_text(request.headers, request.body)
+            RAW.info("<<< %s %s from %s\n%s", request.method, request.path, request.peer, text)
         if request.method != "NOTIFY":
             return HttpResponse(status=405, headers=(("Allow", "NOTIFY"),)), None
         loop = asyncio.get_running_loop()

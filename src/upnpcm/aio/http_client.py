@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final, Protocol, cast
 from urllib.parse import quote, urlsplit
@@ -92,11 +92,18 @@ def _request_target(path: str, query: str = "") -> str:
     return f"{target}?{quote(query, safe=_TARGET_SAFE)}" if query else target
 
 
+def raw_text(head: str | Iterable[tuple[str, str]], body: bytes) -> str:
+    """A message's head and body as ``-DDD`` shows them."""
+    if not isinstance(head, str):
+        head = "\n".join(f"{name}: {value}" for name, value in head)
+    text = body.decode("utf-8", "replace")
+    return f"{head}\n\n{text}" if text else head
+
+
 def _log_request(method: str, url: str, head: str, body: bytes) -> float:
     """``-DDD``: the request head (SOAP, SUBSCRIBE, UNSUBSCRIBE, NOTIFY alike) and body."""
     if RAW.isEnabledFor(logging.INFO):
-        text = body.decode("utf-8", "replace")
-        RAW.info(">>> %s %s\n%s%s", method, url, head, f"\n\n{text}" if text else "")
+        RAW.info(">>> %s %s\n%s", method, url, raw_text(head, body))
     return time.monotonic()
 
 
@@ -106,15 +113,8 @@ def _log_reply(method: str, url: str, started: float, reply: HttpReply) -> None:
             "%s %s -> %d (%.0f ms)", method, url, reply.status, (time.monotonic() - started) * 1000
         )
     if RAW.isEnabledFor(logging.INFO):
-        head = "\n".join(f"{name}: {value}" for name, value in reply.headers)
-        text = reply.body.decode("utf-8", "replace")
         RAW.info(
-            "<<< %d %s %s\n%s%s",
-            reply.status,
-            reply.reason,
-            url,
-            head,
-            f"\n\n{text}" if text else "",
+            "<<< %d %s %s\n%s", reply.status, reply.reason, url, raw_text(reply.headers, reply.body)
         )
 
 
@@ -465,8 +465,7 @@ class AiohttpHttpClient:
             urlsplit(url).port  # noqa: B018 - parse now: yarl's ValueError is not ours
         except ValueError as exc:
             raise LocalProtocolError(f"not a usable URL {url!r}: {exc}") from None
-        head = "\n".join(f"{name}: {value}" for name, value in (headers or {}).items())
-        started = _log_request(method, url, head, body)
+        started = _log_request(method, url, raw_text((headers or {}).items(), b""), body)
         try:
             async with asyncio.timeout(timeout):
                 async with self.session.request(
