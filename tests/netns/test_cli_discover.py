@@ -51,9 +51,9 @@ def test_serve_says_where_it_is_and_where_ssdp_runs(device):
     )
 
 
-def test_on_a_terminal_one_row_per_device_and_a_status_line_replaced_cleanly(device):
+def test_on_a_terminal_rows_and_a_clean_status_line(device):
     port, udn, _ = device
-    code, raw = run_on_terminal([*UPNPCM, "discover", "--timeout", "2", "-v"])
+    code, raw = run_on_terminal([*UPNPCM, "discover", "--interface", "lo", "--timeout", "2", "-v"])
     assert code == 0, raw
     assert "\r\x1b[Ksearching (2 s)…" in raw  # shown while waiting, on the terminal only
     lines = screen(raw)
@@ -71,7 +71,10 @@ def test_on_a_terminal_one_row_per_device_and_a_status_line_replaced_cleanly(dev
 def test_on_a_pipe_ndjson_one_line_per_reply(device):
     _, udn, _ = device
     result = subprocess.run(
-        [*UPNPCM, "discover", "--timeout", "1.5"], capture_output=True, text=True, timeout=30
+        [*UPNPCM, "discover", "--interface", "lo", "--timeout", "1.5"],
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert result.returncode == 0
     records = [json.loads(line) for line in result.stdout.splitlines()]
@@ -83,7 +86,7 @@ def test_on_a_pipe_ndjson_one_line_per_reply(device):
 
 def test_a_reader_that_leaves_ends_discover_quietly(device):
     result = subprocess.run(
-        f"{sys.executable} -m upnpcm discover --timeout 2 | head -n 1",
+        f"{sys.executable} -m upnpcm discover --interface lo --timeout 2 | head -n 1",
         shell=True,
         capture_output=True,
         text=True,
