@@ -14,6 +14,7 @@ a JPEG picture (cjpeg), nothing else.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import struct
@@ -346,3 +347,21 @@ def stop_peers(peers: Peers) -> None:
             proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+async def until_indexed(url: str, path: str, seconds: float = 30) -> None:
+    """Servers scan in the background: wait until the track is there."""
+    from upnpcm.aio.content import by_path
+    from upnpcm.aio.control_point import ControlPoint
+
+    deadline = time.monotonic() + seconds
+    async with ControlPoint() as cp:
+        cd = (await cp.load(url)).service("ContentDirectory")
+        while True:
+            try:
+                await by_path(cd, path)
+                return
+            except LookupError:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.5)

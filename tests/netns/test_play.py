@@ -44,31 +44,16 @@ ALBUM = {
 
 @pytest.fixture(scope="module")
 def peers(tmp_path_factory):
-    from tests.netns.peers import start_peers, stop_peers
+    from tests.netns.peers import start_peers, stop_peers, until_indexed
 
     started = start_peers(tmp_path_factory.mktemp("peers"), servers=True)
     try:
         for name in SERVERS:
             if getattr(started, name) is not None:
-                asyncio.run(_until_indexed(started.need(name), MP3_PATH[name]))
+                asyncio.run(until_indexed(started.need(name), MP3_PATH[name]))
         yield started
     finally:
         stop_peers(started)
-
-
-async def _until_indexed(url: str, path: str, seconds: float = 30) -> None:
-    """Servers scan in the background: wait until the track is there."""
-    deadline = time.monotonic() + seconds
-    async with ControlPoint() as cp:
-        cd = (await cp.load(url)).service("ContentDirectory")
-        while True:
-            try:
-                await by_path(cd, path)
-                return
-            except LookupError:
-                if time.monotonic() > deadline:
-                    raise
-                await asyncio.sleep(0.5)
 
 
 def _cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
