@@ -12,9 +12,14 @@ from typing import TYPE_CHECKING, Any
 from upnpcm._version import __version__
 from upnpcm.errors import (
     ActionArgumentError,
+    CommandError,
+    ConfigError,
     ConnectError,
     ErrorCode,
+    HttpStatusError,
     LocalProtocolError,
+    NegotiationError,
+    PlaybackError,
     ProtocolError,
     ProtocolInfoError,
     RemoteProtocolError,
@@ -32,13 +37,18 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ActionArgumentError",
+    "CommandError",
+    "ConfigError",
     "ConnectError",
     "ConnectionManager",
     "ConnectionManagerConfig",
     "DeviceHost",
     "DeviceSettings",
     "ErrorCode",
+    "HttpStatusError",
     "LocalProtocolError",
+    "NegotiationError",
+    "PlaybackError",
     "ProtocolError",
     "ProtocolInfoError",
     "RemoteProtocolError",

@@ -376,7 +376,7 @@ def test_read_notify_and_grant_problems():
     )
     with pytest.raises(SubscriptionError) as info:
         read_notify(wrong, body)
-    assert info.value.status == 412
+    assert info.value.http_status == 412
     assert grant_problems(Headers([("SID", "uuid:1"), ("TIMEOUT", "Second-1800")])) == []
     assert grant_problems(Headers([("SID", "1"), ("TIMEOUT", "1800")])) == [
         "SID '1' does not start with uuid:",

@@ -1,4 +1,4 @@
-"""core/validate.py: what the standard requires of descriptions and SCPDs (rules V1-V8)."""
+"""core/validate.py: what the standard requires of descriptions and SCPDs (rules Q1-Q8)."""
 
 from __future__ import annotations
 

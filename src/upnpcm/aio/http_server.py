@@ -64,6 +64,7 @@ from upnpcm.core.http import (
     http_date,
     normalise_ip,
 )
+from upnpcm.errors import RemoteProtocolError
 
 __all__ = ["ConnectionGate", "HttpLimits", "HttpProtocol", "RequestHandler", "reap_connections"]
 
@@ -159,12 +160,6 @@ class ConnectionGate:
             count = self._per_peer.pop(peer, 0) - 1
             if count > 0:
                 self._per_peer[peer] = count
-
-
-class _Reject(Exception):
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
 
 
 class _Date:
@@ -283,7 +278,7 @@ class HttpProtocol(asyncio.Protocol):
         self._in_body = False
         self._body_timed = False
         self._method = ""
-        self._reject: _Reject | None = None
+        self._reject: RemoteProtocolError | None = None
 
     # ------------------------------------------------------------- connection
 
@@ -396,8 +391,8 @@ class HttpProtocol(asyncio.Protocol):
         except httptools.HttpParserCallbackError:
             if self._stopped:
                 return  # we stopped answering (pipelining over the limits)
-            reject = self._reject or _Reject(400, "bad request")
-            self._error(reject.status, str(reject))
+            reject = self._reject or RemoteProtocolError("bad request")
+            self._error(reject.http_status, str(reject))
         except httptools.HttpParserError as exc:
             self._error(400, str(exc))
         else:
@@ -505,7 +500,7 @@ class HttpProtocol(asyncio.Protocol):
             _LOG.debug("%s: pipelined responses not read; closing", self._peer)
             self._stopped = True
             self._close_after_write()
-            raise _Reject(503, "pipelined responses not read")
+            raise RemoteProtocolError("pipelined responses not read", http_status=503)
         if keep_alive:
             self._idle = True
             self._arm(self._limits.keepalive_timeout)
@@ -522,7 +517,7 @@ class HttpProtocol(asyncio.Protocol):
         return buffered > self._limits.max_write_buffer or self._unsent > self._limits.max_pipelined
 
     def _fail(self, status: int, reason: str) -> None:
-        self._reject = _Reject(status, reason)
+        self._reject = RemoteProtocolError(reason, http_status=status)
         raise self._reject
 
     # ----------------------------------------------------------------- output

@@ -1,6 +1,6 @@
 """The description suite: the device description and every SCPD, as the standard requires them.
 
-Every judgement is the core's (:mod:`upnpcm.core.validate`, rules V1-V8; the
+Every judgement is the core's (:mod:`upnpcm.core.validate`, rules Q1-Q8; the
 safe parser, rules X1-X3); this module fetches the documents and turns the
 problems into rows.
 """
@@ -91,7 +91,7 @@ async def xml_safe(ctx: CheckContext) -> AsyncIterator[Finding]:
 
 
 async def root(ctx: CheckContext) -> AsyncIterator[Finding]:
-    """V1: <root> in the device namespace with one <device>."""
+    """Q1: <root> in the device namespace with one <device>."""
     element, skip = await _root(ctx)
     if element is None:
         yield skip or skipped(SUBJECT, "no description")
@@ -100,7 +100,7 @@ async def root(ctx: CheckContext) -> AsyncIterator[Finding]:
 
 
 async def spec_version(ctx: CheckContext) -> AsyncIterator[Finding]:
-    """V1: specVersion major 1 or 2 and a numeric minor."""
+    """Q1: specVersion major 1 or 2 and a numeric minor."""
     element, skip = await _root(ctx)
     if element is None:
         yield skip or skipped(SUBJECT, "no description")
@@ -113,7 +113,7 @@ async def spec_version(ctx: CheckContext) -> AsyncIterator[Finding]:
 
 
 async def required_elements(ctx: CheckContext) -> AsyncIterator[Finding]:
-    """V2 for every device and service."""
+    """Q2 for every device and service."""
     element, skip = await _root(ctx)
     if element is None:
         yield skip or skipped(SUBJECT, "no description")
@@ -128,7 +128,7 @@ async def required_elements(ctx: CheckContext) -> AsyncIterator[Finding]:
 
 
 async def udn(ctx: CheckContext) -> AsyncIterator[Finding]:
-    """V3: uuid: and a UUID (RFC 4122 from UDA 1.1)."""
+    """Q3: uuid: and a UUID (RFC 4122 from UDA 1.1)."""
     description, why = await ctx.description()
     if description is None:
         yield skipped(SUBJECT, why)
@@ -149,7 +149,7 @@ async def udn(ctx: CheckContext) -> AsyncIterator[Finding]:
 
 
 async def unique_ids(ctx: CheckContext) -> AsyncIterator[Finding]:
-    """V3: unique UDNs and serviceIds."""
+    """Q3: unique UDNs and serviceIds."""
     description, why = await ctx.description()
     if description is None:
         yield skipped(SUBJECT, why)
@@ -158,7 +158,7 @@ async def unique_ids(ctx: CheckContext) -> AsyncIterator[Finding]:
 
 
 async def type_urns(ctx: CheckContext) -> AsyncIterator[Finding]:
-    """V4: deviceType, serviceType and serviceId forms."""
+    """Q4: deviceType, serviceType and serviceId forms."""
     description, why = await ctx.description()
     if description is None:
         yield skipped(SUBJECT, why)
@@ -167,7 +167,7 @@ async def type_urns(ctx: CheckContext) -> AsyncIterator[Finding]:
 
 
 async def urls(ctx: CheckContext) -> AsyncIterator[Finding]:
-    """V5, and every icon answers GET with 200."""
+    """Q5, and every icon answers GET with 200."""
     description, why = await ctx.description()
     if description is None:
         yield skipped(SUBJECT, why)
@@ -249,7 +249,7 @@ async def _parsed_scpds(ctx: CheckContext) -> AsyncIterator[tuple[str, ServiceDe
 
 
 async def related_variables(ctx: CheckContext) -> AsyncIterator[Finding]:
-    """V6: every relatedStateVariable exists."""
+    """Q6: every relatedStateVariable exists."""
     async for subject, parsed in _parsed_scpds(ctx):
         if parsed is None:
             yield skipped(subject, "the SCPD could not be loaded")
@@ -258,7 +258,7 @@ async def related_variables(ctx: CheckContext) -> AsyncIterator[Finding]:
 
 
 async def argument_order(ctx: CheckContext) -> AsyncIterator[Finding]:
-    """V6: in before out, retval first."""
+    """Q6: in before out, retval first."""
     async for subject, parsed in _parsed_scpds(ctx):
         if parsed is None:
             yield skipped(subject, "the SCPD could not be loaded")
@@ -267,7 +267,7 @@ async def argument_order(ctx: CheckContext) -> AsyncIterator[Finding]:
 
 
 async def data_types(ctx: CheckContext) -> AsyncIterator[Finding]:
-    """V7: UPnP data types only."""
+    """Q7: UPnP data types only."""
     async for subject, parsed in _parsed_scpds(ctx):
         if parsed is None:
             yield skipped(subject, "the SCPD could not be loaded")
@@ -276,7 +276,7 @@ async def data_types(ctx: CheckContext) -> AsyncIterator[Finding]:
 
 
 async def allowed_values(ctx: CheckContext) -> AsyncIterator[Finding]:
-    """V7: allowed value lists, ranges and defaults consistent with the type."""
+    """Q7: allowed value lists, ranges and defaults consistent with the type."""
     async for subject, parsed in _parsed_scpds(ctx):
         if parsed is None:
             yield skipped(subject, "the SCPD could not be loaded")
@@ -285,7 +285,7 @@ async def allowed_values(ctx: CheckContext) -> AsyncIterator[Finding]:
 
 
 async def cm_scpd(ctx: CheckContext) -> AsyncIterator[Finding]:
-    """V8: each ConnectionManager SCPD against the standard's."""
+    """Q8: each ConnectionManager SCPD against the standard's."""
     managers = await ctx.connection_managers()
     if not managers:
         yield skipped(SUBJECT, "no ConnectionManager service with a usable SCPD")
@@ -350,14 +350,14 @@ CHECKS: Final = (
         "desc.root",
         "the description's root element",
         "<root> in urn:schemas-upnp-org:device-1-0 holding one <device>",
-        "UDA 1.1 §2.3; rule V1",
+        "UDA 1.1 §2.3; rule Q1",
         root,
     ),
     _check(
         "desc.spec-version",
         "specVersion of the description",
         "<specVersion> with <major> 1 or 2 and a numeric <minor>",
-        "UDA 1.1 §2.3; rule V1",
+        "UDA 1.1 §2.3; rule Q1",
         spec_version,
     ),
     _check(
@@ -365,21 +365,21 @@ CHECKS: Final = (
         "required elements of every device and service",
         "deviceType, friendlyName, manufacturer, modelName, UDN; serviceType, serviceId, "
         "SCPDURL, controlURL, eventSubURL",
-        "UDA 1.1 §2.3; rule V2",
+        "UDA 1.1 §2.3; rule Q2",
         required_elements,
     ),
     _check(
         "desc.udn",
         "UDN format",
         "UDN is uuid: followed by a UUID, in RFC 4122 form from UDA 1.1 on",
-        "UDA 1.1 §1.1.4, §2.3; RFC 4122 §3; rule V3",
+        "UDA 1.1 §1.1.4, §2.3; RFC 4122 §3; rule Q3",
         udn,
     ),
     _check(
         "desc.unique-ids",
         "UDNs and serviceIds are unique",
         "no two devices share a UDN; no two services of a device share a serviceId",
-        "UDA 1.1 §2.3; rule V3",
+        "UDA 1.1 §2.3; rule Q3",
         unique_ids,
     ),
     _check(
@@ -387,7 +387,7 @@ CHECKS: Final = (
         "deviceType, serviceType and serviceId are URNs",
         "urn:<domain>:device:<type>:<v>, urn:<domain>:service:<type>:<v>, "
         "urn:<domain>:serviceId:<id>",
-        "UDA 1.1 §2.3; rule V4",
+        "UDA 1.1 §2.3; rule Q4",
         type_urns,
     ),
     _check(
@@ -395,7 +395,7 @@ CHECKS: Final = (
         "every URL of the description resolves",
         "URLs resolve against URLBase or the description URL; SCPD, control and event URLs "
         "are on the device's host; icons answer GET with 200",
-        "UDA 1.1 §2.3; rule V5",
+        "UDA 1.1 §2.3; rule Q5",
         urls,
     ),
     _check(
@@ -403,28 +403,28 @@ CHECKS: Final = (
         "every SCPD answers GET and parses",
         "200, text/xml, well-formed and safe, <scpd> in urn:schemas-upnp-org:service-1-0 "
         "with a specVersion",
-        "UDA 1.1 §2.5; rules V1, X2",
+        "UDA 1.1 §2.5; rules Q1, X2",
         scpd,
     ),
     _check(
         "desc.related-variables",
         "every argument's relatedStateVariable exists",
         "each argument names a state variable of the serviceStateTable",
-        "UDA 1.1 §2.5; rule V6",
+        "UDA 1.1 §2.5; rule Q6",
         related_variables,
     ),
     _check(
         "desc.argument-order",
         "in-arguments before out-arguments",
         "all in-arguments come before the out-arguments; a retval is the first out-argument",
-        "UDA 1.1 §2.5; rule V6",
+        "UDA 1.1 §2.5; rule Q6",
         argument_order,
     ),
     _check(
         "desc.data-types",
         "state variables have UPnP data types",
         "dataType is one of the types UDA defines",
-        "UDA 1.1 §2.5 (table 2-4); rule V7",
+        "UDA 1.1 §2.5 (table 2-4); rule Q7",
         data_types,
     ),
     _check(
@@ -432,7 +432,7 @@ CHECKS: Final = (
         "allowedValueList and allowedValueRange are consistent",
         "lists on strings with distinct values; ranges on numbers, minimum <= maximum, "
         "positive step; defaults of the type and inside",
-        "UDA 1.1 §2.5; rule V7",
+        "UDA 1.1 §2.5; rule Q7",
         allowed_values,
     ),
     _check(
@@ -440,7 +440,7 @@ CHECKS: Final = (
         "the ConnectionManager SCPD against the standard's",
         "the required actions and state variables with the standard's argument names, order, "
         "directions and types; PrepareForConnection and ConnectionComplete both or neither",
-        "ISO/IEC 29341-17-11 (CM:1 §2.2, §2.4); rule V8",
+        "ISO/IEC 29341-17-11 (CM:1 §2.2, §2.4); rule Q8",
         cm_scpd,
     ),
 )

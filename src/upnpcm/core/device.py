@@ -36,11 +36,10 @@ H7  Leases: a handler with an idle lease (:class:`LeasedHandler`, e.g. the
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Final, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Final, Protocol, cast, runtime_checkable
 
 from upnpcm.core.arguments import decode_in_arguments, encode_arguments
 from upnpcm.core.connection_manager import StateVariablesChanged
@@ -71,7 +70,11 @@ from upnpcm.core.soap import (
 )
 from upnpcm.errors import LocalProtocolError, RemoteProtocolError, SubscriptionError, UPnPError
 
+if TYPE_CHECKING:
+    from upnpcm.core.http import Network
+
 __all__ = [
+    "AddressedHandler",
     "CacheableHandler",
     "DeviceCore",
     "DeviceLimits",
@@ -123,6 +126,28 @@ class ServiceHandler(Protocol):
 
     def events(self) -> list[StateVariablesChanged]:
         """Drain the evented changes made since the last call."""
+        ...
+
+
+class AddressedHandler(ServiceHandler, Protocol):
+    """A handler whose answers name the address the request arrived on.
+
+    With ``wants_local_address`` true, :meth:`handle_action` also receives
+    ``local``: the IP address the request arrived on ("" when the adapter
+    could not tell). Such a handler's answers are never cached.
+    """
+
+    wants_local_address: bool
+
+    def handle_action(
+        self,
+        action: str,
+        arguments: Mapping[str, object],
+        *,
+        now: float | None = None,
+        local: str = "",
+    ) -> Mapping[str, object]:
+        """As :meth:`ServiceHandler.handle_action`, with the local address."""
         ...
 
 
@@ -259,8 +284,16 @@ class DeviceCore:
             for hosted in self._services
             if isinstance(hosted.handler, LeasedHandler)
         )
+        #: Handlers told the address a request arrived on (their answers differ per address).
+        self._addressed: dict[int, AddressedHandler] = {
+            id(h): cast("AddressedHandler", h.handler)
+            for h in services
+            if getattr(h.handler, "wants_local_address", False)
+        }
         self._cacheable = {
-            id(h): frozenset(getattr(h.handler, "cacheable_actions", ())) for h in services
+            id(h): frozenset(getattr(h.handler, "cacheable_actions", ()))
+            for h in services
+            if id(h) not in self._addressed
         }
         self._versions = {id(h): _service_base(h.service.service_type) for h in services}
         self._routes: dict[str, _Route] = {}
@@ -338,9 +371,7 @@ class DeviceCore:
         """The NOTIFY scheduler (T2): what is in flight, resting or queued."""
         return self._delivery
 
-    def set_networks(
-        self, networks: Iterable[ipaddress.IPv4Network | ipaddress.IPv6Network]
-    ) -> None:
+    def set_networks(self, networks: Iterable[Network]) -> None:
         """Give every subscriber table the networks the device is served on.
 
         They decide which CALLBACK addresses ``callback_scope="subnet"`` accepts
@@ -518,7 +549,7 @@ class DeviceCore:
                 request.headers.get("SOAPACTION"), request.body, max_bytes=self.limits.max_body
             )
         except RemoteProtocolError as exc:
-            return DeviceResult(response=self._plain(exc.status_hint, str(exc)))
+            return DeviceResult(response=self._plain(exc.http_status, str(exc)))
         except UPnPError as exc:
             return self._fault(exc, operation="?")
         operation = call.action
@@ -533,7 +564,7 @@ class DeviceCore:
             return self._fault(UPnPError(401, f"no action {call.action}"), operation=operation)
         key: ReadKey = (id(hosted), call.action, call.arguments)
         version = -1
-        cacheable = call.action in self._cacheable[id(hosted)]
+        cacheable = call.action in self._cacheable.get(id(hosted), ())
         if cacheable:
             version = getattr(hosted.handler, "state_version", -1)
             hit = self.memo.answer(key, version)
@@ -542,7 +573,13 @@ class DeviceCore:
         self._deadline_stale = True  # invalidates: next_deadline (leases, pacing)
         try:
             arguments = self._decode(hosted, action, key)
-            outputs = hosted.handler.handle_action(call.action, arguments, now=now)
+            addressed = self._addressed.get(id(hosted))
+            if addressed is not None:
+                outputs = addressed.handle_action(
+                    call.action, arguments, now=now, local=request.local
+                )
+            else:
+                outputs = hosted.handler.handle_action(call.action, arguments, now=now)
             pairs = encode_arguments(hosted.scpd, action.out_arguments, outputs)
         except UPnPError as exc:
             return self._fault(exc, operation=operation)
@@ -597,7 +634,7 @@ class DeviceCore:
             )
         except SubscriptionError as exc:
             return DeviceResult(
-                response=HttpResponse(status=exc.status, headers=plain),
+                response=HttpResponse(status=exc.http_status, headers=plain),
                 operation=method,
                 effects=tuple(self._ended(path, table)),
             )
@@ -605,7 +642,7 @@ class DeviceCore:
         if not grant.renewal:
             effects += self._delivery.wake(path, grant.sid, now)  # E1: the initial event
         return DeviceResult(
-            response=HttpResponse(status=200, headers=self._headers(*grant.headers(), *plain)),
+            response=HttpResponse(status=200, headers=(*grant.headers(), *plain)),
             operation="RENEW" if grant.renewal else "SUBSCRIBE",
             effects=tuple(effects),
         )

@@ -412,7 +412,7 @@ class NotifyRouter:
         try:
             notify = read_notify(request.headers, request.body)
         except SubscriptionError as exc:
-            return exc.status, None, []
+            return exc.http_status, None, []
         sid, seq, changes = notify.sid, notify.seq, notify.changes
         sub = self._by_sid.get(sid)
         if sub is not None and sub.sid != sid:
