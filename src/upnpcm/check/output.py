@@ -26,7 +26,7 @@ __all__ = [
 
 #: Width of the check ID column (the longest ID).
 _ID: Final = 28
-_SUBJECT: Final = 34
+_SUBJECT: Final = 44
 
 
 def _cut(text: str, width: int) -> str:

@@ -4,8 +4,10 @@
 
     summary = await run_checks(location, CheckOptions(), on_result=print)
 
-Every row is handed to ``on_result`` as soon as it is known. Whatever ends
-the run — the last check, an error, a cancellation (Ctrl-C) — every
+Every row is handed to ``on_result`` as soon as it is known; an exception
+from ``on_result`` (a reader that went away) ends the run, while one from a
+check becomes a FAIL row of that check. Whatever ends the run — the last
+check, an error, a cancellation (Ctrl-C) — every
 connection it prepared is completed and every subscription it holds is
 unsubscribed before :func:`run_checks` returns or raises.
 """
@@ -20,7 +22,16 @@ from typing import Final
 
 from upnpcm.check import cm, control, description, discovery, eventing
 from upnpcm.check.context import CheckContext, CheckOptions
-from upnpcm.check.registry import SUITE_TITLES, SUITES, Check, Result, Status, failed, skipped
+from upnpcm.check.registry import (
+    SUITE_TITLES,
+    SUITES,
+    Check,
+    Finding,
+    Result,
+    Status,
+    failed,
+    skipped,
+)
 
 __all__ = ["CHECKS", "Summary", "run_checks", "select_checks"]
 
@@ -97,6 +108,14 @@ def select_checks(only: Sequence[str] = (), skip: Sequence[str] = ()) -> list[Ch
     return [c for c in CHECKS if (not only or named(c, only)) and not named(c, skip)]
 
 
+def _checker_error(exc: Exception) -> Finding:
+    return failed(
+        "checker",
+        received=f"{type(exc).__name__}: {exc}",
+        detail="the check itself failed (a bug in upnpcm: please report it)",
+    )
+
+
 ResultHandler = Callable[[Result], None]
 ProgressHandler = Callable[[str, str, str], None]
 
@@ -149,24 +168,22 @@ async def run_checks(
                     )
                 )
                 continue
+            findings = check.run(ctx)
             try:
-                async for finding in check.run(ctx):
+                while True:
+                    try:
+                        finding = await anext(findings)
+                    except StopAsyncIteration:
+                        break
+                    except Exception as exc:  # a bug in a check must not stop the run
+                        _LOG.exception("check %s raised", check.id)
+                        emit(Result.of(check, _checker_error(exc), loop.time() - mark))
+                        break
                     now = loop.time()
-                    emit(Result.of(check, finding, now - mark))
+                    emit(Result.of(check, finding, now - mark))  # its errors end the run
                     mark = now
-            except Exception as exc:  # a bug in a check must not stop the run or skip cleanup
-                _LOG.exception("check %s raised", check.id)
-                emit(
-                    Result.of(
-                        check,
-                        failed(
-                            "checker",
-                            received=f"{type(exc).__name__}: {exc}",
-                            detail="the check itself failed (a bug in upnpcm: please report it)",
-                        ),
-                        loop.time() - mark,
-                    )
-                )
+            finally:
+                await findings.aclose()  # type: ignore[attr-defined]
     except asyncio.CancelledError:
         summary.interrupted = True
         raise
