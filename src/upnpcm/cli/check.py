@@ -101,7 +101,7 @@ def check(
     timeout: float,
     listen: float,
 ) -> None:
-    """Check a UPnP device against the standards: description, control, ConnectionManager, eventing, discovery.
+    """Check a device against the UPnP standards (conformance).
 
     One row per check and subject: PASS, WARN, FAIL or SKIP, with what was
     sent, what came back, what the standard requires and its section. Text on
