@@ -295,9 +295,7 @@ async def _expect_status(
     sent = _sent(method, headers)
     if reply.status == wanted:
         return passed(service.qualified_name, sent=sent, received=reply.received)
-    return failed(
-        service.qualified_name, sent=sent, received=reply.received, detail=f"expected HTTP {wanted}"
-    )
+    return failed(service.qualified_name, sent=sent, received=reply.received)
 
 
 async def unknown_sid(ctx: CheckContext) -> AsyncIterator[Finding]:
