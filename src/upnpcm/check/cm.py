@@ -18,8 +18,16 @@ from typing import Final
 
 from upnpcm.aio.control_point import RemoteService
 from upnpcm.check.catcher import Caught
-from upnpcm.check.context import CheckContext, SoapExchange, shorten
-from upnpcm.check.registry import Check, CheckFn, Finding, Severity, failed, passed, skipped
+from upnpcm.check.context import CheckContext, SoapExchange, per_service, shorten
+from upnpcm.check.registry import (
+    CheckFn,
+    Finding,
+    Severity,
+    failed,
+    passed,
+    skipped,
+    suite_rows,
+)
 from upnpcm.core.arguments import out_argument_problems
 from upnpcm.core.connection_manager import parse_connection_ids
 from upnpcm.core.protocol_info import ProtocolInfo, ProtocolInfoList, match, parse_list
@@ -83,127 +91,102 @@ async def _ids(
         return call, None, f"ConnectionIDs {text!r}: {exc}"
 
 
-async def _managers(ctx: CheckContext) -> AsyncIterator[RemoteService | Finding]:
-    managers = await ctx.connection_managers()
-    if not managers:
-        _, why = await ctx.device()
-        yield skipped("device", why or "no ConnectionManager service with a usable SCPD")
-    for service in managers:
-        yield service
+#: A check of every ConnectionManager.
+_each = per_service(CheckContext.connection_managers, "no ConnectionManager with a usable SCPD")
 
 
 # ------------------------------------------------------------------------ read-only
 
 
-async def protocol_info(ctx: CheckContext) -> AsyncIterator[Finding]:
+@_each
+async def protocol_info(ctx: CheckContext, service: RemoteService) -> AsyncIterator[Finding]:
     """GetProtocolInfo: every entry of Source and Sink has the four protocolInfo fields."""
-    async for service in _managers(ctx):
-        if isinstance(service, Finding):
-            yield service
-            continue
-        call = await _protocol_info(ctx, service)
-        lists = _lists(call)
-        if lists is None:
-            yield failed(service.qualified_name, sent=call.sent, received=call.received)
-            continue
-        bad = [
-            f"{name} entry {entry.text!r}: {entry.reason}"
-            for name, text in lists.items()
-            for entry in parse_list(text).invalid
-        ]
-        counts = ", ".join(
-            f"{name}: {len(parse_list(text))} entries" for name, text in lists.items()
-        )
-        if bad:
-            yield failed(service.qualified_name, sent=call.sent, received="; ".join(bad[:3]))
-        else:
-            yield passed(service.qualified_name, sent=call.sent, received=counts)
+    call = await _protocol_info(ctx, service)
+    lists = _lists(call)
+    if lists is None:
+        yield failed(service.qualified_name, sent=call.sent, received=call.received)
+        return
+    bad = [
+        f"{name} entry {entry.text!r}: {entry.reason}"
+        for name, text in lists.items()
+        for entry in parse_list(text).invalid
+    ]
+    counts = ", ".join(f"{name}: {len(parse_list(text))} entries" for name, text in lists.items())
+    if bad:
+        yield failed(service.qualified_name, sent=call.sent, received="; ".join(bad[:3]))
+    else:
+        yield passed(service.qualified_name, sent=call.sent, received=counts)
 
 
-async def protocol_info_empty(ctx: CheckContext) -> AsyncIterator[Finding]:
+@_each
+async def protocol_info_empty(ctx: CheckContext, service: RemoteService) -> AsyncIterator[Finding]:
     """No empty entry and no trailing comma in Source and Sink."""
-    async for service in _managers(ctx):
-        if isinstance(service, Finding):
-            yield service
-            continue
-        call = await _protocol_info(ctx, service)
-        lists = _lists(call)
-        if lists is None:
-            yield skipped(service.qualified_name, f"GetProtocolInfo failed ({call.received})")
-            continue
-        found: list[str] = []
-        for name, text in lists.items():
-            parsed: ProtocolInfoList = parse_list(text)
-            if parsed.trailing_comma:
-                found.append(f"{name} ends with a comma")
-            others = [
-                i for i in parsed.empty if not (parsed.trailing_comma and i == parsed.parts - 1)
-            ]
-            if others:
-                found.append(
-                    f"{name} has {len(others)} empty entr{'y' if len(others) == 1 else 'ies'}"
-                )
-        if found:
-            yield failed(
-                service.qualified_name,
-                sent=call.sent,
-                received="; ".join(found),
-                detail="control points that split on ',' get an empty protocolInfo (Sonos sends a trailing comma)",
-            )
-        else:
-            yield passed(service.qualified_name, sent=call.sent)
+    call = await _protocol_info(ctx, service)
+    lists = _lists(call)
+    if lists is None:
+        yield skipped(service.qualified_name, f"GetProtocolInfo failed ({call.received})")
+        return
+    found: list[str] = []
+    for name, text in lists.items():
+        parsed: ProtocolInfoList = parse_list(text)
+        if parsed.trailing_comma:
+            found.append(f"{name} ends with a comma")
+        others = [i for i in parsed.empty if not (parsed.trailing_comma and i == parsed.parts - 1)]
+        if others:
+            found.append(f"{name} has {len(others)} empty entr{'y' if len(others) == 1 else 'ies'}")
+    if found:
+        yield failed(
+            service.qualified_name,
+            sent=call.sent,
+            received="; ".join(found),
+            detail="control points that split on ',' get an empty protocolInfo (Sonos sends a trailing comma)",
+        )
+    else:
+        yield passed(service.qualified_name, sent=call.sent)
 
 
-async def connection_ids(ctx: CheckContext) -> AsyncIterator[Finding]:
+@_each
+async def connection_ids(ctx: CheckContext, service: RemoteService) -> AsyncIterator[Finding]:
     """GetCurrentConnectionIDs: distinct IDs, each known to GetCurrentConnectionInfo."""
-    async for service in _managers(ctx):
-        if isinstance(service, Finding):
-            yield service
-            continue
-        call, ids, why = await _ids(ctx, service)
-        if ids is None:
-            yield failed(service.qualified_name, sent=call.sent, received=why)
-            continue
-        unknown: list[str] = []
-        for connection_id in ids[:5]:
-            info = await ctx.soap(
-                service, "GetCurrentConnectionInfo", [("ConnectionID", str(connection_id))]
-            )
-            if info.fault_code == 706 or info.error is not None:
-                unknown.append(
-                    f"listed ID {connection_id}: GetCurrentConnectionInfo {info.received}"
-                )
-        if unknown:
-            yield failed(service.qualified_name, sent=call.sent, received="; ".join(unknown[:2]))
-        else:
-            yield passed(service.qualified_name, sent=call.sent, received=call.received)
+    call, ids, why = await _ids(ctx, service)
+    if ids is None:
+        yield failed(service.qualified_name, sent=call.sent, received=why)
+        return
+    unknown: list[str] = []
+    for connection_id in ids[:5]:
+        info = await ctx.soap(
+            service, "GetCurrentConnectionInfo", [("ConnectionID", str(connection_id))]
+        )
+        if info.fault_code == 706 or info.error is not None:
+            unknown.append(f"listed ID {connection_id}: GetCurrentConnectionInfo {info.received}")
+    if unknown:
+        yield failed(service.qualified_name, sent=call.sent, received="; ".join(unknown[:2]))
+    else:
+        yield passed(service.qualified_name, sent=call.sent, received=call.received)
 
 
-async def connection_zero_ids(ctx: CheckContext) -> AsyncIterator[Finding]:
+@_each
+async def connection_zero_ids(ctx: CheckContext, service: RemoteService) -> AsyncIterator[Finding]:
     """Without PrepareForConnection, CurrentConnectionIDs is "0"."""
-    async for service in _managers(ctx):
-        if isinstance(service, Finding):
-            yield service
-            continue
-        if _offers(service, "PrepareForConnection"):
-            yield skipped(
-                service.qualified_name, "PrepareForConnection is offered: no implicit connection 0"
-            )
-            continue
-        call = await ctx.soap(service, "GetCurrentConnectionIDs", [])
-        text = dict(call.out or ()).get("ConnectionIDs")
-        if text == "0":
-            yield passed(service.qualified_name, sent=call.sent, received=call.received)
-        elif text == "":
-            yield failed(
-                service.qualified_name,
-                sent=call.sent,
-                received=call.received,
-                detail='a Sonos zone player answers "" (no connection); control points tolerate it',
-                tolerated=True,
-            )
-        else:
-            yield failed(service.qualified_name, sent=call.sent, received=call.received)
+    if _offers(service, "PrepareForConnection"):
+        yield skipped(
+            service.qualified_name, "PrepareForConnection is offered: no implicit connection 0"
+        )
+        return
+    call = await ctx.soap(service, "GetCurrentConnectionIDs", [])
+    text = dict(call.out or ()).get("ConnectionIDs")
+    if text == "0":
+        yield passed(service.qualified_name, sent=call.sent, received=call.received)
+    elif text == "":
+        yield failed(
+            service.qualified_name,
+            sent=call.sent,
+            received=call.received,
+            detail='a Sonos zone player answers "" (no connection); control points tolerate it',
+            tolerated=True,
+        )
+    else:
+        yield failed(service.qualified_name, sent=call.sent, received=call.received)
 
 
 def _zero_info_problems(out: dict[str, str]) -> list[str]:
@@ -228,35 +211,32 @@ def _zero_info_problems(out: dict[str, str]) -> list[str]:
     return problems
 
 
-async def connection_zero_info(ctx: CheckContext) -> AsyncIterator[Finding]:
+@_each
+async def connection_zero_info(ctx: CheckContext, service: RemoteService) -> AsyncIterator[Finding]:
     """Without PrepareForConnection, GetCurrentConnectionInfo(0) answers the implicit connection."""
-    async for service in _managers(ctx):
-        if isinstance(service, Finding):
-            yield service
-            continue
-        if _offers(service, "PrepareForConnection"):
-            yield skipped(
-                service.qualified_name, "PrepareForConnection is offered: no implicit connection 0"
-            )
-            continue
-        call = await ctx.soap(service, "GetCurrentConnectionInfo", [("ConnectionID", "0")])
-        if call.fault_code == 402:
-            yield failed(
-                service.qualified_name,
-                sent=call.sent,
-                received=call.received,
-                detail="Sonos firmware is reported to fault for ID 0; control points must tolerate it",
-                tolerated=True,
-            )
-            continue
-        if call.out is None:
-            yield failed(service.qualified_name, sent=call.sent, received=call.received)
-            continue
-        problems = _zero_info_problems(dict(call.out))
-        if problems:
-            yield failed(service.qualified_name, sent=call.sent, received="; ".join(problems[:3]))
-        else:
-            yield passed(service.qualified_name, sent=call.sent, received=call.received)
+    if _offers(service, "PrepareForConnection"):
+        yield skipped(
+            service.qualified_name, "PrepareForConnection is offered: no implicit connection 0"
+        )
+        return
+    call = await ctx.soap(service, "GetCurrentConnectionInfo", [("ConnectionID", "0")])
+    if call.fault_code == 402:
+        yield failed(
+            service.qualified_name,
+            sent=call.sent,
+            received=call.received,
+            detail="Sonos firmware is reported to fault for ID 0; control points must tolerate it",
+            tolerated=True,
+        )
+        return
+    if call.out is None:
+        yield failed(service.qualified_name, sent=call.sent, received=call.received)
+        return
+    problems = _zero_info_problems(dict(call.out))
+    if problems:
+        yield failed(service.qualified_name, sent=call.sent, received="; ".join(problems[:3]))
+    else:
+        yield passed(service.qualified_name, sent=call.sent, received=call.received)
 
 
 async def _unknown_id(ctx: CheckContext, service: RemoteService) -> int:
@@ -264,37 +244,31 @@ async def _unknown_id(ctx: CheckContext, service: RemoteService) -> int:
     return max(ids or (0,)) + 4711
 
 
-async def unknown_id(ctx: CheckContext) -> AsyncIterator[Finding]:
+@_each
+async def unknown_id(ctx: CheckContext, service: RemoteService) -> AsyncIterator[Finding]:
     """GetCurrentConnectionInfo of an ID not in GetCurrentConnectionIDs: 706."""
-    async for service in _managers(ctx):
-        if isinstance(service, Finding):
-            yield service
-            continue
-        connection_id = await _unknown_id(ctx, service)
-        call = await ctx.soap(
-            service, "GetCurrentConnectionInfo", [("ConnectionID", str(connection_id))]
-        )
-        if call.fault_code == 706:
-            yield passed(service.qualified_name, sent=call.sent, received=call.received)
-        else:
-            yield failed(service.qualified_name, sent=call.sent, received=call.received)
+    connection_id = await _unknown_id(ctx, service)
+    call = await ctx.soap(
+        service, "GetCurrentConnectionInfo", [("ConnectionID", str(connection_id))]
+    )
+    if call.fault_code == 706:
+        yield passed(service.qualified_name, sent=call.sent, received=call.received)
+    else:
+        yield failed(service.qualified_name, sent=call.sent, received=call.received)
 
 
-async def complete_unknown_id(ctx: CheckContext) -> AsyncIterator[Finding]:
+@_each
+async def complete_unknown_id(ctx: CheckContext, service: RemoteService) -> AsyncIterator[Finding]:
     """ConnectionComplete of an unknown ID: 706."""
-    async for service in _managers(ctx):
-        if isinstance(service, Finding):
-            yield service
-            continue
-        if not _offers(service, "ConnectionComplete"):
-            yield skipped(service.qualified_name, "ConnectionComplete is not offered")
-            continue
-        connection_id = await _unknown_id(ctx, service)
-        call = await ctx.soap(service, "ConnectionComplete", [("ConnectionID", str(connection_id))])
-        if call.fault_code == 706:
-            yield passed(service.qualified_name, sent=call.sent, received=call.received)
-        else:
-            yield failed(service.qualified_name, sent=call.sent, received=call.received)
+    if not _offers(service, "ConnectionComplete"):
+        yield skipped(service.qualified_name, "ConnectionComplete is not offered")
+        return
+    connection_id = await _unknown_id(ctx, service)
+    call = await ctx.soap(service, "ConnectionComplete", [("ConnectionID", str(connection_id))])
+    if call.fault_code == 706:
+        yield passed(service.qualified_name, sent=call.sent, received=call.received)
+    else:
+        yield failed(service.qualified_name, sent=call.sent, received=call.received)
 
 
 # ------------------------------------------------------------------- a whole connection
@@ -572,80 +546,52 @@ async def _walks(ctx: CheckContext, service: RemoteService) -> list[_Walk] | str
 
 
 def _walk_check(check_id: str) -> CheckFn:
-    async def run(ctx: CheckContext) -> AsyncIterator[Finding]:
-        async for service in _managers(ctx):
-            if isinstance(service, Finding):
-                yield service
-                continue
-            walks = await _walks(ctx, service)
-            if isinstance(walks, str):
-                yield skipped(service.qualified_name, walks)
-                continue
-            for walk in walks:
-                yield walk.found.get(check_id) or skipped(walk.subject, "not reached")
+    async def one(ctx: CheckContext, service: RemoteService) -> AsyncIterator[Finding]:
+        walks = await _walks(ctx, service)
+        if isinstance(walks, str):
+            yield skipped(service.qualified_name, walks)
+            return
+        for walk in walks:
+            yield walk.found.get(check_id) or skipped(walk.subject, "not reached")
 
-    run.__doc__ = f"The {check_id} part of every connection walked."
-    return run
+    one.__doc__ = f"The {check_id} part of every connection walked."
+    return _each(one)
 
 
-async def incompatible(ctx: CheckContext) -> AsyncIterator[Finding]:
+@_each
+async def incompatible(ctx: CheckContext, service: RemoteService) -> AsyncIterator[Finding]:
     """PrepareForConnection with a protocolInfo the device cannot handle: 701."""
-    async for service in _managers(ctx):
-        if isinstance(service, Finding):
-            yield service
-            continue
-        if not _offers(service, "PrepareForConnection") or not _offers(
-            service, "ConnectionComplete"
-        ):
-            yield skipped(
-                service.qualified_name,
-                "PrepareForConnection and ConnectionComplete are not both offered",
-            )
-            continue
-        lists = _lists(await _protocol_info(ctx, service))
-        if lists is None or not (lists["Sink"].strip() or lists["Source"].strip()):
-            yield skipped(service.qualified_name, "no Source or Sink list to be incompatible with")
-            continue
-        direction = "Input" if parse_list(lists["Sink"]).entries else "Output"
-        call = await ctx.soap(
-            service,
-            "PrepareForConnection",
-            [
-                ("RemoteProtocolInfo", INCOMPATIBLE),
-                ("PeerConnectionManager", PEER_CONNECTION_MANAGER),
-                ("PeerConnectionID", str(PEER_CONNECTION_ID)),
-                ("Direction", direction),
-            ],
+    if not _offers(service, "PrepareForConnection") or not _offers(service, "ConnectionComplete"):
+        yield skipped(
+            service.qualified_name,
+            "PrepareForConnection and ConnectionComplete are not both offered",
         )
-        id_text = dict(call.out or ()).get("ConnectionID", "").strip()
-        if call.out is not None and id_text.lstrip("-").isdigit():
-            ctx.cleanup.prepared(service, int(id_text))  # it should not exist: undo it
-        if call.fault_code == 701:
-            yield passed(service.qualified_name, sent=call.sent, received=call.received)
-        else:
-            yield failed(service.qualified_name, sent=call.sent, received=call.received)
-
-
-def _check(
-    id_: str,
-    title: str,
-    requirement: str,
-    cite: str,
-    run: CheckFn,
-    *,
-    severity: Severity = Severity.MUST,
-    changes_state: bool = False,
-) -> Check:
-    return Check(
-        id=id_,
-        suite="cm",
-        severity=severity,
-        title=title,
-        requirement=requirement,
-        cite=cite,
-        run=run,
-        changes_state=changes_state,
+        return
+    lists = _lists(await _protocol_info(ctx, service))
+    if lists is None or not (lists["Sink"].strip() or lists["Source"].strip()):
+        yield skipped(service.qualified_name, "no Source or Sink list to be incompatible with")
+        return
+    direction = "Input" if parse_list(lists["Sink"]).entries else "Output"
+    call = await ctx.soap(
+        service,
+        "PrepareForConnection",
+        [
+            ("RemoteProtocolInfo", INCOMPATIBLE),
+            ("PeerConnectionManager", PEER_CONNECTION_MANAGER),
+            ("PeerConnectionID", str(PEER_CONNECTION_ID)),
+            ("Direction", direction),
+        ],
     )
+    id_text = dict(call.out or ()).get("ConnectionID", "").strip()
+    if call.out is not None and id_text.lstrip("-").isdigit():
+        ctx.cleanup.prepared(service, int(id_text))  # it should not exist: undo it
+    if call.fault_code == 701:
+        yield passed(service.qualified_name, sent=call.sent, received=call.received)
+    else:
+        yield failed(service.qualified_name, sent=call.sent, received=call.received)
+
+
+_check = suite_rows("cm")
 
 
 _CM: Final = "ISO/IEC 29341-17-11 (CM:1"

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Final
 from urllib.parse import urlsplit
@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 from upnpcm.aio.control_point import ControlPoint, RemoteDevice, RemoteService
 from upnpcm.aio.http_client import HttpReply, LeanHttpClient
 from upnpcm.check.catcher import Mode, NotifyCatcher
+from upnpcm.check.registry import CheckFn, Finding, skipped
 from upnpcm.core.connection_manager import CONNECTION_MANAGER_TYPE
 from upnpcm.core.description import (
     MAX_DESCRIPTION_BYTES,
@@ -30,12 +31,20 @@ from upnpcm.core.description import (
     parse_device_description,
 )
 from upnpcm.core.discovery import uda_version
-from upnpcm.core.http import Headers, format_host
+from upnpcm.core.http import Headers
 from upnpcm.core.soap import build_action_request, parse_action_response, parse_fault
 from upnpcm.core.xml import Element, parse_xml
 from upnpcm.errors import RemoteProtocolError, TransportError, UPnPError
 
-__all__ = ["CheckContext", "CheckOptions", "Cleanup", "Exchange", "SoapExchange"]
+__all__ = [
+    "CheckContext",
+    "CheckOptions",
+    "Cleanup",
+    "Exchange",
+    "ServiceCheck",
+    "SoapExchange",
+    "per_service",
+]
 
 #: How much of a value a row shows.
 _SHOWN: Final = 60
@@ -417,7 +426,28 @@ class CheckContext:
                 self.cleanup.unsubscribed(event_url, sid)
 
 
-def host_of(url: str) -> str:
-    """``host:port`` of ``url`` (for messages)."""
-    parts = urlsplit(url)
-    return format_host(parts.hostname or "", parts.port or 80)
+ServiceCheck = Callable[[CheckContext, RemoteService], AsyncIterator[Finding]]
+
+
+def per_service(
+    services: Callable[[CheckContext], Awaitable[list[RemoteService]]], nothing: str
+) -> Callable[[ServiceCheck], CheckFn]:
+    """Make a check of a function of one service: it runs for each of ``services(ctx)``.
+
+    With none, the check is one SKIP row saying why (the device's load error, or ``nothing``).
+    """
+
+    def wrap(one: ServiceCheck) -> CheckFn:
+        async def run(ctx: CheckContext) -> AsyncIterator[Finding]:
+            chosen = await services(ctx)
+            if not chosen:
+                _, why = await ctx.device()
+                yield skipped("device", why or nothing)
+            for service in chosen:
+                async for finding in one(ctx, service):
+                    yield finding
+
+        run.__doc__ = one.__doc__
+        return run
+
+    return wrap

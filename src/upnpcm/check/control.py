@@ -13,9 +13,15 @@ from typing import Final
 
 from upnpcm.aio.control_point import RemoteService
 from upnpcm.check.context import CheckContext, SoapExchange
-from upnpcm.check.registry import Check, CheckFn, Finding, Severity, failed, passed, skipped
+from upnpcm.check.registry import (
+    Finding,
+    failed,
+    passed,
+    skipped,
+    suite_rows,
+)
 from upnpcm.core.arguments import out_argument_problems, variable_for
-from upnpcm.core.description import Action
+from upnpcm.core.description import Action, StateVariable
 from upnpcm.core.soap import fault_problems
 from upnpcm.core.validate import out_of_range_value, sample_value, wrong_type_value
 
@@ -212,26 +218,28 @@ def _extra_argument(service: RemoteService) -> tuple[str, list[tuple[str, str]]]
     return "no Get action"
 
 
-def _wrong_type(service: RemoteService) -> tuple[str, list[tuple[str, str]]] | str:
-    for action in _read_actions(service):
-        for index, arg in enumerate(action.in_arguments):
-            bad = wrong_type_value(variable_for(service.scpd, arg))
-            if bad is not None:
-                pairs = _valid_pairs(service, action)
-                pairs[index] = (arg.name, bad)
-                return action.name, pairs
-    return "no Get action with a non-string in-argument"
+def _with_bad_value(
+    make: Callable[[StateVariable], str | None], none: str
+) -> Callable[[RemoteService], tuple[str, list[tuple[str, str]]] | str]:
+    """Pick the first Get action with an in-argument ``make`` has a bad value for."""
+
+    def pick(service: RemoteService) -> tuple[str, list[tuple[str, str]]] | str:
+        for action in _read_actions(service):
+            for index, arg in enumerate(action.in_arguments):
+                bad = make(variable_for(service.scpd, arg))
+                if bad is not None:
+                    pairs = _valid_pairs(service, action)
+                    pairs[index] = (arg.name, bad)
+                    return action.name, pairs
+        return none
+
+    return pick
 
 
-def _out_of_range(service: RemoteService) -> tuple[str, list[tuple[str, str]]] | str:
-    for action in _read_actions(service):
-        for index, arg in enumerate(action.in_arguments):
-            bad = out_of_range_value(variable_for(service.scpd, arg))
-            if bad is not None:
-                pairs = _valid_pairs(service, action)
-                pairs[index] = (arg.name, bad)
-                return action.name, pairs
-    return "no Get action with an allowedValueList or allowedValueRange in-argument"
+_wrong_type = _with_bad_value(wrong_type_value, "no Get action with a non-string in-argument")
+_out_of_range = _with_bad_value(
+    out_of_range_value, "no Get action with an allowedValueList or allowedValueRange in-argument"
+)
 
 
 async def missing_argument(ctx: CheckContext) -> AsyncIterator[Finding]:
@@ -287,23 +295,7 @@ async def out_of_range(ctx: CheckContext) -> AsyncIterator[Finding]:
         yield _expect(subject, call, (600, 601))
 
 
-def _check(
-    id_: str,
-    title: str,
-    requirement: str,
-    cite: str,
-    run: CheckFn,
-    severity: Severity = Severity.MUST,
-) -> Check:
-    return Check(
-        id=id_,
-        suite="control",
-        severity=severity,
-        title=title,
-        requirement=requirement,
-        cite=cite,
-        run=run,
-    )
+_check = suite_rows("control")
 
 
 CHECKS: Final = (

@@ -7,12 +7,19 @@ problems into rows.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Final
 from urllib.parse import urlsplit
 
 from upnpcm.check.context import CheckContext, Exchange, shorten
-from upnpcm.check.registry import Check, CheckFn, Finding, Severity, failed, passed, skipped
+from upnpcm.check.registry import (
+    CheckFn,
+    Finding,
+    failed,
+    passed,
+    skipped,
+    suite_rows,
+)
 from upnpcm.core.connection_manager import connection_manager_scpd
 from upnpcm.core.description import MAX_DESCRIPTION_BYTES, ServiceDescription, parse_scpd
 from upnpcm.core.http import is_xml_media_type
@@ -248,40 +255,31 @@ async def _parsed_scpds(ctx: CheckContext) -> AsyncIterator[tuple[str, ServiceDe
         yield _path(service.scpd_url), (service.scpd if service.scpd_error is None else None)
 
 
-async def related_variables(ctx: CheckContext) -> AsyncIterator[Finding]:
-    """Q6: every relatedStateVariable exists."""
-    async for subject, parsed in _parsed_scpds(ctx):
-        if parsed is None:
-            yield skipped(subject, "the SCPD could not be loaded")
-            continue
-        yield _problems(subject, argument_problems(parsed)[0])
+def _per_scpd(judge: Callable[[ServiceDescription], list[str]], doc: str) -> CheckFn:
+    """A check of every distinct SCPD by ``judge`` (its problems)."""
+
+    async def run(ctx: CheckContext) -> AsyncIterator[Finding]:
+        async for subject, parsed in _parsed_scpds(ctx):
+            if parsed is None:
+                yield skipped(subject, "the SCPD could not be loaded")
+            else:
+                yield _problems(subject, judge(parsed))
+
+    run.__doc__ = doc
+    return run
 
 
-async def argument_order(ctx: CheckContext) -> AsyncIterator[Finding]:
-    """Q6: in before out, retval first."""
-    async for subject, parsed in _parsed_scpds(ctx):
-        if parsed is None:
-            yield skipped(subject, "the SCPD could not be loaded")
-            continue
-        yield _problems(subject, argument_problems(parsed)[1])
-
-
-async def data_types(ctx: CheckContext) -> AsyncIterator[Finding]:
-    """Q7: UPnP data types only."""
-    async for subject, parsed in _parsed_scpds(ctx):
-        if parsed is None:
-            yield skipped(subject, "the SCPD could not be loaded")
-            continue
-        yield _problems(subject, variable_problems(parsed)[0])
-
-
-async def allowed_values(ctx: CheckContext) -> AsyncIterator[Finding]:
-    """Q7: allowed value lists, ranges and defaults consistent with the type."""
-    async for subject, parsed in _parsed_scpds(ctx):
-        if parsed is None:
-            yield skipped(subject, "the SCPD could not be loaded")
-            continue
-        yield _problems(subject, variable_problems(parsed)[1])
+related_variables = _per_scpd(
+    lambda scpd: argument_problems(scpd)[0], "Q6: every relatedStateVariable exists."
+)
+argument_order = _per_scpd(
+    lambda scpd: argument_problems(scpd)[1], "Q6: in before out, retval first."
+)
+data_types = _per_scpd(lambda scpd: variable_problems(scpd)[0], "Q7: UPnP data types only.")
+allowed_values = _per_scpd(
+    lambda scpd: variable_problems(scpd)[1],
+    "Q7: allowed value lists, ranges and defaults consistent with the type.",
+)
 
 
 async def cm_scpd(ctx: CheckContext) -> AsyncIterator[Finding]:
@@ -312,23 +310,7 @@ async def cm_scpd(ctx: CheckContext) -> AsyncIterator[Finding]:
             yield passed(subject, received=optional)
 
 
-def _check(
-    id_: str,
-    title: str,
-    requirement: str,
-    cite: str,
-    run: CheckFn,
-    severity: Severity = Severity.MUST,
-) -> Check:
-    return Check(
-        id=id_,
-        suite="description",
-        severity=severity,
-        title=title,
-        requirement=requirement,
-        cite=cite,
-        run=run,
-    )
+_check = suite_rows("description")
 
 
 CHECKS: Final = (

@@ -21,7 +21,15 @@ from urllib.parse import urlsplit
 
 from upnpcm.aio.ssdp import resolve_interfaces
 from upnpcm.check.context import CheckContext, shorten
-from upnpcm.check.registry import Check, CheckFn, Finding, Severity, failed, passed, skipped
+from upnpcm.check.registry import (
+    CheckFn,
+    Finding,
+    Severity,
+    failed,
+    passed,
+    skipped,
+    suite_rows,
+)
 from upnpcm.check.ssdp_probe import Heard, Search, SsdpProbe, group_of
 from upnpcm.core.description import Device, parse_device_description
 from upnpcm.core.discovery import MIN_MAX_AGE, announcement_problems, max_age, reply_problems
@@ -521,43 +529,30 @@ def _set_finding(plan: _Plan, found: list[Heard], nts: str) -> Finding:
     return passed("device", sent=f"(heard {nts})", received=received)
 
 
-async def alive_set(ctx: CheckContext) -> AsyncIterator[Finding]:
-    """A1, A5, A6: ssdp:alive for every advertisement (3 + 2d + k), each complete."""
-    plan, heard = await _announcements(ctx)
-    if isinstance(plan, str):
-        yield skipped("device", plan)
-        return
-    found, skip = _announced(plan, heard, "ssdp:alive")
-    yield skip or _set_finding(plan, found, "ssdp:alive")
+def _announcement_check(nts: str, doc: str) -> CheckFn:
+    """A check that every advertisement was announced with ``nts``, each complete."""
+
+    async def run(ctx: CheckContext) -> AsyncIterator[Finding]:
+        plan, heard = await _announcements(ctx)
+        if isinstance(plan, str):
+            yield skipped("device", plan)
+            return
+        found, skip = _announced(plan, heard, nts)
+        yield skip or _set_finding(plan, found, nts)
+
+    run.__doc__ = doc
+    return run
 
 
-async def byebye(ctx: CheckContext) -> AsyncIterator[Finding]:
-    """A3, A6: ssdp:byebye for every advertisement when the device stops."""
-    plan, heard = await _announcements(ctx)
-    if isinstance(plan, str):
-        yield skipped("device", plan)
-        return
-    found, skip = _announced(plan, heard, "ssdp:byebye")
-    yield skip or _set_finding(plan, found, "ssdp:byebye")
+alive_set = _announcement_check(
+    "ssdp:alive", "A1, A5, A6: ssdp:alive for every advertisement (3 + 2d + k), each complete."
+)
+byebye = _announcement_check(
+    "ssdp:byebye", "A3, A6: ssdp:byebye for every advertisement when the device stops."
+)
 
 
-def _check(
-    id_: str,
-    title: str,
-    requirement: str,
-    cite: str,
-    run: CheckFn,
-    severity: Severity = Severity.MUST,
-) -> Check:
-    return Check(
-        id=id_,
-        suite="discovery",
-        severity=severity,
-        title=title,
-        requirement=requirement,
-        cite=cite,
-        run=run,
-    )
+_check = suite_rows("discovery")
 
 
 CHECKS: Final = (

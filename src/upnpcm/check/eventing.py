@@ -19,8 +19,15 @@ from typing import Final
 
 from upnpcm.aio.control_point import RemoteService
 from upnpcm.check.catcher import Caught, Mode
-from upnpcm.check.context import CheckContext, Exchange
-from upnpcm.check.registry import Check, CheckFn, Finding, Severity, failed, passed, skipped
+from upnpcm.check.context import CheckContext, Exchange, per_service
+from upnpcm.check.registry import (
+    Finding,
+    Severity,
+    failed,
+    passed,
+    skipped,
+    suite_rows,
+)
 from upnpcm.core.gena import parse_propertyset
 from upnpcm.core.http import is_xml_media_type
 from upnpcm.core.subscription import grant_problems, read_notify
@@ -82,13 +89,10 @@ async def _initial(ctx: CheckContext, service: RemoteService, sub: _Sub) -> Caug
     return caught[0] if caught else None
 
 
-async def _services(ctx: CheckContext) -> AsyncIterator[RemoteService | Finding]:
-    services = await ctx.evented_services()
-    if not services:
-        _, why = await ctx.device()
-        yield skipped("device", why or "no service with evented variables and an eventSubURL")
-    for service in services:
-        yield service
+#: A check of every evented service.
+_each = per_service(
+    CheckContext.evented_services, "no service with evented variables and an eventSubURL"
+)
 
 
 def _sent(method: str, headers: dict[str, str]) -> str:
@@ -98,22 +102,19 @@ def _sent(method: str, headers: dict[str, str]) -> str:
 # ---------------------------------------------------------------- the main subscription
 
 
-async def subscribe(ctx: CheckContext) -> AsyncIterator[Finding]:
+@_each
+async def subscribe(ctx: CheckContext, service: RemoteService) -> AsyncIterator[Finding]:
     """G6: 200 with a SID and a TIMEOUT."""
-    async for service in _services(ctx):
-        if isinstance(service, Finding):
-            yield service
-            continue
-        sub = await _main(ctx, service)
-        sent = f"SUBSCRIBE CALLBACK, NT: upnp:event, TIMEOUT: {REQUESTED}"
-        if sub.reply.status != 200:
-            yield failed(service.qualified_name, sent=sent, received=sub.reply.received)
-            continue
-        problems = grant_problems(sub.reply.headers)
-        if problems:
-            yield failed(service.qualified_name, sent=sent, received="; ".join(problems))
-        else:
-            yield passed(service.qualified_name, sent=sent, received=sub.reply.received)
+    sub = await _main(ctx, service)
+    sent = f"SUBSCRIBE CALLBACK, NT: upnp:event, TIMEOUT: {REQUESTED}"
+    if sub.reply.status != 200:
+        yield failed(service.qualified_name, sent=sent, received=sub.reply.received)
+        return
+    problems = grant_problems(sub.reply.headers)
+    if problems:
+        yield failed(service.qualified_name, sent=sent, received="; ".join(problems))
+    else:
+        yield passed(service.qualified_name, sent=sent, received=sub.reply.received)
 
 
 async def _first_notify(
@@ -128,157 +129,150 @@ async def _first_notify(
     return sub, notify, ""
 
 
-async def initial_event(ctx: CheckContext) -> AsyncIterator[Finding]:
+@_each
+async def initial_event(ctx: CheckContext, service: RemoteService) -> AsyncIterator[Finding]:
     """E1: the first NOTIFY of a subscription comes, with its SID and SEQ 0."""
-    async for service in _services(ctx):
-        if isinstance(service, Finding):
-            yield service
-            continue
-        sub, notify, why = await _first_notify(ctx, service)
-        if notify is None:
-            if sub.granted:
-                yield failed(service.qualified_name, received=why)
-            else:
-                yield skipped(service.qualified_name, why)
-            continue
-        sid = (notify.headers.get("SID") or "").strip()
-        seq = (notify.headers.get("SEQ") or "").strip()
-        received = f"NOTIFY SID: {sid}, SEQ: {seq}"
-        if sid == sub.sid and seq == "0":
-            yield passed(service.qualified_name, received=received)
+    sub, notify, why = await _first_notify(ctx, service)
+    if notify is None:
+        if sub.granted:
+            yield failed(service.qualified_name, received=why)
         else:
-            yield failed(
-                service.qualified_name,
-                received=received,
-                detail=f"expected SID {sub.sid} and SEQ 0",
-            )
+            yield skipped(service.qualified_name, why)
+        return
+    sid = (notify.headers.get("SID") or "").strip()
+    seq = (notify.headers.get("SEQ") or "").strip()
+    received = f"NOTIFY SID: {sid}, SEQ: {seq}"
+    if sid == sub.sid and seq == "0":
+        yield passed(service.qualified_name, received=received)
+    else:
+        yield failed(
+            service.qualified_name,
+            received=received,
+            detail=f"expected SID {sub.sid} and SEQ 0",
+        )
 
 
-async def initial_event_complete(ctx: CheckContext) -> AsyncIterator[Finding]:
+@_each
+async def initial_event_complete(
+    ctx: CheckContext, service: RemoteService
+) -> AsyncIterator[Finding]:
     """E1: the initial event carries every evented variable."""
-    async for service in _services(ctx):
-        if isinstance(service, Finding):
-            yield service
-            continue
-        _, notify, why = await _first_notify(ctx, service)
-        if notify is None:
-            yield skipped(service.qualified_name, why)
-            continue
-        try:
-            changes = parse_propertyset(notify.body)
-        except RemoteProtocolError as exc:
-            yield skipped(service.qualified_name, f"the body is no propertyset ({exc})")
-            continue
-        wanted = [v.name for v in service.scpd.evented_variables]
-        missing = [name for name in wanted if name not in changes]
-        received = f"{len(changes)} variables: {', '.join(sorted(changes))[:120]}"
-        if missing:
-            yield failed(
-                service.qualified_name, received=received, detail=f"missing: {', '.join(missing)}"
-            )
-        else:
-            yield passed(service.qualified_name, received=received)
+    _, notify, why = await _first_notify(ctx, service)
+    if notify is None:
+        yield skipped(service.qualified_name, why)
+        return
+    try:
+        changes = parse_propertyset(notify.body)
+    except RemoteProtocolError as exc:
+        yield skipped(service.qualified_name, f"the body is no propertyset ({exc})")
+        return
+    wanted = [v.name for v in service.scpd.evented_variables]
+    missing = [name for name in wanted if name not in changes]
+    received = f"{len(changes)} variables: {', '.join(sorted(changes))[:120]}"
+    if missing:
+        yield failed(
+            service.qualified_name, received=received, detail=f"missing: {', '.join(missing)}"
+        )
+    else:
+        yield passed(service.qualified_name, received=received)
 
 
-async def notify_form(ctx: CheckContext) -> AsyncIterator[Finding]:
+@_each
+async def notify_form(ctx: CheckContext, service: RemoteService) -> AsyncIterator[Finding]:
     """N1, N4: NOTIFY with NT upnp:event, NTS upnp:propchange, SID, SEQ, text/xml, a propertyset."""
-    async for service in _services(ctx):
-        if isinstance(service, Finding):
-            yield service
-            continue
-        _, notify, why = await _first_notify(ctx, service)
-        if notify is None:
-            yield skipped(service.qualified_name, why)
-            continue
-        problems: list[str] = []
-        if notify.method != "NOTIFY":
-            problems.append(f"method {notify.method}, not NOTIFY")
-        if not is_xml_media_type(notify.headers.get("Content-Type")):
-            problems.append(f"Content-Type {notify.headers.get('Content-Type')!r} is not text/xml")
-        try:
-            read_notify(notify.headers, notify.body)
-        except SubscriptionError as exc:
-            problems.append(str(exc))
-        shown = ", ".join(
-            f"{n}: {v}" for n, v in notify.headers if n.upper() in ("NT", "NTS", "CONTENT-TYPE")
-        )
-        if problems:
-            yield failed(service.qualified_name, received="; ".join(problems), detail=shown)
-        else:
-            yield passed(service.qualified_name, received=shown)
+    _, notify, why = await _first_notify(ctx, service)
+    if notify is None:
+        yield skipped(service.qualified_name, why)
+        return
+    problems: list[str] = []
+    if notify.method != "NOTIFY":
+        problems.append(f"method {notify.method}, not NOTIFY")
+    if not is_xml_media_type(notify.headers.get("Content-Type")):
+        problems.append(f"Content-Type {notify.headers.get('Content-Type')!r} is not text/xml")
+    try:
+        read_notify(notify.headers, notify.body)
+    except SubscriptionError as exc:
+        problems.append(str(exc))
+    shown = ", ".join(
+        f"{n}: {v}" for n, v in notify.headers if n.upper() in ("NT", "NTS", "CONTENT-TYPE")
+    )
+    if problems:
+        yield failed(service.qualified_name, received="; ".join(problems), detail=shown)
+    else:
+        yield passed(service.qualified_name, received=shown)
 
 
-async def renew(ctx: CheckContext) -> AsyncIterator[Finding]:
+@_each
+async def renew(ctx: CheckContext, service: RemoteService) -> AsyncIterator[Finding]:
     """A renewal keeps the SID and grants a TIMEOUT."""
-    async for service in _services(ctx):
-        if isinstance(service, Finding):
-            yield service
-            continue
-        sub = await _main(ctx, service)
-        if not sub.granted:
-            yield skipped(service.qualified_name, f"no subscription ({sub.reply.received})")
-            continue
-        headers = {"SID": sub.sid, "TIMEOUT": REQUESTED}
-        reply = await ctx.request("SUBSCRIBE", service.event_url, headers=headers)
-        problems = grant_problems(reply.headers) if reply.status == 200 else [reply.received]
-        sid = (reply.headers.get("SID") or "").strip()
-        if reply.status == 200 and sid and sid != sub.sid:
-            problems.append(f"the renewal answered SID {sid}, not {sub.sid}")
-            ctx.cleanup.subscribed(service.event_url, sid)
-        if problems:
-            yield failed(
-                service.qualified_name,
-                sent=_sent("SUBSCRIBE", headers),
-                received="; ".join(problems),
-            )
-        else:
-            yield passed(
-                service.qualified_name, sent=_sent("SUBSCRIBE", headers), received=reply.received
-            )
-
-
-async def unsubscribe(ctx: CheckContext) -> AsyncIterator[Finding]:
-    """UNSUBSCRIBE answers 200 and ends the subscription (a renewal then gets 412)."""
-    async for service in _services(ctx):
-        if isinstance(service, Finding):
-            yield service
-            continue
-        sub = await _main(ctx, service)
-        if not sub.granted:
-            yield skipped(service.qualified_name, f"no subscription ({sub.reply.received})")
-            continue
-        reply = await ctx.unsubscribe(service, sub.sid)
-        after = await ctx.request(
-            "SUBSCRIBE", service.event_url, headers={"SID": sub.sid, "TIMEOUT": REQUESTED}
+    sub = await _main(ctx, service)
+    if not sub.granted:
+        yield skipped(service.qualified_name, f"no subscription ({sub.reply.received})")
+        return
+    headers = {"SID": sub.sid, "TIMEOUT": REQUESTED}
+    reply = await ctx.request("SUBSCRIBE", service.event_url, headers=headers)
+    problems = grant_problems(reply.headers) if reply.status == 200 else [reply.received]
+    sid = (reply.headers.get("SID") or "").strip()
+    if reply.status == 200 and sid and sid != sub.sid:
+        problems.append(f"the renewal answered SID {sid}, not {sub.sid}")
+        ctx.cleanup.subscribed(service.event_url, sid)
+    if problems:
+        yield failed(
+            service.qualified_name,
+            sent=_sent("SUBSCRIBE", headers),
+            received="; ".join(problems),
         )
-        sent = f"UNSUBSCRIBE SID: {sub.sid}, then SUBSCRIBE SID: {sub.sid}"
-        received = f"{reply.received}, then {after.received}"
-        if reply.status == 200 and after.status == 412:
-            yield passed(service.qualified_name, sent=sent, received=received)
-        else:
-            if after.status == 200:
-                ctx.cleanup.subscribed(service.event_url, sub.sid)
-            yield failed(service.qualified_name, sent=sent, received=received)
+    else:
+        yield passed(
+            service.qualified_name, sent=_sent("SUBSCRIBE", headers), received=reply.received
+        )
 
 
-async def new_sid(ctx: CheckContext) -> AsyncIterator[Finding]:
+@_each
+async def unsubscribe(ctx: CheckContext, service: RemoteService) -> AsyncIterator[Finding]:
+    """UNSUBSCRIBE answers 200 and ends the subscription (a renewal then gets 412)."""
+    sub = await _main(ctx, service)
+    if not sub.granted:
+        yield skipped(service.qualified_name, f"no subscription ({sub.reply.received})")
+        return
+    reply = await ctx.unsubscribe(service, sub.sid)
+    after = await ctx.request(
+        "SUBSCRIBE", service.event_url, headers={"SID": sub.sid, "TIMEOUT": REQUESTED}
+    )
+    sent = f"UNSUBSCRIBE SID: {sub.sid}, then SUBSCRIBE SID: {sub.sid}"
+    received = f"{reply.received}, then {after.received}"
+    if reply.status == 200 and after.status == 412:
+        yield passed(service.qualified_name, sent=sent, received=received)
+    else:
+        if after.status == 200:
+            ctx.cleanup.subscribed(service.event_url, sub.sid)
+        yield failed(service.qualified_name, sent=sent, received=received)
+
+
+@_each
+async def new_sid(ctx: CheckContext, service: RemoteService) -> AsyncIterator[Finding]:
     """A second SUBSCRIBE gets a SID of its own."""
-    async for service in _services(ctx):
-        if isinstance(service, Finding):
-            yield service
-            continue
-        first = await _main(ctx, service)
-        if not first.granted:
-            yield skipped(service.qualified_name, f"no first subscription ({first.reply.received})")
-            continue
-        second = await _new(ctx, service)
-        if second.granted:
-            await ctx.unsubscribe(service, second.sid)
-        received = f"SIDs {first.sid} and {second.sid or second.reply.received}"
-        if second.granted and second.sid != first.sid:
-            yield passed(service.qualified_name, sent="SUBSCRIBE twice", received=received)
-        else:
-            yield failed(service.qualified_name, sent="SUBSCRIBE twice", received=received)
+    first = await _main(ctx, service)
+    if not first.granted:
+        yield skipped(service.qualified_name, f"no first subscription ({first.reply.received})")
+        return
+    second = await _new(ctx, service)
+    if second.granted:
+        await ctx.unsubscribe(service, second.sid)
+    received = f"SIDs {first.sid} and {second.sid or second.reply.received}"
+    if second.granted and second.sid != first.sid:
+        yield passed(service.qualified_name, sent="SUBSCRIBE twice", received=received)
+    else:
+        yield failed(service.qualified_name, sent="SUBSCRIBE twice", received=received)
+
+
+def _both(service: RemoteService, results: list[Finding], sent: str) -> Finding:
+    """The first of two findings that does not hold, or one that says both do."""
+    bad = [r for r in results if not r.ok]
+    if bad:
+        return bad[0]
+    received = "; ".join(r.received for r in results)
+    return passed(service.qualified_name, sent=sent, received=received)
 
 
 def _unknown_sid() -> str:
@@ -298,100 +292,65 @@ async def _expect_status(
     return failed(service.qualified_name, sent=sent, received=reply.received)
 
 
-async def unknown_sid(ctx: CheckContext) -> AsyncIterator[Finding]:
+@_each
+async def unknown_sid(ctx: CheckContext, service: RemoteService) -> AsyncIterator[Finding]:
     """G3: renewal of an unknown SID is 412 (never 404)."""
-    async for service in _services(ctx):
-        if isinstance(service, Finding):
-            yield service
-            continue
-        yield await _expect_status(
-            ctx, service, "SUBSCRIBE", {"SID": _unknown_sid(), "TIMEOUT": REQUESTED}, 412
-        )
+    yield await _expect_status(
+        ctx, service, "SUBSCRIBE", {"SID": _unknown_sid(), "TIMEOUT": REQUESTED}, 412
+    )
 
 
-async def unsubscribe_unknown_sid(ctx: CheckContext) -> AsyncIterator[Finding]:
+@_each
+async def unsubscribe_unknown_sid(
+    ctx: CheckContext, service: RemoteService
+) -> AsyncIterator[Finding]:
     """G3: UNSUBSCRIBE of an unknown SID is 412."""
-    async for service in _services(ctx):
-        if isinstance(service, Finding):
-            yield service
-            continue
-        yield await _expect_status(ctx, service, "UNSUBSCRIBE", {"SID": _unknown_sid()}, 412)
+    yield await _expect_status(ctx, service, "UNSUBSCRIBE", {"SID": _unknown_sid()}, 412)
 
 
-async def incompatible_headers(ctx: CheckContext) -> AsyncIterator[Finding]:
+@_each
+async def incompatible_headers(ctx: CheckContext, service: RemoteService) -> AsyncIterator[Finding]:
     """G1: SID with CALLBACK, and SID with NT, are 400 (on a live SID)."""
-    async for service in _services(ctx):
-        if isinstance(service, Finding):
-            yield service
-            continue
-        live = await _new(ctx, service)
-        if not live.granted:
-            yield skipped(
-                service.qualified_name, f"no subscription to name ({live.reply.received})"
-            )
-            continue
-        _, url = await ctx.callback()
-        results = [
-            await _expect_status(
-                ctx, service, "SUBSCRIBE", {"SID": live.sid, "CALLBACK": f"<{url}>"}, 400
-            ),
-            await _expect_status(
-                ctx, service, "SUBSCRIBE", {"SID": live.sid, "NT": "upnp:event"}, 400
-            ),
-        ]
-        await ctx.unsubscribe(service, live.sid)
-        bad = [r for r in results if not r.ok]
-        yield (
-            bad[0]
-            if bad
-            else passed(
-                service.qualified_name,
-                sent="SUBSCRIBE SID + CALLBACK; SUBSCRIBE SID + NT",
-                received=f"{results[0].received}; {results[1].received}",
-            )
-        )
+    live = await _new(ctx, service)
+    if not live.granted:
+        yield skipped(service.qualified_name, f"no subscription to name ({live.reply.received})")
+        return
+    _, url = await ctx.callback()
+    results = [
+        await _expect_status(
+            ctx, service, "SUBSCRIBE", {"SID": live.sid, "CALLBACK": f"<{url}>"}, 400
+        ),
+        await _expect_status(ctx, service, "SUBSCRIBE", {"SID": live.sid, "NT": "upnp:event"}, 400),
+    ]
+    await ctx.unsubscribe(service, live.sid)
+    yield _both(service, results, "SUBSCRIBE SID + CALLBACK; SUBSCRIBE SID + NT")
 
 
-async def nt(ctx: CheckContext) -> AsyncIterator[Finding]:
+@_each
+async def nt(ctx: CheckContext, service: RemoteService) -> AsyncIterator[Finding]:
     """G2: a SUBSCRIBE without NT, or with another NT, is 412."""
-    async for service in _services(ctx):
-        if isinstance(service, Finding):
-            yield service
-            continue
-        _, url = await ctx.callback()
-        results = [
-            await _expect_status(
-                ctx, service, "SUBSCRIBE", {"CALLBACK": f"<{url}>", "TIMEOUT": REQUESTED}, 412
-            ),
-            await _expect_status(
-                ctx,
-                service,
-                "SUBSCRIBE",
-                {"CALLBACK": f"<{url}>", "NT": "upnp:other", "TIMEOUT": REQUESTED},
-                412,
-            ),
-        ]
-        bad = [r for r in results if not r.ok]
-        yield (
-            bad[0]
-            if bad
-            else passed(
-                service.qualified_name,
-                sent="SUBSCRIBE without NT; SUBSCRIBE NT: upnp:other",
-                received=f"{results[0].received}; {results[1].received}",
-            )
-        )
+    _, url = await ctx.callback()
+    results = [
+        await _expect_status(
+            ctx, service, "SUBSCRIBE", {"CALLBACK": f"<{url}>", "TIMEOUT": REQUESTED}, 412
+        ),
+        await _expect_status(
+            ctx,
+            service,
+            "SUBSCRIBE",
+            {"CALLBACK": f"<{url}>", "NT": "upnp:other", "TIMEOUT": REQUESTED},
+            412,
+        ),
+    ]
+    yield _both(service, results, "SUBSCRIBE without NT; SUBSCRIBE NT: upnp:other")
 
 
-async def missing_callback(ctx: CheckContext) -> AsyncIterator[Finding]:
+@_each
+async def missing_callback(ctx: CheckContext, service: RemoteService) -> AsyncIterator[Finding]:
     """G2: a SUBSCRIBE without CALLBACK is 412."""
-    async for service in _services(ctx):
-        if isinstance(service, Finding):
-            yield service
-            continue
-        yield await _expect_status(
-            ctx, service, "SUBSCRIBE", {"NT": "upnp:event", "TIMEOUT": REQUESTED}, 412
-        )
+    yield await _expect_status(
+        ctx, service, "SUBSCRIBE", {"NT": "upnp:event", "TIMEOUT": REQUESTED}, 412
+    )
 
 
 # ------------------------------------------------------------------------- behaviour
@@ -570,23 +529,7 @@ async def notify_unanswered(ctx: CheckContext) -> AsyncIterator[Finding]:
             await ctx.unsubscribe(service, other.sid)
 
 
-def _check(
-    id_: str,
-    title: str,
-    requirement: str,
-    cite: str,
-    run: CheckFn,
-    severity: Severity = Severity.MUST,
-) -> Check:
-    return Check(
-        id=id_,
-        suite="eventing",
-        severity=severity,
-        title=title,
-        requirement=requirement,
-        cite=cite,
-        run=run,
-    )
+_check = suite_rows("eventing")
 
 
 CHECKS: Final = (

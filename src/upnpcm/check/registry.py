@@ -36,6 +36,7 @@ __all__ = [
     "failed",
     "passed",
     "skipped",
+    "suite_rows",
 ]
 
 
@@ -179,3 +180,33 @@ class Result:
             "detail": self.detail,
             "seconds": round(self.seconds, 3),
         }
+
+
+def suite_rows(suite: str) -> Callable[..., Check]:
+    """The row maker of one suite's ``CHECKS`` table.
+
+    ``row(id, title, requirement, cite, run, severity=MUST, changes_state=False)``.
+    """
+
+    def row(
+        id_: str,
+        title: str,
+        requirement: str,
+        cite: str,
+        run: CheckFn,
+        severity: Severity = Severity.MUST,
+        *,
+        changes_state: bool = False,
+    ) -> Check:
+        return Check(
+            id=id_,
+            suite=suite,
+            severity=severity,
+            title=title,
+            requirement=requirement,
+            cite=cite,
+            run=run,
+            changes_state=changes_state,
+        )
+
+    return row
