@@ -177,3 +177,20 @@ def test_fault_with_a_bad_error_code_is_a_protocol_error(code):
         parse_fault(body)
     with pytest.raises(RemoteProtocolError, match="bad errorCode"):
         parse_action_response(body, "X")
+
+
+def test_fault_problems_exact_form():
+    from upnpcm.core.soap import build_fault, fault_problems
+
+    good = build_fault(706, "Invalid connection reference")
+    assert fault_problems(500, 'text/xml; charset="utf-8"', good) == []
+    sloppy = good.replace(b"s:Client", b"Client").replace(
+        b"UPnPError</faultstring>", b"Error</faultstring>"
+    )
+    assert fault_problems(200, "text/plain", sloppy) == [
+        "HTTP 200, not 500",
+        "Content-Type 'text/plain' is not text/xml",
+        "faultcode 'Client', not s:Client",
+        "faultstring 'Error', not UPnPError",
+    ]
+    assert fault_problems(500, "text/xml", b"oops")[-1].startswith("not a SOAP envelope")

@@ -107,6 +107,8 @@ class Peers:
     media: Path | None = None
     missing: dict[str, str] = field(default_factory=dict)
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    #: How a peer was started (argv, environment), for a restart.
+    commands: dict[str, tuple[list[str], dict[str, str]]] = field(default_factory=dict)
     logs: dict[str, Path] = field(default_factory=dict)
 
     def need(self, name: str) -> str:
@@ -231,31 +233,28 @@ def start_peers(work: Path, *, servers: bool = False) -> Peers:
     env = {**os.environ, "HOME": str(home), "XDG_CACHE_HOME": str(home / ".cache")}
     env.pop("DBUS_SESSION_BUS_ADDRESS", None)
     if shutil.which("gmediarender"):
+        argv = [
+            "timeout",
+            "-k",
+            "2",
+            LIFETIME,
+            "gmediarender",
+            "-I",
+            "d0",
+            "-p",
+            str(GMR_PORT),
+            "-u",
+            GMR_UUID,
+            "-f",
+            "upnpcm-gmr",
+            # a sink that keeps time, so a track plays as long as it lasts
+            "--gstout-audiopipe=fakesink sync=true",
+            "--gstout-videopipe=fakesink sync=true",
+            f"--logfile={work / 'gmediarender.log'}",
+        ]
+        peers.commands["gmediarender"] = (argv, env)
         peers.processes.append(
-            subprocess.Popen(
-                [
-                    "timeout",
-                    "-k",
-                    "2",
-                    LIFETIME,
-                    "gmediarender",
-                    "-I",
-                    "d0",
-                    "-p",
-                    str(GMR_PORT),
-                    "-u",
-                    GMR_UUID,
-                    "-f",
-                    "upnpcm-gmr",
-                    # a sink that keeps time, so a track plays as long as it lasts
-                    "--gstout-audiopipe=fakesink sync=true",
-                    "--gstout-videopipe=fakesink sync=true",
-                    f"--logfile={work / 'gmediarender.log'}",
-                ],
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
+            subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         )
     else:
         peers.missing["gmediarender"] = "the Debian package gmediarender is not installed"
@@ -337,6 +336,20 @@ def start_peers(work: Path, *, servers: bool = False) -> Peers:
                 log = peers.logs[name].read_text(errors="replace")[-2000:]
                 peers.missing[name] = f"started but its description never answered: {log}"
     return peers
+
+
+def restart_gmediarender(peers: Peers) -> None:
+    """Stop gmediarender (SIGTERM: it says byebye) and start it again; back when it answers."""
+    argv, env = peers.commands["gmediarender"]
+    old = next(p for p in peers.processes if p.args == argv)
+    old.terminate()
+    old.wait(timeout=10)
+    peers.processes.remove(old)
+    peers.processes.append(
+        subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    )
+    assert peers.gmediarender is not None
+    assert _wait(peers.gmediarender, 20), "gmediarender did not come back"
 
 
 def stop_peers(peers: Peers) -> None:

@@ -39,6 +39,7 @@ __all__ = [
     "EXIT_USAGE",
     "NOTE_AFTER",
     "Settings",
+    "StatusLine",
     "cli",
     "command",
     "discard_stdout",
@@ -280,6 +281,28 @@ def waiting(what: str, limit: float | None) -> Iterator[None]:
         yield
     finally:
         handle.cancel()
+
+
+class StatusLine:
+    """A line on stderr, on a terminal only, rewritten in place and cleared before output."""
+
+    def __init__(self) -> None:
+        self.enabled = sys.stderr.isatty()
+        self.text = ""
+
+    def show(self, text: str) -> None:
+        """Replace the line with ``text``."""
+        if self.enabled:
+            self.text = text
+            sys.stderr.write(f"\r\x1b[K{text}")
+            sys.stderr.flush()
+
+    def clear(self) -> None:
+        """Remove the line (before other output goes to the terminal)."""
+        if self.enabled and self.text:
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()
+            self.text = ""
 
 
 class _NotedHttp:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from typing import TYPE_CHECKING
 
 import click
@@ -10,6 +9,7 @@ import click
 from upnpcm.cli.common import (
     EPILOG,
     Settings,
+    StatusLine,
     command,
     emit,
     interface_option,
@@ -65,33 +65,13 @@ async def _replies(settings: Settings, st: str, timeout: float, passive: bool) -
         print_json(discovered_json(found))
 
 
-class _StatusLine:
-    """A line on stderr, on a terminal only, rewritten in place and cleared before output."""
-
-    def __init__(self) -> None:
-        self.enabled = sys.stderr.isatty()
-        self.text = ""
-
-    def show(self, text: str) -> None:
-        if self.enabled:
-            self.text = text
-            sys.stderr.write(f"\r\x1b[K{text}")
-            sys.stderr.flush()
-
-    def clear(self) -> None:
-        if self.enabled and self.text:
-            sys.stderr.write("\r\x1b[K")
-            sys.stderr.flush()
-            self.text = ""
-
-
 class _DeviceList:
     """``discover`` as text: one row per device (its description fetched), found so far."""
 
     def __init__(self, settings: Settings, verbose: bool) -> None:
         self.settings = settings
         self.verbose = verbose
-        self.status = _StatusLine()
+        self.status = StatusLine()
         self.fetches: dict[str, asyncio.Task[None]] = {}
         self.shown: set[str] = set()
         self.header_shown = False

@@ -54,7 +54,13 @@ from upnpcm.core.description import (
 )
 from upnpcm.core.effects import Effect, LeasesExpired, ServiceFailed, SubscriptionEnded
 from upnpcm.core.gena import GenaPolicy, SubscriberTable
-from upnpcm.core.http import HttpRequest, HttpResponse, decimal, parse_host_header
+from upnpcm.core.http import (
+    HttpRequest,
+    HttpResponse,
+    decimal,
+    is_xml_media_type,
+    parse_host_header,
+)
 from upnpcm.core.memo import Memo, ReadKey
 from upnpcm.core.soap import (
     CONTENT_TYPE,
@@ -99,7 +105,6 @@ KNOWN_METHODS: Final = frozenset(
     }
 )
 XML_CONTENT_TYPE: Final = CONTENT_TYPE
-_XML_MEDIA_TYPES: Final = frozenset({"text/xml", "application/xml"})
 _GENERIC_FAILURE: Final = "Action Failed"
 
 
@@ -535,9 +540,7 @@ class DeviceCore:
         return effects
 
     def _control(self, hosted: HostedService, request: HttpRequest, *, now: float) -> DeviceResult:
-        content_type = request.headers.get("Content-Type")
-        media_type = (content_type or "").split(";", 1)[0].strip().lower()
-        if media_type not in _XML_MEDIA_TYPES:
+        if not is_xml_media_type(request.headers.get("Content-Type")):
             return DeviceResult(response=self._plain(415, "Content-Type must be text/xml"))
         if len(request.body) > self.limits.max_body:
             return DeviceResult(response=self._plain(413, "request body too large"))

@@ -30,6 +30,7 @@ __all__ = [
     "HttpResponse",
     "format_host",
     "http_date",
+    "is_xml_media_type",
     "normalise_ip",
     "parse_host_header",
 ]
@@ -175,6 +176,16 @@ def decimal(text: str) -> int | None:
     peer never wrote in ASCII).
     """
     return int(text) if text.isascii() and text.isdigit() else None
+
+
+#: The media types of UPnP's XML bodies (UDA 1.1 §2.1, §3.2.1, §4.2: ``text/xml``; some stacks
+#: send ``application/xml``, which means the same).
+XML_MEDIA_TYPES: Final = frozenset({"text/xml", "application/xml"})
+
+
+def is_xml_media_type(content_type: str | None) -> bool:
+    """Whether a Content-Type header names an XML media type (parameters ignored)."""
+    return (content_type or "").split(";", 1)[0].strip().lower() in XML_MEDIA_TYPES
 
 
 def http_date(wall_time: float) -> str:

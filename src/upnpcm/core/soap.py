@@ -25,7 +25,7 @@ from functools import lru_cache
 from typing import Final
 from xml.etree.ElementTree import Element, tostring
 
-from upnpcm.core.http import decimal
+from upnpcm.core.http import decimal, is_xml_media_type
 from upnpcm.core.xml import (
     child,
     child_text,
@@ -44,6 +44,7 @@ __all__ = [
     "build_action_request",
     "build_action_response",
     "build_fault",
+    "fault_problems",
     "parse_action_request",
     "parse_action_response",
     "parse_fault",
@@ -231,6 +232,42 @@ def parse_fault(body: bytes, *, max_bytes: int = MAX_RESPONSE_BYTES) -> UPnPErro
     if local_name(element.tag) != "Fault":
         raise RemoteProtocolError("SOAP Body holds no Fault")
     return _fault_to_error(element)
+
+
+def fault_problems(status: int, content_type: str | None, body: bytes) -> list[str]:
+    """H5 read the other way: how an error answer differs from the exact UPnPError fault.
+
+    The exact form (UDA 1.1 §3.2.2) is HTTP 500, an XML Content-Type, a SOAP
+    1.1 envelope whose Body holds a Fault with faultcode ``s:Client`` (any
+    prefix of the envelope namespace), faultstring ``UPnPError`` and
+    ``detail/UPnPError`` in the control namespace with a numeric errorCode.
+    For a conformance checker: :func:`parse_fault` stays tolerant.
+    """
+    problems: list[str] = []
+    if status != 500:
+        problems.append(f"HTTP {status}, not 500")
+    if not is_xml_media_type(content_type):
+        problems.append(f"Content-Type {content_type!r} is not text/xml")
+    try:
+        element = _body_element(body, MAX_RESPONSE_BYTES, strip_padding=True)
+    except RemoteProtocolError as exc:
+        return [*problems, f"not a SOAP envelope ({exc})"]
+    if local_name(element.tag) != "Fault" or namespace_of(element.tag) != SOAP_ENV_NS:
+        return [*problems, f"the Body holds <{local_name(element.tag)}>, not a SOAP Fault"]
+    code = child_text(element, "faultcode") or ""
+    if code.rpartition(":")[2] != "Client" or ":" not in code:
+        problems.append(f"faultcode {code!r}, not s:Client")
+    if (child_text(element, "faultstring") or "") != "UPnPError":
+        problems.append(f"faultstring {child_text(element, 'faultstring')!r}, not UPnPError")
+    detail = child(element, "detail")
+    error = child(detail, "UPnPError") if detail is not None else None
+    if error is None:
+        return [*problems, "no detail/UPnPError"]
+    if namespace_of(error.tag) != CONTROL_NS:
+        problems.append(f"UPnPError in namespace {namespace_of(error.tag)!r}, not {CONTROL_NS}")
+    if decimal(child_text(error, "errorCode") or "") is None:
+        problems.append(f"errorCode {child_text(error, 'errorCode')!r} is not a number")
+    return problems
 
 
 def parse_action_response(
