@@ -10,6 +10,7 @@ Example ``upnpcm.toml`` (every key optional)::
     ssdp = true
     interfaces = ["eth0"]           # SSDP interfaces (names or addresses); default: all
     allowed_hosts = []              # Host header values accepted besides ip:port
+    action_timeout = 25             # seconds an async action may take before it is answered 501
 
     [device]
     friendly_name = "Living room"
@@ -128,6 +129,8 @@ class DeviceSettings:
     ssdp: bool = True
     interfaces: tuple[str, ...] = ()
     allowed_hosts: tuple[str, ...] = ()
+    #: Seconds an ``async`` action may take before it is answered 501 (rule I2).
+    action_timeout: float = 25.0
     friendly_name: str | None = None
     manufacturer: str = "upnpcm"
     model_name: str = "upnpcm ConnectionManager"
@@ -191,6 +194,7 @@ _SECTIONS: Final[dict[str, dict[str, tuple[str, type | tuple[type, ...]]]]] = {
     "network": {
         "port": ("port", int),
         "ssdp": ("ssdp", bool),
+        "action_timeout": ("action_timeout", (int, float)),
     },
     "device": {
         "friendly_name": ("friendly_name", str),
@@ -273,6 +277,8 @@ def settings_from_mapping(
         raise ConfigError("[connection_manager].max_connections must be at least 1")
     if "connection_idle_timeout" in updates and not updates["connection_idle_timeout"] >= 0:
         raise ConfigError("[connection_manager].connection_idle_timeout must be 0 (never) or more")
+    if "action_timeout" in updates and not updates["action_timeout"] > 0:
+        raise ConfigError("[network].action_timeout must be more than 0 seconds")
     if "port" in updates and not 0 <= updates["port"] < 65536:
         raise ConfigError("[network].port must be 0..65535")
     if profile_options:
