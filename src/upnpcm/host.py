@@ -108,7 +108,7 @@ class DeviceHost:
         """
         for service in self.services:
             service.attach(self._wake)
-            await service.start()
+            await service.on_start()
         try:
             await self.server.start()
         except BaseException:
@@ -164,7 +164,7 @@ class DeviceHost:
             service.attach(None)
         for service in reversed(self.services):
             try:
-                await service.stop()
+                await service.on_stop()
             except Exception:
                 _LOG.exception("%s failed to stop", type(service).__name__)
 

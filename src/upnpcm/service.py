@@ -660,10 +660,10 @@ class Service:
     def on_timer(self, now: float) -> None:
         """Override: timed work of the service (called by the device at :meth:`next_timer`)."""
 
-    async def start(self) -> None:
-        """Override: called when the device starts serving."""
+    async def on_start(self) -> None:
+        """Override: called when the device starts serving (before the first request)."""
 
-    async def stop(self) -> None:
+    async def on_stop(self) -> None:
         """Override: called when the device stops (cancel tasks of your own here)."""
 
     def attach(self, wake: Callable[[], None] | None) -> None:
