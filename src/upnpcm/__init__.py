@@ -15,9 +15,12 @@ from typing import TYPE_CHECKING, Any
 from upnpcm._version import __version__
 from upnpcm.errors import (
     ActionArgumentError,
+    CommandError,
+    ConfigError,
     ConnectError,
     ErrorCode,
     LocalProtocolError,
+    NegotiationError,
     ProtocolError,
     ProtocolInfoError,
     RemoteProtocolError,
@@ -37,6 +40,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ActionArgumentError",
+    "CommandError",
+    "ConfigError",
     "ConnectError",
     "ConnectionManager",
     "ConnectionManagerConfig",
@@ -47,6 +52,7 @@ __all__ = [
     "ErrorCode",
     "Instance",
     "LocalProtocolError",
+    "NegotiationError",
     "ProtocolError",
     "ProtocolInfoError",
     "RemoteProtocolError",

@@ -32,6 +32,7 @@ from upnpcm.aio.control_point import RemoteService
 from upnpcm.core.protocol_info import Pair, ProtocolInfo, best_pairs, canonical_mime, parse_list
 from upnpcm.errors import (
     ConnectError,
+    NegotiationError,
     RemoteProtocolError,
     TransportError,
     UpnpCmError,
@@ -61,21 +62,6 @@ class Side:
     prepared: bool = True
     note: str | None = None
 
-    def as_json(self) -> dict[str, Any]:
-        """The JSON shape the CLI prints."""
-        out: dict[str, Any] = {
-            "device": self.device,
-            "service": self.service,
-            "peerConnectionManager": self.peer_connection_manager,
-            "connectionId": self.connection_id,
-            "avTransportId": self.av_transport_id,
-            "rcsId": self.rcs_id,
-            "prepared": self.prepared,
-        }
-        if self.note:
-            out["note"] = self.note
-        return out
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Negotiation:
@@ -86,47 +72,6 @@ class Negotiation:
     server: Side
     renderer: Side
     candidates: int
-
-    def as_json(self) -> dict[str, Any]:
-        """The JSON shape the CLI prints."""
-        return {
-            "protocolInfo": self.protocol_info,
-            "source": str(self.pair.source),
-            "sink": str(self.pair.sink),
-            "score": self.pair.score,
-            "candidates": self.candidates,
-            "server": self.server.as_json(),
-            "renderer": self.renderer.as_json(),
-        }
-
-
-class NegotiationError(UpnpCmError):
-    """A side refused (or nothing matched); what was set up has been torn down."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        side: Role | None,
-        code: int | None,
-        description: str | None,
-        torn_down: list[dict[str, Any]] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.side = side
-        self.code = code
-        self.description = description
-        self.torn_down = torn_down or []
-
-    def as_json(self) -> dict[str, Any]:
-        """The JSON shape the CLI prints."""
-        return {
-            "error": str(self),
-            "side": self.side,
-            "code": self.code,
-            "description": self.description,
-            "tornDown": self.torn_down,
-        }
 
 
 def _offers(service: RemoteService, action: str) -> bool:
@@ -222,7 +167,7 @@ def _with_connection(exc: BaseException, note: str) -> BaseException | None:
         if type(exc) is kind:
             return kind(f"{exc} ({note})")
     if type(exc) is RemoteProtocolError:
-        return RemoteProtocolError(f"{exc} ({note})", status_hint=exc.status_hint)
+        return RemoteProtocolError(f"{exc} ({note})", http_status=exc.http_status)
     return None
 
 
@@ -241,28 +186,7 @@ async def negotiate(
             that was the renderer, the server's connection has been torn
             down first and the message names its ConnectionID.
     """
-    source_text = (await server.call("GetProtocolInfo")).get("Source", "")
-    sink_text = (await renderer.call("GetProtocolInfo")).get("Sink", "")
-    sources = parse_list(str(source_text)).entries
-    sinks = parse_list(str(sink_text)).entries
-    if mime is not None:
-        sources = tuple(s for s in sources if _mime_ok(s, mime))
-    if protocol is not None:
-        sources = tuple(s for s in sources if s.protocol.lower() == protocol.lower())
-    pairs = best_pairs(sources, sinks)
-    if not pairs:
-        limits = " ".join(
-            x
-            for x in (f"mime={mime}" if mime else "", f"protocol={protocol}" if protocol else "")
-            if x
-        )
-        raise NegotiationError(
-            f"no entry of the server's Source list ({len(sources)} considered{', ' + limits if limits else ''}) "
-            f"matches the renderer's Sink list ({len(sinks)} entries)",
-            side=None,
-            code=701,
-            description="Incompatible protocol info",
-        )
+    pairs = await _candidates(server, renderer, mime=mime, protocol=protocol)
     chosen = pairs[0]
     protocol_info = str(chosen.source)
     try:
@@ -304,6 +228,39 @@ async def negotiate(
         renderer=renderer_side,
         candidates=len(pairs),
     )
+
+
+async def _candidates(
+    server: RemoteService, renderer: RemoteService, *, mime: str | None, protocol: str | None
+) -> list[Pair]:
+    """The compatible (Source, Sink) pairs, best first, within ``mime`` and ``protocol``.
+
+    Raises:
+        NegotiationError: 701, nothing compatible.
+    """
+    source_text = (await server.call("GetProtocolInfo")).get("Source", "")
+    sink_text = (await renderer.call("GetProtocolInfo")).get("Sink", "")
+    sources = parse_list(str(source_text)).entries
+    sinks = parse_list(str(sink_text)).entries
+    if mime is not None:
+        sources = tuple(s for s in sources if _mime_ok(s, mime))
+    if protocol is not None:
+        sources = tuple(s for s in sources if s.protocol.lower() == protocol.lower())
+    pairs = best_pairs(sources, sinks)
+    if not pairs:
+        limits = " ".join(
+            x
+            for x in (f"mime={mime}" if mime else "", f"protocol={protocol}" if protocol else "")
+            if x
+        )
+        raise NegotiationError(
+            f"no entry of the server's Source list ({len(sources)} considered{', ' + limits if limits else ''}) "
+            f"matches the renderer's Sink list ({len(sinks)} entries)",
+            side=None,
+            code=701,
+            description="Incompatible protocol info",
+        )
+    return pairs
 
 
 def _mime_ok(entry: ProtocolInfo, mime: str) -> bool:

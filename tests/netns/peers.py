@@ -19,7 +19,7 @@ import wave
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pytest
+from tests.helpers.require import unavailable
 
 DEVICE_IP = "10.99.0.1"
 GMR_PORT = 49494
@@ -82,7 +82,7 @@ class Peers:
     def need(self, name: str) -> str:
         url = getattr(self, name)
         if url is None:
-            pytest.skip(f"{name} is not available here: {self.missing.get(name, 'not started')}")
+            unavailable(f"{name} is not available here: {self.missing.get(name, 'not started')}")
         return str(url)
 
 

@@ -70,6 +70,7 @@ from upnpcm.core.http import (
     http_date,
     normalise_ip,
 )
+from upnpcm.errors import RemoteProtocolError
 
 __all__ = [
     "ConnectionGate",
@@ -174,12 +175,6 @@ class ConnectionGate:
             count = self._per_peer.pop(peer, 0) - 1
             if count > 0:
                 self._per_peer[peer] = count
-
-
-class _Reject(Exception):
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
 
 
 class _Date:
@@ -303,7 +298,7 @@ class HttpProtocol(asyncio.Protocol):
         self._in_body = False
         self._body_timed = False
         self._method = ""
-        self._reject: _Reject | None = None
+        self._reject: RemoteProtocolError | None = None
 
     # ------------------------------------------------------------- connection
 
@@ -417,8 +412,8 @@ class HttpProtocol(asyncio.Protocol):
         except httptools.HttpParserCallbackError:
             if self._stopped:
                 return  # we stopped answering (pipelining over the limits)
-            reject = self._reject or _Reject(400, "bad request")
-            self._error(reject.status, str(reject))
+            reject = self._reject or RemoteProtocolError("bad request")
+            self._error(reject.http_status, str(reject))
         except httptools.HttpParserError as exc:
             self._error(400, str(exc))
         else:
@@ -514,13 +509,15 @@ class HttpProtocol(asyncio.Protocol):
             if len(self._backlog) >= self._limits.max_pipelined:
                 # Answer what is owed, then close; raising ends this read's parse.
                 self._stopped = True
-                raise _Reject(503, "too many requests behind a pending answer")
+                raise RemoteProtocolError(
+                    "too many requests behind a pending answer", http_status=503
+                )
             self._backlog.append((request, keep_alive))
             return
         if not self._answer(request, keep_alive):
             # A peer pipelining without reading: stop answering, so what we hold
             # for it stays bounded; raising ends this read's parse.
-            raise _Reject(503, "pipelined responses not read")
+            raise RemoteProtocolError("pipelined responses not read", http_status=503)
 
     def _answer(self, request: HttpRequest, keep_alive: bool) -> bool:
         """Run the handler for ``request``; False if the peer stopped reading (we close)."""
@@ -613,7 +610,7 @@ class HttpProtocol(asyncio.Protocol):
         return buffered > self._limits.max_write_buffer or self._unsent > self._limits.max_pipelined
 
     def _fail(self, status: int, reason: str) -> None:
-        self._reject = _Reject(status, reason)
+        self._reject = RemoteProtocolError(reason, http_status=status)
         raise self._reject
 
     # ----------------------------------------------------------------- output

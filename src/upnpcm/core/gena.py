@@ -75,13 +75,16 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Final, Literal
+from typing import TYPE_CHECKING, Final, Literal
 from urllib.parse import urlsplit
 from xml.etree.ElementTree import tostring
 
 from upnpcm.core.http import Headers, format_host, plain_ip
 from upnpcm.core.xml import check_chars, check_name, escape_text, local_name, parse_xml
 from upnpcm.errors import RemoteProtocolError, SubscriptionError
+
+if TYPE_CHECKING:
+    from upnpcm.core.http import Network
 
 __all__ = [
     "EVENT_NS",
@@ -147,7 +150,7 @@ def validate_callback(
     peer: str,
     own: tuple[str, int],
     scope: CallbackScope = "peer",
-    networks: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network] = (),
+    networks: Sequence[Network] = (),
     max_length: int = 256,
 ) -> str | None:
     """Why ``url`` may not be used as a delivery URL, or None when it may (U1-U3)."""
@@ -343,7 +346,7 @@ class SubscriberTable:
         self,
         policy: GenaPolicy | None = None,
         *,
-        networks: Iterable[ipaddress.IPv4Network | ipaddress.IPv6Network] = (),
+        networks: Iterable[Network] = (),
         merges: Mapping[str, Callable[[str, str], str]] | None = None,
     ) -> None:
         self._policy = policy or GenaPolicy()
@@ -373,9 +376,7 @@ class SubscriberTable:
         """SIDs of the live subscriptions, oldest first."""
         return list(self._subs)
 
-    def set_networks(
-        self, networks: Iterable[ipaddress.IPv4Network | ipaddress.IPv6Network]
-    ) -> None:
+    def set_networks(self, networks: Iterable[Network]) -> None:
         """The device's own networks, for ``callback_scope="subnet"``."""
         self._networks = tuple(networks)
 

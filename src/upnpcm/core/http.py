@@ -17,7 +17,11 @@ from typing import TYPE_CHECKING, Final
 from upnpcm.errors import RemoteProtocolError
 
 if TYPE_CHECKING:
-    from ipaddress import IPv4Address, IPv6Address
+    from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
+    from typing import TypeAlias
+
+    #: An IPv4 or IPv6 network (an interface's, or where a callback must lie).
+    Network: TypeAlias = IPv4Network | IPv6Network
 
 __all__ = [
     "REASONS",

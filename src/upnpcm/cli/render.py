@@ -1,24 +1,62 @@
-"""JSON shapes (and short text forms) of what the CLI prints.
+"""Every JSON shape (and short text form) the CLI prints, in one place.
 
 Keys follow the UPnP element names (``deviceType``, ``serviceId``,
 ``relatedStateVariable``…), so the JSON reads like the XML it came from.
+A new command adds its shapes here; nothing in this module does I/O, and its
+imports are cheap (types only), so a command may import it at once.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
-
-from upnpcm.core.datatypes import json_value as jsonable
 
 if TYPE_CHECKING:
     from upnpcm.aio.control_point import RemoteDevice, RemoteService
     from upnpcm.core.description import Device, ServiceDescription, StateVariable
     from upnpcm.core.discovery import Discovered
+    from upnpcm.core.protocol_info import InvalidEntry, Pair, ProtocolInfo, ProtocolInfoList
     from upnpcm.core.subscription import SubscriptionEvent
+    from upnpcm.errors import NegotiationError
+    from upnpcm.negotiation import Negotiation, Side
 
-__all__ = ["device_json", "discovered_json", "event_json", "event_text", "jsonable", "scpd_json"]
+__all__ = [
+    "action_result_text",
+    "device_json",
+    "discovered_json",
+    "discovered_text",
+    "event_json",
+    "event_text",
+    "jsonable",
+    "match_json",
+    "negotiation_error_json",
+    "negotiation_json",
+    "protocol_info_json",
+    "protocol_list_json",
+    "scpd_json",
+    "side_json",
+]
+
+
+def jsonable(value: object) -> object:
+    """A converted value (or a mapping of them) in a form JSON can hold.
+
+    bytes become hex, dates and times ISO 8601; everything else is unchanged.
+    """
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    return value
+
+
+def action_result_text(result: Mapping[str, object]) -> Iterator[str]:
+    """An action's out-arguments, one ``Name: value`` line each."""
+    for name, value in result.items():
+        yield f"{name}: {jsonable(value)}"
 
 
 def _variable_json(var: StateVariable) -> dict[str, Any]:
@@ -157,6 +195,11 @@ def discovered_json(found: Discovered) -> dict[str, Any]:
     return out
 
 
+def discovered_text(found: Discovered) -> str:
+    """One search reply or announcement as a line: kind, USN, LOCATION."""
+    return f"{found.kind:8s} {found.usn}  {found.location or ''}"
+
+
 def event_json(service: RemoteService, event: SubscriptionEvent) -> dict[str, Any]:
     """One subscription event as an NDJSON record."""
     from upnpcm.core.subscription import (
@@ -209,3 +252,106 @@ def event_text(record: Mapping[str, Any]) -> str:
 def _short(value: object, limit: int = 120) -> str:
     text = str(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def protocol_info_json(entry: ProtocolInfo) -> dict[str, Any]:
+    """One protocolInfo, every field decoded (MIME type, DLNA parameters)."""
+    mime = entry.mime
+    out: dict[str, Any] = {
+        "protocolInfo": str(entry),
+        "protocol": entry.protocol,
+        "network": entry.network,
+        "contentFormat": entry.content_format,
+        "additionalInfo": entry.additional_info,
+        "mime": {
+            "essence": mime.essence,
+            "canonical": mime.canonical,
+            "parameters": dict(mime.parameters),
+        },
+    }
+    dlna = entry.dlna
+    if dlna is not None:
+        out["dlna"] = {
+            "profile": dlna.profile,
+            "timeSeek": dlna.time_seek,
+            "byteSeek": dlna.byte_seek,
+            "playSpeeds": list(dlna.play_speeds),
+            "converted": dlna.converted,
+            "flags": None if dlna.flags is None else f"{int(dlna.flags):08x}",
+            "flagNames": list(dlna.flag_names),
+            "other": dict(dlna.other),
+            "problems": list(dlna.problems),
+        }
+    return out
+
+
+def protocol_list_json(
+    entries: Iterable[ProtocolInfo], invalid: Iterable[InvalidEntry]
+) -> dict[str, Any]:
+    """Parsed protocolInfo entries and the ones that could not be parsed (with why)."""
+    return {
+        "entries": [protocol_info_json(e) for e in entries],
+        "invalid": [
+            {"index": bad.index, "text": bad.text, "reason": bad.reason} for bad in invalid
+        ],
+    }
+
+
+def match_json(
+    pairs: Iterable[Pair], offers: ProtocolInfoList, accepts: ProtocolInfoList
+) -> dict[str, Any]:
+    """Compatible pairs, best first; when none, why each (offer, accept) pair failed."""
+    from upnpcm.core.protocol_info import match
+
+    found = list(pairs)
+    result: dict[str, Any] = {
+        "compatible": bool(found),
+        "pairs": [{"source": str(p.source), "sink": str(p.sink), "score": p.score} for p in found],
+    }
+    if not found:
+        result["reasons"] = [
+            {"source": str(o), "sink": str(a), "reasons": list(match(o, a).reasons)}
+            for o in offers
+            for a in accepts
+        ]
+    return result
+
+
+def side_json(side: Side) -> dict[str, Any]:
+    """One end of a negotiated connection."""
+    out: dict[str, Any] = {
+        "device": side.device,
+        "service": side.service,
+        "peerConnectionManager": side.peer_connection_manager,
+        "connectionId": side.connection_id,
+        "avTransportId": side.av_transport_id,
+        "rcsId": side.rcs_id,
+        "prepared": side.prepared,
+    }
+    if side.note:
+        out["note"] = side.note
+    return out
+
+
+def negotiation_json(negotiation: Negotiation) -> dict[str, Any]:
+    """A connection set up on both sides: the chosen pair and both ends."""
+    return {
+        "protocolInfo": negotiation.protocol_info,
+        "source": str(negotiation.pair.source),
+        "sink": str(negotiation.pair.sink),
+        "score": negotiation.pair.score,
+        "candidates": negotiation.candidates,
+        "server": side_json(negotiation.server),
+        "renderer": side_json(negotiation.renderer),
+    }
+
+
+def negotiation_error_json(error: NegotiationError) -> dict[str, Any]:
+    """Which side refused, with what, and what was torn down."""
+    return {
+        "error": str(error),
+        "side": error.side,
+        "code": error.code,
+        "description": error.description,
+        "tornDown": error.torn_down,
+    }
