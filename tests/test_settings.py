@@ -25,7 +25,7 @@ def test_every_profile_module_is_registered():
         if hasattr(module, "PROFILE"):
             found[module.PROFILE.name] = module.PROFILE
     assert found == upnpcm.profiles.PROFILES
-    assert set(found) == {"standard", "sonos"}
+    assert set(found) == {"standard", "sonos", "renderer"}
 
 
 def test_defaults_are_sensible():

@@ -298,8 +298,12 @@ def device_spec(
     server_header: str | None = None,
     description_path: str = "/xml/device_description.xml",
     resources: Mapping[str, Any] | None = None,
+    identity: str | None = None,
 ) -> DeviceSpec:
     """What :class:`DeviceHost` serves for ``device``: description, URLs, hosted services.
+
+    A root without a UDN gets one kept in ``store`` under ``identity`` (by
+    default a key made of its device type and friendly name).
 
     Raises:
         ValueError: a Service object used twice, or two embedded devices at one path.
@@ -309,8 +313,10 @@ def device_spec(
 
     udn = device.udn or settings.udn
     if udn is None:
-        key = hashlib.sha256(f"{device.device_type}|{device.friendly_name}".encode()).hexdigest()
-        udn = store.identity(f"udn.{key[:16]}")
+        if identity is None:
+            key = f"{device.device_type}|{device.friendly_name}".encode()
+            identity = f"udn.{hashlib.sha256(key).hexdigest()[:16]}"
+        udn = store.identity(identity)
     try:
         root_uuid: uuid.UUID | None = uuid.UUID(udn.removeprefix("uuid:"))
     except ValueError:
