@@ -90,6 +90,12 @@ class DeviceHost:
         )
         port = self.settings.port if self.settings.port is not None else self.spec.default_port
         hosts = self.settings.host or None
+        if http_limits is None:
+            http_limits = HttpLimits(
+                max_body=self.core.limits.max_body,
+                max_connections=self.settings.max_http_connections,
+                max_connections_per_peer=self.settings.max_http_connections_per_peer,
+            )
         self.server = DeviceServer(
             self.core,
             host=hosts,

@@ -11,6 +11,8 @@ Example ``upnpcm.toml`` (every key optional)::
     interfaces = ["eth0"]           # SSDP interfaces (names or addresses); default: all
     allowed_hosts = []              # Host header values accepted besides ip:port
     action_timeout = 25             # seconds an async action may take before it is answered 501
+    max_http_connections = 64       # HTTP connections open at once (more: 503)
+    max_http_connections_per_peer = 8   # ... from one address
 
     [device]
     friendly_name = "Living room"
@@ -127,6 +129,9 @@ class DeviceSettings:
     allowed_hosts: tuple[str, ...] = ()
     #: Seconds an ``async`` action may take before it is answered 501 (rule I2).
     action_timeout: float = 25.0
+    #: HTTP connections open at once, and from one address (rule B4); more are answered 503.
+    max_http_connections: int = 64
+    max_http_connections_per_peer: int = 8
     friendly_name: str | None = None
     manufacturer: str = "upnpcm"
     model_name: str = "upnpcm ConnectionManager"
@@ -191,6 +196,8 @@ _SECTIONS: Final[dict[str, dict[str, tuple[str, type | tuple[type, ...]]]]] = {
         "port": ("port", int),
         "ssdp": ("ssdp", bool),
         "action_timeout": ("action_timeout", (int, float)),
+        "max_http_connections": ("max_http_connections", int),
+        "max_http_connections_per_peer": ("max_http_connections_per_peer", int),
     },
     "device": {
         "friendly_name": ("friendly_name", str),
@@ -273,6 +280,9 @@ def settings_from_mapping(
         raise ConfigError("[connection_manager].max_connections must be at least 1")
     if "connection_idle_timeout" in updates and not updates["connection_idle_timeout"] >= 0:
         raise ConfigError("[connection_manager].connection_idle_timeout must be 0 (never) or more")
+    for key in ("max_http_connections", "max_http_connections_per_peer"):
+        if key in updates and updates[key] < 1:
+            raise ConfigError(f"[network].{key} must be at least 1")
     if "action_timeout" in updates and not updates["action_timeout"] > 0:
         raise ConfigError("[network].action_timeout must be more than 0 seconds")
     if "port" in updates and not 0 <= updates["port"] < 65536:
