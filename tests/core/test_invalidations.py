@@ -134,3 +134,25 @@ def test_expired_work_leaves_the_deadline():
     effects = core.handle_timer(1800.0)
     assert [(e.sid, e.reason) for e in effects] == [(sid, "expired")]
     assert core.next_deadline() is None
+
+
+def test_a_changed_server_header_reaches_a_cached_empty_answer():
+    # ConnectionComplete has no out-arguments: its answer is remembered once (M1).
+    core, _ = make_core()
+    for _ in range(2):
+        assert core.handle(soap("PrepareForConnection", MP3_OFFER)).response.status == 200
+    first = core.handle(soap("ConnectionComplete", [("ConnectionID", "1")])).response
+    core.server_header = "Other/1"
+    second = core.handle(soap("ConnectionComplete", [("ConnectionID", "2")])).response
+    assert first.header("Server") != second.header("Server") == "Other/1"
+
+
+def test_empty_answers_are_built_once_with_fast_paths_and_each_time_without():
+    for fast in (True, False):
+        core, _ = make_core(fast_paths=fast)
+        for _ in range(2):
+            assert core.handle(soap("PrepareForConnection", MP3_OFFER)).response.status == 200
+        one = core.handle(soap("ConnectionComplete", [("ConnectionID", "1")])).response
+        two = core.handle(soap("ConnectionComplete", [("ConnectionID", "2")])).response
+        assert one == two
+        assert (one is two) is fast

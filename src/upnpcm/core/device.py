@@ -325,6 +325,12 @@ class DeviceCore:
             for hosted in self._services
             if isinstance(hosted.handler, TimedHandler)
         }
+        leased_by_id = {id(hosted): handler for hosted, handler in self._leased}
+        #: Per hosted service with a clock or leases: (lease, clock) deadline sources.
+        self._clocks: dict[int, tuple[LeasedHandler | None, TimedHandler | None]] = {
+            key: (leased_by_id.get(key), self._timed.get(key))
+            for key in {*leased_by_id, *self._timed}
+        }
         self._cacheable = {
             id(h): frozenset(getattr(h.handler, "cacheable_actions", ())) for h in services
         }
@@ -334,7 +340,13 @@ class DeviceCore:
         self._handler_paths: dict[int, str] = {}
         self._delivery = NotifyScheduler(self._tables, delivery or DeliveryPolicy())
         self._deadline: float | None = None
+        # next_deadline() is remembered in parts: an action moves only its own
+        # service's part (and the pacing part if it queued events), the rest stays.
         self._deadline_stale = True
+        self._shared_deadline: float | None = None  # tables and delivery
+        self._shared_stale = True
+        self._service_deadlines: dict[int, float | None] = {}
+        self._stale_services: set[int] = set()
         document = description_xml
         if document is None:
             document = render_device_description(description)
@@ -480,8 +492,9 @@ class DeviceCore:
         the awaitable): fault 501. An error that is a :class:`UPnPError` is
         its fault; any other is fault 501 with a :class:`ServiceFailed`.
         """
-        self._deadline_stale = True  # invalidates: next_deadline (leases, pacing)
         hosted, operation = pending.hosted, pending.operation
+        if id(hosted) in self._clocks:
+            self._stale_services.add(id(hosted))  # invalidates: next_deadline (its leases, clock)
         if timed_out:
             seconds = f"{self.limits.action_timeout:g}"
             result = self._fault(
@@ -503,12 +516,26 @@ class DeviceCore:
     def next_deadline(self) -> float | None:
         """When :meth:`handle_timer` next has work (monotonic), or None (T1)."""
         if self._deadline_stale:
-            deadlines = [table.next_deadline() for table in self._tables.values()]
-            deadlines += [handler.next_expiry() for _, handler in self._leased]
-            deadlines += [handler.next_deadline() for handler in self._timed.values()]
-            deadlines.append(self._delivery.next_deadline())
-            self._deadline = min((d for d in deadlines if d is not None), default=None)
             self._deadline_stale = False
+            self._shared_stale = True
+            self._stale_services.update(self._clocks)
+        elif not self._shared_stale and not self._stale_services:
+            return self._deadline
+        if self._shared_stale:
+            self._shared_stale = False
+            deadlines = [table.next_deadline() for table in self._tables.values()]
+            deadlines.append(self._delivery.next_deadline())
+            self._shared_deadline = min((d for d in deadlines if d is not None), default=None)
+        for key in self._stale_services:
+            lease, clock = self._clocks[key]
+            due = lease.next_expiry() if lease is not None else None
+            ticks = clock.next_deadline() if clock is not None else None
+            if due is None or (ticks is not None and ticks < due):
+                due = ticks
+            self._service_deadlines[key] = due
+        self._stale_services.clear()
+        parts = [self._shared_deadline, *self._service_deadlines.values()]
+        self._deadline = min((d for d in parts if d is not None), default=None)
         return self._deadline
 
     def handle_timer(self, now: float) -> list[Effect]:
@@ -595,11 +622,19 @@ class DeviceCore:
             pairs = encode_arguments(hosted.scpd, action.out_arguments, outputs)
         except Exception as exc:  # the service answered values its SCPD does not allow
             return self._fault(UPnPError(501, _GENERIC_FAILURE), operation=operation, cause=exc)
+        if not pairs:  # nothing to say: the same bytes every time (M1)
+            response = self.memo.empty_answer(
+                (id(hosted), action.name), lambda: self._response(hosted, action, pairs)
+            )
+        else:
+            response = self._response(hosted, action, pairs)
+        return DeviceResult(response=response, operation=operation)
+
+    def _response(
+        self, hosted: HostedService, action: Action, pairs: list[tuple[str, str]]
+    ) -> HttpResponse:
         body = build_action_response(hosted.service.service_type, action.name, pairs)
-        return DeviceResult(
-            response=HttpResponse(status=200, headers=self._soap_headers, body=body),
-            operation=operation,
-        )
+        return HttpResponse(status=200, headers=self._soap_headers, body=body)
 
     def _failure(self, error: BaseException, operation: str) -> DeviceResult:
         """A service's exception as its answer: its own fault, or 501 (H5)."""
@@ -625,6 +660,7 @@ class DeviceCore:
         events = hosted.handler.events()
         if not events:
             return []
+        self._shared_stale = True  # invalidates: next_deadline (pacing of the events queued)
         path = hosted.service.event_sub_url
         table = self._tables[path]
         sids: dict[str, None] = {}
@@ -678,7 +714,8 @@ class DeviceCore:
             hit = self.memo.answer(key, version)
             if hit is not None:
                 return DeviceResult(response=hit, operation=operation)
-        self._deadline_stale = True  # invalidates: next_deadline (leases, pacing)
+        if id(hosted) in self._clocks:
+            self._stale_services.add(id(hosted))  # invalidates: next_deadline (its leases, clock)
         try:
             arguments = self._decode(hosted, action, key)
         except UPnPError as exc:
