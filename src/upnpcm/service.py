@@ -59,7 +59,7 @@ from typing import Any, ClassVar, Final, TypeVar, overload
 
 from upnpcm.core.arguments import check_allowed
 from upnpcm.core.connection_manager import StateVariablesChanged
-from upnpcm.core.datatypes import DATA_TYPES, UPnPValue, from_wire, to_wire
+from upnpcm.core.datatypes import DATA_TYPES, INTEGER_RANGES, UPnPValue, from_wire, to_wire
 from upnpcm.core.description import (
     Action,
     AllowedValueRange,
@@ -76,6 +76,8 @@ __all__ = ["Instance", "Service", "StateVariable", "action"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 LAST_CHANGE: Final = "LastChange"
+#: Results that are certainly not awaitable (no isinstance walk for them).
+_PLAIN: Final = frozenset({dict, tuple, str, int, bool, float, bytes, UPnPError})
 
 
 def _norm(name: str) -> str:
@@ -243,15 +245,60 @@ def action(
 # ------------------------------------------------------------------ state
 
 
-def _wire(variable: VariableModel, value: object) -> str:
-    """``value`` as wire text of ``variable``, checked (a bad value is our caller's bug)."""
-    try:
-        text = to_wire(variable.data_type, value)
-        if variable.allowed_values is not None or variable.allowed_range is not None:
-            check_allowed(variable, from_wire(variable.data_type, text), text, variable.name)
-    except (UPnPError, UpnpCmError) as exc:
-        raise ValueError(f"{variable.name} = {value!r}: {exc}") from None
-    return text
+class _Converter:
+    """A variable's values to (wire text, typed value), checked against its SCPD entry.
+
+    A bad value is the implementation's bug: ValueError, never a fault. The common
+    cases (an int in an integral range, a str of an allowed list, a bool) skip the
+    general conversion; the answers are the same.
+    """
+
+    __slots__ = ("_allowed", "_bounds", "_integer", "variable")
+
+    def __init__(self, variable: VariableModel) -> None:
+        self.variable = variable
+        self._integer = variable.data_type in INTEGER_RANGES or variable.data_type == "int"
+        self._allowed = (
+            frozenset(variable.allowed_values) if variable.allowed_values is not None else None
+        )
+        self._bounds: tuple[int, int, int] | None = None
+        bounds = INTEGER_RANGES.get(variable.data_type)
+        value_range = variable.allowed_range
+        if self._integer and value_range is not None:
+            try:
+                low, high = int(value_range.minimum), int(value_range.maximum)
+                step = int(value_range.step) if value_range.step else 1
+            except ValueError:
+                self._integer = False  # a range of another shape: the general path checks it
+            else:
+                if bounds is not None:
+                    low, high = max(low, bounds[0]), min(high, bounds[1])
+                self._bounds = (low, high, step)
+        elif bounds is not None:
+            self._bounds = (bounds[0], bounds[1], 1)
+
+    def __call__(self, value: object) -> tuple[str, UPnPValue]:
+        if type(value) is int and self._integer and self._bounds is not None:
+            low, high, step = self._bounds
+            if low <= value <= high and (step == 1 or (value - low) % step == 0):
+                return str(value), value
+        elif type(value) is str and self._allowed is not None:
+            if value in self._allowed and self.variable.data_type == "string":
+                return value, value
+        elif type(value) is bool and self.variable.data_type == "boolean":
+            return ("1" if value else "0"), value
+        return self._general(value)
+
+    def _general(self, value: object) -> tuple[str, UPnPValue]:
+        variable = self.variable
+        try:
+            text = to_wire(variable.data_type, value)
+            typed = from_wire(variable.data_type, text)
+            if variable.allowed_values is not None or variable.allowed_range is not None:
+                check_allowed(variable, typed, text, variable.name)
+        except (UPnPError, UpnpCmError) as exc:
+            raise ValueError(f"{variable.name} = {value!r}: {exc}") from None
+        return text, typed
 
 
 class StateTable:
@@ -273,8 +320,7 @@ class StateTable:
         variable = self._service._variable(name)
         if name == LAST_CHANGE and self._service._last_change is not None:
             raise ValueError("LastChange is maintained by the library: set instance variables")
-        text = _wire(variable, value)
-        typed = from_wire(variable.data_type, text)
+        text, typed = self._service._converters[name](value)
         if name in self._values and self._values[name] == typed:
             return
         self._values[name] = typed
@@ -315,9 +361,11 @@ class Instance:
             KeyError: no such state variable in the SCPD.
             ValueError: the value does not fit the variable.
         """
-        variable = self._service._variable(name)
-        text = _wire(variable, value)
-        self._values[(name, channel)] = from_wire(variable.data_type, text)
+        converter = self._service._converters.get(name)
+        if converter is None:
+            raise KeyError(f"{self._service.service_type} has no state variable {name}")
+        text, typed = converter(value)
+        self._values[(name, channel)] = typed
         last_change = self._service._last_change
         assert last_change is not None
         if last_change.set(self.id, name, text, channel=channel):
@@ -351,10 +399,14 @@ class _Binding:
     params: tuple[tuple[str, str], ...]
     outputs: tuple[str, ...]
     out_names: dict[str, str] = field(default_factory=dict)
+    keywords: tuple[tuple[str, str], ...] = field(init=False, default=())
+
+    def __post_init__(self) -> None:
+        #: (SCPD name, keyword it is passed as), resolved once.
+        self.keywords = tuple((arg, param or arg) for arg, param in self.params)
 
     def call(self, service: Service, arguments: Mapping[str, object]) -> Any:
-        kwargs = {param or arg: arguments[arg] for arg, param in self.params}
-        return self.method(service, **kwargs)
+        return self.method(service, **{kw: arguments[arg] for arg, kw in self.keywords})
 
     def convert(self, result: object) -> dict[str, object]:
         """The out-arguments a method's result stands for (module docstring)."""
@@ -457,6 +509,9 @@ class Service:
         given = scpd if scpd is not None else type(self).scpd
         self.description, self.scpd_xml = self._load_scpd(given)
         self._variables = {v.name: v for v in self.description.state_variables}
+        self._converters = {v.name: _Converter(v) for v in self.description.state_variables}
+        #: Whether the class has timers of its own (else next_timer is not asked).
+        self._timed = type(self).next_timer is not Service.next_timer
         self._bindings = self._bind(given is not None)
         #: Actions answered from the device's cache while :attr:`state_version` holds.
         self.cacheable_actions = frozenset(
@@ -676,12 +731,13 @@ class Service:
         self, action: str, arguments: Mapping[str, object], *, now: float | None = None
     ) -> Mapping[str, object] | Awaitable[Mapping[str, object]]:
         """Run ``action`` (device core protocol; arguments already checked and converted)."""
-        queued = self._faults.get(action)
-        if queued:
-            error = queued.pop(0)
-            if not queued:
-                del self._faults[action]
-            raise error
+        if self._faults:
+            queued = self._faults.get(action)
+            if queued:
+                error = queued.pop(0)
+                if not queued:
+                    del self._faults[action]
+                raise error
         binding = self._bindings.get(action)
         if binding is None:
             raise UPnPError(self.unimplemented_code, f"{action} is not implemented")
@@ -690,7 +746,9 @@ class Service:
             result = binding.call(self, arguments)
         finally:
             self._in_action -= 1
-        if inspect.isawaitable(result):
+        if result is None:
+            return {} if not binding.outputs else binding.convert(result)
+        if type(result) not in _PLAIN and inspect.isawaitable(result):
             return self._finish(binding, result)
         return binding.convert(result)
 
@@ -717,7 +775,7 @@ class Service:
 
     def advance(self, now: float) -> None:
         """Move to ``now``: run a due timer, publish LastChange if its window allows (I1, Q2)."""
-        due = self.next_timer()
+        due = self.next_timer() if self._timed else None
         if due is not None and due <= now:
             self.on_timer(now)
         if self._last_change is not None:
@@ -727,7 +785,7 @@ class Service:
 
     def next_deadline(self) -> float | None:
         """When :meth:`advance` next has work (device core protocol)."""
-        due = self.next_timer()
+        due = self.next_timer() if self._timed else None
         if self._last_change is not None:
             moderated = self._last_change.next_deadline()
             if moderated is not None:

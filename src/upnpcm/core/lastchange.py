@@ -36,7 +36,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Final
 
-from upnpcm.core.xml import check_name, escape_attr, local_name, parse_xml
+from upnpcm.core.xml import check_chars, check_name, escape_attr, local_name, parse_xml
 from upnpcm.errors import RemoteProtocolError
 
 __all__ = [
@@ -182,10 +182,12 @@ class LastChange:
         """
         slots = self._state[instance]
         slot = (name, channel)
-        if slots.get(slot) == value and slot in slots:
+        known = slots.get(slot)
+        if known == value:
             return False
-        check_name(name)
-        escape_attr(value)  # raises if XML cannot carry it: checked before it is kept
+        if known is None:
+            check_name(name)  # a new name; a known one was checked when it came
+        check_chars(value)  # XML must carry it (escaped when rendered): checked before it is kept
         slots[slot] = value
         self._pending.setdefault(instance, {})[slot] = value
         return True
