@@ -96,15 +96,15 @@ def pinned(cpu: int, cmd: list[str]) -> list[str]:
 
 
 def start_upnpcm(
-    port: int, state: Path, *, config: str = "", pin: bool = True
+    port: int, state: Path, *, config: str = "", pin: bool = True, args: tuple[str, ...] = ()
 ) -> subprocess.Popen[bytes]:
-    """`upnpcm serve` on 127.0.0.1:``port`` (HTTP only), with ``config`` as its TOML file.
+    """`upnpcm serve ARGS` on 127.0.0.1:``port`` (HTTP only), with ``config`` as its TOML file.
 
     Pinned to CPU 0 when ``pin`` (and pinning is possible); returns once the
     description answers.
     """
     cmd = [sys.executable, "-m", "upnpcm", "serve", "--host", "127.0.0.1", "--port", str(port)]
-    cmd += ["--no-ssdp", "--state-dir", str(state)]
+    cmd += ["--no-ssdp", "--state-dir", str(state), *args]
     if config:
         path = state / f"bench-{port}.toml"
         path.write_text(config, encoding="utf-8")
@@ -116,14 +116,15 @@ def start_upnpcm(
     return proc
 
 
-def start_auc(port: int) -> subprocess.Popen[bytes]:
+def start_auc(port: int, module: str = "tests.peers.auc_device") -> subprocess.Popen[bytes]:
+    """The async_upnp_client peer ``module`` on 127.0.0.1:``port``, pinned like ours."""
     proc = subprocess.Popen(
         pinned(
             0,
             [
                 sys.executable,
                 "-m",
-                "tests.peers.auc_device",
+                module,
                 "--port",
                 str(port),
                 "--seconds",
