@@ -118,9 +118,10 @@ def main() -> int:
     print()
     for scenario in scenarios:
         for connections in (1, 50):
-            ratio = by_key[(scenario, connections, "upnpcm")]["rps"] / by_key[
-                (scenario, connections, PEER)
-            ]["rps"]
+            ratio = (
+                by_key[(scenario, connections, "upnpcm")]["rps"]
+                / by_key[(scenario, connections, PEER)]["rps"]
+            )
             print(f"- {scenario}, c={connections}: upnpcm / async_upnp_client = {ratio:.2f}x")
     return 0
 

@@ -116,8 +116,10 @@ def start_upnpcm(
     return proc
 
 
-def start_auc(port: int, module: str = "tests.peers.auc_device") -> subprocess.Popen[bytes]:
-    """The async_upnp_client peer ``module`` on 127.0.0.1:``port``, pinned like ours."""
+def start_auc(
+    port: int, module: str = "tests.peers.auc_device", args: tuple[str, ...] = ()
+) -> subprocess.Popen[bytes]:
+    """The async_upnp_client peer ``module`` (with ``args``) on 127.0.0.1:``port``, pinned like ours."""
     proc = subprocess.Popen(
         pinned(
             0,
@@ -129,6 +131,7 @@ def start_auc(port: int, module: str = "tests.peers.auc_device") -> subprocess.P
                 str(port),
                 "--seconds",
                 "3600",
+                *args,
             ],
         ),
         cwd=ROOT,

@@ -6,7 +6,8 @@ written the way that library lets a user write it — a ``LastChange`` event
 variable with ``max_rate=0.2`` whose value is the RenderingControl ``Event``
 document, built here by hand. HTTP only (SSDP off, nothing is multicast).
 
-Run: ``python -m tests.peers.auc_renderer --port 8300 [--seconds 60]``.
+Run: ``python -m tests.peers.auc_renderer --port 8300 [--seconds 60] [--max-rate 0.2]``
+(``--max-rate 0``: LastChange without moderation).
 
 No ``from __future__ import annotations``: async_upnp_client reads the action
 handlers' annotations as real types.
@@ -145,7 +146,11 @@ class MediaRendererDevice(UpnpServerDevice):
     SERVICES = [AVTransportService, RenderingControlService]  # noqa: RUF012
 
 
-async def start(port: int, host: str = "127.0.0.1") -> HttpOnlyUpnpServer:
+async def start(port: int, host: str = "127.0.0.1", max_rate: float = 0.2) -> HttpOnlyUpnpServer:
+    for service in (AVTransportService, RenderingControlService):
+        service.STATE_VARIABLE_DEFINITIONS["LastChange"] = create_event_var(
+            "string", default="", max_rate=max_rate or None
+        )
     server = HttpOnlyUpnpServer(MediaRendererDevice, (host, 0), http_port=port)
     await server.async_start()
     return server
@@ -156,8 +161,9 @@ async def _main() -> None:
     parser.add_argument("--port", type=int, default=8300)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--seconds", type=float, default=600.0)
+    parser.add_argument("--max-rate", type=float, default=0.2)
     args = parser.parse_args()
-    server = await start(args.port, args.host)
+    server = await start(args.port, args.host, args.max_rate)
     print(f"listening http://{args.host}:{args.port}/desc.xml", flush=True)
     try:
         await asyncio.sleep(args.seconds)
