@@ -143,3 +143,45 @@ async def test_last_change_is_moderated_and_ends_with_the_last_value(hosted):
     assert all(gap > 0.15 for gap in gaps), gaps  # Q2: at most one value per 0.2 s
     assert len(arrivals) < 30
     assert volume.instance(0).get("Volume", "Master") == 29
+
+
+async def test_two_devices_in_one_process_each_on_its_own_address(tmp_path):
+    # What a household of several players needs: one host per device, own address, same port.
+    lamp_scpd = (
+        '<scpd xmlns="urn:schemas-upnp-org:service-1-0"><actionList><action><name>Toggle</name>'
+        "</action></actionList><serviceStateTable><stateVariable><name>On</name>"
+        "<dataType>boolean</dataType></stateVariable></serviceStateTable></scpd>"
+    )
+    hosts = []
+    counters = []
+    try:
+        port = 0
+        for index, ip in enumerate(("127.0.0.2", "127.0.0.3")):
+            counter = Counter()
+            lamp = Service(service_type="urn:example-com:service:Lamp:1", scpd=lamp_scpd)
+            counters.append(counter)
+            device = Device(
+                device_type="urn:example-com:device:Gadget:1",
+                friendly_name=f"gadget {index}",
+                services=[counter, lamp],
+            )
+            settings = DeviceSettings(host=(ip,), port=port, ssdp=False)
+            host = DeviceHost(device, settings=settings, state_dir=tmp_path / str(index))
+            await host.start()
+            hosts.append(host)
+            port = host.port  # the second one on the same port, another address
+        assert hosts[0].port == hosts[1].port
+        async with ControlPoint() as cp:
+            remotes = [
+                await cp.load(h.description_url(ip))
+                for h, ip in zip(hosts, ("127.0.0.2", "127.0.0.3"), strict=True)
+            ]
+            assert remotes[0].root.udn != remotes[1].root.udn
+            await remotes[0].service("Counter").call("Increment", Step=3)
+            assert (counters[0].Count, counters[1].Count) == (3, 0)
+            with pytest.raises(UPnPError) as fault:  # listed in its SCPD, implemented by no one
+                await remotes[1].service("Lamp").call("Toggle")
+            assert fault.value.code == 602
+    finally:
+        for host in hosts:
+            await host.stop()
