@@ -14,7 +14,6 @@ and two CPUs exist. Every run is bounded by wrk's -d. Prints a Markdown table.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import sys
 import tempfile
@@ -22,7 +21,7 @@ import textwrap
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from soap_load import ENVELOPE, PIN, free_port, rss_kib, run_wrk, start_auc, start_upnpcm
+from soap_load import ENVELOPE, LOAD_CONFIG, free_port, load, report, start_auc, start_upnpcm
 
 AVT = "urn:schemas-upnp-org:service:AVTransport:1"
 RCS = "urn:schemas-upnp-org:service:RenderingControl:1"
@@ -51,7 +50,6 @@ SET_VOLUME_LUA = textwrap.dedent(
     """
 )
 PEER = "async_upnp_client 0.49.0"
-BENCH_CONFIG = "[network]\nmax_http_connections = 256\nmax_http_connections_per_peer = 256\n"
 
 
 def main() -> int:
@@ -70,59 +68,35 @@ def main() -> int:
         info_lua.write_text(TRANSPORT_INFO_LUA, encoding="utf-8")
         volume_lua.write_text(SET_VOLUME_LUA, encoding="utf-8")
         ours_port, theirs_port = free_port(), free_port()
-        # wrk's 50 connections all come from 127.0.0.1: the per-peer cap is raised for the run.
-        ours = start_upnpcm(ours_port, work, config=BENCH_CONFIG, args=("--profile", "renderer"))
+        ours = start_upnpcm(ours_port, work, config=LOAD_CONFIG, args=("--profile", "renderer"))
         theirs = start_auc(theirs_port, "tests.peers.auc_renderer")
         ours_base, theirs_base = f"http://127.0.0.1:{ours_port}", f"http://127.0.0.1:{theirs_port}"
-        scenarios = {
-            "GetTransportInfo": (
-                info_lua,
-                {
-                    "upnpcm": (ours, ours_base + "/AVTransport/Control"),
-                    PEER: (theirs, theirs_base + "/upnp/control/AVTransport1"),
-                },
-            ),
-            "SetVolume": (
-                volume_lua,
-                {
-                    "upnpcm": (ours, ours_base + "/RenderingControl/Control"),
-                    PEER: (theirs, theirs_base + "/upnp/control/RenderingControl1"),
-                },
-            ),
-        }
-        rows = []
         try:
-            for scenario, (script, targets) in scenarios.items():
-                for connections in (1, 50):
-                    for name, (proc, url) in targets.items():
-                        run_wrk(url, script, connections, args.warmup)
-                        result = run_wrk(url, script, connections, args.seconds)
-                        rows.append((scenario, connections, name, result, rss_kib(proc.pid)))
+            rows = load(
+                {
+                    "GetTransportInfo": (
+                        info_lua,
+                        {
+                            "upnpcm": (ours, ours_base + "/AVTransport/Control"),
+                            PEER: (theirs, theirs_base + "/upnp/control/AVTransport1"),
+                        },
+                    ),
+                    "SetVolume": (
+                        volume_lua,
+                        {
+                            "upnpcm": (ours, ours_base + "/RenderingControl/Control"),
+                            PEER: (theirs, theirs_base + "/upnp/control/RenderingControl1"),
+                        },
+                    ),
+                },
+                seconds=args.seconds,
+                warmup=args.warmup,
+            )
         finally:
             for proc in (ours, theirs):
                 proc.terminate()
                 proc.wait(timeout=10)
-    pin = "devices on CPU 0, wrk -t1 on CPU 1" if PIN else "unpinned"
-    print(
-        f"wrk {args.seconds}s per run (after {args.warmup}s warm-up), {pin}, "
-        f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs\n"
-    )
-    print("| scenario | c | device | req/s | p50 ms | p99 ms | non-2xx | RSS MiB |")
-    print("|---|---|---|---|---|---|---|---|")
-    for scenario, connections, name, r, rss in rows:
-        print(
-            f"| {scenario} | {connections} | {name} | {r['rps']:.0f} | {r['p50']:.2f} | "
-            f"{r['p99']:.2f} | {int(r['non2xx'])} | {rss / 1024:.0f} |"
-        )
-    by_key = {(s, c, n): r for s, c, n, r, _ in rows}
-    print()
-    for scenario in scenarios:
-        for connections in (1, 50):
-            ratio = (
-                by_key[(scenario, connections, "upnpcm")]["rps"]
-                / by_key[(scenario, connections, PEER)]["rps"]
-            )
-            print(f"- {scenario}, c={connections}: upnpcm / async_upnp_client = {ratio:.2f}x")
+    report(rows, seconds=args.seconds, warmup=args.warmup, ours="upnpcm", peer=PEER)
     return 0
 
 

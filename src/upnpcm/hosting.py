@@ -131,12 +131,7 @@ class ConnectionManagerService(Service):
         self, action: str, arguments: Mapping[str, object], *, now: float | None = None
     ) -> Mapping[str, object]:
         """The ConnectionManager's answer (faults injected with fail_next come first)."""
-        queued = self._faults.get(action)
-        if queued:
-            error = queued.pop(0)
-            if not queued:
-                del self._faults[action]
-            raise error
+        self._raise_injected(action)
         return self.manager.handle_action(action, arguments, now=now)
 
     def evented_state(self) -> dict[str, str]:

@@ -708,6 +708,15 @@ class Service:
         """Forget every injected fault."""
         self._faults.clear()
 
+    def _raise_injected(self, action: str) -> None:
+        """Raise the next fault injected for ``action`` (I5), if there is one."""
+        queued = self._faults.get(action)
+        if queued:
+            error = queued.pop(0)
+            if not queued:
+                del self._faults[action]
+            raise error
+
     def next_timer(self) -> float | None:
         """Override: when :meth:`on_timer` should next run (monotonic seconds), or None."""
         return None
@@ -732,12 +741,7 @@ class Service:
     ) -> Mapping[str, object] | Awaitable[Mapping[str, object]]:
         """Run ``action`` (device core protocol; arguments already checked and converted)."""
         if self._faults:
-            queued = self._faults.get(action)
-            if queued:
-                error = queued.pop(0)
-                if not queued:
-                    del self._faults[action]
-                raise error
+            self._raise_injected(action)
         binding = self._bindings.get(action)
         if binding is None:
             raise UPnPError(self.unimplemented_code, f"{action} is not implemented")

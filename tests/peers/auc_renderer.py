@@ -13,12 +13,11 @@ No ``from __future__ import annotations``: async_upnp_client reads the action
 handlers' annotations as real types.
 """
 
-import argparse
 import asyncio
 import xml.etree.ElementTree as ET
 from xml.sax.saxutils import quoteattr
 
-from async_upnp_client.const import DeviceInfo, ServiceInfo
+from async_upnp_client.const import ServiceInfo
 from async_upnp_client.exceptions import UpnpActionError
 from async_upnp_client.server import (
     UpnpServerDevice,
@@ -28,7 +27,7 @@ from async_upnp_client.server import (
     create_state_var,
 )
 
-from tests.peers.auc_device import HttpOnlyUpnpServer
+from tests.peers.auc_device import HttpOnlyUpnpServer, device_info, serve
 
 UDN = "uuid:5b1c6a0e-0000-4000-8000-0000000000b2"
 RCS_NS = "urn:schemas-upnp-org:metadata-1-0/RCS/"
@@ -125,22 +124,12 @@ class RenderingControlService(UpnpServerService):
 
 
 class MediaRendererDevice(UpnpServerDevice):
-    DEVICE_DEFINITION = DeviceInfo(
-        device_type="urn:schemas-upnp-org:device:MediaRenderer:1",
-        friendly_name="async_upnp_client renderer peer",
-        manufacturer="async_upnp_client",
-        manufacturer_url=None,
-        model_name="auc-dmr",
-        model_url=None,
-        udn=UDN,
-        upc=None,
-        model_description="AVTransport/RenderingControl on async_upnp_client.server",
-        model_number="1",
-        serial_number="1",
-        presentation_url=None,
-        url="/desc.xml",
-        icons=[],
-        xml=ET.Element("server_device"),
+    DEVICE_DEFINITION = device_info(
+        "urn:schemas-upnp-org:device:MediaRenderer:1",
+        "async_upnp_client renderer peer",
+        "auc-dmr",
+        UDN,
+        "AVTransport/RenderingControl on async_upnp_client.server",
     )
     EMBEDDED_DEVICES = []  # noqa: RUF012
     SERVICES = [AVTransportService, RenderingControlService]  # noqa: RUF012
@@ -156,20 +145,13 @@ async def start(port: int, host: str = "127.0.0.1", max_rate: float = 0.2) -> Ht
     return server
 
 
-async def _main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--port", type=int, default=8300)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--seconds", type=float, default=600.0)
-    parser.add_argument("--max-rate", type=float, default=0.2)
-    args = parser.parse_args()
-    server = await start(args.port, args.host, args.max_rate)
-    print(f"listening http://{args.host}:{args.port}/desc.xml", flush=True)
-    try:
-        await asyncio.sleep(args.seconds)
-    finally:
-        await server.async_stop()
-
-
 if __name__ == "__main__":
-    asyncio.run(_main())
+    asyncio.run(
+        serve(
+            start,
+            8300,
+            lambda parser: parser.add_argument(
+                "--max-rate", dest="max_rate", type=float, default=0.2
+            ),
+        )
+    )
