@@ -1,7 +1,8 @@
 """A MediaRenderer's AVTransport and RenderingControl actions on async_upnp_client's server (a peer).
 
 The benchmarks compare our renderer with this one: the same actions
-(GetTransportInfo, SetVolume/GetVolume) and LastChange eventing of Volume,
+(GetTransportInfo — the AVTransport of tests/peers/auc_device.py —, SetVolume/GetVolume)
+and LastChange eventing of Volume,
 written the way that library lets a user write it — a ``LastChange`` event
 variable with ``max_rate=0.2`` whose value is the RenderingControl ``Event``
 document, built here by hand. HTTP only (SSDP off, nothing is multicast).
@@ -27,52 +28,10 @@ from async_upnp_client.server import (
     create_state_var,
 )
 
-from tests.peers.auc_device import HttpOnlyUpnpServer, device_info, serve
+from tests.peers.auc_device import AVTransportService, HttpOnlyUpnpServer, device_info, serve
 
 UDN = "uuid:5b1c6a0e-0000-4000-8000-0000000000b2"
 RCS_NS = "urn:schemas-upnp-org:metadata-1-0/RCS/"
-
-
-class AVTransportService(UpnpServerService):
-    SERVICE_DEFINITION = ServiceInfo(
-        service_id="urn:upnp-org:serviceId:AVTransport",
-        service_type="urn:schemas-upnp-org:service:AVTransport:1",
-        control_url="/upnp/control/AVTransport1",
-        event_sub_url="/upnp/event/AVTransport1",
-        scpd_url="/AVTransport_1.xml",
-        xml=ET.Element("server_service"),
-    )
-    STATE_VARIABLE_DEFINITIONS = {  # noqa: RUF012 - the framework reads it
-        "TransportState": create_state_var(
-            "string",
-            allowed=["STOPPED", "PLAYING", "PAUSED_PLAYBACK", "TRANSITIONING", "NO_MEDIA_PRESENT"],
-            default="NO_MEDIA_PRESENT",
-        ),
-        "TransportStatus": create_state_var(
-            "string", allowed=["OK", "ERROR_OCCURRED"], default="OK"
-        ),
-        "TransportPlaySpeed": create_state_var("string", allowed=["1"], default="1"),
-        "LastChange": create_event_var("string", default="", max_rate=0.2),
-        "A_ARG_TYPE_InstanceID": create_state_var("ui4", default="0"),
-    }
-
-    @callable_action(
-        name="GetTransportInfo",
-        in_args={"InstanceID": "A_ARG_TYPE_InstanceID"},
-        out_args={
-            "CurrentTransportState": "TransportState",
-            "CurrentTransportStatus": "TransportStatus",
-            "CurrentSpeed": "TransportPlaySpeed",
-        },
-    )
-    async def get_transport_info(self, InstanceID: int) -> dict[str, object]:
-        if InstanceID != 0:
-            raise UpnpActionError(error_code=718, error_desc="Invalid InstanceID")
-        return {
-            "CurrentTransportState": self.state_variable("TransportState"),
-            "CurrentTransportStatus": self.state_variable("TransportStatus"),
-            "CurrentSpeed": self.state_variable("TransportPlaySpeed"),
-        }
 
 
 class RenderingControlService(UpnpServerService):
