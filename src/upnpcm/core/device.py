@@ -534,9 +534,12 @@ class DeviceCore:
                 due = ticks
             self._service_deadlines[key] = due
         self._stale_services.clear()
-        parts = [self._shared_deadline, *self._service_deadlines.values()]
-        self._deadline = min((d for d in parts if d is not None), default=None)
-        return self._deadline
+        best = self._shared_deadline
+        for due in self._service_deadlines.values():
+            if due is not None and (best is None or due < best):
+                best = due
+        self._deadline = best
+        return best
 
     def handle_timer(self, now: float) -> list[Effect]:
         """Do what is due by ``now``: subscription expiry, idle leases, pacing (T1)."""
@@ -618,22 +621,21 @@ class DeviceCore:
         self, hosted: HostedService, action: Action, outputs: Mapping[str, object], operation: str
     ) -> DeviceResult:
         """The 200 answer carrying ``outputs``; out-arguments that do not fit are 501 (H5)."""
+        if not outputs and not action.out_arguments:  # nothing to say: the same bytes (M1)
+            response = self.memo.empty_answer(
+                (id(hosted), action.name), hosted, action, build=self._response
+            )
+            return DeviceResult(response=response, operation=operation)
         try:
             pairs = encode_arguments(hosted.scpd, action.out_arguments, outputs)
         except Exception as exc:  # the service answered values its SCPD does not allow
             return self._fault(UPnPError(501, _GENERIC_FAILURE), operation=operation, cause=exc)
-        if not pairs:  # nothing to say: the same bytes every time (M1)
-            response = self.memo.empty_answer(
-                (id(hosted), action.name), lambda: self._response(hosted, action, pairs)
-            )
-        else:
-            response = self._response(hosted, action, pairs)
-        return DeviceResult(response=response, operation=operation)
+        return DeviceResult(response=self._response(hosted, action, pairs), operation=operation)
 
     def _response(
-        self, hosted: HostedService, action: Action, pairs: list[tuple[str, str]]
+        self, hosted: HostedService, action: Action, pairs: Sequence[tuple[str, str]] = ()
     ) -> HttpResponse:
-        body = build_action_response(hosted.service.service_type, action.name, pairs)
+        body = build_action_response(hosted.service.service_type, action.name, list(pairs))
         return HttpResponse(status=200, headers=self._soap_headers, body=body)
 
     def _failure(self, error: BaseException, operation: str) -> DeviceResult:

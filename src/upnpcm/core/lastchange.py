@@ -187,9 +187,15 @@ class LastChange:
             return False
         if known is None:
             check_name(name)  # a new name; a known one was checked when it came
-        check_chars(value)  # XML must carry it (escaped when rendered): checked before it is kept
+        if not (value.isascii() and value.isprintable()):  # printable ASCII is always fine
+            check_chars(
+                value
+            )  # XML must carry it (escaped when rendered): checked before it is kept
         slots[slot] = value
-        self._pending.setdefault(instance, {})[slot] = value
+        pending = self._pending.get(instance)
+        if pending is None:
+            pending = self._pending[instance] = {}
+        pending[slot] = value
         return True
 
     @property

@@ -242,13 +242,15 @@ class Memo:
         if self.enabled:
             _put(self._answers, key, (version, response))
 
-    def empty_answer(self, key: tuple[int, str], build: Callable[[], HttpResponse]) -> HttpResponse:
-        """The answer of an action without out-arguments, built once per (service, action)."""
+    def empty_answer(
+        self, key: tuple[int, str], *context: object, build: Callable[..., HttpResponse]
+    ) -> HttpResponse:
+        """``build(*context)``: the answer of an action without out-arguments, built once per key."""
         if not self.enabled:
-            return build()
+            return build(*context)
         found = self._empty_answers.get(key)
         if found is None:
-            found = build()
+            found = build(*context)
             _put(self._empty_answers, key, found)
         return found
 
