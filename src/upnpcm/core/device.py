@@ -471,7 +471,6 @@ class DeviceCore:
 
     def flush_events(self, now: float) -> list[Effect]:
         """Queue the changes made outside a request (API calls); return what to send."""
-        self._deadline_stale = True  # invalidates: next_deadline (pacing)
         effects: list[Effect] = []
         for hosted in self._services:
             effects.extend(self._drain(hosted, now))
@@ -493,8 +492,6 @@ class DeviceCore:
         its fault; any other is fault 501 with a :class:`ServiceFailed`.
         """
         hosted, operation = pending.hosted, pending.operation
-        if id(hosted) in self._clocks:
-            self._stale_services.add(id(hosted))  # invalidates: next_deadline (its leases, clock)
         if timed_out:
             seconds = f"{self.limits.action_timeout:g}"
             result = self._fault(
@@ -656,6 +653,10 @@ class DeviceCore:
         )
 
     def _drain(self, hosted: HostedService, now: float) -> list[Effect]:
+        # Every path that ran the service (an action, an awaited action, a flush, a
+        # timer) drains it: its leases or clock may have moved.
+        if id(hosted) in self._clocks:
+            self._stale_services.add(id(hosted))  # invalidates: next_deadline (its leases, clock)
         timed = self._timed.get(id(hosted)) if self._timed else None
         if timed is not None:
             timed.advance(now)  # I1
@@ -716,8 +717,6 @@ class DeviceCore:
             hit = self.memo.answer(key, version)
             if hit is not None:
                 return DeviceResult(response=hit, operation=operation)
-        if id(hosted) in self._clocks:
-            self._stale_services.add(id(hosted))  # invalidates: next_deadline (its leases, clock)
         try:
             arguments = self._decode(hosted, action, key)
         except UPnPError as exc:
