@@ -32,9 +32,11 @@ from tests.helpers.require import unavailable
 
 ROOT = Path(__file__).resolve().parents[1]
 SETUP_LO = "ip link set lo up && ip link set lo multicast on && ip route add 239.0.0.0/8 dev lo"
+# accept_dad=0 before the pair exists, so that its link-local addresses are usable at once
+# (libupnp, in gerbera, binds d0's fe80:: address and fails on a tentative one).
 SETUP_VETH = (
-    "ip link add d0 type veth peer name d1"
-    " && sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0"
+    "sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0"
+    " && ip link add d0 type veth peer name d1"
     " && ip addr add 10.99.0.1/24 dev d0 && ip addr add 10.99.0.2/32 dev d1"
     " && ip -6 addr add fd99::1/64 dev d0 nodad && ip -6 addr add fd99::2/64 dev d1 nodad"
     " && ip link set d0 multicast on && ip link set d0 up && ip link set d1 up"
@@ -121,7 +123,7 @@ def inner_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 @pytest.mark.netns
 @pytest.mark.timeout(INNER_TIMEOUT + 60)
-@pytest.mark.parametrize("inner", INNER)
+@pytest.mark.parametrize("inner", INNER, ids=[i.removeprefix("tests/netns/") for i in INNER])
 def test_in_isolated_namespace(inner: str, inner_results: dict[str, Any]) -> None:
     if "unavailable" in inner_results:
         unavailable(inner_results["unavailable"])

@@ -15,9 +15,9 @@ RULES = ROOT / "docs" / "rules.md"
 SCANNED = [ROOT / "src", ROOT / "bench", ROOT / "scripts"]
 
 #: A rule ID as the code writes it: a family letter and one or two digits.
-RULE_ID = re.compile(r"\b([HRGSCNEAKUXBDPTMIQVW])([0-9]{1,2})\b")
+RULE_ID = re.compile(r"\b([HRGSCNEAKUXBDPTMIQYZ])([0-9]{1,2})\b")
 #: A range such as ``C1-C6`` or ``R1-R7``.
-RULE_RANGE = re.compile(r"\b([HRGSCNEAKUXBDPTMIQVW])([0-9]{1,2})\s*[-\u2013]\s*\1([0-9]{1,2})\b")
+RULE_RANGE = re.compile(r"\b([HRGSCNEAKUXBDPTMIQYZ])([0-9]{1,2})\s*[-\u2013]\s*\1([0-9]{1,2})\b")
 #: Tokens that look like IDs but are not: C0/C1 control characters.
 NOT_RULES = re.compile(r"\bC[01](?:/C1)? control")
 #: Documents that are not in the repository, and issue numbers.
@@ -25,7 +25,8 @@ OUTSIDE_DOC = re.compile(r"\b(?:spec|security|design|peers)\.md\b|\bissue #\d+",
 MD_NAME = re.compile(r"\b([\w./-]+\.md)\b")
 #: A public source: a standard's name and a section.
 PUBLIC_SOURCE = re.compile(
-    r"(UDA [12]\.[01]|CM:[123]|AVT:1|RCS:1|RFC \d+|SOAP 1\.1|XML 1\.0|DLNA Guidelines)[^|]*?(§|\d+\.\d)"
+    r"(UDA [12]\.[01]|CM:[123]|ContentDirectory:[1-4]|AVTransport:[1-3]|AVT:1|RCS:1|RFC \d+"
+    r"|SOAP 1\.1|XML 1\.0|DLNA Guidelines)[^|]*?(§|\d+\.\d)"
 )
 TABLE_ROW = re.compile(r"^\|\s*([A-Z][0-9]{1,2})\s*\|(.*)\|(.*)\|\s*$")
 

@@ -1,50 +1,14 @@
 """Settings of a hosted device, and the TOML file they are read from.
 
-Example ``upnpcm.toml`` (every key optional)::
+Every key, with its type, default and meaning, is in docs/configuration.md,
+which is generated from this module (``python -m upnpcm.settings_doc``): the
+``#:`` comment above a field is what the page says it means. A new key is a
+field here (with its comment) and its place in the tables below (or a
+dataclass field of its own section, as [gena] is).
 
-    profile = "standard"            # or "sonos"
-
-    [network]
-    host = "0.0.0.0"                # or a list of addresses
-    port = 1400
-    ssdp = true
-    interfaces = ["eth0"]           # SSDP interfaces (names or addresses); default: all
-    allowed_hosts = []              # Host header values accepted besides ip:port
-    action_timeout = 25             # seconds an async action may take before it is answered 501
-    max_http_connections = 64       # HTTP connections open at once (more: 503)
-    max_http_connections_per_peer = 8   # ... from one address
-
-    [device]
-    friendly_name = "Living room"
-    manufacturer = "upnpcm"
-    model_name = "upnpcm ConnectionManager"
-    udn = "uuid:…"                  # default: generated once, kept in the state directory
-
-    [connection_manager]
-    prepare_for_connection = true
-    max_connections = 16
-    connection_idle_timeout = 3600  # seconds a connection may go unreferenced; 0 = never
-
-    [renderer]                      # the MediaRenderer's ConnectionManager
-    enabled = true
-    sink = ["http-get:*:audio/mpeg:*", "http-get:*:audio/flac:*"]   # or one string
-    source = ""
-
-    [server]                        # the MediaServer's ConnectionManager
-    enabled = true
-    source = ["http-get:*:audio/mpeg:DLNA.ORG_PN=MP3"]
-    sink = ""
-
-    [gena]                          # a key left out keeps the profile's default
-    min_timeout = 1800              # (sonos: 60 / 86400 / 86400, 32, 8)
-    max_timeout = 3600
-    default_timeout = 1800
-    max_subscriptions = 32
-    max_per_peer = 8
-    callback_scope = "peer"         # or "subnet"
-
-A list is joined with :func:`~upnpcm.core.protocol_info.format_list` (commas
-inside an entry escaped); a string is served exactly as written.
+A protocolInfo list may be written as a list (joined with
+:func:`~upnpcm.core.protocol_info.format_list`, commas inside an entry
+escaped) or as one string, served exactly as written.
 """
 
 from __future__ import annotations
@@ -108,12 +72,26 @@ class GenaSettings:
     grants); a value given here always wins over the profile's.
     """
 
+    #: The shortest subscription granted, in seconds: a shorter TIMEOUT asked for is raised
+    #: to it (default: the profile's; standard 1800, sonos 60).
     min_timeout: int | None = None
+    #: The longest subscription granted, in seconds (default: the profile's; standard 3600,
+    #: sonos 86400).
     max_timeout: int | None = None
+    #: The subscription granted when none is asked for, in seconds (default: the profile's;
+    #: standard 1800, sonos 86400).
     default_timeout: int | None = None
+    #: Subscriptions one service holds at most; one more is refused with 503 (default: the
+    #: profile's; 32).
     max_subscriptions: int | None = None
+    #: Subscriptions one control point (one address) holds per service at most (default: the
+    #: profile's; 8).
     max_per_peer: int | None = None
+    #: Where events may be sent: "peer" (only to the subscriber's own address) or "subnet"
+    #: (to any address in a network of this device).
     callback_scope: str = "peer"
+    #: Seconds between two NOTIFYs to one subscriber at least (changes in between are
+    #: sent together).
     min_interval: float = 0.2
 
 
@@ -121,33 +99,59 @@ class GenaSettings:
 class DeviceSettings:
     """Everything that shapes a hosted device. Defaults work with no file at all."""
 
+    #: What the device looks like: "standard" (a MediaRenderer and a MediaServer),
+    #: "sonos" (a zone player's ConnectionManagers) or "renderer" (a whole MediaRenderer:
+    #: AVTransport, RenderingControl, ConnectionManager). Also `upnpcm serve --profile`.
     profile: str = "standard"
+    #: Addresses to listen on (default: every address). Also `--host`.
     host: tuple[str, ...] = ()
+    #: The HTTP port (default: the profile's, 1400). Also `--port`; 0 picks a free one.
     port: int | None = None
+    #: Advertise the device and answer searches (SSDP). Also `--no-ssdp`.
     ssdp: bool = True
+    #: Interfaces (names or addresses) SSDP runs on (default: every one but loopback, or
+    #: loopback alone when there is no other). Also `--interface`.
     interfaces: tuple[str, ...] = ()
+    #: Host header values accepted besides this device's own IP:port (a name, as
+    #: "speaker.local:1400"); others are refused with 400 against DNS rebinding.
     allowed_hosts: tuple[str, ...] = ()
-    #: Seconds an ``async`` action may take before it is answered 501 (rule I2).
+    #: Seconds an async action of a hosted service may take; past it the answer is 501.
     action_timeout: float = 25.0
-    #: HTTP connections open at once, and from one address (rule B4); more are answered 503.
+    #: HTTP connections open at once; one more is answered 503 and closed.
     max_http_connections: int = 64
+    #: HTTP connections open at once from one address; one more is answered 503 and closed.
     max_http_connections_per_peer: int = 8
+    #: The name control points show (default: "upnpcm on <host name>").
     friendly_name: str | None = None
+    #: The manufacturer in the device description.
     manufacturer: str = "upnpcm"
+    #: The model name in the device description.
     model_name: str = "upnpcm ConnectionManager"
+    #: The model number in the device description (default: the upnpcm version).
     model_number: str | None = None
+    #: The device's UDN, "uuid:..." (default: generated once and kept in the state directory).
     udn: str | None = None
+    #: Offer PrepareForConnection and ConnectionComplete (false: connection 0 only).
     prepare_for_connection: bool = True
+    #: Connections each ConnectionManager holds at most; one more is refused with 704.
     max_connections: int = 16
+    #: Seconds a connection may go unused by any action before it is dropped; 0: never.
     connection_idle_timeout: float = 3600.0
+    #: Host the MediaRenderer's ConnectionManager.
     renderer: bool = True
+    #: What the renderer accepts (its Sink list).
     renderer_sink: str = DEFAULT_SINK
+    #: What the renderer offers (its Source list; usually empty).
     renderer_source: str = ""
+    #: Host the MediaServer's ConnectionManager.
     server: bool = True
+    #: What the server offers (its Source list).
     server_source: str = DEFAULT_SOURCE
+    #: What the server accepts (its Sink list; usually empty).
     server_sink: str = ""
+    #: Eventing limits.
     gena: GenaSettings = field(default_factory=GenaSettings)
-    #: Profile-specific settings (e.g. ``household`` for sonos) kept as given.
+    #: Settings of the chosen profile, kept as given (see each profile's options).
     profile_options: Mapping[str, Any] = field(default_factory=dict)
 
 

@@ -161,7 +161,7 @@ async def test_a_stream_without_a_duration_ends_with_its_body(renderer):
     await avt.call("SetAVTransportURI", InstanceID=0, CurrentURI=url, CurrentURIMetaData="")
     await avt.call("SetNextAVTransportURI", InstanceID=0, NextURI=other, NextURIMetaData="")
     await avt.call("Play", InstanceID=0, Speed="1")
-    async with asyncio.timeout(5):  # V5: the first ends, the next plays, then it stops
+    async with asyncio.timeout(5):  # Y5: the first ends, the next plays, then it stops
         while renderer_obj.av_transport.statistics()[0]["uri"] != other or (
             renderer_obj.av_transport.statistics()[0]["state"] != "STOPPED"
         ):

@@ -1,4 +1,4 @@
-"""Every AVTransport transition, allowed and forbidden, against a model (rules V1-V9).
+"""Every AVTransport transition, allowed and forbidden, against a model (rules Y1-Y9).
 
 A hypothesis state machine drives the renderer's real AVTransport service
 (its actions, its timer, its streams) on an event loop of its own, with a
@@ -163,7 +163,7 @@ class AVTransportMachine(RuleBasedStateMachine):
         return didl(uri, duration="0:01:00" if "/known/" in uri else None)
 
     def model_open(self, uri: str, *, answer: bool) -> int:
-        """What opening ``uri`` does to the model (V3); the fault Play answers."""
+        """What opening ``uri`` does to the model (Y3); the fault Play answers."""
         m = self.model
         kind = uri.split("/")[3]
         if kind in ("known", "unknown"):

@@ -8,13 +8,18 @@
         result = await cm.call("GetCurrentConnectionInfo", ConnectionID=0)
 
 Loading fetches the description and every SCPD (each at most 1 MiB, 10 s, no
-redirects) and is tolerant of real devices (rule D2): element order,
+redirects) and is tolerant of real devices: element order,
 vendor elements, ``#TOKEN#`` text, no URLBase (URLs resolve against LOCATION).
 A service whose SCPD cannot be fetched or parsed (or whose SCPDURL is not a
 usable URL) is kept, with the reason in :attr:`RemoteService.scpd_error`, so
 one broken vendor service does not hide a device; calling an action of such a
 service raises :class:`TransportError` with that reason. A controlURL or
 eventSubURL that does not resolve is kept as written and fails only when used.
+
+Each control point keeps what it loaded (:class:`~upnpcm.core.memo.DescriptionCache`):
+loading the same LOCATION again, under the same BOOTID and
+CONFIGID (when known from SSDP), fetches nothing; ``ControlPoint(cache=False)``
+always fetches. Keep one control point for a sequence of calls.
 
 Calls are checked against the SCPD before anything is sent (a wrong name,
 type or value raises :class:`ActionArgumentError`), results are converted to
@@ -32,8 +37,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 from urllib.parse import urlsplit
 
-from upnpcm.aio.http_client import HttpClient, LeanHttpClient
-from upnpcm.core.arguments import decode_arguments, encode_arguments
+from upnpcm.aio.http_client import HttpClient, HttpReply, LeanHttpClient
+from upnpcm.core.arguments import decode_arguments, encode_arguments, rename_lone_out_argument
 from upnpcm.core.datatypes import UPnPValue
 from upnpcm.core.description import (
     MAX_DESCRIPTION_BYTES,
@@ -44,9 +49,11 @@ from upnpcm.core.description import (
     parse_device_description,
     parse_scpd,
 )
+from upnpcm.core.memo import DescriptionCache, LoadedDevice
 from upnpcm.core.soap import build_action_request, parse_action_response, parse_fault
 from upnpcm.errors import (
     ActionArgumentError,
+    HttpStatusError,
     LocalProtocolError,
     RemoteProtocolError,
     TransportError,
@@ -56,9 +63,10 @@ from upnpcm.errors import (
 if TYPE_CHECKING:
     import aiohttp
 
-__all__ = ["ControlPoint", "RemoteDevice", "RemoteService", "short_type"]
+__all__ = ["ControlPoint", "RemoteDevice", "RemoteService", "short_type", "status_error"]
 
 PAYLOADS: Final = logging.getLogger("upnpcm.payloads")
+_LOG: Final = logging.getLogger("upnpcm.control_point")
 
 
 def short_type(type_urn: str) -> str:
@@ -134,13 +142,40 @@ class RemoteDevice:
         (``ConnectionManager``, case-insensitive), its capitals (``CM``), or
         ``Device/Service`` where Device is a short device type (or its
         capitals) or a UDN (``MediaServer/ConnectionManager``, ``MS/CM``).
-        A short type held by several devices gives the first in document order.
 
         Raises:
-            LookupError: nothing matches (the message lists what exists).
+            LookupError: nothing matches, or several services do (the message
+                lists them, each with the shortest selector that picks it).
         """
+        found = self._matching(selector)
+        if len(found) == 1:
+            return found[0]
+        if found:
+            choices = ", ".join(f"{self.selector_for(r)} ({r.qualified_name})" for r in found)
+            raise LookupError(f"service {selector!r} is ambiguous; name one of: {choices}")
+        names = ", ".join(r.qualified_name for r in self.services) or "none"
+        raise LookupError(f"no service {selector!r} (this device has: {names})")
+
+    def selector_for(self, remote: RemoteService) -> str:
+        """The shortest selector that picks ``remote`` alone (``CM``, ``MR/CM``, …)."""
+        device_type = short_type(remote.device.device_type)
+        forms = [
+            _capitals(remote.name),
+            f"{_capitals(device_type)}/{_capitals(remote.name)}",
+            f"{device_type}/{remote.name}",
+            f"{remote.device.udn}/{remote.name}",
+            f"{remote.device.udn}/{remote.service.service_id}",
+        ]
+        for form in forms:
+            if form and self._matching(form) == [remote]:
+                return form
+        return forms[-1]  # two services with one serviceId in one device: as good as it gets
+
+    def _matching(self, selector: str) -> list[RemoteService]:
+        """Every service ``selector`` (see :meth:`service`) names, in document order."""
         wanted = selector.strip()
         device_part, _, service_part = wanted.rpartition("/")
+        found = []
         for remote in self.services:
             device_type = short_type(remote.device.device_type)
             if device_part and device_part.lower() not in (
@@ -154,9 +189,8 @@ class RemoteDevice:
                 remote.name.lower(),
                 _capitals(remote.name).lower(),
             ):
-                return remote
-        names = ", ".join(r.qualified_name for r in self.services) or "none"
-        raise LookupError(f"no service {selector!r} (this device has: {names})")
+                found.append(remote)
+        return found
 
     def services_named(self, name: str) -> list[RemoteService]:
         """Every service whose short type is ``name`` (case-insensitive)."""
@@ -176,6 +210,8 @@ class ControlPoint:
         http: HttpClient | None = None,
         timeout: float = 10.0,
         max_description_bytes: int = MAX_DESCRIPTION_BYTES,
+        cache: bool = True,
+        strict: bool = False,
     ) -> None:
         if http is not None:
             self.http: HttpClient = http
@@ -187,6 +223,10 @@ class ControlPoint:
             self.http = LeanHttpClient()
         self.timeout = timeout
         self.max_description_bytes = max_description_bytes
+        #: Loaded descriptions and SCPDs (rules M3, M4); ``cache=False`` keeps none.
+        self.descriptions = DescriptionCache(enabled=cache)
+        #: Refuse answers that tolerant reading would repair (a misnamed out-argument, D4).
+        self.strict = strict
 
     async def __aenter__(self) -> ControlPoint:
         return self
@@ -205,17 +245,35 @@ class ControlPoint:
             "GET", url, timeout=self.timeout, max_bytes=self.max_description_bytes
         )
         if reply.status != 200:
-            raise TransportError(f"GET {url}: HTTP {reply.status}")
+            raise status_error("GET", url, reply)
         return reply.body
 
-    async def load(self, location: str) -> RemoteDevice:
+    async def load(
+        self,
+        location: str,
+        *,
+        boot_id: int | None = None,
+        config_id: int | None = None,
+        with_scpds: bool = True,
+    ) -> RemoteDevice:
         """Fetch and parse a device description and every SCPD it lists.
+
+        What this control point loaded from ``location`` before, under the
+        same ``boot_id`` and ``config_id`` (BOOTID.UPNP.ORG, CONFIGID.UPNP.ORG
+        from SSDP; None when not known), is used again without a fetch.
+        With ``with_scpds=False`` only the description is fetched (enough to
+        list devices and services; nothing is remembered); every service then
+        has an empty SCPD and says so in :attr:`RemoteService.scpd_error`.
 
         Raises:
             TransportError: the description could not be fetched (not 200,
                 too big, too slow, unreachable).
             RemoteProtocolError: the description is not a usable device description.
         """
+        # rule D2: tolerant of what real devices serve (core/description.py); rules M3/M4: reuse
+        kept = self.descriptions.get(location, boot_id, config_id)
+        if kept is not None:
+            return self._assemble(location, kept.description, dict(kept.scpds), {})
         description = parse_device_description(
             await self._get(location), max_bytes=self.max_description_bytes
         )
@@ -226,26 +284,52 @@ class ControlPoint:
             except ValueError:  # e.g. "http://[::1/x.xml": kept as written, fails when used
                 return url
 
-        pairs = list(description.device.iter_services())
-        urls = [resolve(s.scpd_url) for _, s in pairs]
+        urls = [resolve(s.scpd_url) for _, s in description.device.iter_services()]
         unique = list(dict.fromkeys(urls))  # services often share one SCPD (Sonos, us)
-        loaded = dict(
-            zip(unique, await asyncio.gather(*(self._load_scpd(u) for u in unique)), strict=True)
-        )
-        scpds = [loaded[url] for url in urls]
-        services = [
-            RemoteService(
-                device=device,
-                service=service,
-                scpd=scpd,
-                scpd_error=error,
-                control_url=resolve(service.control_url),
-                event_url=resolve(service.event_sub_url),
-                scpd_url=url,
-                _cp=self,
+        if with_scpds:
+            fetched = await asyncio.gather(*(self._load_scpd(u) for u in unique))
+        else:
+            fetched = [(ServiceDescription(), "service description not loaded")] * len(unique)
+        loaded = dict(zip(unique, fetched, strict=True))
+        scpds = {url: scpd for url, (scpd, _) in loaded.items()}
+        errors = {url: error for url, (_, error) in loaded.items() if error is not None}
+        if not errors:  # M3: a failed (or skipped) SCPD is not remembered
+            self.descriptions.put(
+                location,
+                boot_id,
+                config_id,
+                LoadedDevice(description=description, scpds=tuple(scpds.items())),
             )
-            for (device, service), url, (scpd, error) in zip(pairs, urls, scpds, strict=True)
-        ]
+        return self._assemble(location, description, scpds, errors)
+
+    def _assemble(
+        self,
+        location: str,
+        description: DeviceDescription,
+        scpds: Mapping[str, ServiceDescription],
+        errors: Mapping[str, str],
+    ) -> RemoteDevice:
+        def resolve(url: str) -> str:
+            try:
+                return description.absolute_url(location, url)
+            except ValueError:
+                return url
+
+        services = []
+        for device, service in description.device.iter_services():
+            url = resolve(service.scpd_url)
+            services.append(
+                RemoteService(
+                    device=device,
+                    service=service,
+                    scpd=scpds.get(url, ServiceDescription()),
+                    scpd_error=errors.get(url),
+                    control_url=resolve(service.control_url),
+                    event_url=resolve(service.event_sub_url),
+                    scpd_url=url,
+                    _cp=self,
+                )
+            )
         return RemoteDevice(location=location, description=description, services=services)
 
     async def _load_scpd(self, url: str) -> tuple[ServiceDescription, str | None]:
@@ -296,10 +380,18 @@ class ControlPoint:
                 out = parse_action_response(reply.body, action_name)
             except UPnPError:
                 raise  # a fault sent with HTTP 200 is still a fault
+            out, renamed = rename_lone_out_argument(action.out_arguments, out)
+            if renamed is not None:
+                if self.strict:
+                    raise RemoteProtocolError(f"{remote.qualified_name} {action_name}: {renamed}")
+                _LOG.warning("%s %s: %s", remote.qualified_name, action_name, renamed)
             values = decode_arguments(remote.scpd, action.out_arguments, out)
             if PAYLOADS.isEnabledFor(logging.INFO):
                 PAYLOADS.info("result %s %s %s", remote.qualified_name, action_name, values)
             return values
+        media_type = (reply.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        if not reply.body or media_type == "text/plain":  # an HTTP error, not a SOAP fault
+            raise status_error("POST", remote.control_url, reply)
         try:
             error = parse_fault(reply.body)
         except RemoteProtocolError as exc:
@@ -315,6 +407,36 @@ class ControlPoint:
                 error.description,
             )
         raise error
+
+
+def status_error(method: str, url: str, reply: HttpReply) -> HttpStatusError:
+    """What a device's HTTP error says: its status line and the first line of a text body.
+
+    Both are cleaned of control characters (a device must not drive the
+    terminal) and cut at 200 characters.
+    """
+    reason = _printable(reply.reason) or _standard_reason(reply.status)
+    detail = ""
+    media_type = (reply.headers.get("Content-Type") or "text/plain").split(";")[0].strip().lower()
+    if media_type == "text/plain":
+        lines = reply.body[:4096].decode("utf-8", "replace").strip().splitlines()
+        detail = _printable(lines[0]) if lines else ""
+        detail = detail.removeprefix(f"{reply.status} ")  # "400 Host header is not…"
+    return HttpStatusError(method, url, reply.status, reason, detail)
+
+
+def _printable(text: str, limit: int = 200) -> str:
+    cleaned = "".join(c if c.isprintable() else " " for c in text).strip()
+    return cleaned if len(cleaned) <= limit else cleaned[: limit - 1] + "…"
+
+
+def _standard_reason(status: int) -> str:
+    from http import HTTPStatus
+
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""
 
 
 def _check_url(url: str, what: str) -> None:

@@ -8,13 +8,14 @@ from typing import TYPE_CHECKING
 import click
 
 from upnpcm.cli.common import (
-    EPILOG,
     EXIT_UPNP,
     Settings,
     command,
-    location,
-    print_json,
+    emit,
+    interface_option,
     run,
+    target_epilog,
+    timeout_option,
 )
 from upnpcm.errors import CommandError
 
@@ -29,14 +30,12 @@ async def _connection_managers(
     renderer: str,
     server_service: str | None,
     renderer_service: str | None,
-    interfaces: tuple[str, ...],
+    settings: Settings,
 ) -> tuple[ControlPoint, RemoteService, RemoteService]:
     """A control point (close it) and the ConnectionManagers of both ends."""
-    from upnpcm.aio.control_point import ControlPoint
-
-    cp = ControlPoint()
-    server_device = await cp.load(await location(server, interfaces=interfaces))
-    renderer_device = await cp.load(await location(renderer, interfaces=interfaces))
+    cp = settings.control_point()
+    server_device = await cp.load(await settings.locate(server))
+    renderer_device = await cp.load(await settings.locate(renderer))
 
     def pick(device: RemoteDevice, preferred: str, given: str | None) -> RemoteService:
         if given:
@@ -67,7 +66,7 @@ def _cm_options(fn: Callable[..., None]) -> Callable[..., None]:
     )(fn)
 
 
-@click.command(epilog=EPILOG)
+@click.command(epilog=target_epilog("SERVER", "RENDERER"))
 @click.argument("server")
 @click.argument("renderer")
 @click.option(
@@ -76,7 +75,15 @@ def _cm_options(fn: Callable[..., None]) -> Callable[..., None]:
     help="Only consider this content format (aliases count: audio/mp3 = audio/mpeg).",
 )
 @click.option("--protocol", default=None, help="Only consider this protocol (e.g. http-get).")
+@click.option(
+    "--item",
+    default=None,
+    metavar="OBJECTID",
+    help="An item of the server: send its own res@protocolInfo (the one the renderer ranks best).",
+)
 @_cm_options
+@timeout_option
+@interface_option
 @command
 def negotiate(
     settings: Settings,
@@ -84,43 +91,56 @@ def negotiate(
     renderer: str,
     mime: str | None,
     protocol: str | None,
+    item: str | None,
     server_service: str | None,
     renderer_service: str | None,
 ) -> None:
-    """Choose the best protocolInfo and call PrepareForConnection on both ends.
+    """Set up a connection between a media server and a renderer.
 
-    Prints both ConnectionIDs, AVTransportID and RcsID as JSON. A side without
-    PrepareForConnection falls back to connection 0 (said in "note"). If a side
-    refuses (701, 702, 704, …), what was set up is torn down and the JSON says
-    which side refused and why (exit status 1).
+    Chooses the protocolInfo to use and calls PrepareForConnection on both
+    ends. With --item, the item's own res@protocolInfo values are ranked
+    against the renderer's Sink list and the best is sent; without, a format
+    is picked from the Source list (audio/video before images and raw PCM)
+    and "chose" says "format". Prints both ConnectionIDs, AVTransportID and
+    RcsID. A side without PrepareForConnection falls back to connection 0
+    (said in "note"; its IDs from GetCurrentConnectionInfo(0)). If a side
+    refuses (701, 702, 704, ...), what was set up is torn down and the error
+    says which side refused and why (exit status 1).
     """
 
     async def negotiating() -> None:
-        from upnpcm.cli.render import negotiation_error_json, negotiation_json
-        from upnpcm.errors import NegotiationError
+        from upnpcm.cli.render import negotiation_json, negotiation_text
         from upnpcm.negotiation import negotiate as do_negotiate
 
         cp, server_cm, renderer_cm = await _connection_managers(
-            server, renderer, server_service, renderer_service, settings.interfaces
+            server, renderer, server_service, renderer_service, settings
         )
         try:
-            result = await do_negotiate(server_cm, renderer_cm, mime=mime, protocol=protocol)
-        except NegotiationError as exc:
-            print_json(negotiation_error_json(exc), pretty=not settings.json)
-            raise CommandError(EXIT_UPNP, str(exc)) from None
+            found = None
+            if item is not None:
+                from upnpcm.aio.content import metadata
+
+                # loaded already: the control point's cache answers (rule M3)
+                device = await cp.load(await settings.locate(server))
+                found = await metadata(device.service("ContentDirectory"), item)
+            result = await do_negotiate(
+                server_cm, renderer_cm, mime=mime, protocol=protocol, item=found
+            )
         finally:
             await cp.close()
-        print_json(negotiation_json(result), pretty=not settings.json)
+        emit(settings, negotiation_json(result), negotiation_text)
 
     run(negotiating())
 
 
-@click.command(epilog=EPILOG)
+@click.command(epilog=target_epilog("SERVER", "RENDERER"))
 @click.argument("server")
 @click.argument("renderer")
 @click.option("--server-connection", type=int, required=True, help="The server's ConnectionID.")
 @click.option("--renderer-connection", type=int, required=True, help="The renderer's ConnectionID.")
 @_cm_options
+@timeout_option
+@interface_option
 @command
 def disconnect(
     settings: Settings,
@@ -131,13 +151,18 @@ def disconnect(
     server_service: str | None,
     renderer_service: str | None,
 ) -> None:
-    """Call ConnectionComplete on both ends of a negotiated connection (0 is skipped)."""
+    """End a connection that negotiate made, on both ends.
+
+    Calls ConnectionComplete on each side (connection 0 is skipped: it is
+    implicit). Exit status 1 if a side refuses.
+    """
 
     async def disconnecting() -> None:
+        from upnpcm.cli.render import disconnect_text
         from upnpcm.negotiation import disconnect as do_disconnect
 
         cp, server_cm, renderer_cm = await _connection_managers(
-            server, renderer, server_service, renderer_service, settings.interfaces
+            server, renderer, server_service, renderer_service, settings
         )
         try:
             result = await do_disconnect(
@@ -145,9 +170,14 @@ def disconnect(
             )
         finally:
             await cp.close()
-        print_json(result, pretty=not settings.json)
-        if any(side.get("completed") is False for side in result.values()):
-            raise CommandError(EXIT_UPNP, "a side refused ConnectionComplete")
+        refused = [role for role, side in result.items() if side.get("completed") is False]
+        if refused and settings.json:  # the outcome of both sides goes in the error object
+            raise CommandError(
+                EXIT_UPNP, f"the {' and '.join(refused)} refused ConnectionComplete", details=result
+            )
+        emit(settings, result, disconnect_text)
+        if refused:
+            raise CommandError(EXIT_UPNP, f"the {' and '.join(refused)} refused ConnectionComplete")
 
     run(disconnecting())
 

@@ -60,7 +60,7 @@ import inspect
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import TYPE_CHECKING, Final, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Final, Protocol, cast, runtime_checkable
 
 from upnpcm.core.arguments import decode_in_arguments, encode_arguments
 from upnpcm.core.connection_manager import StateVariablesChanged
@@ -89,6 +89,7 @@ if TYPE_CHECKING:
     from upnpcm.core.http import Network
 
 __all__ = [
+    "AddressedHandler",
     "CacheableHandler",
     "DeviceCore",
     "DeviceLimits",
@@ -144,6 +145,28 @@ class ServiceHandler(Protocol):
 
     def events(self) -> list[StateVariablesChanged]:
         """Drain the evented changes made since the last call."""
+        ...
+
+
+class AddressedHandler(ServiceHandler, Protocol):
+    """A handler whose answers name the address the request arrived on.
+
+    With ``wants_local_address`` true, :meth:`handle_action` also receives
+    ``local``: the IP address the request arrived on ("" when the adapter
+    could not tell). Such a handler's answers are never cached.
+    """
+
+    wants_local_address: bool
+
+    def handle_action(
+        self,
+        action: str,
+        arguments: Mapping[str, object],
+        *,
+        now: float | None = None,
+        local: str = "",
+    ) -> Mapping[str, object]:
+        """As :meth:`ServiceHandler.handle_action`, with the local address."""
         ...
 
 
@@ -331,8 +354,16 @@ class DeviceCore:
             key: (leased_by_id.get(key), self._timed.get(key))
             for key in {*leased_by_id, *self._timed}
         }
+        #: Handlers told the address a request arrived on (their answers differ per address).
+        self._addressed: dict[int, AddressedHandler] = {
+            id(h): cast("AddressedHandler", h.handler)
+            for h in services
+            if getattr(h.handler, "wants_local_address", False)
+        }
         self._cacheable = {
-            id(h): frozenset(getattr(h.handler, "cacheable_actions", ())) for h in services
+            id(h): frozenset(getattr(h.handler, "cacheable_actions", ()))
+            for h in services
+            if id(h) not in self._addressed
         }
         self._versions = {id(h): _service_base(h.service.service_type) for h in services}
         self._routes: dict[str, _Route] = {}
@@ -711,7 +742,7 @@ class DeviceCore:
             return self._fault(UPnPError(401, f"no action {call.action}"), operation=operation)
         key: ReadKey = (id(hosted), call.action, call.arguments)
         version = -1
-        cacheable = call.action in self._cacheable[id(hosted)]
+        cacheable = call.action in self._cacheable.get(id(hosted), ())
         if cacheable:
             version = getattr(hosted.handler, "state_version", -1)
             hit = self.memo.answer(key, version)
@@ -721,8 +752,15 @@ class DeviceCore:
             arguments = self._decode(hosted, action, key)
         except UPnPError as exc:
             return self._fault(exc, operation=operation)
+        outputs: Mapping[str, object] | Awaitable[Mapping[str, object]]
         try:
-            outputs = hosted.handler.handle_action(call.action, arguments, now=now)
+            addressed = self._addressed.get(id(hosted)) if self._addressed else None
+            if addressed is not None:
+                outputs = addressed.handle_action(
+                    call.action, arguments, now=now, local=request.local
+                )
+            else:
+                outputs = hosted.handler.handle_action(call.action, arguments, now=now)
         except Exception as exc:
             return self._with_events(self._failure(exc, operation), hosted, now)
         if type(outputs) is not dict and inspect.isawaitable(outputs):
@@ -792,7 +830,7 @@ class DeviceCore:
         if not grant.renewal:
             effects += self._delivery.wake(path, grant.sid, now)  # E1: the initial event
         return DeviceResult(
-            response=HttpResponse(status=200, headers=self._headers(*grant.headers(), *plain)),
+            response=HttpResponse(status=200, headers=(*grant.headers(), *plain)),
             operation="RENEW" if grant.renewal else "SUBSCRIBE",
             effects=tuple(effects),
         )

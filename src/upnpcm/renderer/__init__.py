@@ -39,7 +39,7 @@ class MediaRenderer:
         sink: where fetched bytes go (default: a :class:`DiscardSink`).
         max_connections, connection_idle_timeout: of the ConnectionManager.
         udn: the device's UDN (default: kept by the host's state directory).
-        open_timeout: seconds a stream's head may take (V3).
+        open_timeout: seconds a stream's head may take (Y3).
         clock: monotonic seconds (the device core's clock).
     """
 

@@ -1,4 +1,4 @@
-"""What "playing" a URI means here: an HTTP GET whose body goes into a sink (rules V3, V9).
+"""What "playing" a URI means here: an HTTP GET whose body goes into a sink (rules Y3, Y9).
 
 The renderer has no audio output. It fetches what it is asked to play, as a
 real renderer does, so that a resource that does not exist, is of a format
@@ -140,7 +140,7 @@ class Stream:
 
 
 class Fetcher:
-    """Opens streams (V3): decides from the answer's status and type whether they can play."""
+    """Opens streams (Y3): decides from the answer's status and type whether they can play."""
 
     def __init__(
         self,

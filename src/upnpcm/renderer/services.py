@@ -3,16 +3,16 @@
 Both keep their state per instance (InstanceID 0 always exists; the
 ConnectionManager makes one more of each per connection, rule R9) and event
 it through the moderated LastChange the library provides (rules Q1-Q5). The
-transport rules are in :mod:`upnpcm.renderer.transport` (V1-V9); fetching
-is :mod:`upnpcm.renderer.player`. RenderingControl's rules (W1-W3):
+transport rules are in :mod:`upnpcm.renderer.transport` (Y1-Y9); fetching
+is :mod:`upnpcm.renderer.player`. RenderingControl's rules (Z1-Z3):
 
-W1  Volume is 0-100 (step 1) and Mute a boolean, on channel Master only;
+Z1  Volume is 0-100 (step 1) and Mute a boolean, on channel Master only;
     another channel is 601 through the SCPD's allowed list, a volume out of
     range 601.
-W2  ListPresets names FactoryDefaults; SelectPreset FactoryDefaults sets
+Z2  ListPresets names FactoryDefaults; SelectPreset FactoryDefaults sets
     volume and mute back to their start values; another name is 701
     "Invalid Name".
-W3  An unknown InstanceID is 702 (RenderingControl) / 718 (AVTransport).
+Z3  An unknown InstanceID is 702 (RenderingControl) / 718 (AVTransport).
 """
 
 from __future__ import annotations
@@ -191,12 +191,12 @@ class AVTransport(Service):
         await self.fetcher.close()
 
     def next_timer(self) -> float | None:
-        """The earliest end of a playing track of known duration (V4)."""
+        """The earliest end of a playing track of known duration (Y4)."""
         deadlines = [t.deadline() for t in self._transports.values()]
         return min((d for d in deadlines if d is not None), default=None)
 
     def on_timer(self, now: float) -> None:
-        """Tracks that reached their duration end (V4, V5)."""
+        """Tracks that reached their duration end (Y4, Y5)."""
         for instance_id, transport in list(self._transports.items()):
             due = transport.deadline()
             if due is not None and due <= now:
@@ -217,7 +217,7 @@ class AVTransport(Service):
         task.add_done_callback(self._tasks.discard)
 
     async def _play(self, instance_id: int, *, answer: bool) -> None:
-        """Open the instance's media and play it (V3); ``answer``: faults are the caller's."""
+        """Open the instance's media and play it (Y3); ``answer``: faults are the caller's."""
         transport = self._transports[instance_id]
         transport.begin()
         self._publish(instance_id)
@@ -277,7 +277,7 @@ class AVTransport(Service):
         self._pumps.pop(instance_id, None)
         transport = self._transports[instance_id]
         if complete and transport.media.duration is None:
-            self._end_track(instance_id)  # V4: no duration, the stream's end is the track's
+            self._end_track(instance_id)  # Y4: no duration, the stream's end is the track's
 
     def _end_track(self, instance_id: int) -> None:
         self._halt(instance_id)
@@ -298,7 +298,7 @@ class AVTransport(Service):
     def set_av_transport_uri(
         self, instance_id: int, current_uri: str, current_uri_meta_data: str
     ) -> None:
-        """V2: load new media; the transport stops."""
+        """Y2: load new media; the transport stops."""
         transport = self.transport(instance_id)
         media = media_from_metadata(current_uri.strip(), current_uri_meta_data, self.sink_protocols)
         self._halt(instance_id)
@@ -316,7 +316,7 @@ class AVTransport(Service):
     def set_next_av_transport_uri(
         self, instance_id: int, next_uri: str, next_uri_meta_data: str
     ) -> None:
-        """V2: the track that follows."""
+        """Y2: the track that follows."""
         transport = self.transport(instance_id)
         transport.load_next(
             media_from_metadata(next_uri.strip(), next_uri_meta_data, self.sink_protocols)
@@ -381,7 +381,7 @@ class AVTransport(Service):
         },
     )
     def get_position_info(self, instance_id: int) -> dict[str, object]:
-        """AVT:1 §2.4.5: the position advances with time (V4)."""
+        """AVT:1 §2.4.5: the position advances with time (Y4)."""
         transport = self.transport(instance_id)
         v = transport.variables()
         position = format_time(transport.position(self.clock()))
@@ -426,12 +426,12 @@ class AVTransport(Service):
         cacheable=True,
     )
     def get_current_transport_actions(self, instance_id: int) -> str:
-        """AVT:1 §2.4.17 (V1)."""
+        """AVT:1 §2.4.17 (Y1)."""
         return self.transport(instance_id).actions()
 
     @action(args={"InstanceID": A_ARG_TYPE_InstanceID})
     def stop(self, instance_id: int) -> None:
-        """V1, V4: STOPPED at the start; the stream is cut."""
+        """Y1, Y4: STOPPED at the start; the stream is cut."""
         transport = self.transport(instance_id)
         transport.check("Stop")
         self._halt(instance_id)
@@ -440,11 +440,11 @@ class AVTransport(Service):
 
     @action(args={"InstanceID": A_ARG_TYPE_InstanceID, "Speed": TransportPlaySpeed})
     async def play(self, instance_id: int, speed: str) -> None:
-        """V1, V3, V8: from STOPPED fetch the media; from PAUSED_PLAYBACK go on."""
+        """Y1, Y3, Y8: from STOPPED fetch the media; from PAUSED_PLAYBACK go on."""
         transport = self.transport(instance_id)
         transport.check("Play")
         if transport.state is TransportState.PLAYING:
-            return  # already at speed 1, the only one (V8)
+            return  # already at speed 1, the only one (Y8)
         if transport.state is TransportState.PAUSED_PLAYBACK:
             transport.resume(self.clock())
             self._publish(instance_id)
@@ -453,7 +453,7 @@ class AVTransport(Service):
 
     @action(args={"InstanceID": A_ARG_TYPE_InstanceID})
     def pause(self, instance_id: int) -> None:
-        """V1, V4: PAUSED_PLAYBACK, keeping the position."""
+        """Y1, Y4: PAUSED_PLAYBACK, keeping the position."""
         transport = self.transport(instance_id)
         transport.check("Pause")
         transport.pause(self.clock())
@@ -467,7 +467,7 @@ class AVTransport(Service):
         }
     )
     def seek(self, instance_id: int, unit: str, target: str) -> None:
-        """V7: within the one track."""
+        """Y7: within the one track."""
         transport = self.transport(instance_id)
         transport.check("Seek")
         transport.seek(unit, target, self.clock())
@@ -475,12 +475,12 @@ class AVTransport(Service):
 
     @action(args={"InstanceID": A_ARG_TYPE_InstanceID})
     async def next(self, instance_id: int) -> None:
-        """V6: to the next URI."""
+        """Y6: to the next URI."""
         await self._step(instance_id, "Next")
 
     @action(args={"InstanceID": A_ARG_TYPE_InstanceID})
     async def previous(self, instance_id: int) -> None:
-        """V6: back to the media before."""
+        """Y6: back to the media before."""
         await self._step(instance_id, "Previous")
 
     async def _step(self, instance_id: int, which: str) -> None:
@@ -507,7 +507,7 @@ class AVTransport(Service):
 
 
 class RenderingControl(Service):
-    """RenderingControl:1 (RCS:1 §2.4): volume, mute and presets per instance (W1-W3)."""
+    """RenderingControl:1 (RCS:1 §2.4): volume, mute and presets per instance (Z1-Z3)."""
 
     service_type = RCS_TYPE
     last_change_namespace = RCS_NAMESPACE
@@ -547,12 +547,12 @@ class RenderingControl(Service):
         args={"InstanceID": A_ARG_TYPE_InstanceID}, out={"CurrentPresetNameList": PresetNameList}
     )
     def list_presets(self, instance_id: int) -> str:
-        """W2."""
+        """Z2."""
         return str(self.instance(instance_id)["PresetNameList"])
 
     @action(args={"InstanceID": A_ARG_TYPE_InstanceID, "PresetName": A_ARG_TYPE_PresetName})
     def select_preset(self, instance_id: int, preset_name: str) -> None:
-        """W2: FactoryDefaults puts volume and mute back."""
+        """Z2: FactoryDefaults puts volume and mute back."""
         self.instance(instance_id)
         self._reset(instance_id)
 
@@ -562,7 +562,7 @@ class RenderingControl(Service):
         cacheable=True,
     )
     def get_mute(self, instance_id: int, channel: str) -> bool:
-        """W1."""
+        """Z1."""
         return bool(self.instance(instance_id).get("Mute", channel))
 
     @action(
@@ -573,7 +573,7 @@ class RenderingControl(Service):
         }
     )
     def set_mute(self, instance_id: int, channel: str, desired_mute: bool) -> None:
-        """W1."""
+        """Z1."""
         self.instance(instance_id).set("Mute", desired_mute, channel=channel)
 
     @action(
@@ -582,7 +582,7 @@ class RenderingControl(Service):
         cacheable=True,
     )
     def get_volume(self, instance_id: int, channel: str) -> int:
-        """W1."""
+        """Z1."""
         return int(self.instance(instance_id).get("Volume", channel, 0))
 
     @action(
@@ -593,5 +593,5 @@ class RenderingControl(Service):
         }
     )
     def set_volume(self, instance_id: int, channel: str, desired_volume: int) -> None:
-        """W1."""
+        """Z1."""
         self.instance(instance_id).set("Volume", desired_volume, channel=channel)

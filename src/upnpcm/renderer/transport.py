@@ -1,4 +1,4 @@
-"""The AVTransport:1 transport state machine of one instance (AVT:1 §2.4, §2.5; rules V1-V9).
+"""The AVTransport:1 transport state machine of one instance (AVT:1 §2.4, §2.5; rules Y1-Y9).
 
 Pure: time (``now``, monotonic seconds) is an argument, nothing here does
 I/O. The service (:mod:`upnpcm.renderer.services`) asks this machine before
@@ -11,17 +11,17 @@ States: NO_MEDIA_PRESENT, STOPPED, TRANSITIONING, PLAYING, PAUSED_PLAYBACK
 
 Rules
 -----
-V1  Play, Stop, Pause, Seek, Next and Previous are allowed only where
+Y1  Play, Stop, Pause, Seek, Next and Previous are allowed only where
     :data:`TRANSITIONS` lists them; anywhere else they answer 701
     "Transition not available". CurrentTransportActions lists exactly the
-    allowed ones (Next/Previous only when there is such a track, V6).
-V2  SetAVTransportURI is allowed in every state: an empty URI empties the
+    allowed ones (Next/Previous only when there is such a track, Y6).
+Y2  SetAVTransportURI is allowed in every state: an empty URI empties the
     transport (NO_MEDIA_PRESENT); otherwise the new media is loaded and the
     transport is STOPPED at its start, TransportStatus OK. A URI that is not
     an absolute http(s) URL is 716 "Resource not found"; metadata naming a
     format the Sink list does not accept is 714 "Illegal MIME-type".
     SetNextAVTransportURI sets (or, empty, clears) the next track alike.
-V3  Play from STOPPED is TRANSITIONING until the stream answers: an answer
+Y3  Play from STOPPED is TRANSITIONING until the stream answers: an answer
     with a 2xx status and an accepted Content-Type (or none) is PLAYING; a
     4xx/5xx status is 716 and a Content-Type the Sink list does not accept
     is 714, both leaving the transport STOPPED (the server said the
@@ -29,20 +29,20 @@ V3  Play from STOPPED is TRANSITIONING until the stream answers: an answer
     (refused, reset, timed out) is a transport error, reported as the
     standard reports asynchronous errors: STOPPED with TransportStatus
     ERROR_OCCURRED (Play itself is answered, the transition was begun).
-V4  The position advances with time only while PLAYING, from where it
+Y4  The position advances with time only while PLAYING, from where it
     was; Pause keeps it, Stop returns it to the start. A known duration
     (``res@duration`` of the metadata) ends the track when the position
     reaches it; without one the track ends when its stream does.
-V5  A track that ends plays the next URI when there is one (it becomes the
+Y5  A track that ends plays the next URI when there is one (it becomes the
     current media), else the transport is STOPPED at the start.
-V6  Next moves to the next URI and Previous back to the media before it
+Y6  Next moves to the next URI and Previous back to the media before it
     (one step of history); with no such track they answer 711 "Illegal
     seek target". From PLAYING the new track plays; otherwise it is STOPPED.
-V7  Seek: REL_TIME and ABS_TIME move within the one track (a target that is
+Y7  Seek: REL_TIME and ABS_TIME move within the one track (a target that is
     not ``H+:MM:SS[.F]`` or lies past a known duration is 711), TRACK_NR
     accepts only 1; other modes are 710 (through the SCPD's allowed list).
-V8  Only play speed 1 is supported (another listed speed would be 717).
-V9  A stream that breaks while PLAYING is a transport error: STOPPED,
+Y8  Only play speed 1 is supported (another listed speed would be 717).
+Y9  A stream that breaks while PLAYING is a transport error: STOPPED,
     ERROR_OCCURRED. The next successful Play or SetAVTransportURI sets
     TransportStatus OK again.
 """
@@ -81,7 +81,7 @@ class TransportState(StrEnum):
 
 
 S = TransportState
-#: (state, action) -> the state the action leads to; anything else is 701 (V1).
+#: (state, action) -> the state the action leads to; anything else is 701 (Y1).
 TRANSITIONS: Final[dict[tuple[TransportState, str], TransportState]] = {
     (S.STOPPED, "Play"): S.TRANSITIONING,
     (S.STOPPED, "Stop"): S.STOPPED,
@@ -150,7 +150,7 @@ class Media:
 
 
 def media_from_metadata(uri: str, metadata: str, sink: tuple[ProtocolInfo, ...]) -> Media:
-    """The :class:`Media` for ``uri`` and its DIDL-Lite ``metadata`` (V2).
+    """The :class:`Media` for ``uri`` and its DIDL-Lite ``metadata`` (Y2).
 
     Metadata is read leniently (a control point's DIDL is often sloppy): what
     cannot be read is ignored. The ``res`` whose text is ``uri`` (else the
@@ -199,7 +199,7 @@ def _resource(uri: str, metadata: str) -> dict[str, str] | None:
 
 
 class Transport:
-    """One AVTransport instance's state (rules V1-V9)."""
+    """One AVTransport instance's state (rules Y1-Y9)."""
 
     def __init__(self) -> None:
         self.state = S.NO_MEDIA_PRESENT
@@ -213,7 +213,7 @@ class Transport:
     # ------------------------------------------------------------- queries
 
     def allowed(self, action: str) -> bool:
-        """Whether ``action`` may run now (V1, V6)."""
+        """Whether ``action`` may run now (Y1, Y6)."""
         if (self.state, action) not in TRANSITIONS:
             return False
         if action == "Next":
@@ -226,8 +226,8 @@ class Transport:
         """The state ``action`` leads to.
 
         Raises:
-            UPnPError: 701 when it is not available now (V1), 711 for Next or
-                Previous without such a track (V6).
+            UPnPError: 701 when it is not available now (Y1), 711 for Next or
+                Previous without such a track (Y6).
         """
         after = TRANSITIONS.get((self.state, action))
         if after is None:
@@ -237,11 +237,11 @@ class Transport:
         return after
 
     def actions(self) -> str:
-        """CurrentTransportActions (V1)."""
+        """CurrentTransportActions (Y1)."""
         return ",".join(a for a in ACTION_ORDER if self.allowed(a))
 
     def position(self, now: float) -> float:
-        """Seconds into the track (V4)."""
+        """Seconds into the track (Y4)."""
         position = self._position
         if self.state is S.PLAYING and self._since is not None:
             position += now - self._since
@@ -250,7 +250,7 @@ class Transport:
         return max(0.0, position)
 
     def deadline(self) -> float | None:
-        """When the playing track reaches its known duration (V4), or None."""
+        """When the playing track reaches its known duration (Y4), or None."""
         if self.state is not S.PLAYING or self._since is None or self.media.duration is None:
             return None
         return self._since + max(0.0, self.media.duration - self._position)
@@ -289,56 +289,56 @@ class Transport:
     # ----------------------------------------------------------- changes
 
     def load(self, media: Media) -> None:
-        """SetAVTransportURI (V2): the transport stops and holds ``media`` (or nothing)."""
+        """SetAVTransportURI (Y2): the transport stops and holds ``media`` (or nothing)."""
         self.media = media
-        self.previous = None  # Previous goes back only over Next and track ends (V6)
+        self.previous = None  # Previous goes back only over Next and track ends (Y6)
         self._stop_at(0.0)
         self.state = S.STOPPED if media.uri else S.NO_MEDIA_PRESENT
         self.status = "OK"
 
     def load_next(self, media: Media) -> None:
-        """SetNextAVTransportURI (V2)."""
+        """SetNextAVTransportURI (Y2)."""
         self.next = media
 
     def begin(self) -> None:
-        """Play from STOPPED: the stream is being opened (V3)."""
+        """Play from STOPPED: the stream is being opened (Y3)."""
         self.state = S.TRANSITIONING
 
     def opened(self, now: float) -> None:
-        """The stream answered: PLAYING from the current position (V3, V9)."""
+        """The stream answered: PLAYING from the current position (Y3, Y9)."""
         self.state = S.PLAYING
         self.status = "OK"
         self._since = now
 
     def refused(self) -> None:
-        """The server refused the resource (716/714): back to STOPPED (V3)."""
+        """The server refused the resource (716/714): back to STOPPED (Y3)."""
         self._stop_at(self._position)
         self.state = S.STOPPED
 
     def failed(self) -> None:
-        """The stream could not be reached or broke: STOPPED, ERROR_OCCURRED (V3, V9)."""
+        """The stream could not be reached or broke: STOPPED, ERROR_OCCURRED (Y3, Y9)."""
         self._stop_at(0.0)
         self.state = S.STOPPED
         self.status = "ERROR_OCCURRED"
 
     def pause(self, now: float) -> None:
-        """PLAYING -> PAUSED_PLAYBACK, keeping the position (V4)."""
+        """PLAYING -> PAUSED_PLAYBACK, keeping the position (Y4)."""
         self._position = self.position(now)
         self._since = None
         self.state = S.PAUSED_PLAYBACK
 
     def resume(self, now: float) -> None:
-        """PAUSED_PLAYBACK -> PLAYING from where it was (V4)."""
+        """PAUSED_PLAYBACK -> PLAYING from where it was (Y4)."""
         self.state = S.PLAYING
         self._since = now
 
     def stop(self) -> None:
-        """Stop: STOPPED at the start (V4)."""
+        """Stop: STOPPED at the start (Y4)."""
         self._stop_at(0.0)
         self.state = S.STOPPED
 
     def seek(self, unit: str, target: str, now: float) -> None:
-        """Seek within the track (V7).
+        """Seek within the track (Y7).
 
         Raises:
             UPnPError: 711 for a target that is not a time, past a known
@@ -362,7 +362,7 @@ class Transport:
             self._since = now
 
     def step(self, action: str) -> bool:
-        """Next or Previous (V6): switch tracks; True if the new one should play."""
+        """Next or Previous (Y6): switch tracks; True if the new one should play."""
         playing = self.state is S.PLAYING
         if action == "Next":
             self.previous, self.media, self.next = self.media, self.next, Media()
@@ -374,7 +374,7 @@ class Transport:
         return playing
 
     def ended(self) -> bool:
-        """The track ended (V4, V5); True if the next one should now play."""
+        """The track ended (Y4, Y5); True if the next one should now play."""
         if self.next.uri:
             self.previous, self.media, self.next = self.media, self.next, Media()
             self._stop_at(0.0)
