@@ -13,6 +13,7 @@ import json
 import os
 import re
 import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -38,6 +39,24 @@ def test_the_example_is_complete_and_short():
     compile(code, "thermostat.py", "exec")
 
 
+def test_run_as_written_it_uses_itself_and_ends(tmp_path):
+    script = tmp_path / "thermostat.py"
+    script.write_text(example_code(), encoding="utf-8")
+    env = {**os.environ, "UPNPCM_STATE_DIR": str(tmp_path / "state")}
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("serving http://127.0.0.1:")
+    assert lines[1:] == ["{'NewTarget': 17}", "{'Temperature': '20'}", "{'Temperature': '19'}"]
+
+
 @pytest.fixture
 async def thermostat(tmp_path):
     script = tmp_path / "thermostat.py"
@@ -46,6 +65,7 @@ async def thermostat(tmp_path):
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         str(script),
+        "--serve",
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         env=env,
