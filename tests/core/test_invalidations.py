@@ -168,12 +168,21 @@ def test_an_action_whose_event_must_wait_moves_the_deadline():
     assert core.next_deadline() == 0.2
 
 
-def test_a_change_outside_a_request_moves_a_service_clock():
+def _core_for(service, tmp_path):
+    """A device core hosting ``service`` alone, laid out by the public API."""
+    from upnpcm.core.device import DeviceCore
+    from upnpcm.hosting import Device, device_spec
+    from upnpcm.settings import DeviceSettings
+    from upnpcm.state import StateStore
+
+    device = Device(device_type="urn:x:device:X:1", udn="uuid:x", services=[service])
+    spec = device_spec(device, DeviceSettings(), StateStore(tmp_path))
+    return DeviceCore(spec.description, spec.services)
+
+
+def test_a_change_outside_a_request_moves_a_service_clock(tmp_path):
     # A LastChange service: a change made outside a request, inside the moderation window,
     # is published when the window ends; the device must wake then.
-    from upnpcm.core.description import Device, DeviceDescription
-    from upnpcm.core.description import Service as Entry
-    from upnpcm.core.device import DeviceCore, HostedService
     from upnpcm.core.lastchange import RCS_NAMESPACE
     from upnpcm.service import Service, StateVariable
 
@@ -183,21 +192,7 @@ def test_a_change_outside_a_request_moves_a_service_clock():
         Volume = StateVariable("ui2", evented=False)
 
     service = Volume()
-    entry = Entry(
-        service_type=service.service_type,
-        service_id=service.service_id,
-        scpd_url="/x.xml",
-        control_url="/c",
-        event_sub_url="/e",
-    )
-    core = DeviceCore(
-        DeviceDescription(device=Device(device_type="urn:x:device:X:1", udn="uuid:x")),
-        [
-            HostedService(
-                service=entry, scpd=service.description, scpd_xml=service.scpd_xml, handler=service
-            )
-        ],
-    )
+    core = _core_for(service, tmp_path)
     service.instance(0).set("Volume", 1)
     assert core.flush_events(10.0) == []  # published at once (no subscribers)
     assert core.next_deadline() is None
@@ -206,34 +201,17 @@ def test_a_change_outside_a_request_moves_a_service_clock():
     assert core.next_deadline() == 10.2
 
 
-def test_a_cacheable_action_of_a_service_reports_its_changed_state():
+def test_a_cacheable_action_of_a_service_reports_its_changed_state(tmp_path):
     from tests.core.test_service_api import Counter
-    from upnpcm.core.description import Device, DeviceDescription
-    from upnpcm.core.description import Service as Entry
-    from upnpcm.core.device import DeviceCore, HostedService
     from upnpcm.core.http import Headers, HttpRequest
     from upnpcm.core.soap import build_action_request
 
     counter = Counter()
-    entry = Entry(
-        service_type=counter.service_type,
-        service_id=counter.service_id,
-        scpd_url="/x.xml",
-        control_url="/c",
-        event_sub_url="/e",
-    )
-    core = DeviceCore(
-        DeviceDescription(device=Device(device_type="urn:x:device:X:1", udn="uuid:x")),
-        [
-            HostedService(
-                service=entry, scpd=counter.description, scpd_xml=counter.scpd_xml, handler=counter
-            )
-        ],
-    )
+    core = _core_for(counter, tmp_path)
     headers, body = build_action_request(counter.service_type, "GetState", [])
     request = HttpRequest(
         method="POST",
-        path="/c",
+        path=counter.control_url,
         headers=Headers([("Host", "127.0.0.1:80"), *headers.items()]),
         body=body,
         peer="127.0.0.1",
