@@ -96,15 +96,15 @@ def pinned(cpu: int, cmd: list[str]) -> list[str]:
 
 
 def start_upnpcm(
-    port: int, state: Path, *, config: str = "", pin: bool = True
+    port: int, state: Path, *, config: str = "", pin: bool = True, args: tuple[str, ...] = ()
 ) -> subprocess.Popen[bytes]:
-    """`upnpcm serve` on 127.0.0.1:``port`` (HTTP only), with ``config`` as its TOML file.
+    """`upnpcm serve ARGS` on 127.0.0.1:``port`` (HTTP only), with ``config`` as its TOML file.
 
     Pinned to CPU 0 when ``pin`` (and pinning is possible); returns once the
     description answers.
     """
     cmd = [sys.executable, "-m", "upnpcm", "serve", "--host", "127.0.0.1", "--port", str(port)]
-    cmd += ["--no-ssdp", "--state-dir", str(state)]
+    cmd += ["--no-ssdp", "--state-dir", str(state), *args]
     if config:
         path = state / f"bench-{port}.toml"
         path.write_text(config, encoding="utf-8")
@@ -116,18 +116,22 @@ def start_upnpcm(
     return proc
 
 
-def start_auc(port: int) -> subprocess.Popen[bytes]:
+def start_auc(
+    port: int, module: str = "tests.peers.auc_device", args: tuple[str, ...] = ()
+) -> subprocess.Popen[bytes]:
+    """The async_upnp_client peer ``module`` (with ``args``) on 127.0.0.1:``port``, pinned like ours."""
     proc = subprocess.Popen(
         pinned(
             0,
             [
                 sys.executable,
                 "-m",
-                "tests.peers.auc_device",
+                module,
                 "--port",
                 str(port),
                 "--seconds",
                 "3600",
+                *args,
             ],
         ),
         cwd=ROOT,
@@ -182,6 +186,48 @@ def run_wrk(url: str, script: Path, connections: int, seconds: int) -> dict[str,
     }
 
 
+#: ``upnpcm serve`` settings for a load run: wrk's connections all come from 127.0.0.1.
+LOAD_CONFIG = "[network]\nmax_http_connections = 256\nmax_http_connections_per_peer = 256\n"
+Targets = dict[str, tuple[subprocess.Popen[bytes], str]]
+Row = tuple[str, int, str, dict[str, float], int]
+
+
+def load(scenarios: dict[str, tuple[Path, Targets]], *, seconds: int, warmup: int) -> list[Row]:
+    """wrk each scenario's targets at c=1 and c=50 (after a warm-up); one row per run."""
+    rows: list[Row] = []
+    for scenario, (script, targets) in scenarios.items():
+        for connections in (1, 50):
+            for name, (proc, url) in targets.items():
+                run_wrk(url, script, connections, warmup)
+                result = run_wrk(url, script, connections, seconds)
+                rows.append((scenario, connections, name, result, rss_kib(proc.pid)))
+    return rows
+
+
+def report(rows: list[Row], *, seconds: int, warmup: int, ours: str, peer: str) -> None:
+    """The Markdown table of ``rows`` and the ratios ours / peer."""
+    pin = "devices on CPU 0, wrk -t1 on CPU 1" if PIN else "unpinned"
+    print(
+        f"wrk {seconds}s per run (after {warmup}s warm-up), {pin}, "
+        f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs\n"
+    )
+    print("| scenario | c | device | req/s | p50 ms | p99 ms | non-2xx | RSS MiB |")
+    print("|---|---|---|---|---|---|---|---|")
+    for scenario, connections, name, r, rss in rows:
+        print(
+            f"| {scenario} | {connections} | {name} | {r['rps']:.0f} | {r['p50']:.2f} | "
+            f"{r['p99']:.2f} | {int(r['non2xx'])} | {rss / 1024:.0f} |"
+        )
+    by_key = {(s, c, n): r for s, c, n, r, _ in rows}
+    print()
+    for scenario, connections in dict.fromkeys((s, c) for s, c, *_ in rows):
+        ratio = (
+            by_key[(scenario, connections, ours)]["rps"]
+            / by_key[(scenario, connections, peer)]["rps"]
+        )
+        print(f"- {scenario}, c={connections}: {ours} / async_upnp_client = {ratio:.2f}x")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -192,6 +238,7 @@ def main() -> int:
     if shutil.which("wrk") is None:
         print("wrk is not installed (apt-get install wrk)", file=sys.stderr)
         return 2
+    peer = "async_upnp_client 0.49.0"
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         gpi, cycle = work / "gpi.lua", work / "cycle.lua"
@@ -199,49 +246,24 @@ def main() -> int:
         cycle.write_text(CYCLE_LUA, encoding="utf-8")
         ours_port, theirs_port = free_port(), free_port()
         ours = start_upnpcm(
-            ours_port, work, config="[connection_manager]\nmax_connections = 100000\n"
+            ours_port, work, config=LOAD_CONFIG + "[connection_manager]\nmax_connections = 100000\n"
         )
         theirs = start_auc(theirs_port)
-        targets = {
+        targets: Targets = {
             "upnpcm": (ours, f"http://127.0.0.1:{ours_port}/MediaServer/ConnectionManager/Control"),
-            "async_upnp_client 0.49.0": (
-                theirs,
-                f"http://127.0.0.1:{theirs_port}/upnp/control/ConnectionManager1",
-            ),
+            peer: (theirs, f"http://127.0.0.1:{theirs_port}/upnp/control/ConnectionManager1"),
         }
-        rows = []
         try:
-            for scenario, script in (("GetProtocolInfo", gpi), ("Prepare+Complete cycle", cycle)):
-                for connections in (1, 50):
-                    for name, (proc, url) in targets.items():
-                        run_wrk(url, script, connections, args.warmup)
-                        result = run_wrk(url, script, connections, args.seconds)
-                        rows.append((scenario, connections, name, result, rss_kib(proc.pid)))
+            rows = load(
+                {"GetProtocolInfo": (gpi, targets), "Prepare+Complete cycle": (cycle, targets)},
+                seconds=args.seconds,
+                warmup=args.warmup,
+            )
         finally:
             for proc, _ in targets.values():
                 proc.terminate()
                 proc.wait(timeout=10)
-    pin = "devices on CPU 0, wrk -t1 on CPU 1" if PIN else "unpinned"
-    print(
-        f"wrk {args.seconds}s per run (after {args.warmup}s warm-up), {pin}, Python {sys.version.split()[0]}, {os.cpu_count()} CPUs\n"
-    )
-    print("| scenario | c | device | req/s | p50 ms | p99 ms | non-2xx | RSS MiB |")
-    print("|---|---|---|---|---|---|---|---|")
-    for scenario, connections, name, r, rss in rows:
-        print(
-            f"| {scenario} | {connections} | {name} | {r['rps']:.0f} | {r['p50']:.2f} | {r['p99']:.2f} | "
-            f"{int(r['non2xx'])} | {rss / 1024:.0f} |"
-        )
-    by_key = {(s, c, n): r for s, c, n, r, _ in rows}
-    names = list(targets)
-    print()
-    for scenario in ("GetProtocolInfo", "Prepare+Complete cycle"):
-        for connections in (1, 50):
-            ratio = (
-                by_key[(scenario, connections, names[0])]["rps"]
-                / by_key[(scenario, connections, names[1])]["rps"]
-            )
-            print(f"- {scenario}, c={connections}: upnpcm / async_upnp_client = {ratio:.2f}x")
+    report(rows, seconds=args.seconds, warmup=args.warmup, ours="upnpcm", peer=peer)
     return 0
 
 

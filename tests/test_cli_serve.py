@@ -113,6 +113,50 @@ def test_unknown_interface_is_a_usage_error_without_traceback(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+def test_serve_profile_renderer(tmp_path):
+    config = tmp_path / "r.toml"
+    config.write_text(
+        '[device]\nfriendly_name = "Den"\n[renderer]\nsink = ["http-get:*:audio/flac:*"]\n',
+        encoding="utf-8",
+    )
+    proc, port = start(tmp_path, "--profile", "renderer", "--config", str(config))
+    try:
+        device = parse_device_description(get(port)).device
+        assert device.device_type == "urn:schemas-upnp-org:device:MediaRenderer:1"
+        assert device.friendly_name == "Den"
+        assert [s.service_id.rsplit(":", 1)[1] for s in device.services] == [
+            "RenderingControl",
+            "ConnectionManager",
+            "AVTransport",
+        ]
+        target = f"127.0.0.1:{port}"
+        call = [sys.executable, "-m", "upnpcm", "--json", "call", target]
+        info = subprocess.run(
+            [*call, "AVTransport", "GetTransportInfo", "InstanceID=0"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        )
+        assert '"CurrentTransportState": "NO_MEDIA_PRESENT"' in info.stdout
+        sink = subprocess.run(
+            [*call, "ConnectionManager", "GetProtocolInfo"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        )
+        assert '"Sink": "http-get:*:audio/flac:*"' in sink.stdout
+        again = parse_device_description(get(port)).device.udn
+    finally:
+        assert stop(proc) == 0
+    proc, port = start(tmp_path, "--profile", "renderer", "--config", str(config))
+    try:
+        assert parse_device_description(get(port)).device.udn == again  # kept
+    finally:
+        stop(proc)
+
+
 def test_serve_says_where_it_can_be_reached_once(tmp_path):
     proc, match = start_serve(
         "--host", "127.0.0.1", "--port", "0", "--no-ssdp", "--state-dir", str(tmp_path)

@@ -20,6 +20,9 @@ ABOVE_AIO = (
     "upnpcm.settings",
     "upnpcm.state",
     "upnpcm.control_point",
+    "upnpcm.hosting",
+    "upnpcm.service",
+    "upnpcm.renderer",
 )
 BANNED = {"asyncio", "aiohttp", "socket", "selectors", "ssl", "threading"}
 

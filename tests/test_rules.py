@@ -14,21 +14,26 @@ ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "docs" / "rules.md"
 SCANNED = [ROOT / "src", ROOT / "bench", ROOT / "scripts"]
 
+TABLE_ROW = re.compile(r"^\|\s*([A-Z][0-9]{1,2})\s*\|(.*)\|(.*)\|\s*$")
+#: Every family letter docs/rules.md defines (a new family is checked as soon as it is there).
+FAMILIES = "".join(
+    sorted({m.group(1)[0] for m in map(TABLE_ROW.match, RULES.read_text().splitlines()) if m})
+)
 #: A rule ID as the code writes it: a family letter and one or two digits.
-RULE_ID = re.compile(r"\b([HRGSCNEAKUXBDPTMQ])([0-9]{1,2})\b")
+RULE_ID = re.compile(rf"\b([{FAMILIES}])([0-9]{{1,2}})\b")
 #: A range such as ``C1-C6`` or ``R1-R7``.
-RULE_RANGE = re.compile(r"\b([HRGSCNEAKUXBDPTMQ])([0-9]{1,2})\s*[-\u2013]\s*\1([0-9]{1,2})\b")
-#: Tokens that look like IDs but are not: C0/C1 control characters.
-NOT_RULES = re.compile(r"\bC[01](?:/C1)? control")
+RULE_RANGE = re.compile(rf"\b([{FAMILIES}])([0-9]{{1,2}})\s*[-\u2013]\s*\1([0-9]{{1,2}})\b")
+#: Tokens that look like IDs but are not: C0/C1 control characters, the PCM format L16,
+#: the F0/F1 fraction of an AVTransport time.
+NOT_RULES = re.compile(r"\bC[01](?:/C1)? control|\bL16\b|\bF0/F1\b")
 #: Documents that are not in the repository, and issue numbers.
 OUTSIDE_DOC = re.compile(r"\b(?:spec|security|design|peers)\.md\b|\bissue #\d+", re.IGNORECASE)
 MD_NAME = re.compile(r"\b([\w./-]+\.md)\b")
 #: A public source: a standard's name and a section.
 PUBLIC_SOURCE = re.compile(
-    r"(UDA [12]\.[01]|CM:[123]|ContentDirectory:[1-4]|AVTransport:[1-3]|RFC \d+|SOAP 1\.1"
-    r"|XML 1\.0|DLNA Guidelines)[^|]*?(§|\d+\.\d)"
+    r"(UDA [12]\.[01]|CM:[123]|ContentDirectory:[1-4]|AVTransport:[1-3]|AVT:1|RCS:1|RFC \d+"
+    r"|SOAP 1\.1|XML 1\.0|DLNA Guidelines)[^|]*?(§|\d+\.\d)"
 )
-TABLE_ROW = re.compile(r"^\|\s*([A-Z][0-9]{1,2})\s*\|(.*)\|(.*)\|\s*$")
 
 
 def _texts(path: Path) -> list[tuple[int, str]]:

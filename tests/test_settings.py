@@ -25,7 +25,7 @@ def test_every_profile_module_is_registered():
         if hasattr(module, "PROFILE"):
             found[module.PROFILE.name] = module.PROFILE
     assert found == upnpcm.profiles.PROFILES
-    assert set(found) == {"standard", "sonos"}
+    assert set(found) == {"standard", "sonos", "renderer"}
 
 
 def test_defaults_are_sensible():
@@ -334,6 +334,31 @@ def test_connection_idle_timeout_setting(tmp_path):
         load_settings(write(tmp_path, "[connection_manager]\nconnection_idle_timeout = -1\n"))
     with pytest.raises(ConfigError, match="connection_idle_timeout"):
         load_settings(write(tmp_path, "[connection_manager]\nconnection_idle_timeout = 'x'\n"))
+
+
+def test_http_connection_caps_reach_the_server(tmp_path):
+    from upnpcm.host import DeviceHost
+
+    settings = load_settings(
+        write(
+            tmp_path,
+            "[network]\nmax_http_connections = 300\nmax_http_connections_per_peer = 100\n"
+            "action_timeout = 2.5\n",
+        )
+    )
+    host = DeviceHost(settings, state_dir=tmp_path)
+    assert (host.server.limits.max_connections, host.server.limits.max_connections_per_peer) == (
+        300,
+        100,
+    )
+    assert host.core.limits.action_timeout == 2.5
+    for bad in (
+        "max_http_connections = 0",
+        "max_http_connections_per_peer = -1",
+        "action_timeout = 0",
+    ):
+        with pytest.raises(ConfigError, match=bad.split(" ")[0]):
+            load_settings(write(tmp_path, f"[network]\n{bad}\n"))
 
 
 def test_standard_descriptions_say_the_uda_version_server_says(tmp_path):

@@ -1,7 +1,10 @@
 """upnpcm: UPnP AV ConnectionManager device and control point.
 
 The protocol core is in :mod:`upnpcm.core` (sans-I/O); asyncio adapters are in
-:mod:`upnpcm.aio`. Names below are imported lazily, so ``import upnpcm`` is cheap.
+:mod:`upnpcm.aio`. Devices and services of one's own are built with the names
+of :mod:`upnpcm.hosting` (``Device``, ``Service``, ``StateVariable``,
+``action``, ``DeviceHost`` …), exported here too. Names below are imported
+lazily, so ``import upnpcm`` is cheap.
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ from upnpcm.errors import (
 if TYPE_CHECKING:
     from upnpcm.core.connection_manager import ConnectionManager, ConnectionManagerConfig
     from upnpcm.host import DeviceHost
+    from upnpcm.hosting import ConnectionManagerService, Device
+    from upnpcm.service import Instance, Service, StateVariable, action
     from upnpcm.settings import DeviceSettings
 
 __all__ = [
@@ -42,29 +47,41 @@ __all__ = [
     "ConnectError",
     "ConnectionManager",
     "ConnectionManagerConfig",
+    "ConnectionManagerService",
+    "Device",
     "DeviceHost",
     "DeviceSettings",
     "ErrorCode",
     "HttpStatusError",
+    "Instance",
     "LocalProtocolError",
     "NegotiationError",
     "PlaybackError",
     "ProtocolError",
     "ProtocolInfoError",
     "RemoteProtocolError",
+    "Service",
+    "StateVariable",
     "SubscriptionError",
     "TransportError",
     "UPnPError",
     "UpnpCmError",
     "UpnpTimeoutError",
     "__version__",
+    "action",
 ]
 
 _LAZY = {
     "ConnectionManager": "upnpcm.core.connection_manager",
     "ConnectionManagerConfig": "upnpcm.core.connection_manager",
+    "ConnectionManagerService": "upnpcm.hosting",
+    "Device": "upnpcm.hosting",
     "DeviceHost": "upnpcm.host",
     "DeviceSettings": "upnpcm.settings",
+    "Instance": "upnpcm.service",
+    "Service": "upnpcm.service",
+    "StateVariable": "upnpcm.service",
+    "action": "upnpcm.service",
 }
 
 

@@ -1,14 +1,23 @@
-"""Run a hosted device: HTTP (description, SOAP, GENA) and, later, SSDP.
+"""Run a hosted device: HTTP (description, SOAP, GENA) and SSDP.
 
 ::
 
     async with DeviceHost(DeviceSettings(port=0), state_dir=tmp) as host:
         print(host.description_url("127.0.0.1"))
         host.set_protocol_info("renderer", sink="http-get:*:audio/flac:*")
+
+    async with DeviceHost(Device(device_type=..., services=[MyService()]), settings=...) as host:
+        ...
+
+A device of one's own (:class:`~upnpcm.hosting.Device`) is hosted the same
+way; its services are started before the first request, stopped after the
+last, and changes they make outside a request are delivered on the next turn
+of the event loop.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 from typing import Final
@@ -20,7 +29,9 @@ from upnpcm.core.connection_manager import ConnectionManager
 from upnpcm.core.delivery import DeliveryPolicy
 from upnpcm.core.device import DeviceCore, DeviceLimits
 from upnpcm.core.ssdp import SsdpConfig
+from upnpcm.hosting import Device, device_spec
 from upnpcm.profiles import DeviceSpec, build_device_spec
+from upnpcm.service import Service
 from upnpcm.settings import DeviceSettings
 from upnpcm.state import StateStore
 
@@ -30,30 +41,48 @@ _LOG: Final = logging.getLogger("upnpcm.host")
 
 
 class DeviceHost:
-    """A device built from settings (or a ready :class:`DeviceSpec`), served over HTTP.
+    """A device built from settings, a :class:`~upnpcm.hosting.Device`, or a ready spec, served.
 
-    ``http_limits`` overrides the HTTP sizes, timeouts and the connection cap
+    ``DeviceHost(device, settings=DeviceSettings(...))`` hosts a device of
+    one's own; the settings then give only the network side (addresses,
+    port, SSDP, GENA limits, action timeout). ``http_limits`` overrides the
+    HTTP sizes, timeouts and the connection cap
     (:class:`~upnpcm.aio.http_server.HttpLimits`; rules B1-B4 by default).
     """
 
     def __init__(
         self,
-        settings: DeviceSettings | None = None,
+        device: DeviceSettings | Device | None = None,
         *,
+        settings: DeviceSettings | None = None,
         state_dir: Path | str | None = None,
         spec: DeviceSpec | None = None,
         http_limits: HttpLimits | None = None,
     ) -> None:
+        if isinstance(device, DeviceSettings):  # DeviceHost(settings): a profile's device
+            settings, device = device, None
         self.settings = settings or DeviceSettings()
         self.store = StateStore(state_dir)
+        #: The device of one's own being hosted (None for a profile's).
+        self.device = device
+        if spec is None and device is not None:
+            spec = device_spec(device, self.settings, self.store)
         self.spec = spec or build_device_spec(self.settings, self.store)
+        #: The hosted services built with the public API, in description order.
+        self.services: tuple[Service, ...] = tuple(
+            hosted.handler for hosted in self.spec.services if isinstance(hosted.handler, Service)
+        )
+        self._flush_scheduled = False
         self.core = DeviceCore(
             self.spec.description,
             self.spec.services,
             description_path=self.spec.description_path,
             description_xml=self.spec.description_xml,
             resources=self.spec.resources,
-            limits=DeviceLimits(allowed_hosts=frozenset(self.settings.allowed_hosts)),
+            limits=DeviceLimits(
+                allowed_hosts=frozenset(self.settings.allowed_hosts),
+                action_timeout=self.settings.action_timeout,
+            ),
             gena_policy=self.spec.gena_policy,
             delivery=DeliveryPolicy(min_interval=self.settings.gena.min_interval),
             server_header=self.spec.server_header,
@@ -61,6 +90,12 @@ class DeviceHost:
         )
         port = self.settings.port if self.settings.port is not None else self.spec.default_port
         hosts = self.settings.host or None
+        if http_limits is None:
+            http_limits = HttpLimits(
+                max_body=self.core.limits.max_body,
+                max_connections=self.settings.max_http_connections,
+                max_connections_per_peer=self.settings.max_http_connections_per_peer,
+            )
         self.server = DeviceServer(
             self.core,
             host=hosts,
@@ -71,13 +106,20 @@ class DeviceHost:
         self.boot_id: int | None = None
 
     async def start(self) -> None:
-        """Start serving HTTP, then SSDP (when enabled).
+        """Start the services, then serve HTTP, then SSDP (when enabled).
 
         Raises:
             OSError: a port or interface could not be used.
             ValueError: an ``interfaces`` selector matches nothing.
         """
-        await self.server.start()
+        for service in self.services:
+            service.attach(self._wake)
+            await service.on_start()
+        try:
+            await self.server.start()
+        except BaseException:
+            await self._stop_services()
+            raise
         _LOG.info("serving %s on port %d", self.spec.profile, self.server.port)
         if self.settings.ssdp:
             try:
@@ -86,6 +128,7 @@ class DeviceHost:
                 # SsdpServer.start closed the sockets it had opened; forget it.
                 self.ssdp = None
                 await self.server.stop()
+                await self._stop_services()
                 raise
 
     async def _start_ssdp(self) -> None:
@@ -115,11 +158,43 @@ class DeviceHost:
         _LOG.info("SSDP on %s, BOOTID %d", ", ".join(i.ip for i in interfaces), self.boot_id)
 
     async def stop(self) -> None:
-        """Say byebye (SSDP), then stop serving (subscriptions end; NOTIFYs are cancelled)."""
+        """Say byebye (SSDP), stop serving (subscriptions end; NOTIFYs are cancelled), stop the services."""
         if self.ssdp is not None:
             await self.ssdp.stop()
             self.ssdp = None
         await self.server.stop()
+        await self._stop_services()
+
+    async def _stop_services(self) -> None:
+        for service in self.services:
+            service.attach(None)
+        for service in reversed(self.services):
+            try:
+                await service.on_stop()
+            except Exception:
+                _LOG.exception("%s failed to stop", type(service).__name__)
+
+    def _wake(self) -> None:
+        """A service changed outside a request: deliver on the next turn of the loop."""
+        if self._flush_scheduled:
+            return
+        self._flush_scheduled = True
+        asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        self.server.flush_events()
+
+    def service(self, name: str) -> Service:
+        """The hosted service whose type, ID or URL name is ``name`` (first match).
+
+        Raises:
+            KeyError: no such service.
+        """
+        for service in self.services:
+            if name in (service.service_type, service.service_id, service.name):
+                return service
+        raise KeyError(f"no hosted service {name!r}")
 
     async def __aenter__(self) -> DeviceHost:
         await self.start()

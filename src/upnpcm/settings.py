@@ -99,8 +99,9 @@ class GenaSettings:
 class DeviceSettings:
     """Everything that shapes a hosted device. Defaults work with no file at all."""
 
-    #: What the device looks like: "standard" (a MediaRenderer and a MediaServer) or
-    #: "sonos" (a zone player's ConnectionManagers). Also `upnpcm serve --profile`.
+    #: What the device looks like: "standard" (a MediaRenderer and a MediaServer),
+    #: "sonos" (a zone player's ConnectionManagers) or "renderer" (a whole MediaRenderer:
+    #: AVTransport, RenderingControl, ConnectionManager). Also `upnpcm serve --profile`.
     profile: str = "standard"
     #: Addresses to listen on (default: every address). Also `--host`.
     host: tuple[str, ...] = ()
@@ -114,6 +115,12 @@ class DeviceSettings:
     #: Host header values accepted besides this device's own IP:port (a name, as
     #: "speaker.local:1400"); others are refused with 400 against DNS rebinding.
     allowed_hosts: tuple[str, ...] = ()
+    #: Seconds an async action of a hosted service may take; past it the answer is 501.
+    action_timeout: float = 25.0
+    #: HTTP connections open at once; one more is answered 503 and closed.
+    max_http_connections: int = 64
+    #: HTTP connections open at once from one address; one more is answered 503 and closed.
+    max_http_connections_per_peer: int = 8
     #: The name control points show (default: "upnpcm on <host name>").
     friendly_name: str | None = None
     #: The manufacturer in the device description.
@@ -192,6 +199,9 @@ _SECTIONS: Final[dict[str, dict[str, tuple[str, type | tuple[type, ...]]]]] = {
     "network": {
         "port": ("port", int),
         "ssdp": ("ssdp", bool),
+        "action_timeout": ("action_timeout", (int, float)),
+        "max_http_connections": ("max_http_connections", int),
+        "max_http_connections_per_peer": ("max_http_connections_per_peer", int),
     },
     "device": {
         "friendly_name": ("friendly_name", str),
@@ -274,6 +284,11 @@ def settings_from_mapping(
         raise ConfigError("[connection_manager].max_connections must be at least 1")
     if "connection_idle_timeout" in updates and not updates["connection_idle_timeout"] >= 0:
         raise ConfigError("[connection_manager].connection_idle_timeout must be 0 (never) or more")
+    for key in ("max_http_connections", "max_http_connections_per_peer"):
+        if key in updates and updates[key] < 1:
+            raise ConfigError(f"[network].{key} must be at least 1")
+    if "action_timeout" in updates and not updates["action_timeout"] > 0:
+        raise ConfigError("[network].action_timeout must be more than 0 seconds")
     if "port" in updates and not 0 <= updates["port"] < 65536:
         raise ConfigError("[network].port must be 0..65535")
     if profile_options:

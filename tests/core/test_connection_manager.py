@@ -298,3 +298,43 @@ def test_parse_connection_ids():
     for bad in ("1,,2", "x", "-1", "1,1", "2147483648"):
         with pytest.raises(RemoteProtocolError):
             parse_connection_ids(bad)
+
+
+class Binder:
+    """Hands out instance IDs (R9) and records what was released."""
+
+    def __init__(self, refuse: int | None = None) -> None:
+        self.refuse = refuse
+        self.bound: list[int] = []
+        self.released: list[int] = []
+
+    def bind(self, info):
+        if self.refuse is not None:
+            raise UPnPError(self.refuse, "no instance left")
+        self.bound.append(info.connection_id)
+        return info.connection_id, info.connection_id + 100
+
+    def release(self, info):
+        self.released.append(info.connection_id)
+
+
+def test_a_binder_gets_instances_for_each_connection_and_frees_them():
+    binder = Binder()
+    cm = ConnectionManager(
+        ConnectionManagerConfig(sink="http-get:*:audio/mpeg:*", connection_idle_timeout=10),
+        binder=binder,
+    )
+    first = cm.prepare_for_connection("http-get:*:audio/mpeg:*", "", -1, "Input", now=0.0)
+    cm.prepare_for_connection("http-get:*:audio/mpeg:*", "", -1, "Input", now=5.0)
+    assert (first.av_transport_id, first.rcs_id) == (1, 101)
+    assert cm.connection_info(2, now=5.0).av_transport_id == 2
+    cm.connection_complete(1)
+    assert binder.released == [1]
+    assert cm.expire_idle(16.0) == [2]
+    assert binder.released == [1, 2]
+    binder.refuse = 704
+    with pytest.raises(UPnPError) as fault:
+        cm.prepare_for_connection("http-get:*:audio/mpeg:*", "", -1, "Input", now=20.0)
+    assert fault.value.code == 704
+    binder.refuse = None
+    assert cm.prepare_for_connection("http-get:*:audio/mpeg:*", "", -1, "Input").connection_id == 3

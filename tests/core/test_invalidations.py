@@ -134,3 +134,97 @@ def test_expired_work_leaves_the_deadline():
     effects = core.handle_timer(1800.0)
     assert [(e.sid, e.reason) for e in effects] == [(sid, "expired")]
     assert core.next_deadline() is None
+
+
+def test_a_changed_server_header_reaches_a_cached_empty_answer():
+    # ConnectionComplete has no out-arguments: its answer is remembered once (M1).
+    core, _ = make_core()
+    for _ in range(2):
+        assert core.handle(soap("PrepareForConnection", MP3_OFFER)).response.status == 200
+    first = core.handle(soap("ConnectionComplete", [("ConnectionID", "1")])).response
+    core.server_header = "Other/1"
+    second = core.handle(soap("ConnectionComplete", [("ConnectionID", "2")])).response
+    assert first.header("Server") != second.header("Server") == "Other/1"
+
+
+def test_empty_answers_are_built_once_with_fast_paths_and_each_time_without():
+    for fast in (True, False):
+        core, _ = make_core(fast_paths=fast)
+        for _ in range(2):
+            assert core.handle(soap("PrepareForConnection", MP3_OFFER)).response.status == 200
+        one = core.handle(soap("ConnectionComplete", [("ConnectionID", "1")])).response
+        two = core.handle(soap("ConnectionComplete", [("ConnectionID", "2")])).response
+        assert one == two
+        assert (one is two) is fast
+
+
+def test_an_action_whose_event_must_wait_moves_the_deadline():
+    core, _ = make_core()
+    sid = _subscribe(core)
+    assert core.notify_done(EVENT, sid, 200, now=0.0) == []
+    assert core.next_deadline() == 1800.0
+    # PrepareForConnection changes CurrentConnectionIDs: its NOTIFY rests until 0.2 (pacing).
+    assert core.handle(soap("PrepareForConnection", MP3_OFFER), now=0.1).response.status == 200
+    assert core.next_deadline() == 0.2
+
+
+def _core_for(service, tmp_path):
+    """A device core hosting ``service`` alone, laid out by the public API."""
+    from upnpcm.core.device import DeviceCore
+    from upnpcm.hosting import Device, device_spec
+    from upnpcm.settings import DeviceSettings
+    from upnpcm.state import StateStore
+
+    device = Device(device_type="urn:x:device:X:1", udn="uuid:x", services=[service])
+    spec = device_spec(device, DeviceSettings(), StateStore(tmp_path))
+    return DeviceCore(spec.description, spec.services)
+
+
+def test_a_change_outside_a_request_moves_a_service_clock(tmp_path):
+    # A LastChange service: a change made outside a request, inside the moderation window,
+    # is published when the window ends; the device must wake then.
+    from upnpcm.core.lastchange import RCS_NAMESPACE
+    from upnpcm.service import Service, StateVariable
+
+    class Volume(Service):
+        service_type = "urn:schemas-upnp-org:service:RenderingControl:1"
+        last_change_namespace = RCS_NAMESPACE
+        Volume = StateVariable("ui2", evented=False)
+
+    service = Volume()
+    core = _core_for(service, tmp_path)
+    service.instance(0).set("Volume", 1)
+    assert core.flush_events(10.0) == []  # published at once (no subscribers)
+    assert core.next_deadline() is None
+    service.instance(0).set("Volume", 2)  # "from the device", inside the window
+    assert core.flush_events(10.1) == []
+    assert core.next_deadline() == 10.2
+
+
+def test_a_cacheable_action_of_a_service_reports_its_changed_state(tmp_path):
+    from tests.core.test_service_api import Counter
+    from upnpcm.core.http import Headers, HttpRequest
+    from upnpcm.core.soap import build_action_request
+
+    counter = Counter()
+    core = _core_for(counter, tmp_path)
+    headers, body = build_action_request(counter.service_type, "GetState", [])
+    request = HttpRequest(
+        method="POST",
+        path=counter.control_url,
+        headers=Headers([("Host", "127.0.0.1:80"), *headers.items()]),
+        body=body,
+        peer="127.0.0.1",
+        local="127.0.0.1",
+        local_port=80,
+    )
+
+    def count() -> str:
+        return dict(parse_action_response(core.handle(request).response.body, "GetState"))[
+            "CurrentCount"
+        ]
+
+    assert "GetState" in counter.cacheable_actions
+    assert count() == "0"
+    counter.Count = 7  # outside a request: the cached answer must not survive it
+    assert count() == "7"

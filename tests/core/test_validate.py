@@ -1,4 +1,4 @@
-"""core/validate.py: what the standard requires of descriptions and SCPDs (rules Q1-Q8)."""
+"""core/validate.py: what the standard requires of descriptions and SCPDs (rules J1-J8)."""
 
 from __future__ import annotations
 

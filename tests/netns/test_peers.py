@@ -211,3 +211,103 @@ async def test_negotiate_our_server_with_gmediarender(peers, tmp_path):
         assert (data["server"]["connectionId"], data["renderer"]["connectionId"]) == (2, 0)
     finally:
         await ours.stop()
+
+
+class GatedSink:
+    """A sink that holds the first bytes of a stream until the test has looked (then counts)."""
+
+    def __init__(self) -> None:
+        self.gate = asyncio.Event()
+        self.opened = asyncio.Event()
+        self.received: dict[str, int] = {}
+        self.complete: dict[str, bool] = {}
+
+    async def open(self, uri, content_type):
+        self.received[uri] = 0
+        self.opened.set()
+
+    async def write(self, data):
+        await self.gate.wait()
+        self.received[next(reversed(self.received))] += len(data)
+        return True
+
+    async def close(self, *, complete):
+        self.complete[next(reversed(self.received))] = complete
+
+
+async def test_negotiate_rygels_server_with_our_renderer_then_play_its_item(peers, tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from upnpcm import DeviceHost, DeviceSettings
+    from upnpcm.renderer import MediaRenderer
+
+    server_url = peers.need("rygel_server")
+    sink = GatedSink()
+    renderer = MediaRenderer(friendly_name="upnpcm renderer in the namespace", sink=sink)
+    settings = DeviceSettings(host=("10.99.0.1",), port=0, ssdp=False)
+    async with (
+        DeviceHost(renderer.device, settings=settings, state_dir=tmp_path) as ours,
+        ControlPoint() as cp,
+    ):
+        renderer_url = ours.description_url("10.99.0.1")
+        cli = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "upnpcm",
+            "--json",
+            "negotiate",
+            server_url,
+            renderer_url,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(cli.communicate(), 60)
+        assert cli.returncode == 0, err
+        negotiated = json.loads(out)
+        side = negotiated["renderer"]
+        assert side["prepared"] and side["connectionId"] >= 1
+        # Real instances for the connection (rule R9): their IDs are the ConnectionID.
+        assert side["avTransportId"] == side["rcsId"] == side["connectionId"]
+        assert negotiated["server"]["prepared"] is False  # rygel offers no PrepareForConnection
+        instance = side["avTransportId"]
+
+        server = await cp.load(server_url)
+        found = {}
+        async with asyncio.timeout(30):  # rygel indexes its folder after it starts
+            while not found.get("Result", "").count("<item"):
+                found = await server.service("ContentDirectory").call(
+                    "Search",
+                    ContainerID="0",
+                    SearchCriteria='upnp:class derivedfrom "object.item.audioItem"',
+                    Filter="*",
+                    StartingIndex=0,
+                    RequestedCount=0,
+                    SortCriteria="",
+                )
+                await asyncio.sleep(0.2)
+        didl = str(found["Result"])
+        item_url = didl[didl.index("<res ") :].split(">", 1)[1].split("<", 1)[0]
+        size = int(didl.split('size="', 1)[1].split('"', 1)[0])
+
+        avt = (await cp.load(renderer_url)).service("AVTransport")
+        await avt.call(
+            "SetAVTransportURI", InstanceID=instance, CurrentURI=item_url, CurrentURIMetaData=didl
+        )
+        await avt.call("Play", InstanceID=instance, Speed="1")
+        info = await avt.call("GetTransportInfo", InstanceID=instance)
+        assert (info["CurrentTransportState"], info["CurrentTransportStatus"]) == ("PLAYING", "OK")
+        sink.gate.set()  # now let it read the rest
+        async with asyncio.timeout(10):
+            while not sink.complete.get(item_url):
+                await asyncio.sleep(0.05)
+        assert sink.received[item_url] == size  # the server's item, every byte of it
+        # No duration in rygel's metadata: the track ended with its stream (V4).
+        info = await avt.call("GetTransportInfo", InstanceID=instance)
+        assert info["CurrentTransportState"] == "STOPPED"
+        cm = (await cp.load(renderer_url)).service("ConnectionManager")
+        await cm.call("ConnectionComplete", ConnectionID=side["connectionId"])
+        with pytest.raises(UPnPError) as gone:
+            await avt.call("GetTransportInfo", InstanceID=instance)
+        assert gone.value.code == 718

@@ -372,3 +372,38 @@ async def test_uuid_target_never_fetches_a_location_on_another_host():
     finally:
         transport.close()
         web_server.close()
+
+
+async def test_a_device_of_ones_own_and_the_renderer_are_found_by_their_types(tmp_path):
+    from upnpcm import Device, Service, StateVariable, action
+    from upnpcm.renderer import MediaRenderer
+
+    class Counter(Service):
+        service_type = "urn:example-com:service:Counter:1"
+        Count = StateVariable("ui4", default=0)
+
+        @action(out={"CurrentCount": Count})
+        def get_count(self) -> int:
+            return int(self.Count)
+
+    device = Device(
+        device_type="urn:example-com:device:Gadget:1",
+        friendly_name="gadget",
+        services=[Counter()],
+        devices=[MediaRenderer().device],
+    )
+    settings = DeviceSettings(host=("127.0.0.1",), port=0, interfaces=("lo",))
+    async with DeviceHost(device, settings=settings, state_dir=tmp_path) as host:
+        udns = {d.udn for d in host.spec.description.device.iter_devices()}
+        for st in (
+            "urn:example-com:service:Counter:1",
+            "urn:schemas-upnp-org:device:MediaRenderer:1",
+        ):
+            found = [r for r in await collect_search(st) if r["usn"].split("::")[0] in udns]
+            assert [r["st"] for r in found] == [st], st
+            assert found[0]["location"] == host.description_url("127.0.0.1")
+        everything = [
+            r for r in await collect_search("ssdp:all") if r["usn"].split("::")[0] in udns
+        ]
+        # 3 + 2(d-1) + k: two devices, four device/service-type pairs (rule A5)
+        assert len(everything) == 3 + 2 * 1 + 4

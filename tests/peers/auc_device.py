@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import itertools
 import xml.etree.ElementTree as ET
+from collections.abc import Awaitable, Callable
 
 from async_upnp_client.client import UpnpStateVariable
 from async_upnp_client.const import DeviceInfo, ServiceInfo
@@ -206,23 +207,34 @@ class AVTransportService(UpnpServerService):
         }
 
 
-class MediaServerDevice(UpnpServerDevice):
-    DEVICE_DEFINITION = DeviceInfo(
-        device_type="urn:schemas-upnp-org:device:MediaServer:1",
-        friendly_name="async_upnp_client CM peer",
+def device_info(device_type: str, name: str, model: str, udn: str, about: str) -> DeviceInfo:
+    """The DeviceInfo of a peer device served at /desc.xml."""
+    return DeviceInfo(
+        device_type=device_type,
+        friendly_name=name,
         manufacturer="async_upnp_client",
         manufacturer_url=None,
-        model_name="auc-cm",
+        model_name=model,
         model_url=None,
-        udn=UDN,
+        udn=udn,
         upc=None,
-        model_description="ConnectionManager on async_upnp_client.server",
+        model_description=about,
         model_number="1",
         serial_number="1",
         presentation_url=None,
         url="/desc.xml",
         icons=[],
         xml=ET.Element("server_device"),
+    )
+
+
+class MediaServerDevice(UpnpServerDevice):
+    DEVICE_DEFINITION = device_info(
+        "urn:schemas-upnp-org:device:MediaServer:1",
+        "async_upnp_client CM peer",
+        "auc-cm",
+        UDN,
+        "ConnectionManager on async_upnp_client.server",
     )
     EMBEDDED_DEVICES = []  # noqa: RUF012
     SERVICES = [ConnectionManagerService, AVTransportService]  # noqa: RUF012
@@ -241,19 +253,26 @@ async def start(port: int, host: str = "127.0.0.1") -> UpnpServer:
     return server
 
 
-async def _main() -> None:
+async def serve(
+    start_server: Callable[..., Awaitable[UpnpServer]],
+    default_port: int,
+    options: Callable[[argparse.ArgumentParser], None] = lambda parser: None,
+) -> None:
+    """``--port``, ``--host``, ``--seconds`` (and ``options``): serve, bounded in time."""
     parser = argparse.ArgumentParser()
-    parser.add_argument("--port", type=int, default=8200)
+    parser.add_argument("--port", type=int, default=default_port)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--seconds", type=float, default=600.0)
-    args = parser.parse_args()
-    server = await start(args.port, args.host)
-    print(f"listening http://{args.host}:{args.port}/desc.xml", flush=True)
+    options(parser)
+    args = vars(parser.parse_args())
+    port, host, seconds = args.pop("port"), args.pop("host"), args.pop("seconds")
+    server = await start_server(port, host, **args)
+    print(f"listening http://{host}:{port}/desc.xml", flush=True)
     try:
-        await asyncio.sleep(args.seconds)
+        await asyncio.sleep(seconds)
     finally:
         await server.async_stop()
 
 
 if __name__ == "__main__":
-    asyncio.run(_main())
+    asyncio.run(serve(start, 8200))

@@ -40,7 +40,13 @@ from one address; one more is answered 503 (``Retry-After: 1``) and closed
 without reading it, so one host cannot take the whole budget.
 
 The application is a plain function ``HttpRequest -> (HttpResponse, after)``:
-``after`` (or None) runs once the response has been handed to the kernel.
+``after`` (or None) runs once the response has been handed to the kernel. It
+may instead return a future of that pair (an answer that takes time, e.g. an
+``async`` action): reading from that connection pauses until the future is
+done, requests the peer pipelined meanwhile wait (at most ``max_pipelined``,
+then the connection is closed after the answers owed) and are answered in
+order afterwards (RFC 9112 §9.3.2); other connections are not held up. The
+application bounds how long its future takes.
 """
 
 from __future__ import annotations
@@ -66,13 +72,22 @@ from upnpcm.core.http import (
 )
 from upnpcm.errors import RemoteProtocolError
 
-__all__ = ["ConnectionGate", "HttpLimits", "HttpProtocol", "RequestHandler", "reap_connections"]
+__all__ = [
+    "ConnectionGate",
+    "HttpLimits",
+    "HttpProtocol",
+    "Reply",
+    "RequestHandler",
+    "reap_connections",
+]
 
 _LOG: Final = logging.getLogger("upnpcm.http")
 _TOKEN: Final = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+ ")
 
-#: ``handle(request) -> (response, after)``; ``after`` runs when the response is out.
-RequestHandler = Callable[[HttpRequest], tuple[HttpResponse, Callable[[], None] | None]]
+#: A response, and what to run once it is out (or None).
+Reply = tuple[HttpResponse, Callable[[], None] | None]
+#: ``handle(request) -> reply``, or a future of the reply when the answer takes time.
+RequestHandler = Callable[[HttpRequest], "Reply | asyncio.Future[Reply]"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -266,6 +281,11 @@ class HttpProtocol(asyncio.Protocol):
         self._stopped = False  # no longer answering this peer's pipelined requests
         #: Run once the write buffer is empty (see _after_flush).
         self._after_write: list[Callable[[], None]] = []
+        #: The answer being waited for (a future), with its (HEAD?, keep-alive?).
+        self._waiting: asyncio.Future[Reply] | None = None
+        self._waiting_for = (False, False)
+        #: Requests pipelined behind a pending answer, answered in order after it.
+        self._backlog: list[tuple[HttpRequest, bool]] = []
         self._reset()
 
     def _reset(self) -> None:
@@ -354,7 +374,8 @@ class HttpProtocol(asyncio.Protocol):
             self._run_after_write()
         if self._transport is not None and self._paused:
             self._paused = False
-            self._transport.resume_reading()
+            if self._waiting is None:  # still paused while an answer is pending
+                self._transport.resume_reading()
 
     def _arm(self, seconds: float) -> None:
         self.deadline = self._loop.time() + seconds
@@ -465,10 +486,11 @@ class HttpProtocol(asyncio.Protocol):
             self._fail(413, "request body too large")
 
     def on_message_complete(self) -> None:
-        """llhttp: the request is complete; answer it.
+        """llhttp: the request is complete; answer it (or queue it behind a pending answer).
 
-        Every way out re-arms the deadline: keep-alive, linger (closing) or none
-        (connection lost); the handler runs synchronously, so no reaper runs before.
+        Every way out re-arms the deadline: keep-alive, linger (closing), none
+        (connection lost) or none while an answer is pending (the application
+        bounds that); the handler runs synchronously, so no reaper runs before.
         """
         path, _, query = bytes(self._url).decode("latin-1").partition("?")
         request = HttpRequest(
@@ -483,27 +505,98 @@ class HttpProtocol(asyncio.Protocol):
         )
         keep_alive = self._parser.should_keep_alive()
         self._reset()
+        if self._waiting is not None:
+            if len(self._backlog) >= self._limits.max_pipelined:
+                # Answer what is owed, then close; raising ends this read's parse.
+                self._stopped = True
+                raise RemoteProtocolError(
+                    "too many requests behind a pending answer", http_status=503
+                )
+            self._backlog.append((request, keep_alive))
+            return
+        if not self._answer(request, keep_alive):
+            # A peer pipelining without reading: stop answering, so what we hold
+            # for it stays bounded; raising ends this read's parse.
+            raise RemoteProtocolError("pipelined responses not read", http_status=503)
+
+    def _answer(self, request: HttpRequest, keep_alive: bool) -> bool:
+        """Run the handler for ``request``; False if the peer stopped reading (we close)."""
         try:
-            response, after = self._handler(request)
+            outcome = self._handler(request)
         except Exception:
             _LOG.exception("request handler failed")
-            response, after = HttpResponse(status=500, body=b"500 Internal Server Error\n"), None
-            keep_alive = False
-        self._send(response, head=request.method == "HEAD", close=not keep_alive)
+            outcome, keep_alive = (
+                (HttpResponse(status=500, body=b"500 Internal Server Error\n"), None),
+                False,
+            )
+        if isinstance(outcome, asyncio.Future):
+            self._waiting = outcome
+            self._waiting_for = (request.method == "HEAD", keep_alive)
+            self._cancel_timer()
+            if self._transport is not None:
+                self._transport.pause_reading()
+            outcome.add_done_callback(self._answered)
+            return True
+        response, after = outcome
+        return self._deliver(response, after, head=request.method == "HEAD", keep_alive=keep_alive)
+
+    def _deliver(
+        self,
+        response: HttpResponse,
+        after: Callable[[], None] | None,
+        *,
+        head: bool,
+        keep_alive: bool,
+    ) -> bool:
+        """Write one answer; False if the peer stopped reading (the connection then closes)."""
+        self._send(response, head=head, close=not keep_alive)
         if after is not None:
             self._after_flush(after)
         if self._closing:
-            return
+            return True
         if self._saturated():
-            # A peer pipelining without reading: stop answering, so what we hold
-            # for it stays bounded; raising ends this read's parse.
             _LOG.debug("%s: pipelined responses not read; closing", self._peer)
             self._stopped = True
+            self._backlog.clear()
             self._close_after_write()
-            raise RemoteProtocolError("pipelined responses not read", http_status=503)
+            return False
         if keep_alive:
             self._idle = True
             self._arm(self._limits.keepalive_timeout)
+        return True
+
+    def _answered(self, future: asyncio.Future[Reply]) -> None:
+        """A pending answer is ready: write it, then answer what waited behind it."""
+        self._waiting = None
+        head, keep_alive = self._waiting_for
+        if self._transport is None or self._closing:
+            self._backlog.clear()
+            return  # the peer is gone, or we are closing: nobody to answer
+        reply: Reply
+        if future.cancelled() or future.exception() is not None:
+            if not future.cancelled():
+                _LOG.error("deferred answer failed", exc_info=future.exception())
+            reply, keep_alive = (
+                (HttpResponse(status=500, body=b"500 Internal Server Error\n"), None),
+                False,
+            )
+        else:
+            reply = future.result()
+        close = self._stopped and not self._backlog
+        if not self._deliver(*reply, head=head, keep_alive=keep_alive and not close):
+            return
+        while self._backlog and self._free():
+            request, keep_alive = self._backlog.pop(0)
+            if self._stopped and not self._backlog:
+                keep_alive = False  # the last request answered before we close
+            if not self._answer(request, keep_alive):
+                return
+        if self._free() and not self._paused and self._transport is not None:
+            self._transport.resume_reading()
+
+    def _free(self) -> bool:
+        """No answer pending and not closing: the next request may be answered."""
+        return self._waiting is None and not self._closing
 
     def _saturated(self) -> bool:
         transport = self._transport

@@ -3,8 +3,10 @@
 The HTTP framing is :mod:`upnpcm.aio.http_server` (llhttp via httptools).
 This adapter's own decisions are only those that need the I/O world: the
 monotonic clock, randomness for SIDs, logging, one timer armed at the core's
-:meth:`~DeviceCore.next_deadline`, and carrying out the core's effects (rule
-T3) once the response they belong to is written.
+:meth:`~DeviceCore.next_deadline`, carrying out the core's effects (rule
+T3) once the response they belong to is written, and awaiting the actions a
+service answers asynchronously, each in a task of its own, up to the core's
+deadline (rule I2).
 """
 
 from __future__ import annotations
@@ -13,22 +15,23 @@ import asyncio
 import logging
 import secrets
 import socket
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Final
 
 from upnpcm.aio.http_server import (
     ConnectionGate,
     HttpLimits,
     HttpProtocol,
+    Reply,
     close_connections,
     quiet_accept_errors,
     reap_connections,
 )
 from upnpcm.aio.notifier import Notifier
 from upnpcm.aio.ssdp import serving_networks
-from upnpcm.core.device import DeviceCore
+from upnpcm.core.device import DeviceCore, DeviceResult, PendingAction
 from upnpcm.core.effects import Effect, LeasesExpired, SendNotify, ServiceFailed, SubscriptionEnded
-from upnpcm.core.http import HttpRequest, HttpResponse, format_host, normalise_ip
+from upnpcm.core.http import HttpRequest, format_host, normalise_ip
 
 if TYPE_CHECKING:
     from upnpcm.core.http import Network
@@ -88,6 +91,8 @@ class DeviceServer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop_grace = stop_grace
         self._networks = None if networks is None else list(networks)
+        #: Actions being awaited (I2), cancelled by stop().
+        self._actions: set[asyncio.Task[None]] = set()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -161,6 +166,10 @@ class DeviceServer:
         """
         self._loop = None  # nothing is performed or re-armed from here on
         self._disarm()
+        for task in list(self._actions):
+            task.cancel()
+        await asyncio.gather(*self._actions, return_exceptions=True)
+        self._actions.clear()
         if self._reaper is not None:
             self._reaper.cancel()
             await asyncio.gather(self._reaper, return_exceptions=True)
@@ -199,11 +208,45 @@ class DeviceServer:
 
     # ------------------------------------------------------------------ requests
 
-    def _handle(self, request: HttpRequest) -> tuple[HttpResponse, Callable[[], None] | None]:
+    def _handle(self, request: HttpRequest) -> Reply | asyncio.Future[Reply]:
         loop = self._loop
         assert loop is not None
         entropy = secrets.randbits(128) if request.method == "SUBSCRIBE" else 0
         result = self.core.handle(request, now=loop.time(), entropy=entropy)
+        if isinstance(result, PendingAction):
+            answer: asyncio.Future[Reply] = loop.create_future()
+            task = loop.create_task(self._await(result, request, answer), name="upnpcm-action")
+            self._actions.add(task)
+            task.add_done_callback(self._actions.discard)
+            return answer
+        return self._reply(request, result)
+
+    async def _await(
+        self, pending: PendingAction, request: HttpRequest, answer: asyncio.Future[Reply]
+    ) -> None:
+        """Await an action up to its deadline (I2), then answer it."""
+        loop = asyncio.get_running_loop()
+        deadline = asyncio.timeout_at(pending.deadline)
+        try:
+            try:
+                async with deadline:
+                    outputs = await pending.awaitable
+            except TimeoutError as exc:
+                if deadline.expired():
+                    result = self.core.finish_action(pending, loop.time(), timed_out=True)
+                else:  # the service's own TimeoutError
+                    result = self.core.finish_action(pending, loop.time(), error=exc)
+            except Exception as exc:
+                result = self.core.finish_action(pending, loop.time(), error=exc)
+            else:
+                result = self.core.finish_action(pending, loop.time(), outputs=outputs)
+        except BaseException:
+            answer.cancel()  # stopping: the connection is closed without an answer
+            raise
+        if not answer.done():
+            answer.set_result(self._reply(request, result))
+
+    def _reply(self, request: HttpRequest, result: DeviceResult) -> Reply:
         if _ACCESS.isEnabledFor(logging.INFO):
             _ACCESS.info(
                 '%s "%s %s" %d %s',

@@ -1,6 +1,6 @@
 """The description suite: the device description and every SCPD, as the standard requires them.
 
-Every judgement is the core's (:mod:`upnpcm.core.validate`, rules Q1-Q8; the
+Every judgement is the core's (:mod:`upnpcm.core.validate`, rules J1-J8; the
 safe parser, rules X1-X3); this module fetches the documents and turns the
 problems into rows.
 """
@@ -98,7 +98,7 @@ async def xml_safe(ctx: CheckContext) -> AsyncIterator[Finding]:
 
 
 async def root(ctx: CheckContext) -> AsyncIterator[Finding]:
-    """Q1: <root> in the device namespace with one <device>."""
+    """J1: <root> in the device namespace with one <device>."""
     element, skip = await _root(ctx)
     if element is None:
         yield skip or skipped(SUBJECT, "no description")
@@ -107,7 +107,7 @@ async def root(ctx: CheckContext) -> AsyncIterator[Finding]:
 
 
 async def spec_version(ctx: CheckContext) -> AsyncIterator[Finding]:
-    """Q1: specVersion major 1 or 2 and a numeric minor."""
+    """J1: specVersion major 1 or 2 and a numeric minor."""
     element, skip = await _root(ctx)
     if element is None:
         yield skip or skipped(SUBJECT, "no description")
@@ -120,7 +120,7 @@ async def spec_version(ctx: CheckContext) -> AsyncIterator[Finding]:
 
 
 async def required_elements(ctx: CheckContext) -> AsyncIterator[Finding]:
-    """Q2 for every device and service."""
+    """J2 for every device and service."""
     element, skip = await _root(ctx)
     if element is None:
         yield skip or skipped(SUBJECT, "no description")
@@ -135,7 +135,7 @@ async def required_elements(ctx: CheckContext) -> AsyncIterator[Finding]:
 
 
 async def udn(ctx: CheckContext) -> AsyncIterator[Finding]:
-    """Q3: uuid: and a UUID (RFC 4122 from UDA 1.1)."""
+    """J3: uuid: and a UUID (RFC 4122 from UDA 1.1)."""
     description, why = await ctx.description()
     if description is None:
         yield skipped(SUBJECT, why)
@@ -156,7 +156,7 @@ async def udn(ctx: CheckContext) -> AsyncIterator[Finding]:
 
 
 async def unique_ids(ctx: CheckContext) -> AsyncIterator[Finding]:
-    """Q3: unique UDNs and serviceIds."""
+    """J3: unique UDNs and serviceIds."""
     description, why = await ctx.description()
     if description is None:
         yield skipped(SUBJECT, why)
@@ -165,7 +165,7 @@ async def unique_ids(ctx: CheckContext) -> AsyncIterator[Finding]:
 
 
 async def type_urns(ctx: CheckContext) -> AsyncIterator[Finding]:
-    """Q4: deviceType, serviceType and serviceId forms."""
+    """J4: deviceType, serviceType and serviceId forms."""
     description, why = await ctx.description()
     if description is None:
         yield skipped(SUBJECT, why)
@@ -174,7 +174,7 @@ async def type_urns(ctx: CheckContext) -> AsyncIterator[Finding]:
 
 
 async def urls(ctx: CheckContext) -> AsyncIterator[Finding]:
-    """Q5, and every icon answers GET with 200."""
+    """J5, and every icon answers GET with 200."""
     description, why = await ctx.description()
     if description is None:
         yield skipped(SUBJECT, why)
@@ -270,20 +270,20 @@ def _per_scpd(judge: Callable[[ServiceDescription], list[str]], doc: str) -> Che
 
 
 related_variables = _per_scpd(
-    lambda scpd: argument_problems(scpd)[0], "Q6: every relatedStateVariable exists."
+    lambda scpd: argument_problems(scpd)[0], "J6: every relatedStateVariable exists."
 )
 argument_order = _per_scpd(
-    lambda scpd: argument_problems(scpd)[1], "Q6: in before out, retval first."
+    lambda scpd: argument_problems(scpd)[1], "J6: in before out, retval first."
 )
-data_types = _per_scpd(lambda scpd: variable_problems(scpd)[0], "Q7: UPnP data types only.")
+data_types = _per_scpd(lambda scpd: variable_problems(scpd)[0], "J7: UPnP data types only.")
 allowed_values = _per_scpd(
     lambda scpd: variable_problems(scpd)[1],
-    "Q7: allowed value lists, ranges and defaults consistent with the type.",
+    "J7: allowed value lists, ranges and defaults consistent with the type.",
 )
 
 
 async def cm_scpd(ctx: CheckContext) -> AsyncIterator[Finding]:
-    """Q8: each ConnectionManager SCPD against the standard's."""
+    """J8: each ConnectionManager SCPD against the standard's."""
     managers = await ctx.connection_managers()
     if not managers:
         yield skipped(SUBJECT, "no ConnectionManager service with a usable SCPD")
@@ -332,14 +332,14 @@ CHECKS: Final = (
         "desc.root",
         "the description's root element",
         "<root> in urn:schemas-upnp-org:device-1-0 holding one <device>",
-        "UDA 1.1 §2.3; rule Q1",
+        "UDA 1.1 §2.3; rule J1",
         root,
     ),
     _check(
         "desc.spec-version",
         "specVersion of the description",
         "<specVersion> with <major> 1 or 2 and a numeric <minor>",
-        "UDA 1.1 §2.3; rule Q1",
+        "UDA 1.1 §2.3; rule J1",
         spec_version,
     ),
     _check(
@@ -347,21 +347,21 @@ CHECKS: Final = (
         "required elements of every device and service",
         "deviceType, friendlyName, manufacturer, modelName, UDN; serviceType, serviceId, "
         "SCPDURL, controlURL, eventSubURL",
-        "UDA 1.1 §2.3; rule Q2",
+        "UDA 1.1 §2.3; rule J2",
         required_elements,
     ),
     _check(
         "desc.udn",
         "UDN format",
         "UDN is uuid: followed by a UUID, in RFC 4122 form from UDA 1.1 on",
-        "UDA 1.1 §1.1.4, §2.3; RFC 4122 §3; rule Q3",
+        "UDA 1.1 §1.1.4, §2.3; RFC 4122 §3; rule J3",
         udn,
     ),
     _check(
         "desc.unique-ids",
         "UDNs and serviceIds are unique",
         "no two devices share a UDN; no two services of a device share a serviceId",
-        "UDA 1.1 §2.3; rule Q3",
+        "UDA 1.1 §2.3; rule J3",
         unique_ids,
     ),
     _check(
@@ -369,7 +369,7 @@ CHECKS: Final = (
         "deviceType, serviceType and serviceId are URNs",
         "urn:<domain>:device:<type>:<v>, urn:<domain>:service:<type>:<v>, "
         "urn:<domain>:serviceId:<id>",
-        "UDA 1.1 §2.3; rule Q4",
+        "UDA 1.1 §2.3; rule J4",
         type_urns,
     ),
     _check(
@@ -377,7 +377,7 @@ CHECKS: Final = (
         "every URL of the description resolves",
         "URLs resolve against URLBase or the description URL; SCPD, control and event URLs "
         "are on the device's host; icons answer GET with 200",
-        "UDA 1.1 §2.3; rule Q5",
+        "UDA 1.1 §2.3; rule J5",
         urls,
     ),
     _check(
@@ -385,28 +385,28 @@ CHECKS: Final = (
         "every SCPD answers GET and parses",
         "200, text/xml, well-formed and safe, <scpd> in urn:schemas-upnp-org:service-1-0 "
         "with a specVersion",
-        "UDA 1.1 §2.5; rules Q1, X2",
+        "UDA 1.1 §2.5; rules J1, X2",
         scpd,
     ),
     _check(
         "desc.related-variables",
         "every argument's relatedStateVariable exists",
         "each argument names a state variable of the serviceStateTable",
-        "UDA 1.1 §2.5; rule Q6",
+        "UDA 1.1 §2.5; rule J6",
         related_variables,
     ),
     _check(
         "desc.argument-order",
         "in-arguments before out-arguments",
         "all in-arguments come before the out-arguments; a retval is the first out-argument",
-        "UDA 1.1 §2.5; rule Q6",
+        "UDA 1.1 §2.5; rule J6",
         argument_order,
     ),
     _check(
         "desc.data-types",
         "state variables have UPnP data types",
         "dataType is one of the types UDA defines",
-        "UDA 1.1 §2.5 (table 2-4); rule Q7",
+        "UDA 1.1 §2.5 (table 2-4); rule J7",
         data_types,
     ),
     _check(
@@ -414,7 +414,7 @@ CHECKS: Final = (
         "allowedValueList and allowedValueRange are consistent",
         "lists on strings with distinct values; ranges on numbers, minimum <= maximum, "
         "positive step; defaults of the type and inside",
-        "UDA 1.1 §2.5; rule Q7",
+        "UDA 1.1 §2.5; rule J7",
         allowed_values,
     ),
     _check(
@@ -422,7 +422,7 @@ CHECKS: Final = (
         "the ConnectionManager SCPD against the standard's",
         "the required actions and state variables with the standard's argument names, order, "
         "directions and types; PrepareForConnection and ConnectionComplete both or neither",
-        "ISO/IEC 29341-17-11 (CM:1 §2.2, §2.4); rule Q8",
+        "ISO/IEC 29341-17-11 (CM:1 §2.2, §2.4); rule J8",
         cm_scpd,
     ),
 )

@@ -32,7 +32,7 @@ __all__ = ["COMMANDS", "serve"]
 )
 @click.option(
     "--profile",
-    type=click.Choice(["standard", "sonos"]),
+    type=click.Choice(["standard", "sonos", "renderer"]),
     default=None,
     help="Device profile. Default: standard.",
 )

@@ -7,7 +7,9 @@ request become typed values, or :class:`UPnPError`:
   not of the argument's data type;
 * 601 Argument Value Out of Range: outside the ``allowedValueRange``, off its
   step, or not in the ``allowedValueList`` (UDA 1.1 table 3-3 defines 601 so:
-  "... or is not in the allowed value list").
+  "... or is not in the allowed value list"), unless the service names its
+  own code for that variable (``value_faults``, rule I4: AVTransport answers a
+  seek mode or play speed it does not list with 710 / 717).
 
 Control-point side (:func:`encode_arguments`) applies the same checks before
 anything is sent. :func:`out_argument_problems` judges a response the way a
@@ -71,12 +73,20 @@ def check_allowed(var: StateVariable, value: UPnPValue, text: str, arg_name: str
 
 
 def decode_in_arguments(
-    scpd: ServiceDescription, action: Action, pairs: Sequence[tuple[str, str]]
+    scpd: ServiceDescription,
+    action: Action,
+    pairs: Sequence[tuple[str, str]],
+    *,
+    value_faults: Mapping[str, int] | None = None,
 ) -> dict[str, UPnPValue]:
     """Check and convert the in-arguments of a request (device side).
 
+    ``value_faults`` maps a state variable's name to the error code a value
+    outside its allowed list or range gets instead of 601 (rule I4).
+
     Raises:
-        UPnPError: 402 or 601 as described in the module docstring.
+        UPnPError: 402 or 601 (or the ``value_faults`` code) as described in
+            the module docstring.
     """
     expected = action.in_arguments
     if len(pairs) != len(expected):
@@ -95,7 +105,13 @@ def decode_in_arguments(
         var = entry[1]
         value = from_wire(var.data_type, text)
         if var.allowed_values is not None or var.allowed_range is not None:
-            check_allowed(var, value, text, name)
+            try:
+                check_allowed(var, value, text, name)
+            except UPnPError as exc:
+                code = value_faults.get(var.name) if value_faults else None
+                if code is None:
+                    raise
+                raise UPnPError(code, exc.description) from None
         values[name] = value
     for arg in expected:
         if arg.name not in values:

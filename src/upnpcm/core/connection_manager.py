@@ -64,6 +64,12 @@ R8  Idle lease (the standard asks the device to clean up connections whose
     CurrentConnectionIDs changes once per sweep. A reference whose ``now``
     is unknown (None) counts from the next sweep, so a row never expires
     early. ``connection_idle_timeout = 0`` keeps rows until ConnectionComplete.
+R9  Instances (a renderer): with a :class:`ConnectionBinder`, PrepareForConnection
+    asks it for the AVTransport and RenderingControl instances of the new
+    connection (their InstanceIDs become AVTransportID and RcsID; a binder
+    that refuses answers its fault, e.g. 704, and no row or ID is used);
+    ConnectionComplete and the idle sweep (R8) release them. Without one,
+    both IDs are -1 (nothing is associated).
 """
 
 from __future__ import annotations
@@ -71,7 +77,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import Final
+from typing import Final, Protocol
 
 from upnpcm.core.description import Action, Argument, ServiceDescription, StateVariable
 from upnpcm.core.http import decimal
@@ -82,6 +88,7 @@ from upnpcm.errors import ProtocolInfoError, RemoteProtocolError, UPnPError
 __all__ = [
     "CONNECTION_MANAGER_ID",
     "CONNECTION_MANAGER_TYPE",
+    "ConnectionBinder",
     "ConnectionInfo",
     "ConnectionManager",
     "ConnectionManagerConfig",
@@ -143,6 +150,22 @@ class ConnectionInfo:
             "Direction": str(self.direction),
             "Status": str(self.status),
         }
+
+
+class ConnectionBinder(Protocol):
+    """Creates and frees the service instances of a connection (rule R9)."""
+
+    def bind(self, info: ConnectionInfo) -> tuple[int, int]:
+        """(AVTransportID, RcsID) of the instances made for ``info`` (-1: none).
+
+        Raises:
+            UPnPError: the instances cannot be made (the action's fault).
+        """
+        ...
+
+    def release(self, info: ConnectionInfo) -> None:
+        """The connection ended: free what :meth:`bind` made for it."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,8 +310,14 @@ class ConnectionManager:
     it renews the lease (R8).
     """
 
-    def __init__(self, config: ConnectionManagerConfig | None = None) -> None:
+    def __init__(
+        self,
+        config: ConnectionManagerConfig | None = None,
+        *,
+        binder: ConnectionBinder | None = None,
+    ) -> None:
         self._config = config or ConnectionManagerConfig()
+        self._binder = binder
         cacheable = {"GetProtocolInfo", "GetCurrentConnectionIDs", "GetCurrentConnectionInfo"}
         if self._leased:
             cacheable.discard("GetCurrentConnectionInfo")
@@ -419,6 +448,12 @@ class ConnectionManager:
             peer_connection_id=peer_connection_id,
             direction=wanted,
         )
+        if self._binder is not None:
+            try:
+                av_transport_id, rcs_id = self._binder.bind(info)
+            except UPnPError as exc:
+                raise self._refuse(exc.code, exc.description or exc.meaning or "") from None
+            info = replace(info, av_transport_id=av_transport_id, rcs_id=rcs_id)
         self._next_id += 1
         self._connections[info.connection_id] = info
         self._id_texts[info.connection_id] = str(info.connection_id)
@@ -465,8 +500,11 @@ class ConnectionManager:
         """
         if not self._config.prepare_for_connection:
             raise UPnPError(401, "ConnectionComplete is not offered by this device")
-        if self._connections.pop(connection_id, None) is None:
+        info = self._connections.pop(connection_id, None)
+        if info is None:
             raise self._refuse(706, f"no connection {connection_id}")
+        if self._binder is not None:
+            self._binder.release(info)
         del self._id_texts[connection_id]
         self._last_seen.pop(connection_id, None)
         if not self._last_seen:
@@ -526,9 +564,11 @@ class ConnectionManager:
         stamps = {cid: now if seen is None else seen for cid, seen in self._last_seen.items()}
         gone = sorted(cid for cid, seen in stamps.items() if seen + timeout <= now)
         for connection_id in gone:
-            del self._connections[connection_id]
+            info = self._connections.pop(connection_id)
             del self._id_texts[connection_id]
             del stamps[connection_id]
+            if self._binder is not None:
+                self._binder.release(info)
         if not self._ordered:  # every stamp is known now: restore reference order
             stamps = dict(sorted(stamps.items(), key=lambda item: item[1]))
             self._ordered = True

@@ -32,11 +32,32 @@ H7  Leases: a handler with an idle lease (:class:`LeasedHandler`, e.g. the
     ConnectionManager's rows) gets the request's ``now`` with each action,
     and :meth:`DeviceCore.handle_timer` lets it drop what expired; the
     evented changes that causes are queued like any other.
+
+Hosted services of one's own (rules I1-I4, Q4)
+----------------------------------------------
+I1  A handler with a clock (:class:`TimedHandler`: LastChange moderation, a
+    playing track's end) is moved to ``now`` before its changes are drained,
+    and woken at its :meth:`~TimedHandler.next_deadline` like every other
+    timed duty (T1).
+I2  A handler may answer an action with an awaitable (an ``async`` action):
+    :meth:`DeviceCore.handle` then returns a :class:`PendingAction` instead of
+    a response; the adapter awaits it, at most until its ``deadline``
+    (``now`` + ``DeviceLimits.action_timeout``), and hands the outcome to
+    :meth:`DeviceCore.finish_action`, which builds the answer. Past the
+    deadline the answer is fault 501 and the awaitable is cancelled. Other
+    requests are answered meanwhile; the core never waits.
+I3  An action that fails still has its state changes evented: changes are
+    drained after faults as after answers.
+I4  A value outside an argument's allowed list or range is 601, unless the
+    service names its own code for that state variable (``value_faults``).
+Q4  Pending values of a variable with a merge rule (``event_merges``:
+    LastChange) are merged for each subscriber, not replaced.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import inspect
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Final, Protocol, cast, runtime_checkable
@@ -81,8 +102,10 @@ __all__ = [
     "DeviceResult",
     "HostedService",
     "LeasedHandler",
+    "PendingAction",
     "Resource",
     "ServiceHandler",
+    "TimedHandler",
 ]
 
 #: Every method HTTP/1.1 or UPnP defines; anything else is answered 501 (H1).
@@ -113,10 +136,11 @@ class ServiceHandler(Protocol):
 
     def handle_action(
         self, action: str, arguments: Mapping[str, object], *, now: float | None = None
-    ) -> Mapping[str, object]:
+    ) -> Mapping[str, object] | Awaitable[Mapping[str, object]]:
         """Run an action with checked arguments; return its out-arguments by name.
 
         ``now`` is the request's monotonic time (for leases; ignore it if unused).
+        An awaitable answer is awaited by the adapter (rule I2).
         """
         ...
 
@@ -176,6 +200,19 @@ class LeasedHandler(Protocol):
         ...
 
 
+@runtime_checkable
+class TimedHandler(Protocol):
+    """A handler with a clock of its own (rule I1): moderation windows, timed state."""
+
+    def advance(self, now: float) -> None:
+        """Do what is due by ``now`` (queue the events it causes)."""
+        ...
+
+    def next_deadline(self) -> float | None:
+        """When :meth:`advance` next has work (monotonic), or None."""
+        ...
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class HostedService:
     """A service this device serves: its description entry, SCPD and implementation."""
@@ -184,6 +221,26 @@ class HostedService:
     scpd: ServiceDescription
     scpd_xml: bytes
     handler: ServiceHandler
+    #: State variable name -> the error code for a value outside its allowed list/range (I4).
+    value_faults: Mapping[str, int] = field(default_factory=dict)
+    #: Evented variable name -> how two pending values of it merge (Q4).
+    event_merges: Mapping[str, Callable[[str, str], str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PendingAction:
+    """An action whose handler answered with an awaitable (rule I2).
+
+    The adapter awaits :attr:`awaitable` until :attr:`deadline` (monotonic, the
+    ``now`` of :meth:`DeviceCore.handle` plus the action timeout) and passes
+    the outcome to :meth:`DeviceCore.finish_action`.
+    """
+
+    awaitable: Awaitable[Mapping[str, object]]
+    deadline: float
+    operation: str
+    hosted: HostedService
+    action: Action
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -238,6 +295,13 @@ class DeviceLimits:
     check_host: bool = True
     #: Host header values accepted besides the listening ip:port (e.g. a name).
     allowed_hosts: frozenset[str] = field(default_factory=frozenset)
+    #: Seconds an async action may take before it is answered 501 (I2); below the
+    #: 30 s a control point waits for an answer (UDA 1.1 §3.2.2).
+    action_timeout: float = 25.0
+
+    def __post_init__(self) -> None:
+        if not self.action_timeout > 0:
+            raise ValueError("action_timeout must be positive")
 
 
 @lru_cache(maxsize=64)
@@ -284,6 +348,17 @@ class DeviceCore:
             for hosted in self._services
             if isinstance(hosted.handler, LeasedHandler)
         )
+        self._timed: dict[int, TimedHandler] = {
+            id(hosted): hosted.handler
+            for hosted in self._services
+            if isinstance(hosted.handler, TimedHandler)
+        }
+        leased_by_id = {id(hosted): handler for hosted, handler in self._leased}
+        #: Per hosted service with a clock or leases: (lease, clock) deadline sources.
+        self._clocks: dict[int, tuple[LeasedHandler | None, TimedHandler | None]] = {
+            key: (leased_by_id.get(key), self._timed.get(key))
+            for key in {*leased_by_id, *self._timed}
+        }
         #: Handlers told the address a request arrived on (their answers differ per address).
         self._addressed: dict[int, AddressedHandler] = {
             id(h): cast("AddressedHandler", h.handler)
@@ -301,7 +376,13 @@ class DeviceCore:
         self._handler_paths: dict[int, str] = {}
         self._delivery = NotifyScheduler(self._tables, delivery or DeliveryPolicy())
         self._deadline: float | None = None
+        # next_deadline() is remembered in parts: an action moves only its own
+        # service's part (and the pacing part if it queued events), the rest stays.
         self._deadline_stale = True
+        self._shared_deadline: float | None = None  # tables and delivery
+        self._shared_stale = True
+        self._service_deadlines: dict[int, float | None] = {}
+        self._stale_services: set[int] = set()
         document = description_xml
         if document is None:
             document = render_device_description(description)
@@ -319,7 +400,7 @@ class DeviceCore:
         elif not isinstance(existing, _ResourceRoute) or existing.resource.body != hosted.scpd_xml:
             raise ValueError(f"two different documents at {svc.scpd_url}")
         self._add(svc.control_url, _ControlRoute(hosted))
-        table = SubscriberTable(gena_policy)
+        table = SubscriberTable(gena_policy, merges=hosted.event_merges)
         self._tables[svc.event_sub_url] = table
         self._handler_paths[id(hosted.handler)] = svc.event_sub_url
         self._add(svc.event_sub_url, _EventRoute(hosted, table))
@@ -383,8 +464,10 @@ class DeviceCore:
 
     # ---------------------------------------------------------------- requests
 
-    def handle(self, request: HttpRequest, *, now: float = 0.0, entropy: int = 0) -> DeviceResult:
-        """Answer one request (rules H1-H7).
+    def handle(
+        self, request: HttpRequest, *, now: float = 0.0, entropy: int = 0
+    ) -> DeviceResult | PendingAction:
+        """Answer one request (rules H1-H7), or hand back an action to await (I2).
 
         Args:
             request: the request, body fully read (the adapter enforces
@@ -424,11 +507,37 @@ class DeviceCore:
 
     def flush_events(self, now: float) -> list[Effect]:
         """Queue the changes made outside a request (API calls); return what to send."""
-        self._deadline_stale = True  # invalidates: next_deadline (pacing)
         effects: list[Effect] = []
         for hosted in self._services:
             effects.extend(self._drain(hosted, now))
         return effects
+
+    def finish_action(
+        self,
+        pending: PendingAction,
+        now: float,
+        *,
+        outputs: Mapping[str, object] | None = None,
+        error: BaseException | None = None,
+        timed_out: bool = False,
+    ) -> DeviceResult:
+        """The answer to an awaited action (I2): its ``outputs``, its ``error``, or a timeout.
+
+        ``timed_out`` means the deadline passed first (the adapter cancelled
+        the awaitable): fault 501. An error that is a :class:`UPnPError` is
+        its fault; any other is fault 501 with a :class:`ServiceFailed`.
+        """
+        hosted, operation = pending.hosted, pending.operation
+        if timed_out:
+            seconds = f"{self.limits.action_timeout:g}"
+            result = self._fault(
+                UPnPError(501, f"Action Failed: no answer within {seconds} s"), operation=operation
+            )
+        elif error is not None:
+            result = self._failure(error, operation)
+        else:
+            result = self._answer(hosted, pending.action, outputs or {}, operation)
+        return self._with_events(result, hosted, now)
 
     def notify_done(self, path: str, sid: str, status: int | None, now: float) -> list[Effect]:
         """The outcome of a :class:`SendNotify`: the last status, None if none answered (E4)."""
@@ -440,12 +549,30 @@ class DeviceCore:
     def next_deadline(self) -> float | None:
         """When :meth:`handle_timer` next has work (monotonic), or None (T1)."""
         if self._deadline_stale:
-            deadlines = [table.next_deadline() for table in self._tables.values()]
-            deadlines += [handler.next_expiry() for _, handler in self._leased]
-            deadlines.append(self._delivery.next_deadline())
-            self._deadline = min((d for d in deadlines if d is not None), default=None)
             self._deadline_stale = False
-        return self._deadline
+            self._shared_stale = True
+            self._stale_services.update(self._clocks)
+        elif not self._shared_stale and not self._stale_services:
+            return self._deadline
+        if self._shared_stale:
+            self._shared_stale = False
+            deadlines = [table.next_deadline() for table in self._tables.values()]
+            deadlines.append(self._delivery.next_deadline())
+            self._shared_deadline = min((d for d in deadlines if d is not None), default=None)
+        for key in self._stale_services:
+            lease, clock = self._clocks[key]
+            due = lease.next_expiry() if lease is not None else None
+            ticks = clock.next_deadline() if clock is not None else None
+            if due is None or (ticks is not None and ticks < due):
+                due = ticks
+            self._service_deadlines[key] = due
+        self._stale_services.clear()
+        best = self._shared_deadline
+        for due in self._service_deadlines.values():
+            if due is not None and (best is None or due < best):
+                best = due
+        self._deadline = best
+        return best
 
     def handle_timer(self, now: float) -> list[Effect]:
         """Do what is due by ``now``: subscription expiry, idle leases, pacing (T1)."""
@@ -459,6 +586,12 @@ class DeviceCore:
             if dropped:
                 effects.append(LeasesExpired(hosted.service.event_sub_url, tuple(dropped)))
                 effects.extend(self._drain(hosted, now))
+        for hosted in self._services:
+            timed = self._timed.get(id(hosted))
+            if timed is not None:
+                due = timed.next_deadline()
+                if due is not None and due <= now:
+                    effects.extend(self._drain(hosted, now))  # I1: advances it first
         effects.extend(self._delivery.handle_timer(now))
         return effects
 
@@ -517,10 +650,56 @@ class DeviceCore:
             effects=() if cause is None else (ServiceFailed(operation, cause),),
         )
 
+    def _answer(
+        self, hosted: HostedService, action: Action, outputs: Mapping[str, object], operation: str
+    ) -> DeviceResult:
+        """The 200 answer carrying ``outputs``; out-arguments that do not fit are 501 (H5)."""
+        if not outputs and not action.out_arguments:  # nothing to say: the same bytes (M1)
+            response = self.memo.empty_answer(
+                (id(hosted), action.name), hosted, action, build=self._response
+            )
+            return DeviceResult(response=response, operation=operation)
+        try:
+            pairs = encode_arguments(hosted.scpd, action.out_arguments, outputs)
+        except Exception as exc:  # the service answered values its SCPD does not allow
+            return self._fault(UPnPError(501, _GENERIC_FAILURE), operation=operation, cause=exc)
+        return DeviceResult(response=self._response(hosted, action, pairs), operation=operation)
+
+    def _response(
+        self, hosted: HostedService, action: Action, pairs: Sequence[tuple[str, str]] = ()
+    ) -> HttpResponse:
+        body = build_action_response(hosted.service.service_type, action.name, list(pairs))
+        return HttpResponse(status=200, headers=self._soap_headers, body=body)
+
+    def _failure(self, error: BaseException, operation: str) -> DeviceResult:
+        """A service's exception as its answer: its own fault, or 501 (H5)."""
+        if isinstance(error, UPnPError):
+            return self._fault(error, operation=operation)
+        return self._fault(UPnPError(501, _GENERIC_FAILURE), operation=operation, cause=error)
+
+    def _with_events(self, result: DeviceResult, hosted: HostedService, now: float) -> DeviceResult:
+        """``result`` with the effects of the changes its action made (I3)."""
+        drained = self._drain(hosted, now)
+        if not drained:
+            return result
+        return DeviceResult(
+            response=result.response,
+            operation=result.operation,
+            effects=(*result.effects, *drained),
+        )
+
     def _drain(self, hosted: HostedService, now: float) -> list[Effect]:
+        # Every path that ran the service (an action, an awaited action, a flush, a
+        # timer) drains it: its leases or clock may have moved.
+        if id(hosted) in self._clocks:
+            self._stale_services.add(id(hosted))  # invalidates: next_deadline (its leases, clock)
+        timed = self._timed.get(id(hosted)) if self._timed else None
+        if timed is not None:
+            timed.advance(now)  # I1
         events = hosted.handler.events()
         if not events:
             return []
+        self._shared_stale = True  # invalidates: next_deadline (pacing of the events queued)
         path = hosted.service.event_sub_url
         table = self._tables[path]
         sids: dict[str, None] = {}
@@ -539,7 +718,9 @@ class DeviceCore:
             effects.append(SubscriptionEnded(path, sid, "expired"))
         return effects
 
-    def _control(self, hosted: HostedService, request: HttpRequest, *, now: float) -> DeviceResult:
+    def _control(
+        self, hosted: HostedService, request: HttpRequest, *, now: float
+    ) -> DeviceResult | PendingAction:
         if not is_xml_media_type(request.headers.get("Content-Type")):
             return DeviceResult(response=self._plain(415, "Content-Type must be text/xml"))
         if len(request.body) > self.limits.max_body:
@@ -570,34 +751,44 @@ class DeviceCore:
             hit = self.memo.answer(key, version)
             if hit is not None:
                 return DeviceResult(response=hit, operation=operation)
-        self._deadline_stale = True  # invalidates: next_deadline (leases, pacing)
         try:
             arguments = self._decode(hosted, action, key)
-            addressed = self._addressed.get(id(hosted))
+        except UPnPError as exc:
+            return self._fault(exc, operation=operation)
+        outputs: Mapping[str, object] | Awaitable[Mapping[str, object]]
+        try:
+            addressed = self._addressed.get(id(hosted)) if self._addressed else None
             if addressed is not None:
                 outputs = addressed.handle_action(
                     call.action, arguments, now=now, local=request.local
                 )
             else:
                 outputs = hosted.handler.handle_action(call.action, arguments, now=now)
-            pairs = encode_arguments(hosted.scpd, action.out_arguments, outputs)
-        except UPnPError as exc:
-            return self._fault(exc, operation=operation)
         except Exception as exc:
-            return self._fault(UPnPError(501, _GENERIC_FAILURE), operation=operation, cause=exc)
-        body = build_action_response(hosted.service.service_type, call.action, pairs)
-        response = HttpResponse(status=200, headers=self._soap_headers, body=body)
-        if cacheable:
-            self.memo.keep_answer(key, version, response)
-        return DeviceResult(
-            response=response, operation=operation, effects=tuple(self._drain(hosted, now))
-        )
+            return self._with_events(self._failure(exc, operation), hosted, now)
+        if type(outputs) is not dict and inspect.isawaitable(outputs):
+            return PendingAction(
+                awaitable=outputs,
+                deadline=now + self.limits.action_timeout,
+                operation=operation,
+                hosted=hosted,
+                action=action,
+            )
+        result = self._answer(hosted, action, outputs, operation)
+        if cacheable and result.response.status == 200:
+            self.memo.keep_answer(key, version, result.response)
+        return self._with_events(result, hosted, now)
 
     def _decode(self, hosted: HostedService, action: Action, key: ReadKey) -> dict[str, UPnPValue]:
         # Control points repeat the same arguments (PrepareForConnection with the same
         # protocolInfo, polling with the same InstanceID): each distinct set of
         # arguments is checked once (M1). Only accepted sets are kept; the handler gets a copy.
-        values = self.memo.decoded(key, lambda: decode_in_arguments(hosted.scpd, action, key[2]))
+        values = self.memo.decoded(
+            key,
+            lambda: decode_in_arguments(
+                hosted.scpd, action, key[2], value_faults=hosted.value_faults
+            ),
+        )
         return dict(values)
 
     def _event(

@@ -61,6 +61,10 @@ E3  SEQ grows by one per message taken, whether or not delivery succeeds, so a
     initial event).
 E4  A 412 answer drops the subscription at once; ``max_failures``
     consecutive failed deliveries drop it; expiry drops it.
+Q4  A variable with a merge rule (``merges``: LastChange, whose values are
+    deltas) is not replaced in a pending set but merged with the value
+    already waiting there, so a subscriber behind by several changes still
+    hears every one (:mod:`upnpcm.core.lastchange`).
 """
 
 from __future__ import annotations
@@ -343,8 +347,11 @@ class SubscriberTable:
         policy: GenaPolicy | None = None,
         *,
         networks: Iterable[Network] = (),
+        merges: Mapping[str, Callable[[str, str], str]] | None = None,
     ) -> None:
         self._policy = policy or GenaPolicy()
+        #: Variables whose pending values are merged, not replaced (Q4).
+        self._merges = dict(merges or {})
         self._subs: dict[str, Subscriber] = {}
         self._networks = tuple(networks)
         self._expired: list[str] = []
@@ -507,6 +514,17 @@ class SubscriberTable:
         for name, value in changes.items():  # what build_propertyset will need
             check_name(name)
             check_chars(value)
+        merges = self._merges
+        if merges and not merges.keys().isdisjoint(changes):
+            for sub in self._subs.values():
+                pending = sub.pending
+                for name, value in changes.items():
+                    earlier = pending.get(name)
+                    merge = merges.get(name)
+                    pending[name] = (
+                        value if earlier is None or merge is None else merge(earlier, value)
+                    )
+            return list(self._subs)
         for sub in self._subs.values():
             sub.pending.update(changes)
         return list(self._subs)

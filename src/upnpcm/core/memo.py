@@ -12,6 +12,8 @@ remembers what the protocol code would compute again for a repeated input:
 * checked and converted in-arguments, by (service, action, raw arguments);
 * whole answers of read-only actions, by (service, action, arguments), valid
   while the handler's ``state_version`` is unchanged;
+* the answer of an action without out-arguments (SetVolume, Stop…), by
+  (service, action): it is the same bytes every time it succeeds;
 * the verdict on a Host header (rule H2), by (Host, local address, port).
 
 M1  A fast path gives exactly the answer of the slow path: ``Memo(enabled=False)``
@@ -175,6 +177,7 @@ class Memo:
         self._request_bytes = 0
         self._decoded: dict[ReadKey, object] = {}
         self._answers: dict[ReadKey, tuple[int, HttpResponse]] = {}
+        self._empty_answers: dict[tuple[int, str], HttpResponse] = {}
         self._hosts: dict[tuple[str, str, int], str] = {}
 
     # ------------------------------------------------------------ SOAP parsing
@@ -250,9 +253,22 @@ class Memo:
         if self.enabled:
             _put(self._answers, key, (version, response))
 
+    def empty_answer(
+        self, key: tuple[int, str], *context: object, build: Callable[..., HttpResponse]
+    ) -> HttpResponse:
+        """``build(*context)``: the answer of an action without out-arguments, built once per key."""
+        if not self.enabled:
+            return build(*context)
+        found = self._empty_answers.get(key)
+        if found is None:
+            found = build(*context)
+            _put(self._empty_answers, key, found)
+        return found
+
     def forget_answers(self) -> None:
         """Drop every remembered answer (something they all carry changed)."""
         self._answers.clear()
+        self._empty_answers.clear()
 
     # -------------------------------------------------------------------- Host
 

@@ -8,29 +8,29 @@ sentence naming the element; nothing here raises on bad input.
 
 Rules
 -----
-Q1  A description's root is ``<root>`` in ``urn:schemas-upnp-org:device-1-0``
+J1  A description's root is ``<root>`` in ``urn:schemas-upnp-org:device-1-0``
     with a ``specVersion`` (major 1 or 2, minor a number) and one
     ``<device>``; an SCPD's root is ``<scpd>`` in
     ``urn:schemas-upnp-org:service-1-0`` with a ``specVersion``.
-Q2  Every device has deviceType, friendlyName, manufacturer, modelName and
+J2  Every device has deviceType, friendlyName, manufacturer, modelName and
     UDN, each non-empty; every service serviceType, serviceId, SCPDURL and
     controlURL, and an eventSubURL element (empty only when nothing is
     evented).
-Q3  A UDN is ``uuid:`` and a UUID, in RFC 4122 form from UDA 1.1 on; the
+J3  A UDN is ``uuid:`` and a UUID, in RFC 4122 form from UDA 1.1 on; the
     UDNs of a tree are unique, and so are the serviceIds of one device.
-Q4  deviceType is ``urn:<domain>:device:<type>:<v>``, serviceType
+J4  deviceType is ``urn:<domain>:device:<type>:<v>``, serviceType
     ``urn:<domain>:service:<type>:<v>``, serviceId
     ``urn:<domain>:serviceId:<id>``.
-Q5  Every URL of a description resolves (against URLBase or the description's
+J5  Every URL of a description resolves (against URLBase or the description's
     own URL) to an absolute http URL; SCPD, control and event URLs are on the
     host the description came from.
-Q6  Every argument names a relatedStateVariable of the SCPD; in-arguments come
+J6  Every argument names a relatedStateVariable of the SCPD; in-arguments come
     before out-arguments; a retval is the first out-argument.
-Q7  dataType is one UDA defines; an allowedValueList belongs to a string and
+J7  dataType is one UDA defines; an allowedValueList belongs to a string and
     holds distinct values, an allowedValueRange to a number with minimum <=
     maximum (and a positive step), both of the variable's type; a
     defaultValue is of the type and inside the list or range.
-Q8  A ConnectionManager SCPD has the standard's required actions and state
+J8  A ConnectionManager SCPD has the standard's required actions and state
     variables: argument names, order, directions and related types as the
     standard has them; PrepareForConnection and ConnectionComplete are
     offered together or not at all.
@@ -89,11 +89,11 @@ _NUMERIC: Final = frozenset({*INTEGER_RANGES, "int", "r4", "r8", "number", "floa
 _STRINGS: Final = frozenset({"string"})
 
 
-# ----------------------------------------------------------------- documents (Q1, Q2)
+# ----------------------------------------------------------------- documents (J1, J2)
 
 
 def root_problems(root: Element, kind: str) -> list[str]:
-    """Q1 (root element, namespace, one device); ``kind`` is ``"device"`` or ``"scpd"``."""
+    """J1 (root element, namespace, one device); ``kind`` is ``"device"`` or ``"scpd"``."""
     name, namespace = ("root", DEVICE_NS) if kind == "device" else ("scpd", SERVICE_NS)
     problems: list[str] = []
     if local_name(root.tag) != name:
@@ -108,7 +108,7 @@ def root_problems(root: Element, kind: str) -> list[str]:
 
 
 def spec_version_problems(root: Element) -> list[str]:
-    """Q1 (specVersion: major 1 or 2, minor a number) for a description or an SCPD."""
+    """J1 (specVersion: major 1 or 2, minor a number) for a description or an SCPD."""
     spec = child(root, "specVersion")
     if spec is None:
         return ["no <specVersion>"]
@@ -133,7 +133,7 @@ def _device_elements(root: Element) -> Iterator[Element]:
 
 
 def required_element_problems(root: Element, evented: dict[str, bool] | None = None) -> list[str]:
-    """Q2 over a parsed description.
+    """J2 over a parsed description.
 
     ``evented`` maps a serviceId to whether its SCPD has evented variables,
     when known: an empty eventSubURL is a problem only for those.
@@ -164,7 +164,7 @@ def required_element_problems(root: Element, evented: dict[str, bool] | None = N
     return problems
 
 
-# ----------------------------------------------------------------- identities (Q3, Q4)
+# ----------------------------------------------------------------- identities (J3, J4)
 
 
 def _devices(description: DeviceDescription) -> list[Device]:
@@ -174,7 +174,7 @@ def _devices(description: DeviceDescription) -> list[Device]:
 def udn_problems(
     description: DeviceDescription, *, uda: tuple[int, int]
 ) -> tuple[list[str], list[str]]:
-    """Q3 UDN form: (violations, tolerated) — a UUID not in RFC 4122 form is tolerated before UDA 1.1."""
+    """J3 UDN form: (violations, tolerated) — a UUID not in RFC 4122 form is tolerated before UDA 1.1."""
     violations: list[str] = []
     tolerated: list[str] = []
     for device in _devices(description):
@@ -188,7 +188,7 @@ def udn_problems(
 
 
 def unique_id_problems(description: DeviceDescription) -> list[str]:
-    """Q3 uniqueness: UDNs in the tree, serviceIds within each device."""
+    """J3 uniqueness: UDNs in the tree, serviceIds within each device."""
     problems: list[str] = []
     seen: set[str] = set()
     for device in _devices(description):
@@ -205,7 +205,7 @@ def unique_id_problems(description: DeviceDescription) -> list[str]:
 
 
 def type_urn_problems(description: DeviceDescription) -> list[str]:
-    """Q4 for every device and service of the tree."""
+    """J4 for every device and service of the tree."""
     problems: list[str] = []
     for device in _devices(description):
         if not _DEVICE_TYPE_RE.match(device.device_type):
@@ -224,7 +224,7 @@ def type_urn_problems(description: DeviceDescription) -> list[str]:
     return problems
 
 
-# ----------------------------------------------------------------------- URLs (Q5)
+# ----------------------------------------------------------------------- URLs (J5)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -256,7 +256,7 @@ def _urls(description: DeviceDescription) -> Iterator[_Url]:
 
 
 def resolve_url(description: DeviceDescription, location: str, url: str) -> str | None:
-    """``url`` made absolute (Q5), or None when it cannot be (not http, no host, bad port)."""
+    """``url`` made absolute (J5), or None when it cannot be (not http, no host, bad port)."""
     try:
         absolute = description.absolute_url(location, url)
         parts = urlsplit(absolute)
@@ -269,7 +269,7 @@ def resolve_url(description: DeviceDescription, location: str, url: str) -> str 
 
 
 def description_url_problems(description: DeviceDescription, location: str) -> list[str]:
-    """Q5: every URL resolves; SCPD, control and event URLs are on LOCATION's host."""
+    """J5: every URL resolves; SCPD, control and event URLs are on LOCATION's host."""
     problems: list[str] = []
     try:
         own = plain_ip(urlsplit(location).hostname or "") or (urlsplit(location).hostname or "")
@@ -295,11 +295,11 @@ def description_urls(description: DeviceDescription, location: str) -> list[tupl
     ]
 
 
-# ------------------------------------------------------------------------ SCPD (Q6, Q7)
+# ------------------------------------------------------------------------ SCPD (J6, J7)
 
 
 def argument_problems(scpd: ServiceDescription) -> tuple[list[str], list[str]]:
-    """Q6: (missing relatedStateVariables, order problems)."""
+    """J6: (missing relatedStateVariables, order problems)."""
     missing: list[str] = []
     order: list[str] = []
     for action in scpd.actions:
@@ -341,7 +341,7 @@ def _number(text: str) -> float | None:
 
 
 def variable_problems(scpd: ServiceDescription) -> tuple[list[str], list[str]]:
-    """Q7: (data type problems, allowed value/range/default problems)."""
+    """J7: (data type problems, allowed value/range/default problems)."""
     types: list[str] = []
     allowed: list[str] = []
     for var in scpd.state_variables:
@@ -407,7 +407,7 @@ def _range_problems(var: StateVariable) -> list[str]:
     return problems
 
 
-# ------------------------------------------------------------- values of a variable (Q7)
+# ------------------------------------------------------------- values of a variable (J7)
 
 #: A valid value of each type that has no allowed list or range to take one from.
 _ZERO: Final = {
@@ -422,7 +422,7 @@ _ZERO: Final = {
 
 
 def sample_value(var: StateVariable) -> str:
-    """A value ``var`` accepts (Q7): its first allowed value, the range's minimum, its default, or a zero."""
+    """A value ``var`` accepts (J7): its first allowed value, the range's minimum, its default, or a zero."""
     if var.allowed_values:
         return var.allowed_values[0]
     if var.allowed_range is not None and _fits(var, var.allowed_range.minimum):
@@ -460,12 +460,12 @@ def wrong_type_value(var: StateVariable) -> str | None:
     return None
 
 
-# ---------------------------------------------------------------- ConnectionManager (Q8)
+# ---------------------------------------------------------------- ConnectionManager (J8)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CmComparison:
-    """A ConnectionManager SCPD against the standard's (Q8)."""
+    """A ConnectionManager SCPD against the standard's (J8)."""
 
     problems: tuple[str, ...]
     optional_present: tuple[str, ...]
@@ -473,7 +473,7 @@ class CmComparison:
 
 
 def compare_cm_scpd(scpd: ServiceDescription, standard: ServiceDescription) -> CmComparison:
-    """Q8: ``scpd`` against ``standard`` (the full CM SCPD, optional actions included).
+    """J8: ``scpd`` against ``standard`` (the full CM SCPD, optional actions included).
 
     The standard's actions that :data:`OPTIONAL_CM_ACTIONS` names may be
     absent; present, they must match like the others.

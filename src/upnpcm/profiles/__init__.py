@@ -12,6 +12,10 @@ profile runs on the same core; only the configuration differs.
 ``sonos`` (:mod:`upnpcm.profiles.sonos`)
     A zone player's ConnectionManagers, DeviceProperties and ``/status``.
 
+``renderer`` (:mod:`upnpcm.profiles.renderer`)
+    The MediaRenderer of :mod:`upnpcm.renderer` (AVTransport, RenderingControl,
+    ConnectionManager), built with the public hosting API.
+
 A new profile is one module with a ``PROFILE = Profile(name, build, summary)``
 and one line in :data:`PROFILES` below (and its name in ``upnpcm serve --profile``).
 """
@@ -21,7 +25,7 @@ from __future__ import annotations
 from typing import Final
 
 from upnpcm.errors import ConfigError
-from upnpcm.profiles import sonos, standard
+from upnpcm.profiles import renderer, sonos, standard
 from upnpcm.profiles.base import DeviceSpec, Profile, cm_service, default_server_header, gena_policy
 from upnpcm.profiles.sonos import sonos_sid
 from upnpcm.settings import DeviceSettings
@@ -40,6 +44,7 @@ __all__ = [
 
 #: Every profile by name: one line per profile module.
 PROFILES: Final[dict[str, Profile]] = {
+    renderer.PROFILE.name: renderer.PROFILE,
     sonos.PROFILE.name: sonos.PROFILE,
     standard.PROFILE.name: standard.PROFILE,
 }
