@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 from typing import Final
 
@@ -32,8 +33,9 @@ _LOG: Final = logging.getLogger("upnpcm.host")
 class DeviceHost:
     """A device built from settings (or a ready :class:`DeviceSpec`), served over HTTP.
 
-    ``http_limits`` overrides the HTTP sizes, timeouts and the connection cap
-    (:class:`~upnpcm.aio.http_server.HttpLimits`; rules B1-B4 by default).
+    The HTTP connection caps and timeouts come from ``settings.http`` (the
+    ``[http]`` table); ``http_limits`` replaces all of them (and the sizes)
+    at once (:class:`~upnpcm.aio.http_server.HttpLimits`; rules B1-B4 by default).
     """
 
     def __init__(
@@ -61,6 +63,10 @@ class DeviceHost:
         )
         port = self.settings.port if self.settings.port is not None else self.spec.default_port
         hosts = self.settings.host or None
+        if http_limits is None:
+            http_limits = replace(
+                HttpLimits(max_body=self.core.limits.max_body), **self.settings.http.overrides()
+            )
         self.server = DeviceServer(
             self.core,
             host=hosts,

@@ -40,6 +40,13 @@ Example ``upnpcm.toml`` (every key optional)::
     max_per_peer = 8
     callback_scope = "peer"         # or "subnet"
 
+    [http]                          # the device's HTTP server (docs/security.md)
+    max_connections = 64            # TCP connections open at once; more get 503
+    max_connections_per_peer = 8    # from one address; more get 503
+    header_timeout = 10             # seconds for a request head
+    body_timeout = 30               # seconds for the rest of a body
+    keepalive_timeout = 15          # seconds an idle kept-alive connection stays open
+
 A list is joined with :func:`~upnpcm.core.protocol_info.format_list` (commas
 inside an entry escaped); a string is served exactly as written.
 """
@@ -53,6 +60,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Final
 
+from upnpcm.aio.http_server import HttpLimits
 from upnpcm.core.protocol_info import ProtocolInfo, format_list, parse_list
 from upnpcm.errors import ProtocolInfoError, UpnpCmError
 
@@ -62,6 +70,7 @@ __all__ = [
     "ConfigError",
     "DeviceSettings",
     "GenaSettings",
+    "HttpSettings",
     "check_text",
     "load_settings",
 ]
@@ -119,6 +128,26 @@ class GenaSettings:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class HttpSettings:
+    """The device's HTTP connection caps and timeouts (``[http]``).
+
+    ``None`` keeps the default of :class:`~upnpcm.aio.http_server.HttpLimits`
+    (64 connections, 8 per peer, 10 / 30 / 15 s). Checked here, once: every
+    value positive, the per-peer cap not above the global one.
+    """
+
+    max_connections: int | None = None
+    max_connections_per_peer: int | None = None
+    header_timeout: float | None = None
+    body_timeout: float | None = None
+    keepalive_timeout: float | None = None
+
+    def overrides(self) -> dict[str, Any]:
+        """The values given, by name (what :class:`HttpLimits` should change)."""
+        return {f.name: v for f in fields(self) if (v := getattr(self, f.name)) is not None}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DeviceSettings:
     """Everything that shapes a hosted device. Defaults work with no file at all."""
 
@@ -143,6 +172,7 @@ class DeviceSettings:
     server_source: str = DEFAULT_SOURCE
     server_sink: str = ""
     gena: GenaSettings = field(default_factory=GenaSettings)
+    http: HttpSettings = field(default_factory=HttpSettings)
     #: Profile-specific settings (e.g. ``household`` for sonos) kept as given.
     profile_options: Mapping[str, Any] = field(default_factory=dict)
 
@@ -246,6 +276,9 @@ def settings_from_mapping(
         if section == "gena":
             updates["gena"] = _gena(table)
             continue
+        if section == "http":
+            updates["http"] = _http(table)
+            continue
         known = _SECTIONS.get(section)
         if known is None:
             raise ConfigError(f"unknown section [{section}]")
@@ -305,6 +338,32 @@ def _gena(table: Mapping[str, Any]) -> GenaSettings:
     if gena.min_interval < 0:
         raise ConfigError("[gena].min_interval must not be negative")
     return gena
+
+
+def _http(table: Mapping[str, Any]) -> HttpSettings:
+    known = {f.name for f in fields(HttpSettings)}
+    values: dict[str, Any] = {}
+    for key in table:
+        if key not in known:
+            raise ConfigError(f"unknown key {key!r} in [http]")
+        kind: type | tuple[type, ...] = int if key.startswith("max_") else (int, float)
+        value = _expect(table, key, kind, "[http]")
+        if not value > 0 or value == float("inf"):
+            raise ConfigError(f"[http].{key} must be a positive, finite number")
+        values[key] = value
+    http = HttpSettings(**values)
+    defaults = HttpLimits()
+    total = http.max_connections or defaults.max_connections
+    per_peer = http.max_connections_per_peer or min(defaults.max_connections_per_peer, total)
+    if per_peer > total:
+        raise ConfigError(
+            f"[http].max_connections_per_peer ({per_peer}) must not exceed "
+            f"max_connections ({total})"
+        )
+    if http.max_connections is not None and http.max_connections_per_peer is None:
+        # A global cap under the default per-peer cap lowers the per-peer cap with it.
+        http = replace(http, max_connections_per_peer=per_peer)
+    return http
 
 
 def load_settings(path: Path | str, *, base: DeviceSettings | None = None) -> DeviceSettings:
