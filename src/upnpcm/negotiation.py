@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 from upnpcm.aio.control_point import RemoteService
+from upnpcm.core.http import decimal
 from upnpcm.core.protocol_info import Pair, ProtocolInfo, best_pairs, canonical_mime, parse_list
 from upnpcm.errors import (
     ConnectError,
@@ -178,12 +179,10 @@ async def _prepare(
 
 
 def _int(value: object, default: int) -> int:
+    """An out-argument as an integer: already one (typed by the SCPD), else its text."""
     if isinstance(value, int) and not isinstance(value, bool):
         return value
-    try:
-        return int(str(value))
-    except ValueError:
-        return default
+    return decimal(str(value).strip(), default=default, signed=True)
 
 
 async def _complete(service: RemoteService, connection_id: int) -> dict[str, Any]:

@@ -62,3 +62,37 @@ def test_helpers():
     assert format_host("1.2.3.4", 80) == "1.2.3.4:80"
     assert normalise_ip("::ffff:10.0.0.1") == "10.0.0.1"
     assert normalise_ip("not-an-ip") == "not-an-ip"
+
+
+# ------------------------------------------------------------- the one integer parser
+
+
+@pytest.mark.parametrize(
+    ("text", "kwargs", "expected"),
+    [
+        ("0", {}, 0),
+        ("1400", {}, 1400),
+        ("18446744073709551615", {}, 2**64 - 1),  # 20 digits: still a number
+        ("1" * 21, {}, None),  # one more: refused before conversion
+        ("9" * 5000, {}, None),  # int() would raise ValueError (4,300-digit limit)
+        ("9" * 5000, {"default": 7}, 7),
+        ("", {}, None),
+        (None, {}, None),
+        (None, {"default": 3}, 3),
+        ("\u00b2", {}, None),  # superscript two: isdigit() is True, int() raises
+        ("\u0661\u0662", {}, None),  # Arabic-Indic digits: not what a peer writes
+        (" 12", {}, None),  # the caller strips
+        ("-1", {}, None),
+        ("-1", {"signed": True}, -1),
+        ("+15", {"signed": True}, 15),
+        ("-", {"signed": True}, None),
+        ("+-1", {"signed": True}, None),
+        ("0x10", {}, None),
+        ("1_000", {}, None),  # int() accepts underscores; protocols do not
+        ("123", {"max_digits": 2}, None),
+    ],
+)
+def test_decimal_is_the_one_integer_parser(text, kwargs, expected):
+    from upnpcm.core.http import decimal
+
+    assert decimal(text, **kwargs) == expected

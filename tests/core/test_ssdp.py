@@ -493,3 +493,16 @@ def test_reply_budget_bounds_output_per_second_over_a_long_storm():
         )
         per_second[int(now)] = per_second.get(int(now), 0) + len(out)
     assert max(per_second.values()) <= 100
+
+
+def test_over_long_numbers_are_dropped_never_raised():
+    # Issue-12 regression: a 5,000-digit status code raised ValueError out of the responder.
+    digits = "9" * 5000
+    with pytest.raises(RemoteProtocolError):
+        parse_datagram(f"HTTP/1.1 {digits} OK\r\nST: x\r\n\r\n".encode())
+    r = responder()
+    assert search(r, "", raw=f"HTTP/1.1 {digits} OK\r\nST: x\r\n\r\n".encode()) == []
+    assert r.ignored == 1
+    assert search(r, "ssdp:all", mx=digits[:900]) == []  # MX: refused, not converted
+    assert search(r, f"urn:schemas-upnp-org:device:MediaRenderer:{digits[:900]}") == []
+    assert search(r, "upnp:rootdevice")  # and searches are still answered

@@ -451,9 +451,12 @@ class HttpProtocol(asyncio.Protocol):
         # Complete now: trailer fields (on_header after this) are never added.
         headers = self._request_headers = Headers(self._headers)
         for value in headers.get_all("content-length"):
-            # llhttp has validated the digits; decimal() keeps this total anyway.
+            # llhttp has validated the digits; more than 20 of them (leading zeros
+            # included) are not a length we read (rule B8).
             length = decimal(value.strip())
-            if length is not None and length > self._limits.max_body:
+            if length is None:
+                self._fail(400, "bad Content-Length")
+            elif length > self._limits.max_body:
                 self._fail(413, "request body too large")
         expect = headers.get_all("expect")
         if (

@@ -34,6 +34,7 @@ import re
 from collections.abc import Mapping
 from typing import Final
 
+from upnpcm.core.http import decimal
 from upnpcm.errors import UPnPError
 
 __all__ = [
@@ -80,7 +81,6 @@ DATA_TYPES: Final = frozenset(
     }
 )
 _R4_MAX: Final = 3.40282347e38
-_INT_RE: Final = re.compile(r"[+-]?[0-9]+\Z")
 _FLOAT_RE: Final = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\Z")
 _FIXED_RE: Final = re.compile(r"[+-]?[0-9]{1,14}(?:\.[0-9]{0,4})?\Z")
 _TRUE: Final = frozenset({"1", "true", "yes"})
@@ -126,9 +126,9 @@ def from_wire(data_type: str, text: str) -> UPnPValue:
         return text
     value = text.strip()
     if data_type in INTEGER_RANGES or data_type == "int":
-        if not _INT_RE.match(value) or len(value) > _MAX_NUMBER_TEXT:
+        number = decimal(value, signed=True, max_digits=_MAX_NUMBER_TEXT)
+        if number is None:
             raise _bad(data_type, text)
-        number = int(value)
         bounds = INTEGER_RANGES.get(data_type)
         if bounds and not bounds[0] <= number <= bounds[1]:
             raise _bad(data_type, text, f"outside {bounds[0]}..{bounds[1]}")

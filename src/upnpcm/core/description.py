@@ -18,6 +18,7 @@ from typing import Final, Literal
 from urllib.parse import urljoin
 from xml.etree.ElementTree import Element, SubElement, indent, tostring
 
+from upnpcm.core.http import decimal
 from upnpcm.core.xml import check_name, child, child_text, children, local_name, parse_xml
 from upnpcm.errors import RemoteProtocolError
 
@@ -257,20 +258,10 @@ def _spec_version(root: Element) -> tuple[int, int]:
     spec = child(root, "specVersion")
     if spec is None:
         return (1, 0)
-    try:
-        return (
-            int(child_text(spec, "major", "1") or "1"),
-            int(child_text(spec, "minor", "0") or "0"),
-        )
-    except ValueError:
-        return (1, 0)
-
-
-def _int(text: str | None) -> int:
-    try:
-        return int((text or "0").strip())
-    except ValueError:
-        return 0
+    return (
+        decimal(child_text(spec, "major"), default=1),
+        decimal(child_text(spec, "minor"), default=0),
+    )
 
 
 def _parse_service(elem: Element) -> Service:
@@ -301,9 +292,9 @@ def _parse_device_shallow(elem: Element, devices: tuple[Device, ...]) -> Device:
         icons.extend(
             Icon(
                 mimetype=child_text(icon, "mimetype") or "",
-                width=_int(child_text(icon, "width")),
-                height=_int(child_text(icon, "height")),
-                depth=_int(child_text(icon, "depth")),
+                width=decimal(child_text(icon, "width"), default=0),
+                height=decimal(child_text(icon, "height"), default=0),
+                depth=decimal(child_text(icon, "depth"), default=0),
                 url=child_text(icon, "url") or "",
             )
             for icon in children(icon_list, "icon")

@@ -75,7 +75,7 @@ from typing import Final, Literal
 from urllib.parse import urlsplit
 from xml.etree.ElementTree import tostring
 
-from upnpcm.core.http import Headers, format_host, plain_ip
+from upnpcm.core.http import Headers, decimal, format_host, plain_ip
 from upnpcm.core.xml import check_chars, check_name, escape_text, local_name, parse_xml
 from upnpcm.errors import RemoteProtocolError, SubscriptionError
 
@@ -116,7 +116,7 @@ def parse_timeout(value: str | None) -> int | None:
     if value is None:
         return None
     match = _TIMEOUT_RE.match(value)
-    return int(match.group(1)) if match else None
+    return decimal(match.group(1)) if match else None
 
 
 def format_timeout(seconds: int) -> str:

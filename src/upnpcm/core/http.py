@@ -12,7 +12,7 @@ import time as _time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, overload
 
 from upnpcm.errors import RemoteProtocolError
 
@@ -20,10 +20,12 @@ if TYPE_CHECKING:
     from ipaddress import IPv4Address, IPv6Address
 
 __all__ = [
+    "MAX_DIGITS",
     "REASONS",
     "Headers",
     "HttpRequest",
     "HttpResponse",
+    "decimal",
     "format_host",
     "http_date",
     "normalise_ip",
@@ -162,15 +164,42 @@ _MONTHS: Final = (
 )
 
 
-def decimal(text: str) -> int | None:
-    """``text`` as a non-negative decimal integer (ASCII digits only), else None.
+#: Most digits a protocol integer may have (rule B8): 20 hold any 64-bit value; Python's
+#: ``int`` refuses more than 4,300 with a ValueError, and a long run costs time.
+MAX_DIGITS: Final = 20
 
-    Protocol numbers (ports, SEQ, MX, versions, error codes, lengths) are
-    ASCII: ``str.isdigit`` alone would admit superscript two (on which
-    ``int`` raises) or Arabic-Indic digits (which ``int`` reads as numbers the
-    peer never wrote in ASCII).
+
+@overload
+def decimal(
+    text: str | None, *, default: int, signed: bool = ..., max_digits: int = ...
+) -> int: ...
+@overload
+def decimal(
+    text: str | None, *, default: None = None, signed: bool = ..., max_digits: int = ...
+) -> int | None: ...
+def decimal(
+    text: str | None,
+    *,
+    default: int | None = None,
+    signed: bool = False,
+    max_digits: int = MAX_DIGITS,
+) -> int | None:
+    """``text`` as a decimal integer, else ``default``: the one integer parser of peer input.
+
+    ASCII digits only (``str.isdigit`` alone would admit superscript two, on
+    which ``int`` raises, or Arabic-Indic digits, which ``int`` reads as
+    numbers the peer never wrote in ASCII), at most ``max_digits`` of them
+    (rule B8: the digits are counted before anything is converted), with a
+    leading ``+`` or ``-`` only when ``signed``. Whitespace is the caller's
+    to strip. Absent (None), empty, or anything else gives ``default``;
+    this never raises.
     """
-    return int(text) if text.isascii() and text.isdigit() else None
+    if text is None:
+        return default
+    digits = text[1:] if signed and text[:1] in ("+", "-") else text
+    if not 0 < len(digits) <= max_digits or not digits.isascii() or not digits.isdigit():
+        return default
+    return int(text)
 
 
 def http_date(wall_time: float) -> str:

@@ -213,7 +213,8 @@ def _fault_to_error(fault: Element) -> UPnPError:
     code_text = child_text(upnp_error, "errorCode") or ""
     code = decimal(code_text)
     if code is None:
-        raise RemoteProtocolError(f"UPnPError with a bad errorCode {code_text!r}")
+        shown = code_text if len(code_text) <= 40 else f"{code_text[:37]}..."
+        raise RemoteProtocolError(f"UPnPError with a bad errorCode {shown!r}")
     description = child_text(upnp_error, "errorDescription")
     return UPnPError(code, description or None)
 

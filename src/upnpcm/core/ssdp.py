@@ -132,11 +132,10 @@ def parse_datagram(data: bytes) -> SsdpMessage:
     elif (
         start.upper().startswith("HTTP/1.")
         and len(start.split()) >= 2
-        and start.split()[1].isascii()
-        and start.split()[1].isdigit()
+        and (code := decimal(start.split()[1], max_digits=3)) is not None
     ):
         kind = "RESPONSE"
-        status = int(start.split()[1])
+        status = code
     else:
         raise RemoteProtocolError("not an SSDP start line")
     pairs: list[tuple[str, str]] = []
@@ -297,9 +296,10 @@ def advertisements(root: Device) -> list[Advertisement]:
 
 def _type_parts(value: str) -> tuple[str, str, str, int] | None:
     match = _TYPE_RE.match(value)
-    if match is None:
+    version = decimal(match.group(4)) if match is not None else None
+    if match is None or version is None:
         return None
-    return match.group(1), match.group(2), match.group(3), int(match.group(4))
+    return match.group(1), match.group(2), match.group(3), version
 
 
 def matches(ad: Advertisement, st: str) -> bool:

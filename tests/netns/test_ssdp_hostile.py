@@ -1,0 +1,83 @@
+"""Hostile SSDP on the namespace's lo: dropped quietly, and searchers still answered (issue 12)."""
+
+import asyncio
+import logging
+import socket
+
+import pytest
+
+from upnpcm.aio.discovery import discover
+from upnpcm.core.ssdp import build_msearch, parse_datagram
+from upnpcm.host import DeviceHost
+from upnpcm.settings import DeviceSettings
+
+TARGET = ("239.255.255.250", 1900)
+DIGITS = "9" * 900  # a header line holds at most 1 KiB
+
+
+@pytest.fixture
+async def host(tmp_path):
+    device = DeviceHost(
+        DeviceSettings(host=("127.0.0.1",), port=0, interfaces=("lo",)), state_dir=tmp_path
+    )
+    await device.start()
+    yield device
+    await device.stop()
+
+
+def multicast_sender(source: str = "127.0.0.1") -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton("127.0.0.1"))
+    sock.bind((source, 0))
+    return sock
+
+
+async def test_a_status_line_of_many_digits_is_dropped_by_the_responder(host):
+    sender = multicast_sender()
+    try:
+        sender.sendto(f"HTTP/1.1 {'9' * 5000} OK\r\nST: x\r\n\r\n".encode(), TARGET)
+        sender.sendto(build_msearch("ssdp:all", mx=DIGITS), TARGET)
+        await asyncio.sleep(0.3)
+    finally:
+        sender.close()
+    assert host.ssdp.failures == 0  # nothing escaped the core (it used to raise ValueError)
+    assert host.ssdp.responder.ignored >= 2
+    searcher = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    searcher.bind(("127.0.0.1", 0))
+    searcher.settimeout(2)
+    try:
+        searcher.sendto(
+            build_msearch("upnp:rootdevice", mx=None, host="127.0.0.1:1900"), ("127.0.0.1", 1900)
+        )
+        data, _ = await asyncio.get_running_loop().run_in_executor(None, searcher.recvfrom, 9000)
+    finally:
+        searcher.close()
+    assert parse_datagram(data).get("ST") == "upnp:rootdevice"
+
+
+async def test_discovery_drops_long_numbers_and_keeps_listening(caplog):
+    alive = (
+        "NOTIFY * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\nNT: upnp:rootdevice\r\n"
+        "NTS: ssdp:alive\r\nUSN: uuid:calm::upnp:rootdevice\r\n"
+        f"LOCATION: http://127.0.0.1:1400/d.xml\r\nBOOTID.UPNP.ORG: {DIGITS}\r\n\r\n"
+    ).encode()
+    seen = []
+
+    async def listen() -> None:
+        async for found in discover(
+            "ssdp:all", timeout=1.5, interfaces=("lo",), passive=True, search=False
+        ):
+            seen.append(found)
+
+    caplog.set_level(logging.ERROR, logger="asyncio")
+    task = asyncio.create_task(listen())
+    await asyncio.sleep(0.3)
+    sender = multicast_sender()
+    try:
+        sender.sendto(f"HTTP/1.1 {'9' * 5000} OK\r\nST: x\r\n\r\n".encode(), TARGET)
+        sender.sendto(alive, TARGET)
+    finally:
+        sender.close()
+    await task
+    assert [(f.usn, f.boot_id) for f in seen] == [("uuid:calm::upnp:rootdevice", None)]
+    assert not [r for r in caplog.records if r.name == "asyncio"], caplog.text
