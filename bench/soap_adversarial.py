@@ -12,7 +12,11 @@ attack's request rate, and each device's RSS growth.
 Every loop is bounded by ``--seconds`` (and a request count) and stops by
 itself; traffic goes to 127.0.0.1 only.
 
-    python bench/soap_adversarial.py [--seconds 5]
+    python bench/soap_adversarial.py [--seconds 5] [--padding 14000]
+
+``--padding`` sets the size of the unique attribute: 14000 gives bodies over
+the 4 KiB up to which templates are learnt (the device parses each one);
+3000 gives bodies under it (the device learns a template from each one).
 """
 
 from __future__ import annotations
@@ -62,14 +66,14 @@ def _read_reply(sock: socket.socket, buffer: bytearray) -> None:
         buffer += chunk
 
 
-def _attack(path: str, port: int, seconds: float, seed: int, counter) -> None:  # type: ignore[no-untyped-def]
+def _attack(path: str, port: int, seconds: float, seed: int, counter, padding: int) -> None:  # type: ignore[no-untyped-def]
     sock = socket.create_connection(("127.0.0.1", port))
     buffer = bytearray()
     stop = time.monotonic() + seconds
     sent = 0
-    padding = "p" * 14_000
+    fill = "p" * padding
     while time.monotonic() < stop and sent < MAX_REQUESTS:
-        unique = PLAIN.replace(b"<s:Body>", f'<s:Body a{seed}x{sent}="{padding}">'.encode())
+        unique = PLAIN.replace(b"<s:Body>", f'<s:Body a{seed}x{sent}="{fill}">'.encode())
         try:
             sock.sendall(_request(path, port, unique))
             _read_reply(sock, buffer)
@@ -104,12 +108,12 @@ def _pcts(latencies: list[float]) -> tuple[float, float]:
     return cuts[49], cuts[98]
 
 
-def measure(name: str, pid: int, port: int, path: str, seconds: float) -> str:
+def measure(name: str, pid: int, port: int, path: str, seconds: float, padding: int) -> str:
     calm = _legit(path, port, seconds)
     rss_before = rss_kib(pid)
     counter = multiprocessing.Value("q", 0)
     attackers = [
-        multiprocessing.Process(target=_attack, args=(path, port, seconds, i, counter))
+        multiprocessing.Process(target=_attack, args=(path, port, seconds, i, counter, padding))
         for i in range(ATTACKERS)
     ]
     for process in attackers:
@@ -130,6 +134,7 @@ def measure(name: str, pid: int, port: int, path: str, seconds: float) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--padding", type=int, default=14_000)
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -144,6 +149,7 @@ def main() -> int:
                     ours_port,
                     "/MediaServer/ConnectionManager/Control",
                     args.seconds,
+                    args.padding,
                 )
             )
             rows.append(
@@ -153,6 +159,7 @@ def main() -> int:
                     theirs_port,
                     "/upnp/control/ConnectionManager1",
                     args.seconds,
+                    args.padding,
                 )
             )
         finally:
