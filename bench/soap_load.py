@@ -198,8 +198,12 @@ def main() -> int:
         gpi.write_text(GET_PROTOCOL_INFO_LUA, encoding="utf-8")
         cycle.write_text(CYCLE_LUA, encoding="utf-8")
         ours_port, theirs_port = free_port(), free_port()
+        # wrk's 50 connections all come from 127.0.0.1: one peer, allowed them all here.
         ours = start_upnpcm(
-            ours_port, work, config="[connection_manager]\nmax_connections = 100000\n"
+            ours_port,
+            work,
+            config="[connection_manager]\nmax_connections = 100000\n"
+            "[http]\nmax_connections = 64\nmax_connections_per_peer = 64\n",
         )
         theirs = start_auc(theirs_port)
         targets = {

@@ -113,3 +113,114 @@ async def test_a_content_length_of_many_digits_is_refused(device, length):
     status, _, _ = await exchange(port, raw)
     assert status in (400, 413)
     await still_serves(port)
+
+
+# ------------------------------------------------------------ item 6: chunk sizes
+
+
+@pytest.mark.parametrize("size", ["4001", "ffffffffffffffff", "0" * 20 + "1", "f" * 40])
+async def test_a_chunk_size_over_the_body_cap_is_413_at_once(device, size):
+    port = device.port
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    status, _, _ = await exchange(port, chunked(port, f"{size}\r\n".encode()), timeout=5)
+    assert status == (413 if len(size) <= 20 else 400)  # over 20 digits: not a size we read
+    assert loop.time() - started < 1  # used to hang until the 30 s body timeout
+    await still_serves(port)
+
+
+async def test_the_header_name_s_case_does_not_hide_a_chunked_body(device):
+    port = device.port
+    raw = chunked(port, b"4001\r\n").replace(b"Transfer-Encoding", b"tRANSFER-eNCODING")
+    assert (await exchange(port, raw))[0] == 413
+
+
+async def test_chunks_adding_up_over_the_cap_are_413_before_the_data(device):
+    port = device.port
+    chunk = b"%x\r\n" % 10_000 + b"x" * 10_000 + b"\r\n"
+    raw = chunked(port, chunk + b"%x\r\n" % 10_000)  # the second size passes 16 KiB
+    status, _, _ = await exchange(port, raw)
+    assert status == 413
+
+
+# ------------------------------------------------- item 8: exact answers (HTTP framing)
+
+
+async def test_a_transfer_coding_other_than_chunked_is_501(device):
+    port = device.port
+    status, _, _ = await exchange(port, chunked(port, b"0\r\n\r\n", coding="gzip, chunked"))
+    assert status == 501
+    status, _, _ = await exchange(port, chunked(port, b"0\r\n\r\n", coding="chunked, chunked"))
+    assert status == 400  # chunked twice: framing llhttp refuses
+    await still_serves(port)
+
+
+async def test_chunk_extensions_over_256_bytes_are_400(device):
+    port = device.port
+    body = ENVELOPE.format(ACTION).encode()
+    for extension, answer in ((b";a=" + b"b" * 300, 400), (b";a=" + b"b" * 250, 200)):
+        raw = chunked(port, b"%x%s\r\n%s\r\n0\r\n\r\n" % (len(body), extension, body))
+        status, _, reply = await exchange(port, raw)
+        assert status == answer, reply
+    assert b"GetProtocolInfoResponse" in reply  # a short extension is fine
+
+
+async def test_a_request_line_without_a_version_is_400(device):
+    port = device.port
+    raw = f"GET /xml/device_description.xml\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()
+    status, _, body = await exchange(port, raw)
+    assert status == 400 and b"without an HTTP version" in body
+
+
+async def test_a_chunked_request_and_a_pipelined_one_after_it_are_both_answered(device):
+    port = device.port
+    body = ENVELOPE.format(ACTION).encode()
+    first = chunked(port, b"%x;n=v\r\n%s\r\n0\r\nX-Trailer: 1\r\n\r\n" % (len(body), body))
+    second = f"GET /xml/device_description.xml HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(first + second.encode())
+        data = await asyncio.wait_for(reader.read(), 3)
+    finally:
+        writer.close()
+    assert data.count(b"HTTP/1.1 200 OK") == 2
+    assert b"GetProtocolInfoResponse" in data and b"<root" in data
+
+
+def test_every_cut_of_the_bytes_between_reads_gives_the_same_answers():
+    # The head/body cut points are ours (B9): whatever the reads, llhttp sees every byte in order.
+    from tests.aio.test_server_http import _Transport
+    from upnpcm.aio.http_server import HttpLimits, HttpProtocol
+    from upnpcm.core.http import HttpResponse
+
+    body = ENVELOPE.format(ACTION).encode()
+    stream = (
+        post(1400, body)
+        + chunked(1400, b"%x;e=1\r\n%s\r\n0\r\nT: 1\r\n\r\n" % (len(body), body))
+        + b"GET /x HTTP/1.1\r\nHost: 127.0.0.1:1400\r\n\r\n"
+        + post(1400, b"")
+    )
+
+    def answers(cuts: list[int]) -> list[tuple[str, bytes]]:
+        seen: list[tuple[str, bytes]] = []
+
+        def handler(request):
+            seen.append((request.method, request.body))
+            return HttpResponse(status=200, body=b"ok"), None
+
+        async def run() -> None:
+            protocol = HttpProtocol(handler, HttpLimits())
+            protocol.connection_made(_Transport())
+            start = 0
+            for cut in [*cuts, len(stream)]:
+                protocol.data_received(stream[start:cut])
+                start = cut
+
+        asyncio.run(run())
+        return seen
+
+    expected = [("POST", body), ("POST", body), ("GET", b""), ("POST", b"")]
+    assert answers([]) == expected
+    for cut in range(1, len(stream)):
+        assert answers([cut]) == expected, cut
+    assert answers(list(range(1, len(stream)))) == expected  # one byte a read

@@ -14,12 +14,22 @@ a header field over ``max_field``, or over
 header fields, however the reads split them) over
 ``max_head``                                            431
 a method llhttp does not know                           501
-any other framing error (bad Content-Length, CL+TE,
-bad chunk size, bad version, garbage)                   400
+a transfer coding other than ``chunked``                501
+a request line without an HTTP version (HTTP/0.9),
+chunk extensions over ``max_chunk_extension`` bytes,
+a Content-Length of more than 20 digits, any other
+framing error (bad Content-Length, CL+TE, bad chunk
+size, bad version, garbage)                             400
 a body over ``max_body`` (from Content-Length before
-reading, or while reading a chunked body); an
-``Expect: 100-continue`` request gets no 100 then       413
+reading, or from each chunk size before its data);
+an ``Expect: 100-continue`` request gets no 100 then    413
 =====================================================  ======
+
+llhttp frames every message; it does not report chunk sizes or extensions,
+so a chunked body is read by :class:`~upnpcm.core.http.ChunkedBody` first
+(rule B9): a read that may hold a chunked request is fed to llhttp one
+message part at a time (head, then body), so that its body is known to start
+where its head ends. Numbers are read by the one integer parser (rule B8).
 
 Trailer fields after a chunked body count towards ``max_head`` and are then
 dropped: the application sees the header section only (RFC 9110 §6.5.1).
@@ -57,6 +67,7 @@ import httptools
 
 from upnpcm.core.http import (
     REASONS,
+    ChunkedBody,
     Headers,
     HttpRequest,
     HttpResponse,
@@ -64,6 +75,7 @@ from upnpcm.core.http import (
     http_date,
     normalise_ip,
 )
+from upnpcm.errors import RemoteProtocolError
 
 __all__ = ["ConnectionGate", "HttpLimits", "HttpProtocol", "RequestHandler", "reap_connections"]
 
@@ -84,6 +96,8 @@ class HttpLimits:
     #: Request target plus header fields, in bytes.
     max_head: int = 16 * 1024
     max_body: int = 16 * 1024
+    #: Bytes of chunk extensions one chunk-size line may carry.
+    max_chunk_extension: int = 256
     header_timeout: float = 10.0
     body_timeout: float = 30.0
     keepalive_timeout: float = 15.0
@@ -271,6 +285,7 @@ class HttpProtocol(asyncio.Protocol):
         self._stopped = False  # no longer answering this peer's pipelined requests
         #: Run once the write buffer is empty (see _after_flush).
         self._after_write: list[Callable[[], None]] = []
+        self._tail = b""  # the last bytes read: a CRLFCRLF may be split between reads
         self._reset()
 
     def _reset(self) -> None:
@@ -281,6 +296,9 @@ class HttpProtocol(asyncio.Protocol):
         self._head_bytes = 0  # target + header fields, counted in the callbacks
         self._raw_head = 0  # bytes received while no body was expected (backstop)
         self._in_body = False
+        self._chunks: ChunkedBody | None = None  # a chunked body's announcements (B9)
+        self._body_left = 0  # Content-Length bytes of the body not yet seen
+        self._in_head = False  # between on_message_begin and on_headers_complete
         self._body_timed = False
         self._method = ""
         self._reject: _Reject | None = None
@@ -388,7 +406,9 @@ class HttpProtocol(asyncio.Protocol):
             # field is only reported once complete): never more than one head.
             self._raw_head += len(data)
         try:
-            self._parser.feed_data(data)
+            self._feed(data)
+        except RemoteProtocolError as exc:  # what a chunked body announced (B9)
+            self._error(exc.status_hint, str(exc))
         except httptools.HttpParserUpgrade:
             self._close_after_write()
         except httptools.HttpParserInvalidMethodError:
@@ -411,10 +431,57 @@ class HttpProtocol(asyncio.Protocol):
                 self._body_timed = True
                 self._arm(self._limits.body_timeout)
 
+    def _feed(self, data: bytes) -> None:
+        """Hand ``data`` to llhttp; a chunked body is read by its ChunkedBody first (B9).
+
+        A read that holds no ``Transfer-Encoding`` (in any case) and does not
+        continue a head goes to llhttp whole: no chunked body can start in it.
+        """
+        if not self._in_head and self._chunks is None and b"transfer-encoding" not in data.lower():
+            self._parser.feed_data(data)
+        else:
+            self._feed_in_parts(data)
+        if self._in_head:  # the head goes on in the next read: keep the end of this one
+            self._tail = data[-3:] if len(data) >= 3 else (self._tail + data)[-3:]
+
+    def _feed_in_parts(self, data: bytes) -> None:
+        """Cut ``data`` where each head ends; read each chunked body before llhttp does.
+
+        A Content-Length body is handed over as one piece. Only the cut points
+        are ours: llhttp still parses every byte, in order.
+        """
+        position, end = 0, len(data)
+        while position < end and not self._closing:
+            if not self._in_body:
+                cut = self._head_end(data, position)
+                upto = end if cut < 0 else cut
+            elif self._chunks is not None:
+                stop = self._chunks.feed(data, position)
+                upto = end if stop is None else stop
+            else:  # on_body counts the Content-Length body down
+                upto = min(end, position + self._body_left) if self._body_left > 0 else end
+            self._parser.feed_data(data[position:upto])
+            position = upto
+
+    def _head_end(self, data: bytes, position: int) -> int:
+        """Just past the end of the head going on at ``data[position]``, or -1.
+
+        llhttp accepts a head only with CRLF line ends and no line folding, so
+        it ends at the first CRLFCRLF, which may be split between two reads
+        (the last bytes of the previous one are kept in ``_tail``).
+        """
+        if position == 0 and self._tail:
+            at = (self._tail + data[:3]).find(b"\r\n\r\n")
+            if at >= 0:
+                return at + 4 - len(self._tail)
+        at = data.find(b"\r\n\r\n", position)
+        return -1 if at < 0 else at + 4
+
     # llhttp callbacks -----------------------------------------------------------
 
     def on_message_begin(self) -> None:
         """llhttp: a request starts."""
+        self._in_head = True
         if self._idle:  # the keep-alive wait is over: now the head must arrive in time
             self._idle = False
             self._arm(self._limits.header_timeout)
@@ -447,9 +514,21 @@ class HttpProtocol(asyncio.Protocol):
     def on_headers_complete(self) -> None:
         """llhttp: the head is complete; check the announced body size, then 100-continue."""
         self._method = self._parser.get_method().decode("ascii", "replace")
+        self._in_head = False
         self._in_body = True
         # Complete now: trailer fields (on_header after this) are never added.
         headers = self._request_headers = Headers(self._headers)
+        if "transfer-encoding" in headers:  # llhttp refused those where chunked is not last
+            codings = [
+                coding.strip().lower()
+                for value in headers.get_all("transfer-encoding")
+                for coding in value.split(",")
+            ]
+            if any(coding != "chunked" for coding in codings):
+                self._fail(501, "transfer coding not implemented")
+            self._chunks = ChunkedBody(
+                max_body=self._limits.max_body, max_extension=self._limits.max_chunk_extension
+            )
         for value in headers.get_all("content-length"):
             # llhttp has validated the digits; more than 20 of them (leading zeros
             # included) are not a length we read (rule B8).
@@ -458,6 +537,8 @@ class HttpProtocol(asyncio.Protocol):
                 self._fail(400, "bad Content-Length")
             elif length > self._limits.max_body:
                 self._fail(413, "request body too large")
+            else:
+                self._body_left = length
         expect = headers.get_all("expect")
         if (
             expect
@@ -469,6 +550,7 @@ class HttpProtocol(asyncio.Protocol):
     def on_body(self, body: bytes) -> None:
         """llhttp: (part of) the body."""
         self._body += body
+        self._body_left -= len(body)
         if len(self._body) > self._limits.max_body:
             self._fail(413, "request body too large")
 
@@ -490,6 +572,8 @@ class HttpProtocol(asyncio.Protocol):
             local_port=self._local_port,
         )
         keep_alive = self._parser.should_keep_alive()
+        if not keep_alive and self._parser.get_http_version() == "0.9":  # never kept alive
+            self._fail(400, "request line without an HTTP version")  # B10
         self._reset()
         try:
             response, after = self._handler(request)

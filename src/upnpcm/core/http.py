@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 __all__ = [
     "MAX_DIGITS",
     "REASONS",
+    "ChunkedBody",
     "Headers",
     "HttpRequest",
     "HttpResponse",
@@ -200,6 +201,119 @@ def decimal(
     if not 0 < len(digits) <= max_digits or not digits.isascii() or not digits.isdigit():
         return default
     return int(text)
+
+
+_HEX: Final = frozenset(b"0123456789abcdefABCDEF")
+_CR, _LF, _SEMICOLON = 13, 10, 59
+(_SIZE, _EXTENSION, _SIZE_LF, _DATA, _DATA_CR, _DATA_LF, _TRAILER, _TRAILER_LINE, _END_LF) = range(
+    9
+)
+
+
+class ChunkedBody:
+    """What a chunked request body announces, read before the framing parser sees it (rule B9).
+
+    The framing itself (RFC 9112 §7.1) is llhttp's; llhttp does not report
+    chunk sizes or extensions, so a size over the body cap would be waited
+    for and a kilobyte of extensions accepted. :meth:`feed` reads the same
+    bytes first: a chunk-size that takes the body over ``max_body`` raises
+    413 at once, before its data; one of more than :data:`MAX_DIGITS` digits,
+    a size line that does not start with hex digits, or chunk extensions over
+    ``max_extension`` bytes raise 400. It returns where the body (last chunk and trailer
+    section included) ends, so that what follows is the next request.
+    """
+
+    __slots__ = (
+        "_digits",
+        "_extension",
+        "_left",
+        "_max_body",
+        "_max_extension",
+        "_state",
+        "_total",
+    )
+
+    def __init__(self, *, max_body: int, max_extension: int = 256) -> None:
+        self._max_body = max_body
+        self._max_extension = max_extension
+        self._state = _SIZE
+        self._digits = bytearray()
+        self._extension = 0
+        self._left = 0  # data bytes of the current chunk still to come
+        self._total = 0  # data bytes announced so far
+
+    def feed(self, data: bytes, start: int = 0) -> int | None:
+        """Read ``data[start:]``; the index just past the body's end, or None if it goes on.
+
+        Raises:
+            RemoteProtocolError: 413 for a size over the cap, 400 for a bad size
+                line or too long extensions.
+        """
+        position, end = start, len(data)
+        while position < end:
+            state = self._state
+            if state == _DATA:
+                step = min(self._left, end - position)
+                self._left -= step
+                position += step
+                if not self._left:
+                    self._state = _DATA_CR
+                continue
+            byte = data[position]
+            position += 1
+            if state == _SIZE:
+                if byte in _HEX:
+                    self._digits.append(byte)
+                    if len(self._digits) > MAX_DIGITS:  # B8: not a number we read
+                        raise RemoteProtocolError("chunk size of too many digits")
+                elif not self._digits:
+                    raise RemoteProtocolError("bad chunk size")
+                elif byte == _CR:
+                    self._state = _SIZE_LF
+                else:  # ";" (or what llhttp will refuse): chunk extensions
+                    self._state = _EXTENSION
+                    self._count_extension()
+            elif state == _EXTENSION:
+                if byte == _CR:
+                    self._state = _SIZE_LF
+                else:
+                    self._count_extension()
+            elif state == _SIZE_LF:
+                if byte != _LF:
+                    raise RemoteProtocolError("bad chunk size line")
+                self._start_chunk()
+            elif state == _DATA_CR:
+                self._state = _DATA_LF  # llhttp checks the CRLF after the data
+            elif state == _DATA_LF:
+                self._state = _SIZE
+            elif state == _TRAILER:
+                self._state = _END_LF if byte == _CR else _TRAILER_LINE
+            elif state == _TRAILER_LINE:
+                if byte == _LF:
+                    self._state = _TRAILER
+            elif state == _END_LF:
+                return position
+        return None
+
+    def _count_extension(self) -> None:
+        self._extension += 1
+        if self._extension > self._max_extension:
+            raise RemoteProtocolError(
+                f"chunk extensions over {self._max_extension} bytes", status_hint=400
+            )
+
+    def _start_chunk(self) -> None:
+        size = int(self._digits, 16)  # at most MAX_DIGITS hex digits: bounded
+        self._digits.clear()
+        self._extension = 0
+        if not size:
+            self._state = _TRAILER
+            return
+        self._total += size
+        if self._total > self._max_body:
+            raise RemoteProtocolError(f"chunked body over {self._max_body} bytes", status_hint=413)
+        self._left = size
+        self._state = _DATA
 
 
 def http_date(wall_time: float) -> str:
