@@ -224,3 +224,47 @@ def test_every_cut_of_the_bytes_between_reads_gives_the_same_answers():
     for cut in range(1, len(stream)):
         assert answers([cut]) == expected, cut
     assert answers(list(range(1, len(stream)))) == expected  # one byte a read
+
+
+# ------------------------------------------------------- item 8: exact answers (SOAP, GENA)
+
+
+async def test_two_soap_bodies_are_400_and_two_actions_the_401_fault(device):
+    port = device.port
+    two_bodies = ENVELOPE.format(ACTION).replace("</s:Envelope>", "<s:Body/></s:Envelope>")
+    status, _, reply = await exchange(port, post(port, two_bodies.encode()))
+    assert (status, b"more than one Body" in reply) == (400, True)
+    two_actions = ENVELOPE.format(ACTION + ACTION)
+    status, _, reply = await exchange(port, post(port, two_actions.encode()))
+    assert status == 500 and b"<errorCode>401</errorCode>" in reply
+    await still_serves(port)
+
+
+@pytest.mark.parametrize(
+    ("extra", "status"),
+    [
+        (f'SOAPACTION: "{CM}#GetCurrentConnectionIDs"\r\n', 400),
+        ("Content-Type: application/json\r\n", 400),
+        (f'SOAPACTION:  "{CM}#GetProtocolInfo" \r\n', 200),  # the same value twice: fine
+        ("Content-Type: text/xml\r\n", 200),
+    ],
+)
+async def test_conflicting_duplicate_soapaction_or_content_type_is_400(device, extra, status):
+    port = device.port
+    got, _, reply = await exchange(port, post(port, ENVELOPE.format(ACTION).encode(), extra=extra))
+    assert got == status, reply
+    if status == 400:
+        assert b"conflicting" in reply
+
+
+@pytest.mark.parametrize("callback", ["<http://127.0.0.1:0/cb>", "<http://127.0.0.1:00/cb>"])
+async def test_a_callback_on_port_0_is_412(device, callback):
+    port = device.port
+    raw = (
+        f"SUBSCRIBE {EVENT} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nCALLBACK: {callback}\r\n"
+        "NT: upnp:event\r\nTIMEOUT: Second-1800\r\n\r\n"
+    ).encode()
+    status, _, _ = await exchange(port, raw)
+    assert status == 412
+    table = device.core.table(EVENT)
+    assert table is not None and len(table) == 0

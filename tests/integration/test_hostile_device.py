@@ -9,7 +9,7 @@ from tests.conftest import load_fixture
 from tests.helpers.fake_http import FakeHttp
 from tests.helpers.processes import run_upnpcm
 from upnpcm.aio.control_point import ControlPoint
-from upnpcm.errors import RemoteProtocolError
+from upnpcm.errors import RemoteProtocolError, UPnPError
 
 CM_TYPE = "urn:schemas-upnp-org:service:ConnectionManager:1"
 DIGITS = "9" * 5000
@@ -77,3 +77,28 @@ async def test_a_fault_code_of_5000_digits_is_a_protocol_error_and_exit_3():
     assert got == 3, err
     assert "bad errorCode" in err
     assert "Exceeds the limit" not in err and "Traceback" not in err
+
+
+# ------------------------------------------------ item 8: a huge errorDescription is cut
+
+
+async def test_an_error_description_over_4_kib_is_cut_before_it_is_printed_or_logged():
+    long_text = "x" * 200_000
+    async with FakeHttp(one_cm(answering(fault("718", long_text)))) as fake:
+        async with ControlPoint() as cp:
+            device = await cp.load(fake.url("/d.xml"))
+            try:
+                await device.service("CM").call("GetProtocolInfo")
+            except UPnPError as exc:
+                error = exc
+            else:
+                raise AssertionError("no UPnPError")
+        got, _, err = await run_upnpcm("-DD", "call", fake.url("/d.xml"), "CM", "GetProtocolInfo")
+    assert error.code == 718
+    assert error.description is not None
+    assert error.description.startswith("x" * 4096)
+    assert error.description.endswith(f"[... {200_000 - 4096} more characters cut]")
+    assert len(str(error)) < 4300
+    assert got == 1
+    assert "more characters cut" in err
+    assert len(err) < 3 * 4300  # the fault line (-DD logs it too) and the error message

@@ -94,6 +94,20 @@ class Headers:
         """Every value of ``name`` in order (empty list when absent)."""
         return list(self._index.get(name.lower(), ()))
 
+    def get_agreed(self, name: str) -> str | None:
+        """The value of ``name`` if every copy of it says the same, or None when absent.
+
+        Raises:
+            RemoteProtocolError: copies that differ (400): which one would be meant?
+        """
+        values = self._index.get(name.lower())
+        if not values:
+            return None
+        first = values[0].strip()
+        if any(value.strip() != first for value in values[1:]):
+            raise RemoteProtocolError(f"conflicting {name} headers")
+        return values[0]
+
     def get_single(self, name: str) -> str | None:
         """The only value of ``name``, or None when absent.
 
