@@ -3,6 +3,9 @@
 Each test failed on the code before its item was done.
 """
 
+import asyncio
+
+import pytest
 from aiohttp import web
 
 from tests.conftest import load_fixture
@@ -102,3 +105,166 @@ async def test_an_error_description_over_4_kib_is_cut_before_it_is_printed_or_lo
     assert got == 1
     assert "more characters cut" in err
     assert len(err) < 3 * 4300  # the fault line (-DD logs it too) and the error message
+
+
+# --------------------------------------------- item 1: the control point's memory is bounded
+
+
+def many_services(count: int, *, distinct_scpds: bool = True) -> bytes:
+    return description(
+        "".join(
+            service(f"/scpd/{i if distinct_scpds else 0}.xml", f"/ctl/{i}", f"/evt/{i}", n=i)
+            for i in range(count)
+        )
+    )
+
+
+def big_scpd(size: int) -> bytes:
+    variable = (
+        "<stateVariable sendEvents='no'><name>V{}</name><dataType>string</dataType></stateVariable>"
+    )
+    rows, total, i = [], 0, 0
+    while total < size:
+        row = variable.format(i)
+        rows.append(row)
+        total += len(row)
+        i += 1
+    return (
+        '<?xml version="1.0"?><scpd xmlns="urn:schemas-upnp-org:service-1-0">'
+        f"<serviceStateTable>{''.join(rows)}</serviceStateTable></scpd>"
+    ).encode()
+
+
+def scpd_server(body: bytes, log: list[str], *, delay: float = 0.0, in_flight=None):
+    async def scpd(request: web.Request) -> web.Response:
+        log.append(request.path)
+        if in_flight is not None:
+            in_flight["now"] += 1
+            in_flight["max"] = max(in_flight["max"], in_flight["now"])
+        try:
+            await asyncio.sleep(delay)
+            return web.Response(body=body, content_type="text/xml")
+        finally:
+            if in_flight is not None:
+                in_flight["now"] -= 1
+
+    return scpd
+
+
+class Routes(dict):
+    """Routes with one handler for every /scpd/... path."""
+
+    def __init__(self, document: bytes, scpd) -> None:
+        super().__init__({"/d.xml": document})
+        self.scpd = scpd
+
+    def get(self, path, default=None):
+        return self.scpd if path.startswith("/scpd/") else super().get(path, default)
+
+
+async def test_a_description_listing_4000_services_is_refused_before_any_scpd_is_fetched():
+    fetched: list[str] = []
+    routes = Routes(many_services(4000), scpd_server(big_scpd(1000), fetched))
+    async with FakeHttp(routes) as fake:
+        async with ControlPoint() as cp:
+            with pytest.raises(RemoteProtocolError, match=r"more than 128 services.*max_services"):
+                await cp.load(fake.url("/d.xml"))
+        got, _, err = await run_upnpcm("describe", "-S", fake.url("/d.xml"))
+    assert fetched == []
+    assert got == 3, err
+    assert "max_services" in err and "Traceback" not in err
+
+
+async def test_more_embedded_devices_than_the_cap_are_refused():
+    device = (
+        "<device><deviceType>urn:schemas-upnp-org:device:X:1</deviceType>"
+        "<UDN>uuid:e-{}</UDN></device>"
+    )
+    document = description("", devices="".join(device.format(i) for i in range(40)))
+    async with FakeHttp({"/d.xml": document}) as fake:
+        async with ControlPoint() as cp:
+            with pytest.raises(RemoteProtocolError, match=r"more than 32 devices.*max_devices"):
+                await cp.load(fake.url("/d.xml"))
+        async with ControlPoint(max_devices=64) as cp:  # a setting, not a constant
+            loaded = await cp.load(fake.url("/d.xml"))
+    assert len(list(loaded.root.iter_devices())) == 41
+
+
+async def test_the_bytes_of_one_load_are_bounded_and_scpds_are_fetched_four_at_a_time():
+    fetched: list[str] = []
+    in_flight = {"now": 0, "max": 0}
+    scpd = big_scpd(900 * 1024)
+    routes = Routes(many_services(100), scpd_server(scpd, fetched, delay=0.02, in_flight=in_flight))
+    async with FakeHttp(routes) as fake:
+        async with ControlPoint() as cp:
+            with pytest.raises(RemoteProtocolError, match=r"over 8388608 bytes.*max_load_bytes"):
+                await cp.load(fake.url("/d.xml"))
+        got, _, err = await run_upnpcm("describe", "-S", fake.url("/d.xml"))
+    assert got == 3 and "max_load_bytes" in err, err
+    assert in_flight["max"] <= 4
+    # 8 MiB / 900 KiB: the tenth SCPD passes the budget; at most the ones in flight follow.
+    assert len(fetched) <= 2 * (10 + 4)  # the API load, then the CLI's
+
+
+async def test_within_the_limits_everything_loads():
+    fetched: list[str] = []
+    in_flight = {"now": 0, "max": 0}
+    routes = Routes(many_services(20), scpd_server(big_scpd(2000), fetched, in_flight=in_flight))
+    async with FakeHttp(routes) as fake, ControlPoint(scpd_concurrency=2) as cp:
+        device = await cp.load(fake.url("/d.xml"))
+    assert len(device.services) == 20 and all(s.scpd_error is None for s in device.services)
+    assert len(fetched) == 20 and in_flight["max"] <= 2
+
+
+# ------------------------------------------------------- item 4: no SSRF through descriptions
+
+
+def cm_at(scpd: str, control: str, event: str, *, url_base: str = "") -> bytes:
+    return description(service(scpd, control, event), url_base=url_base)
+
+
+async def test_urls_on_another_host_are_refused_and_named():
+    elsewhere = FakeHttp(
+        {"/scpd.xml": load_fixture("sonos", "ConnectionManager1.xml")}, "127.0.0.2"
+    )
+    async with elsewhere:
+        other = f"http://127.0.0.2:{elsewhere.port}"
+        cases = {
+            "/base.xml": cm_at("/scpd.xml", "/ctl", "/evt", url_base=other + "/"),
+            "/control.xml": cm_at("/scpd.xml", other + "/ctl", "/evt"),
+            "/scpd.xml.xml": cm_at(other + "/scpd.xml", "/ctl", "/evt"),
+            "/event.xml": cm_at("/scpd.xml", "/ctl", other + "/evt"),
+        }
+        routes = {**cases, "/scpd.xml": load_fixture("sonos", "ConnectionManager1.xml")}
+        async with FakeHttp(routes) as fake:
+            async with ControlPoint() as cp:
+                for path in cases:
+                    with pytest.raises(RemoteProtocolError, match="other hosts") as caught:
+                        await cp.load(fake.url(path))
+                    assert f"{other}/" in str(caught.value)  # the refused URL is named
+            got, _, err = await run_upnpcm(
+                "call", fake.url("/control.xml"), "CM", "GetProtocolInfo"
+            )
+            assert got == 3 and f"{other}/ctl" in err, err
+            assert elsewhere.requests == []  # nothing was ever sent there
+            async with ControlPoint(allow_foreign_urls=True) as cp:  # the opt-out
+                device = await cp.load(fake.url("/scpd.xml.xml"))
+            assert device.services[0].scpd_error is None
+            assert [r[1] for r in elsewhere.requests] == ["/scpd.xml"]
+
+
+@pytest.mark.parametrize(
+    ("port", "allowed"),
+    [("{same}", True), ("49152", True), ("1024", True), ("80", False), ("22", False)],
+)
+async def test_the_same_host_may_use_its_own_port_or_one_from_1024(port, allowed):
+    async with FakeHttp({}) as fake:
+        fake.routes["/d.xml"] = cm_at(
+            "/scpd.xml", f"http://127.0.0.1:{port.format(same=fake.port)}/ctl", "/evt"
+        )
+        async with ControlPoint() as cp:
+            if allowed:
+                await cp.load(fake.url("/d.xml"))
+            else:
+                with pytest.raises(RemoteProtocolError, match=f"127.0.0.1:{port}/ctl"):
+                    await cp.load(fake.url("/d.xml"))
