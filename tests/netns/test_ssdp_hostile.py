@@ -81,3 +81,48 @@ async def test_discovery_drops_long_numbers_and_keeps_listening(caplog):
     await task
     assert [(f.usn, f.boot_id) for f in seen] == [("uuid:calm::upnp:rootdevice", None)]
     assert not [r for r in caplog.records if r.name == "asyncio"], caplog.text
+
+
+async def test_a_search_flood_from_50_sources_leaves_a_legitimate_searcher_answered(host):
+    # Issue-12 regression (rule S7): 50 sources searching ssdp:all as fast as the per-source
+    # rate allows held the whole reply budget, and a control point's search went unanswered.
+    loop = asyncio.get_running_loop()
+    flooders = [multicast_sender(f"127.0.2.{i}") for i in range(1, 51)]
+    searcher = multicast_sender("127.0.3.1")
+    searcher.setblocking(False)
+    flood = build_msearch("ssdp:all", mx=1)
+    answered: list[int] = []
+    stop = loop.time() + 14.0  # bounded: 14 seconds, at most 7,500 datagrams
+
+    async def flood_loop() -> None:
+        sent = 0
+        while loop.time() < stop and sent < 7_500:
+            for _ in range(5):  # spread out: 500 a second in all, 10 a second from each
+                flooders[sent % len(flooders)].sendto(flood, TARGET)
+                sent += 1
+            await asyncio.sleep(0.01)
+
+    task = asyncio.create_task(flood_loop())
+    try:
+        await asyncio.sleep(2.0)  # the flood is under way
+        while loop.time() < stop - 1.5:
+            searcher.sendto(build_msearch("upnp:rootdevice", mx=1), TARGET)
+            replies = 0
+            deadline = loop.time() + 1.2
+            while loop.time() < deadline:
+                try:
+                    data = searcher.recv(9000)
+                except BlockingIOError:
+                    await asyncio.sleep(0.02)
+                    continue
+                replies += parse_datagram(data).get("ST") == "upnp:rootdevice"
+            answered.append(replies)
+            await asyncio.sleep(0.9)  # a control point searches now and then
+        await task
+    finally:
+        task.cancel()
+        for sock in [*flooders, searcher]:
+            sock.close()
+    assert len(answered) >= 4
+    assert all(answered), answered
+    assert host.ssdp.responder.answered > 10 * len(answered)  # the flood was answered too
