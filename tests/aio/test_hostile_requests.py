@@ -268,3 +268,51 @@ async def test_a_callback_on_port_0_is_412(device, callback):
     assert status == 412
     table = device.core.table(EVENT)
     assert table is not None and len(table) == 0
+
+
+# --------------------------------------------- item 3: a refused client sees the 503
+
+
+async def test_a_refused_client_reads_its_503_not_a_reset(tmp_path):
+    # The device runs in its own process (real concurrency): closing a refused connection
+    # with its request unread made the kernel reset it, and most clients saw only the reset.
+    from tests.helpers.processes import start_serve, stop
+
+    config = tmp_path / "upnpcm.toml"
+    config.write_text("[http]\nmax_connections = 2\nmax_connections_per_peer = 1\n")
+    proc, match = start_serve(
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--no-ssdp",
+        "--state-dir",
+        str(tmp_path),
+        "--config",
+        str(config),
+    )
+    port = int(match.group(1))
+    held = []
+    try:
+        for source in ("127.0.12.1", "127.0.12.2"):  # the global cap, full
+            held.append(await asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0)))
+        request = f"GET /xml/device_description.xml HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n"
+        answers: dict[str, int] = {}
+        for i in range(200):  # over the per-peer cap (127.0.12.1), then over the global one
+            source = "127.0.12.1" if i % 2 else "127.0.12.3"
+            reader, writer = await asyncio.open_connection(
+                "127.0.0.1", port, local_addr=(source, 0)
+            )
+            writer.write(request.encode())
+            try:
+                answer = (await asyncio.wait_for(reader.read(), 3))[:12].decode() or "EOF"
+            except ConnectionResetError:
+                answer = "reset"
+            finally:
+                writer.close()
+            answers[answer] = answers.get(answer, 0) + 1
+        assert answers == {"HTTP/1.1 503": 200}
+    finally:
+        for _, writer in held:
+            writer.close()
+        stop(proc)

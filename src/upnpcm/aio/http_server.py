@@ -46,8 +46,10 @@ which the connection is closed (the peer retries what got no answer, RFC 9112
 §9.3.2). A closing connection whose peer does not take the rest within
 ``linger_timeout`` is aborted. A :class:`ConnectionGate` admits at most
 ``max_connections`` connections at once and at most ``max_connections_per_peer``
-from one address; one more is answered 503 (``Retry-After: 1``) and closed
-without reading it, so one host cannot take the whole budget.
+from one address; one more is answered 503 (``Retry-After: 1``) and half-closed,
+and what it sends is dropped until it hangs up (at most ``REFUSE_GRACE``
+seconds), so one host cannot take the whole budget and a refused client sees
+the 503 rather than a reset.
 
 The application is a plain function ``HttpRequest -> (HttpResponse, after)``:
 ``after`` (or None) runs once the response has been handed to the kernel.
@@ -121,18 +123,49 @@ _OVERLOADED: Final = HttpResponse(
 )
 
 
+#: How long a refused connection may take to read its 503 and hang up; bytes it may send meanwhile.
+REFUSE_GRACE: Final = 1.0
+_REFUSE_MAX_READ: Final = 64 * 1024
+
+
 class _Refuse(asyncio.Protocol):
-    """A connection over the global cap: a 503 and close, nothing read or kept."""
+    """A refused connection (over a cap): the 503, a half-close, and nothing kept.
+
+    What the peer sends is read and dropped until it hangs up (at most
+    ``REFUSE_GRACE`` seconds and 64 KiB): closing with its request unread
+    would make the kernel reset the connection, and the peer would most
+    often get the reset instead of the 503.
+    """
 
     def __init__(self, server_header: str) -> None:
         self._server_header = server_header
+        self._transport: asyncio.Transport | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._read = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        """Answer 503 and close."""
-        tcp = cast(asyncio.Transport, transport)  # uvloop's is no subclass
-        tcp.pause_reading()
+        """Answer 503, half-close, and give the peer REFUSE_GRACE seconds to hang up."""
+        tcp = self._transport = cast(asyncio.Transport, transport)  # uvloop's is no subclass
         tcp.write(serialize_response(_OVERLOADED, close=True, server=self._server_header))
-        tcp.close()
+        if tcp.can_write_eof():
+            tcp.write_eof()
+        self._timer = asyncio.get_running_loop().call_later(REFUSE_GRACE, tcp.abort)
+
+    def data_received(self, data: bytes) -> None:
+        """Drop what the peer sends; a peer that sends too much is cut off."""
+        self._read += len(data)
+        if self._read > _REFUSE_MAX_READ and self._transport is not None:
+            self._transport.abort()
+
+    def eof_received(self) -> bool | None:
+        """The peer hung up: close (None lets the transport close itself)."""
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """Gone: no timer is left behind."""
+        if self._timer is not None:
+            self._timer.cancel()
+        self._transport = None
 
 
 class ConnectionGate:
@@ -317,8 +350,12 @@ class HttpProtocol(asyncio.Protocol):
         if self._gate is not None:
             if not self._gate.admit(self._peer):
                 _LOG.debug("%s: over the per-peer connection cap", self._peer)
-                self._transport.pause_reading()
-                self._send(_OVERLOADED, close=True)
+                self._gate.closed(self, None)  # never admitted: the refusal takes over
+                refusal = _Refuse(self._server_header)
+                self._transport.set_protocol(refusal)
+                self._transport, self._closing = None, True
+                self.deadline = float("inf")
+                refusal.connection_made(transport)
                 return
             self._admitted = self._peer
 
