@@ -316,3 +316,30 @@ async def test_a_refused_client_reads_its_503_not_a_reset(tmp_path):
         for _, writer in held:
             writer.close()
         stop(proc)
+
+
+async def test_refused_connections_waiting_for_their_peer_are_bounded(tmp_path):
+    from upnpcm.aio.http_server import HttpLimits
+    from upnpcm.host import DeviceHost
+    from upnpcm.settings import DeviceSettings
+
+    host = DeviceHost(
+        DeviceSettings(host=("127.0.0.1",), port=0, ssdp=False),
+        state_dir=tmp_path,
+        http_limits=HttpLimits(max_connections=1, max_connections_per_peer=1, max_refusing=5),
+    )
+    async with host:
+        port, gate = host.port, host.server.gate
+        held = [await asyncio.open_connection("127.0.0.1", port)]
+        for i in range(40):  # refused, and never hang up
+            held.append(
+                await asyncio.open_connection("127.0.0.1", port, local_addr=(f"127.0.14.{i}", 0))
+            )
+        await asyncio.sleep(0.2)
+        assert gate.refused == 40 and gate.refusing == 5
+        for reader, _ in held[1:]:  # every one of them got its 503 all the same
+            assert (await asyncio.wait_for(reader.read(), 3)).startswith(b"HTTP/1.1 503")
+        await asyncio.sleep(1.2)  # the grace is over
+        assert gate.refusing == 0
+        for _, writer in held:
+            writer.close()

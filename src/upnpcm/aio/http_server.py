@@ -107,6 +107,8 @@ class HttpLimits:
     max_connections: int = 64
     #: Connections open at once from one peer address; more are answered 503 and closed.
     max_connections_per_peer: int = 8
+    #: Refused connections given up to REFUSE_GRACE to read their 503; past that closed at once.
+    max_refusing: int = 64
     #: Unsent response bytes after which pipelined requests are no longer answered.
     max_write_buffer: int = 256 * 1024
     #: Unsent responses after which pipelined requests are no longer answered.
@@ -134,11 +136,14 @@ class _Refuse(asyncio.Protocol):
     What the peer sends is read and dropped until it hangs up (at most
     ``REFUSE_GRACE`` seconds and 64 KiB): closing with its request unread
     would make the kernel reset the connection, and the peer would most
-    often get the reset instead of the 503.
+    often get the reset instead of the 503. At most ``max_refusing`` refused
+    connections wait so at once (a flood must not hold sockets this way);
+    past that the 503 is written and the connection closed at once.
     """
 
-    def __init__(self, server_header: str) -> None:
+    def __init__(self, server_header: str, gate: ConnectionGate) -> None:
         self._server_header = server_header
+        self._gate = gate
         self._transport: asyncio.Transport | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._read = 0
@@ -147,8 +152,11 @@ class _Refuse(asyncio.Protocol):
         """Answer 503, half-close, and give the peer REFUSE_GRACE seconds to hang up."""
         tcp = self._transport = cast(asyncio.Transport, transport)  # uvloop's is no subclass
         tcp.write(serialize_response(_OVERLOADED, close=True, server=self._server_header))
-        if tcp.can_write_eof():
-            tcp.write_eof()
+        if self._gate.refusing >= self._gate.limits.max_refusing or not tcp.can_write_eof():
+            tcp.close()
+            return
+        self._gate.refusing += 1
+        tcp.write_eof()
         self._timer = asyncio.get_running_loop().call_later(REFUSE_GRACE, tcp.abort)
 
     def data_received(self, data: bytes) -> None:
@@ -165,6 +173,8 @@ class _Refuse(asyncio.Protocol):
         """Gone: no timer is left behind."""
         if self._timer is not None:
             self._timer.cancel()
+            self._timer = None
+            self._gate.refusing -= 1
         self._transport = None
 
 
@@ -178,6 +188,8 @@ class ConnectionGate:
         self._per_peer: dict[str, int] = {}
         #: Connections refused, over either cap.
         self.refused = 0
+        #: Refused connections still open, waiting for their peer to hang up.
+        self.refusing = 0
 
     def protocol(
         self, make: Callable[[], HttpProtocol], server_header: str = ""
@@ -185,7 +197,7 @@ class ConnectionGate:
         """A protocol for a new connection: ``make()`` or, over the global cap, a 503."""
         if len(self.connections) >= self.limits.max_connections:
             self.refused += 1
-            return _Refuse(server_header)
+            return _Refuse(server_header, self)
         protocol = make()
         self.connections.add(protocol)
         return protocol
@@ -351,7 +363,7 @@ class HttpProtocol(asyncio.Protocol):
             if not self._gate.admit(self._peer):
                 _LOG.debug("%s: over the per-peer connection cap", self._peer)
                 self._gate.closed(self, None)  # never admitted: the refusal takes over
-                refusal = _Refuse(self._server_header)
+                refusal = _Refuse(self._server_header, self._gate)
                 self._transport.set_protocol(refusal)
                 self._transport, self._closing = None, True
                 self.deadline = float("inf")
