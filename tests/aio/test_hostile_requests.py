@@ -343,3 +343,58 @@ async def test_refused_connections_waiting_for_their_peer_are_bounded(tmp_path):
         assert gate.refusing == 0
         for _, writer in held:
             writer.close()
+
+
+# ---------------------------------- item 7: at the fd limit, the listener backs off quietly
+
+LISTENER = """
+import asyncio, logging, resource, sys
+from upnpcm.aio.events import EventListener
+from upnpcm.aio.http_client import LeanHttpClient
+logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+resource.setrlimit(resource.RLIMIT_NOFILE, (48, 48))
+async def main():
+    async with EventListener(LeanHttpClient(), bind_host="127.0.0.1") as listener:
+        print(listener.port, flush=True)
+        await asyncio.sleep(60)
+asyncio.run(main())
+"""
+
+
+async def test_at_the_fd_limit_the_listener_writes_one_warning_and_recovers():
+    import subprocess
+    import sys
+
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", LISTENER, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    held = []
+    try:
+        port = int(await asyncio.wait_for(proc.stdout.readline(), 20))
+        for i in range(120):  # far over 48 descriptors, under the per-peer and global caps
+            try:
+                held.append(
+                    await asyncio.wait_for(
+                        asyncio.open_connection(
+                            "127.0.0.1", port, local_addr=(f"127.0.15.{i % 10}", 0)
+                        ),
+                        0.5,
+                    )
+                )
+            except (OSError, TimeoutError):
+                break  # the backlog is full: the listener is not accepting
+        await asyncio.sleep(1.5)  # asyncio retries the accept every second
+        for _, writer in held:
+            writer.close()
+        await asyncio.sleep(1.5)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
+        status = (await asyncio.wait_for(reader.readline(), 5)).split()[1]
+        writer.close()
+    finally:
+        proc.terminate()
+        _, err = await asyncio.wait_for(proc.communicate(), 20)
+    assert status == b"405"  # answered again (only NOTIFY is allowed)
+    lines = err.decode().splitlines()
+    assert "Traceback" not in err.decode()
+    assert len(lines) == 1 and "file descriptors" in lines[0], lines
