@@ -40,7 +40,7 @@ Example ``upnpcm.toml`` (every key optional)::
     max_per_peer = 8
     callback_scope = "peer"         # or "subnet"
 
-    [http]                          # the device's HTTP server
+    [http]                          # the device's HTTP server (docs/security.md)
     max_connections = 64            # TCP connections open at once; more get 503
     max_connections_per_peer = 8    # from one address; more get 503
     header_timeout = 10             # seconds for a request head
