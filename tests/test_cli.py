@@ -17,7 +17,8 @@ from tests.helpers.fake_http import FakeHttp
 from tests.helpers.net import ipv6_loopback
 from tests.helpers.processes import run_upnpcm as upnpcm
 from tests.helpers.processes import start_serve, stop
-from upnpcm.cli import _reply_location, cli
+from upnpcm.cli import cli
+from upnpcm.cli.common import reply_location
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +42,26 @@ def test_help_documents_exit_codes():
     assert "Exit codes: 0 ok; 1 UPnP error" in out
     for command in ("discover", "describe", "call", "subscribe", "eventlog", "serve"):
         assert command in out
+
+
+def test_every_command_module_is_registered():
+    # A command module in cli/ that is missing from _MODULES would silently not exist.
+    import importlib
+    import pkgutil
+
+    import upnpcm.cli
+
+    registered = {module.__name__ for module in upnpcm.cli._MODULES}
+    with_commands = set()
+    for info in pkgutil.iter_modules(upnpcm.cli.__path__, "upnpcm.cli."):
+        if info.name == "upnpcm.cli.__main__":
+            continue
+        module = importlib.import_module(info.name)
+        if hasattr(module, "COMMANDS"):
+            with_commands.add(info.name)
+            for name, command in module.COMMANDS.items():
+                assert cli.get_command(None, name) is command, name
+    assert with_commands == registered
 
 
 def test_call_prints_json_out_arguments(served):
@@ -301,7 +322,7 @@ UDN = "uuid:11111111-1111-4111-8111-111111111111"
     ],
 )
 def test_uuid_target_uses_only_a_location_on_the_replying_host(reply_udn, location, source, chosen):
-    assert _reply_location(UDN, reply_udn, location, source) == chosen
+    assert reply_location(UDN, reply_udn, location, source) == chosen
 
 
 def one_cm_description(scpd_url):

@@ -17,7 +17,6 @@ ABOVE_AIO = (
     "upnpcm.serve",
     "upnpcm.host",
     "upnpcm.negotiation",
-    "upnpcm.render",
     "upnpcm.settings",
     "upnpcm.state",
     "upnpcm.control_point",

@@ -28,7 +28,8 @@ OUTSIDE_DOC = re.compile(
 MD_NAME = re.compile(r"\b([\w./-]+\.md)\b")
 #: A public source: a standard's name and a section.
 PUBLIC_SOURCE = re.compile(
-    r"(UDA [12]\.[01]|CM:[123]|RFC \d+|SOAP 1\.1|XML 1\.0|DLNA Guidelines)[^|]*?(§|\d+\.\d)"
+    r"(UDA [12]\.[01]|CM:[123]|ContentDirectory:[1-4]|AVTransport:[1-3]|RFC \d+|SOAP 1\.1"
+    r"|XML 1\.0|DLNA Guidelines)[^|]*?(§|\d+\.\d)"
 )
 TABLE_ROW = re.compile(r"^\|\s*([A-Z][0-9]{1,2})\s*\|(.*)\|(.*)\|\s*$")
 

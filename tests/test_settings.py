@@ -12,6 +12,22 @@ def write(tmp_path, text):
     return path
 
 
+def test_every_profile_module_is_registered():
+    # A profile module whose PROFILE is missing from PROFILES could not be chosen.
+    import importlib
+    import pkgutil
+
+    import upnpcm.profiles
+
+    found = {}
+    for info in pkgutil.iter_modules(upnpcm.profiles.__path__, "upnpcm.profiles."):
+        module = importlib.import_module(info.name)
+        if hasattr(module, "PROFILE"):
+            found[module.PROFILE.name] = module.PROFILE
+    assert found == upnpcm.profiles.PROFILES
+    assert set(found) == {"standard", "sonos"}
+
+
 def test_defaults_are_sensible():
     settings = DeviceSettings()
     assert settings.port is None and settings.host == () and settings.ssdp

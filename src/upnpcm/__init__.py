@@ -12,9 +12,13 @@ from typing import TYPE_CHECKING, Any
 from upnpcm._version import __version__
 from upnpcm.errors import (
     ActionArgumentError,
+    CommandError,
+    ConfigError,
     ConnectError,
     ErrorCode,
     LocalProtocolError,
+    NegotiationError,
+    PlaybackError,
     ProtocolError,
     ProtocolInfoError,
     RemoteProtocolError,
@@ -32,6 +36,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ActionArgumentError",
+    "CommandError",
+    "ConfigError",
     "ConnectError",
     "ConnectionManager",
     "ConnectionManagerConfig",
@@ -39,6 +45,8 @@ __all__ = [
     "DeviceSettings",
     "ErrorCode",
     "LocalProtocolError",
+    "NegotiationError",
+    "PlaybackError",
     "ProtocolError",
     "ProtocolInfoError",
     "RemoteProtocolError",

@@ -6,14 +6,19 @@
     ├── ProtocolError                   a message broke the protocol
     │   ├── LocalProtocolError          our caller asked for something invalid
     │   │   └── ActionArgumentError     an action argument failed SCPD checks (nothing was sent)
-    │   ├── ProtocolInfoError           a protocolInfo string is malformed
-    │   └── RemoteProtocolError         the peer sent something invalid (.status_hint)
+    │   ├── ProtocolInfoError           a protocolInfo string is malformed (also a ValueError)
+    │   └── RemoteProtocolError         the peer sent something invalid (.http_status)
     ├── UPnPError                       a UPnP action error (.code, .description); SOAP fault
-    ├── SubscriptionError               GENA answered with an HTTP status (.status)
+    ├── SubscriptionError               GENA answered with an HTTP status (.http_status)
+    ├── NegotiationError                a side refused a connection, or nothing matched
+    ├── PlaybackError                   a renderer refused or failed to play (.code)
+    ├── ConfigError                     a settings file or option is invalid (also a ValueError)
+    ├── CommandError                    a CLI command gives up (.exit_code)
     └── TransportError                  the network failed
         ├── ConnectError
         └── UpnpTimeoutError            (also a builtin TimeoutError)
 
+``http_status`` is the one name for "the HTTP status this error maps to".
 Parsers return a value or raise :class:`RemoteProtocolError`; they never leak
 ``KeyError``/``IndexError``/``ValueError``.
 """
@@ -21,7 +26,7 @@ Parsers return a value or raise :class:`RemoteProtocolError`; they never leak
 from __future__ import annotations
 
 from enum import IntEnum
-from typing import Final
+from typing import Any, Final, Literal
 
 
 class ErrorCode(IntEnum):
@@ -81,12 +86,12 @@ class LocalProtocolError(ProtocolError):
 class RemoteProtocolError(ProtocolError):
     """The peer sent something invalid.
 
-    ``status_hint`` is the HTTP status a server should answer with.
+    ``http_status`` is the HTTP status a server should answer with.
     """
 
-    def __init__(self, message: str, *, status_hint: int = 400) -> None:
+    def __init__(self, message: str, *, http_status: int = 400) -> None:
         super().__init__(message)
-        self.status_hint = status_hint
+        self.http_status = http_status
 
 
 class ProtocolInfoError(ProtocolError, ValueError):
@@ -127,11 +132,59 @@ class ActionArgumentError(LocalProtocolError):
 
 
 class SubscriptionError(UpnpCmError):
-    """A GENA request was refused with an HTTP ``status`` (UDA 1.1 §4.1.2)."""
+    """A GENA request was refused with an HTTP status, ``http_status`` (UDA 1.1 §4.1.2)."""
 
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(f"{status} {message}")
-        self.status = status
+    def __init__(self, http_status: int, message: str) -> None:
+        super().__init__(f"{http_status} {message}")
+        self.http_status = http_status
+
+
+class NegotiationError(UpnpCmError):
+    """A side refused (or nothing matched); what was set up has been torn down.
+
+    ``side`` is ``"server"``, ``"renderer"`` or None (nothing matched);
+    ``code`` and ``description`` the UPnP error it answered; ``torn_down``
+    the outcome of each ConnectionComplete sent to undo what was prepared.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        side: Literal["server", "renderer"] | None,
+        code: int | None,
+        description: str | None,
+        torn_down: list[dict[str, Any]] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.side = side
+        self.code = code
+        self.description = description
+        self.torn_down = torn_down or []
+
+
+class PlaybackError(UpnpCmError):
+    """A renderer refused SetAVTransportURI or Play, reported an error, or never played.
+
+    ``code`` is the UPnP fault code it answered (None when it did not fault);
+    what was set up has been torn down.
+    """
+
+    def __init__(self, message: str, *, code: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class ConfigError(UpnpCmError, ValueError):
+    """The configuration file or an option is invalid."""
+
+
+class CommandError(UpnpCmError):
+    """A CLI command gives up: the message for stderr and the process's ``exit_code``."""
+
+    def __init__(self, exit_code: int, message: str) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 class TransportError(UpnpCmError):

@@ -10,9 +10,16 @@ optionally limited to a MIME type or protocol), then prepares both ends:
    ConnectionID the server just gave.
 
 Both get the chosen *source* entry as ``RemoteProtocolInfo`` (the format that
-will actually flow). A side that does not offer PrepareForConnection (absent
-from its SCPD, or answering 401, as Sonos and many TVs do) falls back to the
-implicit connection 0, and the result says so. A side that refuses (701, 702,
+will actually flow). Given an ``item`` (a DIDL-Lite object from the server),
+its own ``res@protocolInfo`` values are ranked against the Sink list instead
+(rules F1, F2) and the chosen one is sent; without, a *format* is picked from
+the Source list, audio and video before image profiles and raw PCM (rule F3),
+and the result says it is a format, not an item. A side that does not offer
+PrepareForConnection (absent from its SCPD, or answering 401 or 602, as Sonos
+and many TVs do) falls back to the implicit connection 0, and the result says
+so; its AVTransportID and RcsID are then what GetCurrentConnectionInfo(0)
+answers, or 0 where it cannot be asked and the device hosts AVTransport /
+RenderingControl (CM:1: connection 0 of a renderer uses instance 0), else -1. A side that refuses (701, 702,
 704, …) stops the negotiation: what was already prepared is torn down with
 ConnectionComplete, and :class:`NegotiationError` says which side refused and
 why. Any other failure while preparing the renderer (network error, timeout,
@@ -29,10 +36,13 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 from upnpcm.aio.control_point import RemoteService
+from upnpcm.core.content import ResourceChoice, rank_pairs, rank_resources
+from upnpcm.core.didl import DidlObject, Resource
 from upnpcm.core.http import decimal
 from upnpcm.core.protocol_info import Pair, ProtocolInfo, best_pairs, canonical_mime, parse_list
 from upnpcm.errors import (
     ConnectError,
+    NegotiationError,
     RemoteProtocolError,
     TransportError,
     UpnpCmError,
@@ -40,7 +50,18 @@ from upnpcm.errors import (
     UpnpTimeoutError,
 )
 
-__all__ = ["TEARDOWN_TIMEOUT", "Negotiation", "NegotiationError", "Side", "disconnect", "negotiate"]
+__all__ = [
+    "TEARDOWN_TIMEOUT",
+    "Negotiation",
+    "NegotiationError",
+    "Side",
+    "choose_resource",
+    "complete",
+    "connect",
+    "disconnect",
+    "negotiate",
+    "sink_list",
+]
 
 Role = Literal["server", "renderer"]
 
@@ -62,21 +83,6 @@ class Side:
     prepared: bool = True
     note: str | None = None
 
-    def as_json(self) -> dict[str, Any]:
-        """The JSON shape the CLI prints."""
-        out: dict[str, Any] = {
-            "device": self.device,
-            "service": self.service,
-            "peerConnectionManager": self.peer_connection_manager,
-            "connectionId": self.connection_id,
-            "avTransportId": self.av_transport_id,
-            "rcsId": self.rcs_id,
-            "prepared": self.prepared,
-        }
-        if self.note:
-            out["note"] = self.note
-        return out
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Negotiation:
@@ -87,58 +93,36 @@ class Negotiation:
     server: Side
     renderer: Side
     candidates: int
-
-    def as_json(self) -> dict[str, Any]:
-        """The JSON shape the CLI prints."""
-        return {
-            "protocolInfo": self.protocol_info,
-            "source": str(self.pair.source),
-            "sink": str(self.pair.sink),
-            "score": self.pair.score,
-            "candidates": self.candidates,
-            "server": self.server.as_json(),
-            "renderer": self.renderer.as_json(),
-        }
-
-
-class NegotiationError(UpnpCmError):
-    """A side refused (or nothing matched); what was set up has been torn down."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        side: Role | None,
-        code: int | None,
-        description: str | None,
-        torn_down: list[dict[str, Any]] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.side = side
-        self.code = code
-        self.description = description
-        self.torn_down = torn_down or []
-
-    def as_json(self) -> dict[str, Any]:
-        """The JSON shape the CLI prints."""
-        return {
-            "error": str(self),
-            "side": self.side,
-            "code": self.code,
-            "description": self.description,
-            "tornDown": self.torn_down,
-        }
+    #: ``item``: the protocolInfo is a res of an item; ``format``: an entry of the Source list.
+    basis: Literal["item", "format"] = "format"
+    resource: Resource | None = None
+    note: str | None = None
 
 
 def _offers(service: RemoteService, action: str) -> bool:
     return service.scpd.action(action) is not None
 
 
+async def _connection_zero(service: RemoteService) -> tuple[int, int]:
+    """AVTransportID and RcsID of connection 0: asked where possible, else what the device hosts."""
+    if _offers(service, "GetCurrentConnectionInfo"):
+        try:
+            info = await service.call("GetCurrentConnectionInfo", ConnectionID=0)
+            return _int(info.get("AVTransportID"), -1), _int(info.get("RcsID"), -1)
+        except UPnPError:
+            pass  # Sonos faults for connection 0: judge by the services below
+    hosted = {svc.service_type.split(":")[-2] for svc in service.device.services}
+    return (
+        0 if "AVTransport" in hosted else -1,
+        0 if "RenderingControl" in hosted else -1,
+    )
+
+
 async def _prepare(
     role: Role,
     service: RemoteService,
     protocol_info: str,
-    peer: RemoteService,
+    peer: RemoteService | None,
     peer_connection_id: int,
 ) -> Side:
     direction = "Output" if role == "server" else "Input"
@@ -148,25 +132,37 @@ async def _prepare(
             role=role,
             device=service.device.udn,
             service=service.qualified_name,
-            peer_connection_manager=peer.peer_id,
+            peer_connection_manager=peer.peer_id if peer is not None else "",
             connection_id=connection_id,
             **extra,
         )
 
     if not _offers(service, "PrepareForConnection"):
-        return side(0, prepared=False, note="PrepareForConnection is not offered: connection 0")
+        av_transport, rcs = await _connection_zero(service)
+        return side(
+            0,
+            av_transport_id=av_transport,
+            rcs_id=rcs,
+            prepared=False,
+            note="PrepareForConnection is not offered: connection 0",
+        )
     try:
         result = await service.call(
             "PrepareForConnection",
             RemoteProtocolInfo=protocol_info,
-            PeerConnectionManager=peer.peer_id,
+            PeerConnectionManager=peer.peer_id if peer is not None else "",
             PeerConnectionID=peer_connection_id,
             Direction=direction,
         )
     except UPnPError as exc:
         if exc.code in (401, 602):
+            av_transport, rcs = await _connection_zero(service)
             return side(
-                0, prepared=False, note=f"PrepareForConnection answered {exc.code}: connection 0"
+                0,
+                av_transport_id=av_transport,
+                rcs_id=rcs,
+                prepared=False,
+                note=f"PrepareForConnection answered {exc.code}: connection 0",
             )
         raise
     connection_id = _int(result.get("ConnectionID"), 0)
@@ -183,6 +179,11 @@ def _int(value: object, default: int) -> int:
     if isinstance(value, int) and not isinstance(value, bool):
         return value
     return decimal(str(value).strip(), default=default, signed=True)
+
+
+async def complete(service: RemoteService, connection_id: int) -> dict[str, Any]:
+    """ConnectionComplete for ``connection_id`` (0 and absent actions skipped), bounded; its outcome."""
+    return await _tear_down(service, connection_id)
 
 
 async def _complete(service: RemoteService, connection_id: int) -> dict[str, Any]:
@@ -221,7 +222,7 @@ def _with_connection(exc: BaseException, note: str) -> BaseException | None:
         if type(exc) is kind:
             return kind(f"{exc} ({note})")
     if type(exc) is RemoteProtocolError:
-        return RemoteProtocolError(f"{exc} ({note})", status_hint=exc.status_hint)
+        return RemoteProtocolError(f"{exc} ({note})", http_status=exc.http_status)
     return None
 
 
@@ -231,8 +232,9 @@ async def negotiate(
     *,
     mime: str | None = None,
     protocol: str | None = None,
+    item: DidlObject | None = None,
 ) -> Negotiation:
-    """Choose the best protocolInfo pair and prepare both sides (module docstring).
+    """Choose the protocolInfo (of ``item``, or a Source-list format) and prepare both sides.
 
     Raises:
         NegotiationError: nothing compatible, or a side refused (with its code).
@@ -240,15 +242,156 @@ async def negotiate(
             that was the renderer, the server's connection has been torn
             down first and the message names its ConnectionID.
     """
+    resource: Resource | None = None
+    if item is not None:
+        sinks = await sink_list(renderer)
+        ranked = [c for c in rank_resources(item.resources, sinks) if _within(c, mime, protocol)]
+        chosen_res = choose_resource(item, ranked, sinks)
+        assert chosen_res.sink is not None and chosen_res.resource.info is not None
+        resource = chosen_res.resource
+        chosen = Pair(source=chosen_res.resource.info, sink=chosen_res.sink, score=chosen_res.score)
+        candidates = sum(1 for c in ranked if c.playable)
+        note = f"the res of item {item.id!r} ({item.title}) the renderer ranks best"
+    else:
+        pairs = await _candidates(server, renderer, mime=mime, protocol=protocol)
+        chosen, candidates = pairs[0], len(pairs)
+        note = (
+            "picked a format from the server's Source list, not an item: "
+            "pass an item to send its own res@protocolInfo"
+        )
+    server_side, renderer_side = await connect(server, renderer, str(chosen.source))
+    return Negotiation(
+        protocol_info=str(chosen.source),
+        pair=chosen,
+        server=server_side,
+        renderer=renderer_side,
+        candidates=candidates,
+        basis="item" if item is not None else "format",
+        resource=resource,
+        note=note,
+    )
+
+
+def _within(choice: ResourceChoice, mime: str | None, protocol: str | None) -> bool:
+    info = choice.resource.info
+    if info is None:
+        return mime is None and protocol is None
+    if mime is not None and not _mime_ok(info, mime):
+        return False
+    return protocol is None or info.protocol.lower() == protocol.lower()
+
+
+async def sink_list(renderer: RemoteService) -> tuple[ProtocolInfo, ...]:
+    """The renderer's Sink list (GetProtocolInfo)."""
+    return parse_list(str((await renderer.call("GetProtocolInfo")).get("Sink", ""))).entries
+
+
+def choose_resource(
+    item: DidlObject, ranked: list[ResourceChoice], sinks: tuple[ProtocolInfo, ...]
+) -> ResourceChoice:
+    """The best playable res of ``ranked`` (from :func:`rank_resources`).
+
+    Raises:
+        NegotiationError: 701, no res is playable; the message names the Sink
+            entries closest to each res.
+    """
+    if ranked and ranked[0].playable:
+        return ranked[0]
+    from upnpcm.core.content import closest_sinks
+
+    lines = []
+    for choice in ranked:
+        info = choice.resource.info
+        if info is None:
+            lines.append(f"{choice.resource.protocol_info} ({choice.reasons[0]})")
+            continue
+        near = "; ".join(
+            f"{sink} ({', '.join(reasons)})" for sink, reasons in closest_sinks(info, sinks)
+        )
+        lines.append(f"{info} — closest Sink entries: {near or 'none'}")
+    what = "\n  ".join(lines) or "the item has no res"
+    raise NegotiationError(
+        f"the renderer takes none of the formats of {item.title!r}:\n  {what}",
+        side=None,
+        code=701,
+        description="Incompatible protocol info",
+    )
+
+
+async def connect(
+    server: RemoteService | None, renderer: RemoteService, protocol_info: str
+) -> tuple[Side, Side]:
+    """PrepareForConnection on the server (if any), then the renderer, with ``protocol_info``.
+
+    Raises:
+        NegotiationError: a side refused; what was prepared has been torn down.
+        TransportError, RemoteProtocolError: as :func:`negotiate`.
+    """
+    if server is None:
+        server_side = Side(
+            role="server",
+            device="",
+            service="",
+            peer_connection_manager=renderer.peer_id,
+            connection_id=-1,
+            prepared=False,
+            note="no server: a plain URL",
+        )
+    else:
+        try:
+            server_side = await _prepare("server", server, protocol_info, renderer, -1)
+        except UPnPError as exc:
+            raise NegotiationError(
+                f"the server refused PrepareForConnection: {exc}",
+                side="server",
+                code=exc.code,
+                description=exc.description,
+            ) from exc
+    peer_id = server_side.connection_id if server is not None else -1
+    try:
+        renderer_side = await _prepare("renderer", renderer, protocol_info, server, peer_id)
+    except UPnPError as exc:
+        torn = (
+            [await _tear_down(server, server_side.connection_id)]
+            if server is not None and server_side.prepared
+            else []
+        )
+        raise NegotiationError(
+            f"the renderer refused PrepareForConnection: {exc}",
+            side="renderer",
+            code=exc.code,
+            description=exc.description,
+            torn_down=torn,
+        ) from exc
+    except BaseException as exc:  # network, garbage, cancellation: still undo the server side
+        if server is None or not server_side.prepared:
+            raise
+        outcome = await _tear_down(server, server_side.connection_id)
+        done = "torn down" if outcome.get("completed") else "could not be torn down"
+        note = f"the server's connection {server_side.connection_id} {done}"
+        again = _with_connection(exc, note)
+        if again is None:
+            raise
+        raise again from exc
+    return server_side, renderer_side
+
+
+async def _candidates(
+    server: RemoteService, renderer: RemoteService, *, mime: str | None, protocol: str | None
+) -> list[Pair]:
+    """The compatible (Source, Sink) pairs, best first, within ``mime`` and ``protocol``.
+
+    Raises:
+        NegotiationError: 701, nothing compatible.
+    """
     source_text = (await server.call("GetProtocolInfo")).get("Source", "")
-    sink_text = (await renderer.call("GetProtocolInfo")).get("Sink", "")
     sources = parse_list(str(source_text)).entries
-    sinks = parse_list(str(sink_text)).entries
+    sinks = await sink_list(renderer)
     if mime is not None:
         sources = tuple(s for s in sources if _mime_ok(s, mime))
     if protocol is not None:
         sources = tuple(s for s in sources if s.protocol.lower() == protocol.lower())
-    pairs = best_pairs(sources, sinks)
+    pairs = rank_pairs(best_pairs(sources, sinks))  # rule F3
     if not pairs:
         limits = " ".join(
             x
@@ -262,47 +405,7 @@ async def negotiate(
             code=701,
             description="Incompatible protocol info",
         )
-    chosen = pairs[0]
-    protocol_info = str(chosen.source)
-    try:
-        server_side = await _prepare("server", server, protocol_info, renderer, -1)
-    except UPnPError as exc:
-        raise NegotiationError(
-            f"the server refused PrepareForConnection: {exc}",
-            side="server",
-            code=exc.code,
-            description=exc.description,
-        ) from exc
-    try:
-        renderer_side = await _prepare(
-            "renderer", renderer, protocol_info, server, server_side.connection_id
-        )
-    except UPnPError as exc:
-        torn = [await _tear_down(server, server_side.connection_id)] if server_side.prepared else []
-        raise NegotiationError(
-            f"the renderer refused PrepareForConnection: {exc}",
-            side="renderer",
-            code=exc.code,
-            description=exc.description,
-            torn_down=torn,
-        ) from exc
-    except BaseException as exc:  # network, garbage, cancellation: still undo the server side
-        if not server_side.prepared:
-            raise
-        outcome = await _tear_down(server, server_side.connection_id)
-        done = "torn down" if outcome.get("completed") else "could not be torn down"
-        note = f"the server's connection {server_side.connection_id} {done}"
-        again = _with_connection(exc, note)
-        if again is None:
-            raise
-        raise again from exc
-    return Negotiation(
-        protocol_info=protocol_info,
-        pair=chosen,
-        server=server_side,
-        renderer=renderer_side,
-        candidates=len(pairs),
-    )
+    return pairs
 
 
 def _mime_ok(entry: ProtocolInfo, mime: str) -> bool:

@@ -62,7 +62,7 @@ from typing import Any, Final
 
 from upnpcm.aio.http_server import HttpLimits
 from upnpcm.core.protocol_info import ProtocolInfo, format_list, parse_list
-from upnpcm.errors import ProtocolInfoError, UpnpCmError
+from upnpcm.errors import ConfigError, ProtocolInfoError
 
 __all__ = [
     "DEFAULT_SINK",
@@ -103,10 +103,6 @@ DEFAULT_SOURCE: Final = format_list(
         "http-get:*:audio/ogg:DLNA.ORG_OP=01",
     ]
 )
-
-
-class ConfigError(UpnpCmError, ValueError):
-    """The configuration file or an option is invalid."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -187,7 +187,7 @@ def test_description_and_scpd_with_padding_parse():
         assert parse_scpd(before + scpd.strip() + after) == parse_scpd(scpd)
 
 
-# ------------------------------------------------------------ D4: URLs on the same host
+# ------------------------------------------------------------ D5: URLs on the same host
 
 
 def _one_service(scpd: str, control: str = "/c", event: str = "/e", base: str = "") -> bytes:

@@ -45,7 +45,7 @@ def subscribe(
 def status(fn, *args, **kw):
     with pytest.raises(SubscriptionError) as info:
         fn(*args, **kw)
-    return info.value.status
+    return info.value.http_status
 
 
 def renew(table, sid, *, now=0.0, timeout="Second-1800", extra=()):

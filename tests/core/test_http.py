@@ -152,7 +152,7 @@ def test_chunked_body_ends_where_its_framing_ends_however_it_is_cut(body):
 def test_chunked_body_refuses_what_it_announces(body, status):
     with pytest.raises(RemoteProtocolError) as caught:
         _chunked_end(body)
-    assert caught.value.status_hint == status
+    assert caught.value.http_status == status
 
 
 def test_chunked_body_limits_are_arguments():

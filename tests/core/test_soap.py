@@ -36,7 +36,7 @@ def test_soapaction_quoted_or_unquoted(header):
 def test_bad_soapaction_is_400(header):
     with pytest.raises(RemoteProtocolError) as info:
         parse_soapaction(header)
-    assert info.value.status_hint == 400
+    assert info.value.http_status == 400
 
 
 def test_request_round_trip():
@@ -91,7 +91,7 @@ def test_body_namespace_must_match_header_401():
 def test_unparsable_envelope_is_400(body):
     with pytest.raises(RemoteProtocolError) as info:
         parse_action_request(f"{CM}#GetProtocolInfo", body)
-    assert info.value.status_hint == 400
+    assert info.value.http_status == 400
 
 
 def test_argument_with_markup_is_402():
@@ -171,7 +171,7 @@ def test_device_side_requests_stay_strict_about_padding(before, after):
     assert parse_action_request(headers["SOAPACTION"], body).action == "GetProtocolInfo"
     with pytest.raises(RemoteProtocolError) as info:
         parse_action_request(headers["SOAPACTION"], before + body + after)
-    assert info.value.status_hint == 400
+    assert info.value.http_status == 400
 
 
 @pytest.mark.parametrize("code", ["\u00b2", "70\u00b2", "\u0667\u0660\u0666", "", "-1", "x"])

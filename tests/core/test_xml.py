@@ -28,7 +28,7 @@ def test_parses_namespaced_document():
 def test_size_cap_is_checked_before_parsing():
     with pytest.raises(RemoteProtocolError) as info:
         parse_xml(b"<a>" + b"x" * 100 + b"</a>", max_bytes=50)
-    assert info.value.status_hint == 413
+    assert info.value.http_status == 413
 
 
 @pytest.mark.parametrize(
@@ -56,7 +56,7 @@ def test_unknown_encoding_is_a_protocol_error(encoding):
     doc = f'<?xml version="1.0" encoding="{encoding}"?><a/>'.encode()
     with pytest.raises(RemoteProtocolError, match="unknown encoding") as info:
         parse_xml(doc, max_bytes=100)
-    assert info.value.status_hint == 400
+    assert info.value.http_status == 400
 
 
 def test_deep_nesting_rejected_without_recursion():
@@ -121,7 +121,7 @@ def test_padding_is_stripped_only_when_asked(padded):
 def test_padding_counts_toward_the_size_cap():
     with pytest.raises(RemoteProtocolError) as info:
         parse_xml(DECLARED + b"\x00" * 100, max_bytes=len(DECLARED) + 10, strip_padding=True)
-    assert info.value.status_hint == 413
+    assert info.value.http_status == 413
 
 
 def test_padding_alone_is_an_empty_document():

@@ -162,7 +162,7 @@ def test_chunked_body(pieces, step):
                 assert start < end <= start + step
                 return
     except RemoteProtocolError as exc:
-        assert exc.status_hint in (400, 413)
+        assert exc.http_status in (400, 413)
 
 
 # ---------------------------------------------------------------------------- XML, SOAP
@@ -312,11 +312,11 @@ def test_subscriber_table(pairs):
                 evented_state={"A": "1"},
             )
         except SubscriptionError as exc:
-            assert exc.status in (400, 412, 503)
+            assert exc.http_status in (400, 412, 503)
         try:
             table.unsubscribe(headers, now=0.0)
         except SubscriptionError as exc:
-            assert exc.status in (400, 412)
+            assert exc.http_status in (400, 412)
 
 
 @FUZZ

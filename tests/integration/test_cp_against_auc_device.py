@@ -8,9 +8,9 @@ import pytest
 from tests.peers import auc_device
 from upnpcm.aio.control_point import ControlPoint
 from upnpcm.aio.events import EventListener
+from upnpcm.cli.render import device_json
 from upnpcm.core.subscription import EventReceived, Subscribed
 from upnpcm.errors import UPnPError
-from upnpcm.render import device_json
 
 pytestmark = pytest.mark.peer
 

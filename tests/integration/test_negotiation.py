@@ -9,6 +9,7 @@ from aiohttp import web
 from tests.helpers.fake_http import FakeHttp, never_answer
 from upnpcm.aio.control_point import ControlPoint
 from upnpcm.aio.events import EventListener
+from upnpcm.cli.render import negotiation_error_json, negotiation_json
 from upnpcm.core.subscription import EventReceived
 from upnpcm.errors import RemoteProtocolError, UpnpTimeoutError
 from upnpcm.host import DeviceHost
@@ -62,7 +63,7 @@ async def test_our_server_and_renderer_fully_prepared_evented_and_disconnected(t
                     await next_ids("server") == "" and await next_ids("renderer") == ""
                 )  # initial events
                 result = await negotiate(server, renderer, mime="audio/mp3")
-                data = result.as_json()
+                data = negotiation_json(result)
                 assert (
                     data["protocolInfo"]
                     == "http-get:*:audio/mpeg:DLNA.ORG_PN=MP3;DLNA.ORG_OP=01;DLNA.ORG_FLAGS=01700000000000000000000000000000"
@@ -108,7 +109,7 @@ async def test_renderer_refusal_tears_down_the_server_side(tmp_path):
             await negotiate(server, renderer)  # takes the renderer's only slot
             with pytest.raises(NegotiationError) as info:
                 await negotiate(server, renderer)
-            error = info.value.as_json()
+            error = negotiation_error_json(info.value)
             assert (error["side"], error["code"]) == ("renderer", 704)
             assert error["tornDown"] == [
                 {"service": "MediaServer/ConnectionManager", "connectionId": 2, "completed": True}
@@ -148,7 +149,7 @@ async def test_fallback_to_connection_zero_where_prepare_is_missing(tmp_path):
     try:
         async with ControlPoint() as cp:
             server, renderer = await cms(cp, server_host, renderer_host)
-            data = (await negotiate(server, renderer)).as_json()
+            data = negotiation_json(await negotiate(server, renderer))
             assert data["server"]["connectionId"] == 0
             assert data["server"]["prepared"] is False
             assert "not offered" in data["server"]["note"]
@@ -168,7 +169,7 @@ async def test_with_a_sonos_renderer_the_renderer_side_is_connection_zero(tmp_pa
     try:
         async with ControlPoint() as cp:
             server, renderer = await cms(cp, server_host, sonos)
-            data = (await negotiate(server, renderer)).as_json()
+            data = negotiation_json(await negotiate(server, renderer))
             assert data["sink"] in {
                 "http-get:*:audio/mpeg:*",
                 "http-get:*:audio/flac:*",

@@ -1,10 +1,15 @@
-"""Start real third-party UPnP devices inside the test namespace (gmediarender, rygel).
+"""Start real third-party UPnP devices inside the test namespace.
 
-Both come from Debian packages that ``scripts/test`` installs. libupnp-based
-gmediarender refuses ``lo``, so both live on d0 (10.99.0.1), one end of the
-veth pair that exists only inside the namespace. Every process is bounded by
-``timeout`` and stopped at the end of the session; their files go to a
-temporary directory.
+Renderers: gmediarender, rygel's Playbin renderer. Media servers: rygel's
+MediaExport, and (``servers=True``) gerbera and minidlna. All come from Debian
+packages that ``scripts/test`` installs. libupnp-based gmediarender and
+gerbera refuse ``lo``, so every peer lives on d0 (10.99.0.1), one end of the
+veth pair that exists only inside the namespace, and binds only there. Every
+process is bounded by ``timeout`` and stopped at the end of the session; their
+files (configuration, databases, logs, the generated media) go to a
+temporary directory. Each media server serves only that media folder:
+``Album/`` with a few seconds of tone as MP3, FLAC and WAV (made with sox) and
+a JPEG picture (cjpeg), nothing else.
 """
 
 from __future__ import annotations
@@ -19,19 +24,25 @@ import wave
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pytest
+from tests.helpers.require import unavailable
 
 DEVICE_IP = "10.99.0.1"
 GMR_PORT = 49494
 RYGEL_PORT = 49495
+GERBERA_PORT = 49496  # libupnp takes only ports >= 49152
+MINIDLNA_PORT = 49497
 GMR_UUID = "11111111-2222-3333-4444-555555555555"
 DMS_UUID = "22222222-2222-3333-4444-555555555555"
 DMR_UUID = "33333333-2222-3333-4444-555555555555"
+GERBERA_UUID = "44444444-2222-3333-4444-555555555555"
+MINIDLNA_UUID = "55555555-2222-3333-4444-555555555555"
+#: Seconds of tone in each generated track.
+TRACK_SECONDS = 8
 LIFETIME = "600"
 
 RYGEL_CONF = """[general]
 ipv6=false
-enable-transcoding=false
+enable-transcoding={transcoding}
 media-engine=librygel-media-engine-gst.so
 interface=d0
 port={port}
@@ -69,6 +80,20 @@ enabled=false
 """
 
 
+MINIDLNA_CONF = """media_dir={media}
+port={port}
+network_interface=d0
+listening_ip=10.99.0.1
+friendly_name=upnpcm-minidlna
+uuid={uuid}
+db_dir={state}
+log_dir={state}
+inotify=no
+notify_interval=895
+enable_subtitles=no
+"""
+
+
 @dataclass
 class Peers:
     """Description URLs of the peers that could be started (None: unavailable, with why)."""
@@ -76,13 +101,17 @@ class Peers:
     gmediarender: str | None = None
     rygel_server: str | None = None
     rygel_renderer: str | None = None
+    gerbera: str | None = None
+    minidlna: str | None = None
+    media: Path | None = None
     missing: dict[str, str] = field(default_factory=dict)
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    logs: dict[str, Path] = field(default_factory=dict)
 
     def need(self, name: str) -> str:
         url = getattr(self, name)
         if url is None:
-            pytest.skip(f"{name} is not available here: {self.missing.get(name, 'not started')}")
+            unavailable(f"{name} is not available here: {self.missing.get(name, 'not started')}")
         return str(url)
 
 
@@ -108,7 +137,93 @@ def _tone(path: Path) -> None:
         )
 
 
-def start_peers(work: Path) -> Peers:
+#: The generated album: file name → title (servers read titles from file names here).
+TRACKS = {"Tone MP3.mp3": "Tone MP3", "Tone FLAC.flac": "Tone FLAC", "Tone WAV.wav": "Tone WAV"}
+PICTURE = "Picture.jpg"
+#: Formats some renderer cannot take: a PPM picture (not in rygel's Sink list), a text file.
+ODD_FILES = ("Raw.ppm", "Notes.txt")
+
+
+def make_media(folder: Path) -> str | None:
+    """``folder/Album``: a tone as MP3, FLAC and WAV (sox), and a JPEG picture (cjpeg).
+
+    Returns why not, when sox, its MP3 support or cjpeg is missing.
+    """
+    for tool, package in (("sox", "sox"), ("cjpeg", "libjpeg-turbo-progs")):
+        if shutil.which(tool) is None:
+            return f"the Debian package {package} is not installed"
+    album = folder / "Album"
+    album.mkdir(parents=True)
+    mp3, flac, wav = (album / name for name in TRACKS)
+    ppm = folder.parent / "picture.ppm"  # outside the served folder
+    ppm.write_bytes(b"P6 16 16 255\n" + bytes([200, 120, 40]) * 256)
+    steps = [
+        [
+            *("sox", "-n", "-r", "44100", "-c", "2", "-b", "16", str(wav)),
+            *("synth", str(TRACK_SECONDS), "sine", "440", "vol", "0.3"),
+        ],
+        ["sox", str(wav), str(flac)],
+        ["sox", str(wav), "-C", "128", str(mp3)],
+        ["cjpeg", "-outfile", str(album / PICTURE), str(ppm)],
+        ["cp", str(ppm), str(album / ODD_FILES[0])],
+    ]
+    (album / ODD_FILES[1]).write_text("not something to play\n", encoding="utf-8")
+    for step in steps:
+        done = subprocess.run(step, capture_output=True, text=True, timeout=60, check=False)
+        if done.returncode != 0:
+            return f"{' '.join(step[:2])} failed (libsox-fmt-mp3 installed?): {done.stderr.strip()}"
+    return None
+
+
+def _gerbera_config(home: Path, media_name: str) -> str:
+    """Debian's own /etc/gerbera/config.xml with our home, name and UDN."""
+    text = Path("/etc/gerbera/config.xml").read_text(encoding="utf-8")
+    text = text.replace("<udn/>", f"<udn>uuid:{GERBERA_UUID}</udn>")
+    text = text.replace("<name>gerbera</name>", f"<name>{media_name}</name>")
+    return text.replace("<home>/var/lib/gerbera</home>", f"<home>{home}</home>")
+
+
+def _spawn(peers: Peers, name: str, argv: list[str], env: dict[str, str], log: Path) -> None:
+    with log.open("wb") as out:
+        peers.processes.append(
+            subprocess.Popen(
+                ["timeout", "-k", "2", LIFETIME, *argv], env=env, stdout=out, stderr=out
+            )
+        )
+    peers.logs[name] = log
+
+
+def _start_servers(peers: Peers, work: Path, env: dict[str, str], media: Path) -> None:
+    """gerbera and minidlna, each serving only ``media`` and bound to d0."""
+    if shutil.which("gerbera") and Path("/etc/gerbera/config.xml").exists():
+        home = work / "gerbera"
+        home.mkdir()
+        config = home / "config.xml"
+        config.write_text(_gerbera_config(home, "upnpcm-gerbera"), encoding="utf-8")
+        argv = ["gerbera", "-c", str(config), "-m", str(home), "-e", "d0"]
+        argv += ["-p", str(GERBERA_PORT), "-a", str(media)]
+        _spawn(peers, "gerbera", argv, env, work / "gerbera.log")
+    else:
+        peers.missing["gerbera"] = "the Debian package gerbera is not installed"
+    minidlnad = shutil.which("minidlnad") or (
+        "/usr/sbin/minidlnad" if Path("/usr/sbin/minidlnad").exists() else None
+    )
+    if minidlnad:
+        state = work / "minidlna"
+        state.mkdir()
+        conf = state / "minidlna.conf"
+        conf.write_text(
+            MINIDLNA_CONF.format(media=media, port=MINIDLNA_PORT, uuid=MINIDLNA_UUID, state=state),
+            encoding="utf-8",
+        )
+        argv = [minidlnad, "-S", "-f", str(conf), "-P", str(state / "minidlna.pid")]
+        _spawn(peers, "minidlna", argv, env, work / "minidlna.log")
+    else:
+        peers.missing["minidlna"] = "the Debian package minidlna is not installed"
+
+
+def start_peers(work: Path, *, servers: bool = False) -> Peers:
+    """Start the renderers and rygel; with ``servers`` also gerbera, minidlna and the media."""
     peers = Peers()
     home = work / "home"
     home.mkdir(parents=True)
@@ -131,8 +246,9 @@ def start_peers(work: Path) -> Peers:
                     GMR_UUID,
                     "-f",
                     "upnpcm-gmr",
-                    "--gstout-audiosink=fakesink",
-                    "--gstout-videosink=fakesink",
+                    # a sink that keeps time, so a track plays as long as it lasts
+                    "--gstout-audiopipe=fakesink sync=true",
+                    "--gstout-videopipe=fakesink sync=true",
                     f"--logfile={work / 'gmediarender.log'}",
                 ],
                 env=env,
@@ -142,15 +258,28 @@ def start_peers(work: Path) -> Peers:
         )
     else:
         peers.missing["gmediarender"] = "the Debian package gmediarender is not installed"
+    if servers:
+        media = work / "media"
+        why = make_media(media)
+        if why is None:
+            peers.media = media
+            _start_servers(peers, work, env, media)
+        else:
+            for name in ("gerbera", "minidlna", "rygel_server"):
+                peers.missing[name] = why
     templates = Path("/usr/share/rygel/xml")
     if shutil.which("rygel") and (templates / "MediaServer3.xml").exists():
         config = home / "config"
         (config / "Rygel").mkdir(parents=True)
         media = work / "media"
-        media.mkdir()
-        _tone(media / "tone.wav")
+        media.mkdir(exist_ok=True)
+        if not servers:
+            _tone(media / "tone.wav")
         (config / "rygel.conf").write_text(
-            RYGEL_CONF.format(port=RYGEL_PORT, media=media), encoding="utf-8"
+            RYGEL_CONF.format(
+                port=RYGEL_PORT, media=media, transcoding="true" if servers else "false"
+            ),
+            encoding="utf-8",
         )
         for template, name, uuid in (
             ("MediaServer3.xml", "MediaExport.xml", DMS_UUID),
@@ -196,6 +325,16 @@ def start_peers(work: Path) -> Peers:
             peers.missing["rygel_server"] = peers.missing["rygel_renderer"] = (
                 "started but never answered"
             )
+    for name, url in (
+        ("gerbera", f"http://{DEVICE_IP}:{GERBERA_PORT}/description.xml"),
+        ("minidlna", f"http://{DEVICE_IP}:{MINIDLNA_PORT}/rootDesc.xml"),
+    ):
+        if servers and name not in peers.missing:
+            if _wait(url, 30):
+                setattr(peers, name, url)
+            else:
+                log = peers.logs[name].read_text(errors="replace")[-2000:]
+                peers.missing[name] = f"started but its description never answered: {log}"
     return peers
 
 

@@ -11,10 +11,10 @@ import pytest
 
 from upnpcm.aio.control_point import ControlPoint
 from upnpcm.aio.events import EventListener
+from upnpcm.cli.render import device_json, negotiation_json
 from upnpcm.core.protocol_info import parse_list
 from upnpcm.core.subscription import EventReceived
 from upnpcm.errors import ActionArgumentError, UPnPError
-from upnpcm.render import device_json
 
 pytestmark = pytest.mark.peer
 
@@ -164,7 +164,7 @@ async def test_negotiate_our_server_with_gmediarender(peers, tmp_path):
                 "MediaServer/ConnectionManager"
             )
             renderer = (await cp.load(url)).service("ConnectionManager")
-            result = (await negotiate(server, renderer, mime="audio/mpeg")).as_json()
+            result = negotiation_json(await negotiate(server, renderer, mime="audio/mpeg"))
             assert result["protocolInfo"].startswith("http-get:*:audio/mpeg:DLNA.ORG_PN=MP3")
             assert result["sink"] == "http-get:*:audio/mpeg:*"
             assert result["server"]["connectionId"] == 1 and result["server"]["prepared"]

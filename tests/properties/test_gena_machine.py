@@ -60,7 +60,7 @@ class GenaTable(RuleBasedStateMachine):
                 evented_state=STATE,
             )
         except SubscriptionError as exc:
-            assert full and exc.status == 503
+            assert full and exc.http_status == 503
             return "uuid:never-issued"
         assert not full
         assert grant.sid not in self.issued
@@ -85,7 +85,7 @@ class GenaTable(RuleBasedStateMachine):
                 evented_state=STATE,
             )
         except SubscriptionError as exc:
-            assert exc.status == 412
+            assert exc.http_status == 412
             assert sid not in self.expiry
             return
         assert sid in self.expiry
@@ -97,7 +97,7 @@ class GenaTable(RuleBasedStateMachine):
         try:
             self.table.unsubscribe(Headers([("SID", sid)]), now=self.now)
         except SubscriptionError as exc:
-            assert exc.status == 412
+            assert exc.http_status == 412
             assert sid not in self.expiry
             return
         del self.expiry[sid]
@@ -173,7 +173,7 @@ class GenaTable(RuleBasedStateMachine):
             try:
                 self.table.unsubscribe(Headers([("SID", sid)]), now=self.now)
             except SubscriptionError as exc:
-                assert exc.status == 412
+                assert exc.http_status == 412
             else:
                 raise AssertionError("stale SID accepted after restart")
 

@@ -47,7 +47,7 @@ def _outcome(call, *args, **kwargs) -> ActionRequest | tuple[type, int | None]:
     except UPnPError as exc:
         return (UPnPError, exc.code)
     except RemoteProtocolError as exc:
-        return (type(exc), exc.status_hint)
+        return (type(exc), exc.http_status)
 
 
 def _with_values(values: list[bytes]) -> bytes:
@@ -118,7 +118,7 @@ def test_template_respects_the_size_limit():
     big = _with_values([b"x" * 5000, b"p", b"1", b"Input"])
     with pytest.raises(RemoteProtocolError) as info:
         parser.parse_action_request(HEADER, big, max_bytes=len(SEED) + 100)
-    assert info.value.status_hint == 413
+    assert info.value.http_status == 413
 
 
 def test_templates_are_bounded():

@@ -15,13 +15,18 @@ at most ``max_devices`` devices and ``max_services`` services per description,
 :class:`RemoteProtocolError` naming the limit. Every URL the control point
 would use must be on the description's own host (its port, or one from 1024
 up): a description pointing elsewhere is refused, naming the URLs, unless
-``allow_foreign_urls`` (rule D4). Loading is tolerant of real devices (rule D2): element order,
+``allow_foreign_urls`` (rule D5). Loading is tolerant of real devices (rule D2): element order,
 vendor elements, ``#TOKEN#`` text, no URLBase (URLs resolve against LOCATION).
 A service whose SCPD cannot be fetched or parsed (or whose SCPDURL is not a
 usable URL) is kept, with the reason in :attr:`RemoteService.scpd_error`, so
 one broken vendor service does not hide a device; calling an action of such a
 service raises :class:`TransportError` with that reason. A controlURL or
 eventSubURL that does not resolve is kept as written and fails only when used.
+
+Each control point keeps what it loaded (:class:`~upnpcm.core.memo.DescriptionCache`,
+rules M3/M4): loading the same LOCATION again, under the same BOOTID and
+CONFIGID (when known from SSDP), fetches nothing; ``ControlPoint(cache=False)``
+always fetches. Keep one control point for a sequence of calls.
 
 Calls are checked against the SCPD before anything is sent (a wrong name,
 type or value raises :class:`ActionArgumentError`), results are converted to
@@ -40,7 +45,7 @@ from typing import TYPE_CHECKING, Final
 from urllib.parse import urlsplit
 
 from upnpcm.aio.http_client import HttpClient, LeanHttpClient
-from upnpcm.core.arguments import decode_arguments, encode_arguments
+from upnpcm.core.arguments import decode_arguments, encode_arguments, rename_lone_out_argument
 from upnpcm.core.datatypes import UPnPValue
 from upnpcm.core.description import (
     MAX_DESCRIPTION_BYTES,
@@ -51,6 +56,7 @@ from upnpcm.core.description import (
     parse_device_description,
     parse_scpd,
 )
+from upnpcm.core.memo import DescriptionCache, LoadedDevice
 from upnpcm.core.soap import build_action_request, parse_action_response, parse_fault
 from upnpcm.errors import (
     ActionArgumentError,
@@ -66,6 +72,7 @@ if TYPE_CHECKING:
 __all__ = ["ControlPoint", "RemoteDevice", "RemoteService", "short_type"]
 
 PAYLOADS: Final = logging.getLogger("upnpcm.payloads")
+_LOG: Final = logging.getLogger("upnpcm.control_point")
 #: Load limits (rule B11): devices and services one description may list, bytes one
 #: load may read (description and SCPDs), SCPDs fetched at once.
 MAX_DEVICES: Final = 32
@@ -179,8 +186,7 @@ class RemoteDevice:
 class ControlPoint:
     """Loads devices and calls actions; optionally on a caller's aiohttp session.
 
-    Use as an async context manager (or call :meth:`close`). The load limits
-    (module docstring; docs/security.md) are keyword arguments.
+    Use as an async context manager (or call :meth:`close`).
     """
 
     def __init__(
@@ -190,6 +196,8 @@ class ControlPoint:
         http: HttpClient | None = None,
         timeout: float = 10.0,
         max_description_bytes: int = MAX_DESCRIPTION_BYTES,
+        cache: bool = True,
+        strict: bool = False,
         max_devices: int = MAX_DEVICES,
         max_services: int = MAX_SERVICES,
         max_load_bytes: int = MAX_LOAD_BYTES,
@@ -206,6 +214,10 @@ class ControlPoint:
             self.http = LeanHttpClient()
         self.timeout = timeout
         self.max_description_bytes = max_description_bytes
+        #: Loaded descriptions and SCPDs (rules M3, M4); ``cache=False`` keeps none.
+        self.descriptions = DescriptionCache(enabled=cache)
+        #: Refuse answers that tolerant reading would repair (a misnamed out-argument, D4).
+        self.strict = strict
         self.max_devices = max_devices
         self.max_services = max_services
         self.max_load_bytes = max_load_bytes
@@ -232,8 +244,14 @@ class ControlPoint:
             raise TransportError(f"GET {url}: HTTP {reply.status}")
         return reply.body
 
-    async def load(self, location: str) -> RemoteDevice:
+    async def load(
+        self, location: str, *, boot_id: int | None = None, config_id: int | None = None
+    ) -> RemoteDevice:
         """Fetch and parse a device description and every SCPD it lists.
+
+        What this control point loaded from ``location`` before, under the
+        same ``boot_id`` and ``config_id`` (BOOTID.UPNP.ORG, CONFIGID.UPNP.ORG
+        from SSDP; None when not known), is used again without a fetch (M3).
 
         Raises:
             TransportError: the description could not be fetched (not 200,
@@ -242,6 +260,9 @@ class ControlPoint:
                 description, goes over a load limit (named in the message),
                 or points at another host (the URLs are named).
         """
+        kept = self.descriptions.get(location, boot_id, config_id)
+        if kept is not None:  # it passed the checks below when it was loaded
+            return self._assemble(location, kept.description, dict(kept.scpds), {})
         document = await self._get(location)
         budget = _Budget(self.max_load_bytes)
         budget.spend(len(document), location)
@@ -269,24 +290,48 @@ class ControlPoint:
             except ValueError:  # e.g. "http://[::1/x.xml": kept as written, fails when used
                 return url
 
-        pairs = list(description.device.iter_services())
-        urls = [resolve(s.scpd_url) for _, s in pairs]
+        urls = [resolve(s.scpd_url) for _, s in description.device.iter_services()]
         unique = list(dict.fromkeys(urls))  # services often share one SCPD (Sonos, us)
         loaded = dict(zip(unique, await self._load_scpds(unique, budget), strict=True))
-        scpds = [loaded[url] for url in urls]
-        services = [
-            RemoteService(
-                device=device,
-                service=service,
-                scpd=scpd,
-                scpd_error=error,
-                control_url=resolve(service.control_url),
-                event_url=resolve(service.event_sub_url),
-                scpd_url=url,
-                _cp=self,
+        scpds = {url: scpd for url, (scpd, _) in loaded.items()}
+        errors = {url: error for url, (_, error) in loaded.items() if error is not None}
+        if not errors:  # M3: a failed SCPD is not remembered
+            self.descriptions.put(
+                location,
+                boot_id,
+                config_id,
+                LoadedDevice(description=description, scpds=tuple(scpds.items())),
             )
-            for (device, service), url, (scpd, error) in zip(pairs, urls, scpds, strict=True)
-        ]
+        return self._assemble(location, description, scpds, errors)
+
+    def _assemble(
+        self,
+        location: str,
+        description: DeviceDescription,
+        scpds: Mapping[str, ServiceDescription],
+        errors: Mapping[str, str],
+    ) -> RemoteDevice:
+        def resolve(url: str) -> str:
+            try:
+                return description.absolute_url(location, url)
+            except ValueError:
+                return url
+
+        services = []
+        for device, service in description.device.iter_services():
+            url = resolve(service.scpd_url)
+            services.append(
+                RemoteService(
+                    device=device,
+                    service=service,
+                    scpd=scpds.get(url, ServiceDescription()),
+                    scpd_error=errors.get(url),
+                    control_url=resolve(service.control_url),
+                    event_url=resolve(service.event_sub_url),
+                    scpd_url=url,
+                    _cp=self,
+                )
+            )
         return RemoteDevice(location=location, description=description, services=services)
 
     async def _load_scpds(
@@ -367,6 +412,11 @@ class ControlPoint:
                 out = parse_action_response(reply.body, action_name)
             except UPnPError:
                 raise  # a fault sent with HTTP 200 is still a fault
+            out, renamed = rename_lone_out_argument(action.out_arguments, out)
+            if renamed is not None:
+                if self.strict:
+                    raise RemoteProtocolError(f"{remote.qualified_name} {action_name}: {renamed}")
+                _LOG.warning("%s %s: %s", remote.qualified_name, action_name, renamed)
             values = decode_arguments(remote.scpd, action.out_arguments, out)
             if PAYLOADS.isEnabledFor(logging.INFO):
                 PAYLOADS.info("result %s %s %s", remote.qualified_name, action_name, values)

@@ -28,7 +28,7 @@ from upnpcm.aio.ssdp import (
     resolve_interfaces,
 )
 from upnpcm.core.discovery import Discovered, interpret
-from upnpcm.core.ssdp import SSDP_GROUP_V4, SSDP_GROUP_V6, SSDP_PORT, build_msearch
+from upnpcm.core.ssdp import SSDP_GROUP_V4, SSDP_GROUP_V6, SSDP_PORT, build_msearch, ssdp_host
 
 __all__ = ["discover"]
 
@@ -45,6 +45,48 @@ class _Collector(asyncio.DatagramProtocol):
         found = interpret(data, (str(addr[0]), int(addr[1])))
         if found is not None and not self._queue.full():
             self._queue.put_nowait(found)
+
+
+async def _listen_for_announcements(
+    chosen: Sequence[Interface],
+    queue: asyncio.Queue[Discovered],
+    transports: list[asyncio.BaseTransport],
+) -> None:
+    """Join the SSDP group on ``chosen`` (one socket per family); add each to ``transports``."""
+    loop = asyncio.get_running_loop()
+    for family in {i.family for i in chosen}:
+        sock = multicast_receive_socket(family, [i for i in chosen if i.family == family])
+        transport, _ = await loop.create_datagram_endpoint(lambda: _Collector(queue), sock=sock)
+        transports.append(transport)
+
+
+async def _search(
+    st: str,
+    wait: int,
+    chosen: Sequence[Interface],
+    queue: asyncio.Queue[Discovered],
+    transports: list[asyncio.BaseTransport],
+) -> None:
+    """Send an M-SEARCH for ``st`` twice on each interface (each socket added to ``transports``)."""
+    loop = asyncio.get_running_loop()
+    senders: list[tuple[asyncio.DatagramTransport, Interface]] = []
+    for interface in chosen:
+        transport, _ = await loop.create_datagram_endpoint(
+            lambda: _Collector(queue), sock=multicast_send_socket(interface)
+        )
+        transports.append(transport)
+        senders.append((transport, interface))
+    for copy in range(2):
+        for transport, interface in senders:
+            group = (
+                (SSDP_GROUP_V6, SSDP_PORT)
+                if interface.family == socket.AF_INET6
+                else (SSDP_GROUP_V4, SSDP_PORT)
+            )
+            with contextlib.suppress(OSError):
+                transport.sendto(build_msearch(st, mx=wait, host=ssdp_host(group)), group)
+        if copy == 0:
+            await asyncio.sleep(0.1)
 
 
 async def discover(
@@ -78,37 +120,10 @@ async def discover(
     transports: list[asyncio.BaseTransport] = []
     try:
         if passive:
-            for family in {i.family for i in chosen}:
-                sock = multicast_receive_socket(family, [i for i in chosen if i.family == family])
-                transport, _ = await loop.create_datagram_endpoint(
-                    lambda: _Collector(queue), sock=sock
-                )
-                transports.append(transport)
-        senders: list[tuple[asyncio.DatagramTransport, Interface]] = []
+            await _listen_for_announcements(chosen, queue, transports)
         if search:
             wait = max(1, min(mx, int(timeout))) if timeout is not None else max(1, mx)
-            for interface in chosen:
-                transport, _ = await loop.create_datagram_endpoint(
-                    lambda: _Collector(queue), sock=multicast_send_socket(interface)
-                )
-                transports.append(transport)
-                senders.append((transport, interface))
-            for copy in range(2):
-                for transport, interface in senders:
-                    group = (
-                        (SSDP_GROUP_V6, SSDP_PORT)
-                        if interface.family == socket.AF_INET6
-                        else (SSDP_GROUP_V4, SSDP_PORT)
-                    )
-                    host = (
-                        f"[{SSDP_GROUP_V6.upper()}]:{SSDP_PORT}"
-                        if interface.family == socket.AF_INET6
-                        else f"{SSDP_GROUP_V4}:{SSDP_PORT}"
-                    )
-                    with contextlib.suppress(OSError):
-                        transport.sendto(build_msearch(st, mx=wait, host=host), group)
-                if copy == 0:
-                    await asyncio.sleep(0.1)
+            await _search(st, wait, chosen, queue, transports)
         seen: set[tuple[str, str, str | None]] = set()
         deadline = None if timeout is None else loop.time() + timeout
         while True:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final, Protocol, cast
 from urllib.parse import quote, urlsplit
@@ -228,6 +228,37 @@ class _ReplyReader(asyncio.Protocol):
             self._transport = None
 
 
+def _forget(done: asyncio.Future[HttpReply]) -> None:
+    """Leave nothing behind in ``done`` after the request ended, however it ended.
+
+    Cancelled (or timed out) before the reply: the protocol may still settle
+    ``done`` when the connection closes; nobody would retrieve it.
+    """
+    if not done.done():
+        done.cancel()
+    elif not done.cancelled():
+        done.exception()  # mark an unawaited error as retrieved
+
+
+def _split_url(url: str) -> tuple[str, int, str]:
+    """Host, port and request target of an ``http://`` URL.
+
+    Raises:
+        LocalProtocolError: not a usable ``http://`` URL.
+    """
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # "http://[::1/x.xml"
+        raise LocalProtocolError(f"not a usable URL {url!r}: {exc}") from None
+    if parts.scheme.lower() != "http" or not parts.hostname:
+        raise LocalProtocolError(f"only http:// URLs are supported, not {url!r}")
+    try:
+        port = parts.port or 80
+    except ValueError:
+        raise LocalProtocolError(f"bad port in {url!r}") from None
+    return parts.hostname, port, _request_target(parts.path, parts.query)
+
+
 class LeanHttpClient:
     """One connection per request, llhttp for the reply; no pooling, no redirects."""
 
@@ -263,32 +294,8 @@ class LeanHttpClient:
             TransportError: the reply is not HTTP, switches protocols (101)
                 or is too large.
         """
-        try:
-            parts = urlsplit(url)
-        except ValueError as exc:  # "http://[::1/x.xml"
-            raise LocalProtocolError(f"not a usable URL {url!r}: {exc}") from None
-        if parts.scheme.lower() != "http" or not parts.hostname:
-            raise LocalProtocolError(f"only http:// URLs are supported, not {url!r}")
-        try:
-            port = parts.port or 80
-        except ValueError:
-            raise LocalProtocolError(f"bad port in {url!r}") from None
-        host = parts.hostname
-        target = _request_target(parts.path, parts.query)
-        names = {name.lower() for name in (headers or {})}
-        lines = [f"{method} {target} HTTP/1.1"]
-        if "host" not in names:  # a caller's own Host (a NOTIFY's HOST) is sent as given
-            lines.append(f"Host: {format_host(host, port)}")
-        for name, value in (headers or {}).items():
-            if "\r" in value or "\n" in value or "\r" in name or "\n" in name:
-                raise LocalProtocolError("CR/LF in a request header")
-            lines.append(f"{name}: {value}")
-        if "user-agent" not in names and self.user_agent:
-            lines.append(f"User-Agent: {self.user_agent}")
-        if body or method in ("POST", "NOTIFY"):
-            lines.append(f"Content-Length: {len(body)}")
-        lines.append("Connection: close")
-        wire = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+        host, port, target = _split_url(url)
+        wire = self._wire(method, host, port, target, headers or {}, body)
         loop = asyncio.get_running_loop()
         done: asyncio.Future[HttpReply] = loop.create_future()
         started = _log_request(method, url, body)
@@ -297,29 +304,18 @@ class LeanHttpClient:
             async with asyncio.timeout(timeout):
                 # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a
                 # cancellation that arrives as the connection completes.
-                try:
-                    async with asyncio.timeout(self.connect_timeout):
-                        transport, _ = await loop.create_connection(
-                            lambda: _ReplyReader(
-                                wire,
-                                done,
-                                max_bytes=max_bytes,
-                                max_head=max_head,
-                                head_only=head_only,
-                                url=url,
-                            ),
-                            host,
-                            port,
-                        )
-                except TimeoutError as exc:  # an OSError too: this clause must come first
-                    reason = exc.strerror or f"no answer within {self.connect_timeout:g} s"
-                    raise UpnpTimeoutError(
-                        f"cannot connect to {format_host(host, port)}: {reason}"
-                    ) from None
-                except OSError as exc:
-                    raise ConnectError(
-                        f"cannot connect to {format_host(host, port)}: {exc.strerror or exc}"
-                    ) from exc
+                transport = await self._connect(
+                    host,
+                    port,
+                    lambda: _ReplyReader(
+                        wire,
+                        done,
+                        max_bytes=max_bytes,
+                        max_head=max_head,
+                        head_only=head_only,
+                        url=url,
+                    ),
+                )
                 reply = await done
         except TimeoutError as exc:
             if isinstance(exc, UpnpTimeoutError):
@@ -330,14 +326,62 @@ class LeanHttpClient:
         finally:
             if transport is not None:
                 transport.close()
-            # Cancelled (or timed out) before the reply: the protocol may still
-            # settle ``done`` when the connection closes; nobody would retrieve it.
-            if not done.done():
-                done.cancel()
-            elif not done.cancelled():
-                done.exception()  # mark an unawaited error as retrieved
+            _forget(done)
         _log_reply(method, url, started, reply)
         return reply
+
+    def _wire(
+        self,
+        method: str,
+        host: str,
+        port: int,
+        target: str,
+        headers: Mapping[str, str],
+        body: bytes,
+    ) -> bytes:
+        """The request as bytes: head (Host, the caller's headers, User-Agent, framing), body.
+
+        Raises:
+            LocalProtocolError: CR or LF in a header name or value.
+        """
+        names = {name.lower() for name in headers}
+        lines = [f"{method} {target} HTTP/1.1"]
+        if "host" not in names:  # a caller's own Host (a NOTIFY's HOST) is sent as given
+            lines.append(f"Host: {format_host(host, port)}")
+        for name, value in headers.items():
+            if "\r" in value or "\n" in value or "\r" in name or "\n" in name:
+                raise LocalProtocolError("CR/LF in a request header")
+            lines.append(f"{name}: {value}")
+        if "user-agent" not in names and self.user_agent:
+            lines.append(f"User-Agent: {self.user_agent}")
+        if body or method in ("POST", "NOTIFY"):
+            lines.append(f"Content-Length: {len(body)}")
+        lines.append("Connection: close")
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+    async def _connect(
+        self, host: str, port: int, reader: Callable[[], _ReplyReader]
+    ) -> asyncio.BaseTransport:
+        """A connection to ``host``:``port`` within ``connect_timeout``, read by ``reader()``.
+
+        Raises:
+            UpnpTimeoutError: no connection in time.
+            ConnectError: refused, unreachable, or any other socket error.
+        """
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(self.connect_timeout):
+                transport, _ = await loop.create_connection(reader, host, port)
+        except TimeoutError as exc:  # an OSError too: this clause must come first
+            reason = exc.strerror or f"no answer within {self.connect_timeout:g} s"
+            raise UpnpTimeoutError(
+                f"cannot connect to {format_host(host, port)}: {reason}"
+            ) from None
+        except OSError as exc:
+            raise ConnectError(
+                f"cannot connect to {format_host(host, port)}: {exc.strerror or exc}"
+            ) from exc
+        return transport
 
     async def close(self) -> None:
         """Nothing to release: every request had its own connection."""

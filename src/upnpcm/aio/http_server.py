@@ -220,12 +220,6 @@ class ConnectionGate:
                 self._per_peer[peer] = count
 
 
-class _Reject(Exception):
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-
-
 class _Date:
     """The ``Date:`` header line, rebuilt at most once a second."""
 
@@ -346,7 +340,7 @@ class HttpProtocol(asyncio.Protocol):
         self._in_head = False  # between on_message_begin and on_headers_complete
         self._body_timed = False
         self._method = ""
-        self._reject: _Reject | None = None
+        self._reject: RemoteProtocolError | None = None
 
     # ------------------------------------------------------------- connection
 
@@ -457,7 +451,7 @@ class HttpProtocol(asyncio.Protocol):
         try:
             self._feed(data)
         except RemoteProtocolError as exc:  # what a chunked body announced (B9)
-            self._error(exc.status_hint, str(exc))
+            self._error(exc.http_status, str(exc))
         except httptools.HttpParserUpgrade:
             self._close_after_write()
         except httptools.HttpParserInvalidMethodError:
@@ -465,8 +459,8 @@ class HttpProtocol(asyncio.Protocol):
         except httptools.HttpParserCallbackError:
             if self._stopped:
                 return  # we stopped answering (pipelining over the limits)
-            reject = self._reject or _Reject(400, "bad request")
-            self._error(reject.status, str(reject))
+            reject = self._reject or RemoteProtocolError("bad request")
+            self._error(reject.http_status, str(reject))
         except httptools.HttpParserError as exc:
             self._error(400, str(exc))
         else:
@@ -641,7 +635,7 @@ class HttpProtocol(asyncio.Protocol):
             _LOG.debug("%s: pipelined responses not read; closing", self._peer)
             self._stopped = True
             self._close_after_write()
-            raise _Reject(503, "pipelined responses not read")
+            raise RemoteProtocolError("pipelined responses not read", http_status=503)
         if keep_alive:
             self._idle = True
             self._arm(self._limits.keepalive_timeout)
@@ -658,7 +652,7 @@ class HttpProtocol(asyncio.Protocol):
         return buffered > self._limits.max_write_buffer or self._unsent > self._limits.max_pipelined
 
     def _fail(self, status: int, reason: str) -> None:
-        self._reject = _Reject(status, reason)
+        self._reject = RemoteProtocolError(reason, http_status=status)
         raise self._reject
 
     # ----------------------------------------------------------------- output

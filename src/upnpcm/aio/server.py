@@ -14,7 +14,7 @@ import logging
 import secrets
 import socket
 from collections.abc import Callable, Iterable
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from upnpcm.aio.http_server import (
     ConnectionGate,
@@ -25,10 +25,13 @@ from upnpcm.aio.http_server import (
     reap_connections,
 )
 from upnpcm.aio.notifier import Notifier
-from upnpcm.aio.ssdp import Network, serving_networks
+from upnpcm.aio.ssdp import serving_networks
 from upnpcm.core.device import DeviceCore
 from upnpcm.core.effects import Effect, LeasesExpired, SendNotify, ServiceFailed, SubscriptionEnded
 from upnpcm.core.http import HttpRequest, HttpResponse, format_host, normalise_ip
+
+if TYPE_CHECKING:
+    from upnpcm.core.http import Network
 
 __all__ = ["DeviceServer"]
 

@@ -21,7 +21,7 @@ import struct
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import ifaddr
 
@@ -37,6 +37,9 @@ from upnpcm.core.ssdp import (
     SsdpConfig,
     advertisements,
 )
+
+if TYPE_CHECKING:
+    from upnpcm.core.http import Network
 
 __all__ = [
     "Interface",
@@ -57,7 +60,7 @@ class Interface:
 
     name: str
     ip: str
-    network: ipaddress.IPv4Network | ipaddress.IPv6Network
+    network: Network
     index: int = 0
 
     @property
@@ -80,7 +83,7 @@ def resolve_interfaces(selectors: Sequence[str] = (), *, ipv6: bool = True) -> l
     for adapter in ifaddr.get_adapters():
         for ip in adapter.ips:
             if isinstance(ip.ip, str):
-                network: ipaddress.IPv4Network | ipaddress.IPv6Network = ipaddress.ip_network(
+                network: Network = ipaddress.ip_network(
                     f"{ip.ip}/{ip.network_prefix}", strict=False
                 )
                 found.append(Interface(adapter.name, ip.ip, network, adapter.index or 0))
@@ -98,9 +101,6 @@ def resolve_interfaces(selectors: Sequence[str] = (), *, ipv6: bool = True) -> l
         return chosen
     outside = [i for i in found if not ipaddress.ip_address(i.ip).is_loopback]
     return outside or [i for i in found if ipaddress.ip_address(i.ip).is_loopback]
-
-
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 def serving_networks(addresses: Sequence[str]) -> list[Network]:

@@ -27,6 +27,7 @@ __all__ = [
     "decode_arguments",
     "decode_in_arguments",
     "encode_arguments",
+    "rename_lone_out_argument",
     "variable_for",
 ]
 
@@ -165,3 +166,21 @@ def decode_arguments(
             if name not in values:
                 raise UPnPError(402, f"missing argument {name}")
     return values
+
+
+def rename_lone_out_argument(
+    arguments: Iterable[Argument], pairs: Sequence[tuple[str, str]]
+) -> tuple[list[tuple[str, str]], str | None]:
+    """Read a lone out-argument under the SCPD's name when the device misnames it (rule D4).
+
+    When the action has exactly one out-argument and the answer holds exactly
+    one value under another name (gerbera answers GetCurrentConnectionIDs with
+    ``ConnectionID``), the value is returned under the SCPD's name together
+    with a sentence saying so; otherwise the pairs come back as they are, and None.
+    """
+    expected = [arg.name for arg in arguments]
+    if len(expected) != 1 or len(pairs) != 1 or pairs[0][0] == expected[0]:
+        return list(pairs), None
+    name, text = pairs[0]
+    note = f"the answer's only value is named {name!r}, the SCPD's only out-argument {expected[0]!r}: read as {expected[0]}"
+    return [(expected[0], text)], note

@@ -189,6 +189,7 @@ def connection_manager_scpd(*, prepare_for_connection: bool = True) -> ServiceDe
 
     Without ``prepare_for_connection`` the two optional actions are left out.
     """
+    # Long on purpose: one declaration, read top to bottom like the SCPD's XML.
 
     def arg(name: str, direction: str, var: str) -> Argument:
         return Argument(

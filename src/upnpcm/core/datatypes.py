@@ -31,7 +31,6 @@ import binascii
 import datetime as dt
 import math
 import re
-from collections.abc import Mapping
 from typing import Final
 
 from upnpcm.core.http import decimal
@@ -42,7 +41,6 @@ __all__ = [
     "INTEGER_RANGES",
     "UPnPValue",
     "from_wire",
-    "json_value",
     "python_type_name",
     "to_wire",
 ]
@@ -176,20 +174,6 @@ def _from_wire_other(data_type: str, value: str) -> UPnPValue:
     if data_type == "bin.hex":
         return bytes.fromhex(value)
     return value  # unknown vendor type: a string, kept as sent
-
-
-def json_value(value: object) -> object:
-    """A converted value (or a mapping of them) in a form JSON can hold.
-
-    bytes become hex, dates and times ISO 8601; everything else is unchanged.
-    """
-    if isinstance(value, bytes):
-        return value.hex()
-    if isinstance(value, dt.date | dt.time):
-        return value.isoformat()
-    if isinstance(value, Mapping):
-        return {str(k): json_value(v) for k, v in value.items()}
-    return value
 
 
 def to_wire(data_type: str, value: object) -> str:

@@ -136,7 +136,7 @@ class DeviceDescription:
         return urljoin(self.url_base or location, url)
 
     def foreign_urls(self, location: str) -> list[str]:
-        """The URLs a control point would use that are not on ``location``'s host (rule D4).
+        """The URLs a control point would use that are not on ``location``'s host (rule D5).
 
         URLBase and every service's SCPDURL, controlURL and eventSubURL, as
         resolved, in document order, each once. A URL is foreign unless it is

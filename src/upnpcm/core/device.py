@@ -39,11 +39,10 @@ H7  Leases: a handler with an idle lease (:class:`LeasedHandler`, e.g. the
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Final, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Final, Protocol, runtime_checkable
 
 from upnpcm.core.arguments import decode_in_arguments, encode_arguments
 from upnpcm.core.connection_manager import StateVariablesChanged
@@ -67,6 +66,9 @@ from upnpcm.core.soap import (
     build_fault,
 )
 from upnpcm.errors import LocalProtocolError, RemoteProtocolError, SubscriptionError, UPnPError
+
+if TYPE_CHECKING:
+    from upnpcm.core.http import Network
 
 __all__ = [
     "CacheableHandler",
@@ -336,9 +338,7 @@ class DeviceCore:
         """The NOTIFY scheduler (T2): what is in flight, resting or queued."""
         return self._delivery
 
-    def set_networks(
-        self, networks: Iterable[ipaddress.IPv4Network | ipaddress.IPv6Network]
-    ) -> None:
+    def set_networks(self, networks: Iterable[Network]) -> None:
         """Give every subscriber table the networks the device is served on.
 
         They decide which CALLBACK addresses ``callback_scope="subnet"`` accepts
@@ -522,7 +522,7 @@ class DeviceCore:
                 soapaction, request.body, max_bytes=self.limits.max_body
             )
         except RemoteProtocolError as exc:
-            return DeviceResult(response=self._plain(exc.status_hint, str(exc)))
+            return DeviceResult(response=self._plain(exc.http_status, str(exc)))
         except UPnPError as exc:
             return self._fault(exc, operation="?")
         operation = call.action
@@ -601,7 +601,7 @@ class DeviceCore:
             )
         except SubscriptionError as exc:
             return DeviceResult(
-                response=HttpResponse(status=exc.status, headers=plain),
+                response=HttpResponse(status=exc.http_status, headers=plain),
                 operation=method,
                 effects=tuple(self._ended(path, table)),
             )

@@ -72,13 +72,16 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Final, Literal
+from typing import TYPE_CHECKING, Final, Literal
 from urllib.parse import urlsplit
 from xml.etree.ElementTree import tostring
 
 from upnpcm.core.http import Headers, decimal, format_host, plain_ip
 from upnpcm.core.xml import check_chars, check_name, escape_text, local_name, parse_xml
 from upnpcm.errors import RemoteProtocolError, SubscriptionError
+
+if TYPE_CHECKING:
+    from upnpcm.core.http import Network
 
 __all__ = [
     "EVENT_NS",
@@ -144,7 +147,7 @@ def validate_callback(
     peer: str,
     own: tuple[str, int],
     scope: CallbackScope = "peer",
-    networks: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network] = (),
+    networks: Sequence[Network] = (),
     max_length: int = 256,
 ) -> str | None:
     """Why ``url`` may not be used as a delivery URL, or None when it may (U1-U3)."""
@@ -342,7 +345,7 @@ class SubscriberTable:
         self,
         policy: GenaPolicy | None = None,
         *,
-        networks: Iterable[ipaddress.IPv4Network | ipaddress.IPv6Network] = (),
+        networks: Iterable[Network] = (),
     ) -> None:
         self._policy = policy or GenaPolicy()
         self._subs: dict[str, Subscriber] = {}
@@ -369,9 +372,7 @@ class SubscriberTable:
         """SIDs of the live subscriptions, oldest first."""
         return list(self._subs)
 
-    def set_networks(
-        self, networks: Iterable[ipaddress.IPv4Network | ipaddress.IPv6Network]
-    ) -> None:
+    def set_networks(self, networks: Iterable[Network]) -> None:
         """The device's own networks, for ``callback_scope="subnet"``."""
         self._networks = tuple(networks)
 

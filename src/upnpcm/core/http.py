@@ -17,7 +17,11 @@ from typing import TYPE_CHECKING, Final, overload
 from upnpcm.errors import RemoteProtocolError
 
 if TYPE_CHECKING:
-    from ipaddress import IPv4Address, IPv6Address
+    from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
+    from typing import TypeAlias
+
+    #: An IPv4 or IPv6 network (an interface's, or where a callback must lie).
+    Network: TypeAlias = IPv4Network | IPv6Network
 
 __all__ = [
     "MAX_DIGITS",
@@ -313,7 +317,7 @@ class ChunkedBody:
         self._extension += 1
         if self._extension > self._max_extension:
             raise RemoteProtocolError(
-                f"chunk extensions over {self._max_extension} bytes", status_hint=400
+                f"chunk extensions over {self._max_extension} bytes", http_status=400
             )
 
     def _start_chunk(self) -> None:
@@ -325,7 +329,7 @@ class ChunkedBody:
             return
         self._total += size
         if self._total > self._max_body:
-            raise RemoteProtocolError(f"chunked body over {self._max_body} bytes", status_hint=413)
+            raise RemoteProtocolError(f"chunked body over {self._max_body} bytes", http_status=413)
         self._left = size
         self._state = _DATA
 

@@ -20,8 +20,13 @@ M1  A fast path gives exactly the answer of the slow path: ``Memo(enabled=False)
     except a Host verdict, which is a pure function of its key.
 M2  Every table here is bounded: entries by count, templates also in bytes.
     Keys are the client's choice, so a full table is emptied, not grown.
+M3  A control point's :class:`DescriptionCache` keeps one loaded description
+    (and its SCPDs) per LOCATION, valid only for the BOOTID.UPNP.ORG and
+    CONFIGID.UPNP.ORG it was loaded under; a load with a failed SCPD is not kept.
+M4  It holds at most :data:`MAX_DESCRIPTIONS` locations, and
+    :data:`MAX_DESCRIPTIONS_PER_HOST` per host (a host names its own locations).
 
-Nothing here is module-level state: two devices never share a memo.
+Nothing here is module-level state: two devices (or control points) never share a memo.
 """
 
 from __future__ import annotations
@@ -29,12 +34,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final, TypeVar
+from urllib.parse import urlsplit
 
+from upnpcm.core.description import DeviceDescription, ServiceDescription
 from upnpcm.core.http import HttpResponse
 from upnpcm.core.soap import ActionRequest, parse_action_request
 from upnpcm.core.xml import _INVALID_XML_CHARS
 
-__all__ = ["Memo", "Template"]
+__all__ = ["DescriptionCache", "LoadedDevice", "Memo", "Template"]
 
 _T = TypeVar("_T")
 _K = TypeVar("_K")
@@ -50,6 +57,10 @@ MAX_TEMPLATE_BODY: Final = 4 * 1024
 MAX_TEMPLATE_BYTES: Final = 256 * 1024
 #: Most body bytes the parsed-request table holds as keys.
 MAX_REQUEST_KEY_BYTES: Final = 1024 * 1024
+
+#: Locations a control point's description cache holds, in all and per host (M4).
+MAX_DESCRIPTIONS: Final = 64
+MAX_DESCRIPTIONS_PER_HOST: Final = 8
 
 ReadKey = tuple[int, str, tuple[tuple[str, str], ...]]
 
@@ -260,3 +271,83 @@ def _put(table: dict[_K, _V], key: _K, value: _V) -> None:
     if len(table) >= MAX_ENTRIES:
         table.clear()  # M2: bounded, keys are the client's choice
     table[key] = value
+
+
+# --------------------------------------------------------------- control point
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LoadedDevice:
+    """A description and the SCPD at each of its SCPD URLs, as loaded."""
+
+    description: DeviceDescription
+    scpds: tuple[tuple[str, ServiceDescription], ...]
+
+
+class DescriptionCache:
+    """What a control point loaded, by LOCATION, BOOTID and CONFIGID (M3, M4).
+
+    ``enabled=False`` keeps nothing (every load fetches again).
+    """
+
+    def __init__(
+        self,
+        *,
+        enabled: bool = True,
+        max_entries: int = MAX_DESCRIPTIONS,
+        max_per_host: int = MAX_DESCRIPTIONS_PER_HOST,
+    ) -> None:
+        self.enabled = enabled
+        self.max_entries = max_entries
+        self.max_per_host = max_per_host
+        self._entries: dict[str, tuple[int | None, int | None, LoadedDevice]] = {}
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, location: str, boot_id: int | None, config_id: int | None) -> LoadedDevice | None:
+        """The device loaded from ``location`` under this BOOTID and CONFIGID, or None."""
+        entry = self._entries.get(location)
+        if entry is None or (entry[0], entry[1]) != (boot_id, config_id):
+            return None
+        return entry[2]
+
+    def put(
+        self,
+        location: str,
+        boot_id: int | None,
+        config_id: int | None,
+        loaded: LoadedDevice,
+    ) -> None:
+        """Remember a successful load (the caller keeps loads with a failed SCPD out)."""
+        if not self.enabled:
+            return
+        host = _host(location)
+        same_host = [key for key in self._entries if key != location and _host(key) == host]
+        if len(same_host) >= self.max_per_host:
+            for key in same_host:
+                del self._entries[key]  # invalidates: M4, a host filled its share
+        if location not in self._entries and len(self._entries) >= self.max_entries:
+            self._entries.clear()  # invalidates: M4, full: emptied, not grown
+        self._entries[location] = (boot_id, config_id, loaded)
+
+    def observe(self, location: str, boot_id: int | None, config_id: int | None) -> None:
+        """SSDP news for ``location``: a BOOTID or CONFIGID other than the kept one drops it."""
+        entry = self._entries.get(location)
+        if entry is None:
+            return
+        if (boot_id is not None and boot_id != entry[0]) or (
+            config_id is not None and config_id != entry[1]
+        ):
+            del self._entries[location]  # invalidates: M3, the device rebooted or changed
+
+    def forget(self, location: str) -> None:
+        """Drop what was loaded from ``location``."""
+        self._entries.pop(location, None)  # invalidates: M3, on the caller's word
+
+
+def _host(location: str) -> str:
+    try:
+        return (urlsplit(location).hostname or "").lower()
+    except ValueError:
+        return ""

@@ -135,7 +135,7 @@ def parse_action_request(
     """
     if len(body) > max_bytes:
         raise RemoteProtocolError(
-            f"SOAP request of {len(body)} bytes exceeds the {max_bytes}-byte limit", status_hint=413
+            f"SOAP request of {len(body)} bytes exceeds the {max_bytes}-byte limit", http_status=413
         )
     return _parse_action_request_xml(soapaction, body, max_bytes)
 

@@ -59,17 +59,19 @@ A4  BOOTID.UPNP.ORG is in every message; CONFIGID.UPNP.ORG too unless the
 
 from __future__ import annotations
 
-import ipaddress
 import random
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Final, Literal
+from typing import TYPE_CHECKING, Final, Literal
 from urllib.parse import urlsplit
 
 from upnpcm.core.description import Device
-from upnpcm.core.http import Headers, decimal, plain_ip
+from upnpcm.core.http import Headers, decimal, format_host, plain_ip
 from upnpcm.errors import RemoteProtocolError
+
+if TYPE_CHECKING:
+    from upnpcm.core.http import Network
 
 __all__ = [
     "MAX_DATAGRAM",
@@ -88,6 +90,7 @@ __all__ = [
     "build_search_response",
     "location_matches_source",
     "parse_datagram",
+    "ssdp_host",
 ]
 
 SSDP_GROUP_V4: Final = "239.255.255.250"
@@ -341,9 +344,6 @@ class Outgoing:
     interface: str = ""
 
 
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
 def _in_networks(ip: str, networks: Sequence[Network]) -> bool:
     address = plain_ip(ip)
     if address is None:
@@ -459,8 +459,27 @@ class SearchResponder:
         if not self._admit(source[0], now):
             self.ignored += 1
             return []
-        replies: list[Outgoing] = []
         room = self._room(source[0], newcomer=quiet)
+        replies = self._replies(st, delay_max, source, now, location, date, interface, room)
+        if replies:
+            self._pending.setdefault(source[0], []).extend(r.send_at for r in replies)
+            self._pending_total += len(replies)
+            self.answered += 1
+        return replies
+
+    def _replies(
+        self,
+        st: str,
+        delay_max: float,
+        source: Address,
+        now: float,
+        location: str,
+        date: str | None,
+        interface: str,
+        room: int,
+    ) -> list[Outgoing]:
+        """One reply per advertisement ``st`` matches (S4), due within ``delay_max`` (S2), at most ``room`` (S5, S7)."""
+        replies: list[Outgoing] = []
         for ad in self._ads:
             if not matches(ad, st):
                 continue
@@ -474,10 +493,6 @@ class SearchResponder:
             replies.append(
                 Outgoing(data=data_out, address=source, send_at=due, interface=interface)
             )
-        if replies:
-            self._pending.setdefault(source[0], []).extend(r.send_at for r in replies)
-            self._pending_total += len(replies)
-            self.answered += 1
         return replies
 
     def _room(self, source: str, *, newcomer: bool) -> int:
@@ -552,7 +567,7 @@ class Advertiser:
         out: list[Outgoing] = []
         for interface, location in self._locations.items():
             target = self._targets(interface)
-            host = _host_header(target)
+            host = ssdp_host(target)
             for copy in range(copies):
                 base = now + (self._rng.uniform(0.1, 0.3) * copy if copy else 0.0)
                 for ad in self._ads:
@@ -604,7 +619,7 @@ class Advertiser:
         out: list[Outgoing] = []
         for interface in self._locations:
             target = self._targets(interface)
-            host = _host_header(target)
+            host = ssdp_host(target)
             for _copy in range(2):
                 out.extend(
                     Outgoing(
@@ -622,6 +637,7 @@ def _default_target(interface: str) -> Address:
     return (SSDP_GROUP_V6, SSDP_PORT) if ":" in interface else (SSDP_GROUP_V4, SSDP_PORT)
 
 
-def _host_header(target: Address) -> str:
+def ssdp_host(target: Address) -> str:
+    """The HOST header for a datagram to ``target`` (UDA 1.1 §1.3.2: ``[FF02::C]:1900``)."""
     ip, port = target
-    return f"[{ip.upper()}]:{port}" if ":" in ip else f"{ip}:{port}"
+    return format_host(ip.upper(), port)

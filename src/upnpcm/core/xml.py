@@ -84,13 +84,13 @@ def parse_xml(
         The root element (namespaced tags as ``{ns}local``).
 
     Raises:
-        RemoteProtocolError: too big (``status_hint`` 413), not well-formed,
+        RemoteProtocolError: too big (``http_status`` 413), not well-formed,
             has a DTD, entity declaration or external reference, or too deep.
     """
     if len(data) > max_bytes:
         raise RemoteProtocolError(
             f"XML document of {len(data)} bytes exceeds the {max_bytes}-byte limit",
-            status_hint=413,
+            http_status=413,
         )
     if strip_padding and not _looks_utf16(data):
         data = data.strip(_PADDING)

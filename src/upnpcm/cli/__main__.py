@@ -1,0 +1,5 @@
+"""``python -m upnpcm.cli``."""
+
+from upnpcm.cli import main
+
+main()

@@ -1,0 +1,101 @@
+"""``serve``: host ConnectionManager services until SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from upnpcm.cli.common import EPILOG, Settings, command, setup_logging
+
+__all__ = ["COMMANDS", "serve"]
+
+
+@click.command(epilog=EPILOG)
+@click.option(
+    "--host",
+    "hosts",
+    multiple=True,
+    metavar="ADDR",
+    help="Address to listen on (repeatable). Default: all interfaces.",
+)
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=None, help="HTTP port. Default: 1400."
+)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="TOML settings file.",
+)
+@click.option(
+    "--profile",
+    type=click.Choice(["standard", "sonos"]),
+    default=None,
+    help="Device profile. Default: standard.",
+)
+@click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Where the UDN and BOOTID are kept.",
+)
+@click.option("--no-ssdp", is_flag=True, help="Do not advertise or answer searches.")
+@click.option(
+    "--interface",
+    "interfaces",
+    multiple=True,
+    metavar="IF",
+    help="SSDP interface name or address (repeatable).",
+)
+@click.option("-v", "--verbose", count=True, help="Log one line per request (-v).")
+@command
+def serve(
+    settings: Settings,
+    hosts: tuple[str, ...],
+    port: int | None,
+    config_path: str | None,
+    profile: str | None,
+    state_dir: str | None,
+    no_ssdp: bool,
+    interfaces: tuple[str, ...],
+    verbose: int,
+) -> None:
+    """Host ConnectionManager services until SIGINT/SIGTERM."""
+    from dataclasses import replace
+
+    from upnpcm.errors import ConfigError
+    from upnpcm.settings import DeviceSettings, load_settings
+
+    setup_logging(settings.debug, verbose)
+    try:
+        device_settings = load_settings(config_path) if config_path else DeviceSettings()
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    updates: dict[str, Any] = {}
+    if hosts:
+        updates["host"] = hosts
+    if port is not None:
+        updates["port"] = port
+    if profile is not None:
+        updates["profile"] = profile
+    if no_ssdp:
+        updates["ssdp"] = False
+    if interfaces:
+        updates["interfaces"] = interfaces
+    device_settings = replace(device_settings, **updates)
+    import asyncio
+
+    from upnpcm.serve import run_forever
+
+    try:
+        code = asyncio.run(run_forever(device_settings, state_dir=state_dir))
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    sys.exit(code)
+
+
+#: Name → command, registered by :mod:`upnpcm.cli`.
+COMMANDS: dict[str, click.Command] = {"serve": serve}
