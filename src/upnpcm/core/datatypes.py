@@ -40,6 +40,7 @@ __all__ = [
     "DATA_TYPES",
     "INTEGER_RANGES",
     "UPnPValue",
+    "as_int",
     "from_wire",
     "python_type_name",
     "to_wire",
@@ -90,6 +91,18 @@ _MAX_NUMBER_TEXT: Final = 400
 def _bad(data_type: str, text: str, why: str = "") -> UPnPError:
     shown = text if len(text) <= 40 else text[:37] + "..."
     return UPnPError(402, f"{shown!r} is not a valid {data_type}{': ' + why if why else ''}")
+
+
+def as_int(value: object, *, default: int) -> int:
+    """An out-argument as an integer: already one (the SCPD typed it), else its text, else ``default``.
+
+    For answers read whatever their SCPD says (a ConnectionID, a TotalMatches):
+    the text goes through :func:`~upnpcm.core.http.decimal` (signed, at most
+    20 digits, rule B8); nothing raises.
+    """
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    return decimal(str(value).strip(), default=default, signed=True)
 
 
 def python_type_name(data_type: str) -> str:
