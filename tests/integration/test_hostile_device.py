@@ -246,7 +246,15 @@ async def test_urls_on_another_host_are_refused_and_named():
                 "call", fake.url("/control.xml"), "CM", "GetProtocolInfo"
             )
             assert got == 3 and f"{other}/ctl" in err, err
+            got, _, err = await run_upnpcm("eventlog", fake.url("/event.xml"), "--duration", "1")
+            assert got == 3 and f"{other}/evt" in err, err  # no SUBSCRIBE there
             assert elsewhere.requests == []  # nothing was ever sent there
+            got, _, err = await run_upnpcm(
+                "--allow-foreign-urls", "describe", "-S", fake.url("/scpd.xml.xml")
+            )
+            assert got == 0, err  # the opt-out, on the command line
+            assert [r[1] for r in elsewhere.requests] == ["/scpd.xml"]
+            elsewhere.requests.clear()
             async with ControlPoint(allow_foreign_urls=True) as cp:  # the opt-out
                 device = await cp.load(fake.url("/scpd.xml.xml"))
             assert device.services[0].scpd_error is None

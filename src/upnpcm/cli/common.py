@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Coroutine
-from typing import Any, Final, NoReturn
+from typing import TYPE_CHECKING, Any, Final, NoReturn
 
 import click
+
+if TYPE_CHECKING:
+    from upnpcm.aio.control_point import ControlPoint
 
 __all__ = [
     "EPILOG",
@@ -55,10 +58,24 @@ Exit codes: 0 ok; 1 UPnP error (the device answered with a fault);
 class Settings:
     """Options shared by every command (the click context object)."""
 
-    def __init__(self, debug: int, fmt: str | None, interfaces: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        debug: int,
+        fmt: str | None,
+        interfaces: tuple[str, ...] = (),
+        *,
+        allow_foreign_urls: bool = False,
+    ) -> None:
         self.debug = debug
         self.json = fmt == "json" or (fmt is None and not sys.stdout.isatty())
         self.interfaces = interfaces
+        self.allow_foreign_urls = allow_foreign_urls
+
+    def control_point(self) -> ControlPoint:
+        """A control point with the group's options (``--allow-foreign-urls``)."""
+        from upnpcm.aio.control_point import ControlPoint
+
+        return ControlPoint(allow_foreign_urls=self.allow_foreign_urls)
 
 
 def setup_logging(debug: int, verbose: int = 0) -> None:
@@ -220,9 +237,21 @@ def command(fn: Callable[..., None]) -> Callable[..., None]:
     metavar="IF",
     help="Interface name or address for SSDP (finding a uuid: TARGET; discover). Repeatable.",
 )
+@click.option(
+    "--allow-foreign-urls",
+    is_flag=True,
+    help="Use a description's URLs even when they point at another host, or at a port under "
+    "1024 other than its own (refused by default: docs/security.md).",
+)
 @click.pass_context
-def cli(ctx: click.Context, debug: int, fmt: str | None, interfaces: tuple[str, ...]) -> None:
+def cli(
+    ctx: click.Context,
+    debug: int,
+    fmt: str | None,
+    interfaces: tuple[str, ...],
+    allow_foreign_urls: bool,
+) -> None:
     """UPnP AV ConnectionManager: host one, or talk to any UPnP device."""
-    ctx.obj = Settings(debug, fmt, interfaces)
+    ctx.obj = Settings(debug, fmt, interfaces, allow_foreign_urls=allow_foreign_urls)
     if ctx.invoked_subcommand != "serve":
         setup_logging(debug)

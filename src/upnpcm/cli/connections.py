@@ -29,12 +29,11 @@ async def _connection_managers(
     renderer: str,
     server_service: str | None,
     renderer_service: str | None,
-    interfaces: tuple[str, ...],
+    settings: Settings,
 ) -> tuple[ControlPoint, RemoteService, RemoteService]:
     """A control point (close it) and the ConnectionManagers of both ends."""
-    from upnpcm.aio.control_point import ControlPoint
-
-    cp = ControlPoint()
+    cp = settings.control_point()
+    interfaces = settings.interfaces
     server_device = await cp.load(await location(server, interfaces=interfaces))
     renderer_device = await cp.load(await location(renderer, interfaces=interfaces))
 
@@ -112,7 +111,7 @@ def negotiate(
         from upnpcm.negotiation import negotiate as do_negotiate
 
         cp, server_cm, renderer_cm = await _connection_managers(
-            server, renderer, server_service, renderer_service, settings.interfaces
+            server, renderer, server_service, renderer_service, settings
         )
         try:
             found = None
@@ -157,7 +156,7 @@ def disconnect(
         from upnpcm.negotiation import disconnect as do_disconnect
 
         cp, server_cm, renderer_cm = await _connection_managers(
-            server, renderer, server_service, renderer_service, settings.interfaces
+            server, renderer, server_service, renderer_service, settings
         )
         try:
             result = await do_disconnect(

@@ -67,10 +67,9 @@ def describe(settings: Settings, target: str, with_scpd: bool) -> None:
     """Print the device tree (and with -S every SCPD) as JSON."""
 
     async def describing() -> None:
-        from upnpcm.aio.control_point import ControlPoint
         from upnpcm.cli.render import device_json
 
-        async with ControlPoint() as cp:
+        async with settings.control_point() as cp:
             device = await cp.load(await location(target, interfaces=settings.interfaces))
         data = device_json(device, with_scpd=with_scpd)
         if settings.json:
@@ -99,10 +98,9 @@ def call(
     values = parse_assignments(arguments)
 
     async def calling() -> None:
-        from upnpcm.aio.control_point import ControlPoint
         from upnpcm.cli.render import action_result_text, jsonable
 
-        async with ControlPoint() as cp:
+        async with settings.control_point() as cp:
             device = await cp.load(await location(target, interfaces=settings.interfaces))
             result = await device.service(service).call(action, **values)
         if settings.json:

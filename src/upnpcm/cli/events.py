@@ -138,7 +138,6 @@ class _EventLog:
 
     async def run(self) -> None:
         """Load the device, subscribe to the chosen services and print until told to stop."""
-        from upnpcm.aio.control_point import ControlPoint
         from upnpcm.aio.events import EventListener
 
         options, interfaces = self.options, self.settings.interfaces
@@ -150,7 +149,7 @@ class _EventLog:
             except ValueError as exc:
                 raise CommandError(EXIT_USAGE, f"--watch-ssdp: {exc}") from None
 
-        async with ControlPoint() as cp:
+        async with self.settings.control_point() as cp:
             device = await cp.load(await location(options.target, interfaces=interfaces))
             chosen = _chosen_services(device, options.services)
             listener = EventListener(

@@ -187,6 +187,9 @@ def play(
                     listen=listen,
                     on_change=progress,
                     on_chosen=chosen,
+                    # play() makes (and closes) its own unless --allow-foreign-urls asks
+                    # for another; that one's HTTP client holds nothing to close.
+                    control_point=settings.control_point() if settings.allow_foreign_urls else None,
                 )
             )
             interrupted = asyncio.create_task(stop.wait())
@@ -275,10 +278,9 @@ def browse(
     async def browsing() -> None:
         from upnpcm.aio.content import browse as listing
         from upnpcm.aio.content import search as searching
-        from upnpcm.aio.control_point import ControlPoint
         from upnpcm.cli.render import didl_json, didl_row
 
-        async with ControlPoint() as cp:
+        async with settings.control_point() as cp:
             device = await cp.load(await location(server, interfaces=settings.interfaces))
             cd = device.service("ContentDirectory")
             if search is not None:
