@@ -35,6 +35,12 @@ from pathlib import Path
 
 from aiohttp import web
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.helpers.hostile import scpd_of_size  # the same documents the tests serve
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from soap_load import print_table
+
 BIN = Path(sys.executable).parent
 CM = "urn:schemas-upnp-org:service:ConnectionManager:1"
 # Runs one command under RLIMIT_AS and prints its peak RSS (KiB) and exit code on stderr.
@@ -51,24 +57,6 @@ except subprocess.TimeoutExpired:
 peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
 print(f"RESULT {peak} {code} {err[-1][:160] if err else ''}", file=sys.stderr)
 """
-
-
-def scpd(size: int) -> bytes:
-    row = (
-        "<stateVariable sendEvents='no'><name>V{}</name><dataType>string</dataType></stateVariable>"
-    )
-    rows, total, i = [], 0, 0
-    while total < size:
-        text = row.format(i)
-        rows.append(text)
-        total += len(text)
-        i += 1
-    return (
-        '<?xml version="1.0"?><scpd xmlns="urn:schemas-upnp-org:service-1-0">'
-        "<specVersion><major>1</major><minor>0</minor></specVersion><actionList><action>"
-        "<name>GetProtocolInfo</name></action></actionList>"
-        f"<serviceStateTable>{''.join(rows)}</serviceStateTable></scpd>"
-    ).encode()
 
 
 def service(i: int) -> str:
@@ -97,7 +85,7 @@ def document(root: str) -> bytes:
 
 
 def scenarios() -> dict[str, tuple[bytes, bytes]]:
-    big = scpd(1024 * 1024 - 4096)
+    big = scpd_of_size(1024 * 1024 - 4096)
     nested = "".join(
         device(f"uuid:e{d}", "".join(service(d * 4 + k) for k in range(4))) for d in range(1, 32)
     )
@@ -112,7 +100,7 @@ def scenarios() -> dict[str, tuple[bytes, bytes]]:
         ),
         "32 devices x 4 services, 60 KB SCPDs": (
             document(device("uuid:h", "".join(service(k) for k in range(4)), nested)),
-            scpd(60 * 1024),
+            scpd_of_size(60 * 1024),
         ),
     }
 
@@ -180,9 +168,7 @@ async def main_async(args: argparse.Namespace) -> int:
                 print(rows[-1], file=sys.stderr, flush=True)
     finally:
         await runner.cleanup()
-    print("| description | client | peak RSS MB | exit | s | last line on stderr |")
-    print("|---|---|---|---|---|---|")
-    print("\n".join(rows))
+    print_table(["description", "client", "peak RSS MB", "exit", "s", "last line on stderr"], rows)
     return 0
 
 

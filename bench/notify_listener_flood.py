@@ -23,6 +23,10 @@ import resource
 import subprocess
 import sys
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from soap_load import print_table
 
 LISTENER = """
 import asyncio, logging, resource, sys
@@ -132,15 +136,12 @@ def main() -> int:
         child.terminate()
         _, err = child.communicate(timeout=15)
     lines = err.splitlines()
-    print(
-        "| nofile | attempts (opened) | most sockets held | NOTIFY during / after "
-        "| stderr lines | tracebacks | s |"
-    )
-    print("|---|---|---|---|---|---|---|")
-    print(
+    row = (
         f"| {args.nofile} | {args.attempts} ({opened}) | {most} | {during} / {after} | "
         f"{len(lines)} | {sum('Traceback' in line for line in lines)} | {elapsed:.0f} |"
     )
+    columns = ["nofile", "attempts (opened)", "most sockets held", "NOTIFY during / after"]
+    print_table([*columns, "stderr lines", "tracebacks", "s"], [row])
     return 0
 
 

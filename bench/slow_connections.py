@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from soap_load import free_port, start_auc, start_upnpcm
+from soap_load import PEER, both_devices, print_table
 
 ATTACKER = "127.0.5.1"
 MAX_REQUESTS = 100_000
@@ -129,27 +129,24 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=64)
     args = parser.parse_args()
     rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        ours_port, theirs_port = free_port(), free_port()
-        ours = start_upnpcm(ours_port, Path(tmp), pin=False)
-        theirs = start_auc(theirs_port)
-        try:
-            for name, port, path in (
-                ("upnpcm", ours_port, "/xml/device_description.xml"),
-                ("async_upnp_client 0.49.0", theirs_port, "/desc.xml"),
-            ):
-                rows.append(asyncio.run(measure(name, port, path, args.seconds, args.connections)))
-        finally:
-            for proc in (ours, theirs):
-                proc.terminate()
-                proc.wait(10)
-    print(
-        "| device | attacker connections opened | other host's requests "
-        "| answered 200 | 503 "
-        "| errors | p50 / p99 ms |"
+    paths = {"upnpcm": "/xml/device_description.xml", PEER: "/desc.xml"}
+    with tempfile.TemporaryDirectory() as tmp, both_devices(Path(tmp), pin=False) as devices:
+        for name, (_, port) in devices.items():
+            rows.append(
+                asyncio.run(measure(name, port, paths[name], args.seconds, args.connections))
+            )
+    print_table(
+        [
+            "device",
+            "attacker connections opened",
+            "other host's requests",
+            "answered 200",
+            "503",
+            "errors",
+            "p50 / p99 ms",
+        ],
+        rows,
     )
-    print("|---|---|---|---|---|---|---|")
-    print("\n".join(rows))
     return 0
 
 

@@ -32,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from soap_load import CM, ENVELOPE, free_port, rss_kib, start_auc, start_upnpcm
+from soap_load import CM, ENVELOPE, PEER, both_devices, print_table, rss_kib
 
 ATTACKERS = 4
 MAX_REQUESTS = 200_000  # per loop: a bound besides the clock
@@ -137,41 +137,23 @@ def main() -> int:
     parser.add_argument("--padding", type=int, default=14_000)
     args = parser.parse_args()
     rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        ours_port, theirs_port = free_port(), free_port()
-        ours = start_upnpcm(ours_port, Path(tmp))
-        theirs = start_auc(theirs_port)
-        try:
-            rows.append(
-                measure(
-                    "upnpcm",
-                    ours.pid,
-                    ours_port,
-                    "/MediaServer/ConnectionManager/Control",
-                    args.seconds,
-                    args.padding,
-                )
-            )
-            rows.append(
-                measure(
-                    "async_upnp_client 0.49.0",
-                    theirs.pid,
-                    theirs_port,
-                    "/upnp/control/ConnectionManager1",
-                    args.seconds,
-                    args.padding,
-                )
-            )
-        finally:
-            for proc in (ours, theirs):
-                proc.terminate()
-                proc.wait(10)
-    print(
-        "| device | legit p50 / p99 (ms), calm | legit p50 / p99 (ms), under attack "
-        "| attack req/s | device RSS growth |"
+    paths = {
+        "upnpcm": "/MediaServer/ConnectionManager/Control",
+        PEER: "/upnp/control/ConnectionManager1",
+    }
+    with tempfile.TemporaryDirectory() as tmp, both_devices(Path(tmp)) as devices:
+        for name, (proc, port) in devices.items():
+            rows.append(measure(name, proc.pid, port, paths[name], args.seconds, args.padding))
+    print_table(
+        [
+            "device",
+            "legit p50 / p99 (ms), calm",
+            "legit p50 / p99 (ms), under attack",
+            "attack req/s",
+            "device RSS growth",
+        ],
+        rows,
     )
-    print("|---|---|---|---|---|")
-    print("\n".join(rows))
     return 0
 
 

@@ -13,6 +13,7 @@ fight over a core. Prints a Markdown table for bench/RESULTS.md.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import shutil
@@ -23,7 +24,9 @@ import tempfile
 import textwrap
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Final
 
 ROOT = Path(__file__).resolve().parents[1]
 CM = "urn:schemas-upnp-org:service:ConnectionManager:1"
@@ -136,6 +139,32 @@ def start_auc(port: int) -> subprocess.Popen[bytes]:
     )
     wait_http(f"http://127.0.0.1:{port}/desc.xml")
     return proc
+
+
+PEER: Final = "async_upnp_client 0.49.0"
+
+
+@contextlib.contextmanager
+def both_devices(
+    state: Path, *, pin: bool = True
+) -> Iterator[dict[str, tuple[subprocess.Popen[bytes], int]]]:
+    """upnpcm's device and the peer's, each in its own process: ``{name: (process, port)}``."""
+    ours_port, theirs_port = free_port(), free_port()
+    ours = start_upnpcm(ours_port, state, pin=pin)
+    theirs = start_auc(theirs_port)
+    try:
+        yield {"upnpcm": (ours, ours_port), PEER: (theirs, theirs_port)}
+    finally:
+        for proc in (ours, theirs):
+            proc.terminate()
+            proc.wait(10)
+
+
+def print_table(columns: list[str], rows: list[str]) -> None:
+    """A Markdown table for bench/RESULTS.md: the header, its rule, then ``rows`` as written."""
+    print("| " + " | ".join(columns) + " |")
+    print("|" + "---|" * len(columns))
+    print("\n".join(rows))
 
 
 def rss_kib(pid: int) -> int:

@@ -28,6 +28,9 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+from soap_load import print_table  # noqa: E402
+
 GROUP = ("239.255.255.250", 1900)
 SETUP = "ip link set lo up && ip link set lo multicast on && ip route add 239.0.0.0/8 dev lo"
 
@@ -140,12 +143,16 @@ async def inside(seconds: float) -> int:
             )
             print(rows[-1], file=sys.stderr, flush=True)
             await asyncio.sleep(1.0)
-    print(
-        "| device | control point's searches answered | replies each | flood amplification "
-        "| replies to each search |"
+    print_table(
+        [
+            "device",
+            "control point's searches answered",
+            "replies each",
+            "flood amplification",
+            "replies to each search",
+        ],
+        rows,
     )
-    print("|---|---|---|---|---|")
-    print("\n".join(rows))
     return 0
 
 

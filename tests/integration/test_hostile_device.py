@@ -10,6 +10,7 @@ from aiohttp import web
 
 from tests.conftest import load_fixture
 from tests.helpers.fake_http import FakeHttp
+from tests.helpers.hostile import scpd_of_size
 from tests.helpers.processes import run_upnpcm
 from upnpcm.aio.control_point import ControlPoint
 from upnpcm.errors import RemoteProtocolError, UPnPError
@@ -119,22 +120,6 @@ def many_services(count: int, *, distinct_scpds: bool = True) -> bytes:
     )
 
 
-def big_scpd(size: int) -> bytes:
-    variable = (
-        "<stateVariable sendEvents='no'><name>V{}</name><dataType>string</dataType></stateVariable>"
-    )
-    rows, total, i = [], 0, 0
-    while total < size:
-        row = variable.format(i)
-        rows.append(row)
-        total += len(row)
-        i += 1
-    return (
-        '<?xml version="1.0"?><scpd xmlns="urn:schemas-upnp-org:service-1-0">'
-        f"<serviceStateTable>{''.join(rows)}</serviceStateTable></scpd>"
-    ).encode()
-
-
 def scpd_server(body: bytes, log: list[str], *, delay: float = 0.0, in_flight=None):
     async def scpd(request: web.Request) -> web.Response:
         log.append(request.path)
@@ -164,7 +149,7 @@ class Routes(dict):
 
 async def test_a_description_listing_4000_services_is_refused_before_any_scpd_is_fetched():
     fetched: list[str] = []
-    routes = Routes(many_services(4000), scpd_server(big_scpd(1000), fetched))
+    routes = Routes(many_services(4000), scpd_server(scpd_of_size(1000), fetched))
     async with FakeHttp(routes) as fake:
         async with ControlPoint() as cp:
             with pytest.raises(RemoteProtocolError, match=r"more than 128 services.*max_services"):
@@ -193,7 +178,7 @@ async def test_more_embedded_devices_than_the_cap_are_refused():
 async def test_the_bytes_of_one_load_are_bounded_and_scpds_are_fetched_four_at_a_time():
     fetched: list[str] = []
     in_flight = {"now": 0, "max": 0}
-    scpd = big_scpd(900 * 1024)
+    scpd = scpd_of_size(900 * 1024)
     routes = Routes(many_services(100), scpd_server(scpd, fetched, delay=0.02, in_flight=in_flight))
     async with FakeHttp(routes) as fake:
         async with ControlPoint() as cp:
@@ -209,7 +194,9 @@ async def test_the_bytes_of_one_load_are_bounded_and_scpds_are_fetched_four_at_a
 async def test_within_the_limits_everything_loads():
     fetched: list[str] = []
     in_flight = {"now": 0, "max": 0}
-    routes = Routes(many_services(20), scpd_server(big_scpd(2000), fetched, in_flight=in_flight))
+    routes = Routes(
+        many_services(20), scpd_server(scpd_of_size(2000), fetched, in_flight=in_flight)
+    )
     async with FakeHttp(routes) as fake, ControlPoint(scpd_concurrency=2) as cp:
         device = await cp.load(fake.url("/d.xml"))
     assert len(device.services) == 20 and all(s.scpd_error is None for s in device.services)

@@ -4,25 +4,11 @@ import asyncio
 import logging
 import socket
 
-import pytest
-
 from upnpcm.aio.discovery import discover
 from upnpcm.core.ssdp import build_msearch, parse_datagram
-from upnpcm.host import DeviceHost
-from upnpcm.settings import DeviceSettings
 
 TARGET = ("239.255.255.250", 1900)
 DIGITS = "9" * 900  # a header line holds at most 1 KiB
-
-
-@pytest.fixture
-async def host(tmp_path):
-    device = DeviceHost(
-        DeviceSettings(host=("127.0.0.1",), port=0, interfaces=("lo",)), state_dir=tmp_path
-    )
-    await device.start()
-    yield device
-    await device.stop()
 
 
 def multicast_sender(source: str = "127.0.0.1") -> socket.socket:
