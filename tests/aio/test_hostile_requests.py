@@ -398,3 +398,20 @@ async def test_at_the_fd_limit_the_listener_writes_one_warning_and_recovers():
     lines = err.decode().splitlines()
     assert "Traceback" not in err.decode()
     assert len(lines) == 1 and "file descriptors" in lines[0], lines
+
+
+@pytest.mark.parametrize(("body", "status"), [(b"4001\r\n", b"413"), (b"0\r\n\r\n", b"501")])
+async def test_a_chunked_request_after_another_in_the_same_read_is_still_checked(
+    device, body, status
+):
+    port = device.port
+    first = post(port, ENVELOPE.format(ACTION).encode())
+    coding = "chunked" if status == b"413" else "gzip, chunked"
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(first + chunked(port, body, coding=coding))  # one write: one read
+        data = await asyncio.wait_for(reader.read(), 3)
+    finally:
+        writer.close()
+    assert data.startswith(b"HTTP/1.1 200 OK")
+    assert b"HTTP/1.1 " + status in data

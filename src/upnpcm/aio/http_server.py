@@ -325,6 +325,7 @@ class HttpProtocol(asyncio.Protocol):
         #: Run once the write buffer is empty (see _after_flush).
         self._after_write: list[Callable[[], None]] = []
         self._tail = b""  # the last bytes read: a CRLFCRLF may be split between reads
+        self._coded = False  # the head being read came in a read that held "Transfer-Encoding"
         self._reset()
 
     def _reset(self) -> None:
@@ -496,6 +497,9 @@ class HttpProtocol(asyncio.Protocol):
         position, end = 0, len(data)
         while position < end and not self._closing:
             if not self._in_body:
+                self._coded = (
+                    True  # this head may hold a Transfer-Encoding: on_headers_complete looks
+                )
                 cut = self._head_end(data, position)
                 upto = end if cut < 0 else cut
             elif self._chunks is not None:
@@ -561,7 +565,8 @@ class HttpProtocol(asyncio.Protocol):
         self._in_body = True
         # Complete now: trailer fields (on_header after this) are never added.
         headers = self._request_headers = Headers(self._headers)
-        if "transfer-encoding" in headers:  # llhttp refused those where chunked is not last
+        coded, self._coded = self._coded, False
+        if coded and "transfer-encoding" in headers:  # llhttp refused chunked not last
             codings = [
                 coding.strip().lower()
                 for value in headers.get_all("transfer-encoding")

@@ -107,8 +107,7 @@ class Headers:
         values = self._index.get(name.lower())
         if not values:
             return None
-        first = values[0].strip()
-        if any(value.strip() != first for value in values[1:]):
+        if len(values) > 1 and len({value.strip() for value in values}) > 1:
             raise RemoteProtocolError(f"conflicting {name} headers")
         return values[0]
 
