@@ -62,7 +62,8 @@ def main() -> int:
                         str(ours_cli),
                         "call",
                         url,
-                        "ConnectionManager",
+                        # our device has two: a name both share is refused (exit 2)
+                        "MR/CM" if label == "upnpcm device" else "ConnectionManager",
                         "GetProtocolInfo",
                     ],
                     "upnp-client call-action": [

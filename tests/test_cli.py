@@ -31,8 +31,15 @@ def served(tmp_path_factory):
     stop(proc)
 
 
+def run_process(*args, timeout=60):
+    """``python -m upnpcm ARGS`` as a real process, stdout and stderr piped."""
+    return subprocess.run(
+        [sys.executable, "-m", "upnpcm", *args], capture_output=True, text=True, timeout=timeout
+    )
+
+
 def run(*args):
-    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    result = CliRunner().invoke(cli, list(args), catch_exceptions=False, prog_name="upnpcm")
     return result.exit_code, result.stdout, result.stderr
 
 
@@ -40,8 +47,9 @@ def test_help_documents_exit_codes():
     code, out, _ = run("--help")
     assert code == 0
     assert "Exit codes: 0 ok; 1 UPnP error" in out
-    for command in ("discover", "describe", "call", "subscribe", "eventlog", "serve"):
-        assert command in out
+    for command in ("discover", "describe", "call", "eventlog", "serve"):
+        assert f"\n  {command} " in out
+    assert "\n  subscribe " not in out  # an alias of eventlog: not listed as a command
 
 
 def test_every_command_module_is_registered():
@@ -65,7 +73,7 @@ def test_every_command_module_is_registered():
 
 
 def test_call_prints_json_out_arguments(served):
-    code, out, _ = run("call", served, "ConnectionManager", "GetProtocolInfo")
+    code, out, _ = run("call", served, "MR/CM", "GetProtocolInfo")
     assert code == 0
     data = json.loads(out)
     assert set(data) == {"Source", "Sink"}
@@ -98,7 +106,7 @@ def test_text_output(served):
     ],
 )
 def test_errors_and_exit_codes(served, args, code, message):
-    got, _, err = run("call", served, "ConnectionManager", *args)
+    got, _, err = run("call", served, "MR/CM", *args)
     assert got == code
     assert message in err
 
@@ -148,16 +156,16 @@ def test_describe_with_scpd(served):
 
 
 def test_debug_levels_on_stderr(served):
-    _, _, one = run("-D", "call", served, "CM", "GetCurrentConnectionIDs")
+    _, _, one = run("-D", "call", served, "MR/CM", "GetCurrentConnectionIDs")
     assert re.search(r"POST http://\S+/MediaRenderer/ConnectionManager/Control -> 200", one)
     assert "result" not in one
-    _, _, two = run("-DD", "call", served, "CM", "GetCurrentConnectionIDs")
+    _, _, two = run("-DD", "call", served, "MR/CM", "GetCurrentConnectionIDs")
     assert (
         "result MediaRenderer/ConnectionManager GetCurrentConnectionIDs {'ConnectionIDs': ''}"
         in two
     )
     assert "<s:Envelope" not in two
-    _, _, three = run("-DDD", "call", served, "CM", "GetCurrentConnectionIDs")
+    _, _, three = run("-DDD", "call", served, "MR/CM", "GetCurrentConnectionIDs")
     assert "<s:Envelope" in three and "<u:GetCurrentConnectionIDsResponse" in three
 
 
@@ -186,20 +194,7 @@ def test_subscribe_streams_ndjson_and_unsubscribes(served):
 
 
 def test_real_subprocess_call_and_eventlog(served):
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "upnpcm",
-            "call",
-            served,
-            "ConnectionManager",
-            "GetCurrentConnectionIDs",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_process("call", served, "MR/CM", "GetCurrentConnectionIDs")
     assert result.returncode == 0
     assert json.loads(result.stdout) == {"ConnectionIDs": ""}
     proc = subprocess.Popen(
@@ -407,26 +402,16 @@ def test_eventlog_leaves_quietly_when_its_reader_goes_away(served):
 
 
 def test_watch_ssdp_with_an_unknown_interface_is_a_usage_error(served):
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "upnpcm",
-            "--interface",
-            "nosuchif",
-            "eventlog",
-            served,
-            "--bind",
-            "127.0.0.1",
-            "--watch-ssdp",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=30,
+    result = run_process(
+        "--interface", "nosuchif", "eventlog", served, "--bind", "127.0.0.1", "--watch-ssdp"
     )
     assert result.returncode == 2
     assert result.stderr.strip() == "upnpcm: --watch-ssdp: no such interface or address: nosuchif"
-    assert result.stdout == ""  # refused before subscribing to anything
+    # refused before subscribing to anything: the only output is the error object
+    assert json.loads(result.stdout) == {
+        "error": "--watch-ssdp: no such interface or address: nosuchif",
+        "exitCode": 2,
+    }
 
 
 async def test_a_second_sigint_during_shutdown_ends_eventlog_at_once():
@@ -481,9 +466,280 @@ def test_subscribe_to_an_ipv6_device_with_the_default_bind(tmp_path):
         "--host", "::1", "--port", "0", "--no-ssdp", "--state-dir", str(tmp_path)
     )
     try:
-        code, out, err = run("subscribe", f"[::1]:{match.group(1)}", "CM", "--duration", "1.5")
+        code, out, err = run("subscribe", f"[::1]:{match.group(1)}", "MR/CM", "--duration", "1.5")
     finally:
         stop(proc)
     assert code == 0, err
     records = [json.loads(line) for line in out.splitlines()]
     assert any(r["type"] == "event" and r["seq"] == 0 for r in records)
+
+
+def test_an_ambiguous_service_is_a_usage_error_naming_the_candidates(served):
+    code, out, err = run("--text", "call", served, "ConnectionManager", "GetCurrentConnectionIDs")
+    assert code == 2
+    assert out == ""
+    assert err.strip() == (
+        "upnpcm: service 'ConnectionManager' is ambiguous; name one of: "
+        "MR/CM (MediaRenderer/ConnectionManager), MS/CM (MediaServer/ConnectionManager)"
+    )
+
+
+# ------------------------------------------------- output a person can act on (issue: newcomer)
+
+
+@pytest.mark.parametrize(
+    ("args", "text"),
+    [
+        (["--text", "call", "{t}", "MR/CM", "GetCurrentConnectionIDs"], True),
+        (["call", "{t}", "MR/CM", "GetCurrentConnectionIDs", "--text"], True),
+        (["call", "--text", "{t}", "MR/CM", "GetCurrentConnectionIDs"], True),
+        (["--text", "call", "{t}", "MR/CM", "GetCurrentConnectionIDs", "--json"], False),
+        (["--json", "call", "{t}", "MR/CM", "GetCurrentConnectionIDs", "--text"], True),
+    ],
+)
+def test_json_and_text_anywhere_the_last_one_wins(served, args, text):
+    code, out, _ = run(*(a.format(t=served) for a in args))
+    assert code == 0
+    assert out == ("ConnectionIDs: \n" if text else '{"ConnectionIDs": ""}\n')
+
+
+def test_debug_after_the_command_name(served):
+    _, _, err = run("call", served, "MR/CM", "GetCurrentConnectionIDs", "-DDD")
+    assert "<s:Envelope" in err and "SOAPACTION: " in err  # raw head and body
+
+
+def every_command(group=cli, path=()):
+    import click
+
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            yield from every_command(command, (*path, name))
+        else:
+            yield (*path, name), command
+
+
+def test_every_command_accepts_the_global_options():
+    for path, _ in every_command():
+        code, out, _ = run(*path, "--help")
+        assert code == 0, path
+        for option in ("--json", "--text", "-D"):
+            assert f"  {option} " in out, (path, option)
+
+
+def test_readable_text_forms(served):
+    code, out, _ = run("describe", served, "-S", "--text")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0] == f"http://{served}/xml/device_description.xml (UDA 1.1)"
+    assert any(line.endswith("ConnectionManager:1  select with: MR/CM") for line in lines)
+    assert any(line.endswith("ConnectionManager:1  select with: MS/CM") for line in lines)
+    assert any("GetProtocolInfo() → Source, Sink" in line for line in lines)
+    assert not any(line.lstrip().startswith(("{", '"')) for line in lines)  # not JSON
+
+    code, out, _ = run("protocolinfo", "parse", "--text", "http-get:*:audio/mpeg:DLNA.ORG_PN=MP3,x")
+    assert code == 0
+    assert out.splitlines() == [
+        "http-get:*:audio/mpeg:DLNA.ORG_PN=MP3",
+        "  protocol http-get, network *, format audio/mpeg, DLNA profile MP3",
+        "invalid entry 1 'x': protocolInfo 'x' has 1 field(s), needs 4",
+    ]
+    code, out, _ = run(
+        "protocolinfo", "match", "--text", "http-get:*:audio/mp3:*", "http-get:*:*:*"
+    )
+    assert (code, out.splitlines()[1]) == (0, "   30  http-get:*:audio/mp3:* → http-get:*:*:*")
+
+    code, out, _ = run("negotiate", served, served, "--mime", "audio/flac", "--text")
+    assert code == 0
+    server, renderer = out.splitlines()[2:4]
+    assert server.startswith("server   MediaServer/ConnectionManager  ConnectionID ")
+    assert renderer.startswith("renderer MediaRenderer/ConnectionManager  ConnectionID ")
+    ids = [line.split("ConnectionID ")[1].split()[0] for line in (server, renderer)]
+    code, out, _ = run(
+        "disconnect",
+        served,
+        served,
+        "--server-connection",
+        ids[0],
+        "--renderer-connection",
+        ids[1],
+        "--text",
+    )
+    assert code == 0
+    assert out.splitlines() == [
+        f"renderer MediaRenderer/ConnectionManager  ConnectionID {ids[1]}: completed",
+        f"server   MediaServer/ConnectionManager  ConnectionID {ids[0]}: completed",
+    ]
+
+
+def test_an_http_error_shows_the_status_line_the_device_reason_and_a_hint(served):
+    port = served.rsplit(":", 1)[1]
+    code, out, err = run("--text", "describe", f"localhost:{port}")
+    assert (code, out) == (3, "")
+    assert err.splitlines() == [
+        f"upnpcm: GET http://localhost:{port}/xml/device_description.xml: HTTP 400 Bad Request: "
+        "Host header is not an IP literal",
+        "upnpcm: hint: the device takes only an IP address as host (a defence against DNS "
+        "rebinding): give its IP address instead of localhost (an upnpcm device also admits "
+        "the names listed in [network].allowed_hosts)",
+    ]
+    code, out, _ = run("--json", "describe", f"localhost:{port}")
+    error = json.loads(out)
+    assert (error["httpStatus"], error["reason"], error["detail"]) == (
+        400,
+        "Bad Request",
+        "Host header is not an IP literal",
+    )
+    assert error["exitCode"] == 3 and "instead of localhost" in error["hints"][0]
+
+
+def test_a_fault_on_a_pipe_is_a_json_error_object_on_stdout(served):
+    result = run_process("call", served, "MR/CM", "GetCurrentConnectionInfo", "ConnectionID=77")
+    assert result.returncode == 1
+    assert json.loads(result.stdout) == {
+        "error": "UPnP error 706: no connection 77",
+        "exitCode": 1,
+        "code": 706,
+        "description": "no connection 77",
+    }
+    assert result.stderr == "upnpcm: UPnP error 706: no connection 77\n"
+
+
+async def test_timeout_bounds_each_wait_and_a_long_wait_is_noted():
+    async def slow(request):
+        await asyncio.sleep(6)
+        return web.Response(body=b"late")
+
+    async with FakeHttp({"/d.xml": slow}) as fake:
+        started = time.monotonic()
+        code, out, err = await upnpcm("describe", fake.url("/d.xml"), "--timeout", "2.5", "--text")
+        elapsed = time.monotonic() - started
+    assert code == 3
+    assert out == ""
+    lines = err.splitlines()
+    assert lines[0] == (
+        f"upnpcm: still waiting for GET {fake.url('/d.xml')} (2 s so far; giving up after 2.5 s)…"
+    )
+    assert lines[1] == f"upnpcm: GET {fake.url('/d.xml')}: no complete reply within 2.5 s"
+    assert lines[2] == "upnpcm: hint: a slow device or network: --timeout SECONDS waits longer"
+    assert elapsed < 5.5  # 2.5 s, not the default 10 s, plus the start of a Python process
+
+
+async def test_a_quick_answer_has_no_note():
+    async with FakeHttp({"/d.xml": b"not a description"}) as fake:
+        code, _, err = await upnpcm("describe", fake.url("/d.xml"), "--timeout", "2.5")
+    assert code == 3
+    assert "still waiting" not in err
+
+
+def test_eventlog_bound_to_one_address_advertises_it_and_events_arrive(served):
+    code, out, err = run(
+        "-DDD",
+        "eventlog",
+        served,
+        "MR/CM",
+        "--bind",
+        "127.0.0.2",
+        "--duration",
+        "1.5",
+        "--json",
+    )
+    assert code == 0, err
+    records = [json.loads(line) for line in out.splitlines()]
+    assert [r["type"] for r in records][:2] == ["subscribed", "event"]
+    assert re.search(r"CALLBACK: <http://127\.0\.0\.2:\d+/notify>", err)  # -DDD: SUBSCRIBE head
+    assert re.search(r"<<< NOTIFY /notify from 127\.0\.0\.1\nHOST: 127\.0\.0\.2:\d+", err)
+    assert "<<< 200 OK" in err and "\nSID: uuid:" in err  # the SUBSCRIBE answer's head
+
+
+def test_eventlog_callback_host_overrides_the_bound_address(served):
+    code, _, err = run(
+        "-DDD",
+        "eventlog",
+        served,
+        "MR/CM",
+        "--bind",
+        "127.0.0.1",
+        "--callback-host",
+        "127.0.0.1",
+        "--callback-port",
+        "9",
+        "--duration",
+        "0.5",
+    )
+    assert code == 0
+    assert "CALLBACK: <http://127.0.0.1:9/notify>" in err
+
+
+def test_subscribe_is_an_alias_of_eventlog():
+    code, out, _ = run("subscribe", "--help")
+    assert code == 0
+    assert out.startswith("Usage: upnpcm eventlog ")
+    assert 'Also available as "upnpcm subscribe"' in " ".join(out.split())
+
+
+def rule_ids():
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "rules.md").read_text(encoding="utf-8")
+    return set(re.findall(r"^\| ([A-Z]+\d+) \|", text, re.MULTILINE))
+
+
+def help_of(*path):
+    code, out, _ = run(*path, "--help")
+    assert code == 0, path
+    return out
+
+
+def test_help_has_no_markup_rule_ids_or_click_escapes():
+    ids = rule_ids()
+    assert len(ids) > 20
+    helps = {(): help_of()} | {path: help_of(*path) for path, _ in every_command()}
+    helps[("protocolinfo",)] = help_of("protocolinfo")
+    for path, text in helps.items():
+        assert not re.search(r"``|:(mod|class|func|meth|attr|data|exc):`|\x08", text), path
+        words = set(re.findall(r"\b[A-Z]+\d+\b", text))
+        assert not words & ids, (path, words & ids)
+
+
+def test_target_and_exit_code_epilog_only_where_there_is_a_target():
+    for path, command in every_command():
+        text = help_of(*path)
+        names = ("target", "targets", "server", "renderer")
+        targets = {p.name for p in command.params if p.name in names}
+        assert ("Exit codes:" in text) == bool(targets), path
+        assert (" TARGET " in text.replace("\n", " ") or "are each" in text) == bool(targets), path
+
+
+def test_command_summaries_are_whole_sentences():
+    for path in [(), ("protocolinfo",)]:
+        text = CliRunner().invoke(cli, [*path, "--help"], terminal_width=80).stdout
+        commands = text.split("Commands:\n", 1)[1].split("\n\n", 1)[0].splitlines()
+        assert commands
+        for line in commands:
+            summary = line.split(None, 1)[1]
+            assert summary.endswith(".") and not summary.endswith("..."), line
+
+
+def test_the_group_help_names_the_alias():
+    assert "Other names: subscribe (= eventlog)." in help_of()
+
+
+def test_public_control_point_docstrings_cite_no_internal_rule_ids():
+    """What a library user reads with help(): rule IDs stay in comments for the developers."""
+    import inspect
+
+    import upnpcm.aio.control_point as control_point
+    import upnpcm.aio.discovery as discovery
+    import upnpcm.aio.events as events
+
+    ids = rule_ids()
+    for module in (control_point, events, discovery):
+        found = [module]
+        for name in module.__all__:
+            obj = getattr(module, name)
+            found.append(obj)
+            if inspect.isclass(obj):
+                found += [v for k, v in vars(obj).items() if not k.startswith("_")]
+        for obj in found:
+            doc = inspect.getdoc(obj) or ""
+            assert not set(re.findall(r"\b[A-Z]+\d+\b", doc)) & ids, obj

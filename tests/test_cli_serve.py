@@ -111,3 +111,40 @@ def test_unknown_interface_is_a_usage_error_without_traceback(tmp_path):
     assert result.returncode == 2
     assert "no such interface or address: nosuch0" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_serve_says_where_it_can_be_reached_once(tmp_path):
+    proc, match = start_serve(
+        "--host", "127.0.0.1", "--port", "0", "--no-ssdp", "--state-dir", str(tmp_path)
+    )
+    try:
+        port = match.group(1)
+        assert match.string.strip().endswith(f"on port {port}")
+        following = [proc.stderr.readline().rstrip("\n") for _ in range(2)]
+    finally:
+        stop(proc)
+    assert following == [
+        f"upnpcm:   http://127.0.0.1:{port}/xml/device_description.xml",
+        "upnpcm: no SSDP (--no-ssdp): control points need one of the URLs above",
+    ]
+
+
+def test_every_address_of_a_wildcard_is_listed():
+    import ipaddress
+
+    from upnpcm.aio.ssdp import reachable_addresses
+
+    everything = reachable_addresses(["0.0.0.0"])  # only listed: nothing binds
+    assert "127.0.0.1" in everything
+    assert all(ipaddress.ip_address(a).version == 4 for a in everything)
+    assert reachable_addresses(["127.0.0.5", "127.0.0.5"]) == ["127.0.0.5"]
+
+
+@pytest.mark.parametrize("interface", ["lo", "nosuch0"])
+def test_interface_with_no_ssdp_is_refused(tmp_path, interface):
+    result = serve_once(
+        "--no-ssdp", "--interface", interface, "--port", "0", "--state-dir", str(tmp_path)
+    )
+    assert result.returncode == 2
+    assert "--interface (or [network].interfaces) chooses where SSDP runs" in result.stderr
+    assert "serving" not in result.stderr  # refused before anything listens

@@ -123,7 +123,7 @@ def inner_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 @pytest.mark.netns
 @pytest.mark.timeout(INNER_TIMEOUT + 60)
-@pytest.mark.parametrize("inner", INNER)
+@pytest.mark.parametrize("inner", INNER, ids=[i.removeprefix("tests/netns/") for i in INNER])
 def test_in_isolated_namespace(inner: str, inner_results: dict[str, Any]) -> None:
     if "unavailable" in inner_results:
         unavailable(inner_results["unavailable"])

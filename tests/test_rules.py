@@ -15,9 +15,9 @@ RULES = ROOT / "docs" / "rules.md"
 SCANNED = [ROOT / "src", ROOT / "bench", ROOT / "scripts"]
 
 #: A rule ID as the code writes it: a family letter and one or two digits.
-RULE_ID = re.compile(r"\b([HRGSCNEAKUXBDPTM])([0-9]{1,2})\b")
+RULE_ID = re.compile(r"\b([HRGSCNEAKUXBDPTMQ])([0-9]{1,2})\b")
 #: A range such as ``C1-C6`` or ``R1-R7``.
-RULE_RANGE = re.compile(r"\b([HRGSCNEAKUXBDPTM])([0-9]{1,2})\s*[-\u2013]\s*\1([0-9]{1,2})\b")
+RULE_RANGE = re.compile(r"\b([HRGSCNEAKUXBDPTMQ])([0-9]{1,2})\s*[-\u2013]\s*\1([0-9]{1,2})\b")
 #: Tokens that look like IDs but are not: C0/C1 control characters.
 NOT_RULES = re.compile(r"\bC[01](?:/C1)? control")
 #: Documents that are not in the repository, and issue numbers.

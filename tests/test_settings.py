@@ -386,3 +386,31 @@ def test_http_global_cap_under_the_default_per_peer_cap_lowers_it(tmp_path):
 def test_bad_http_values_say_what_is_wrong(tmp_path, text, message):
     with pytest.raises(ConfigError, match=message):
         load_settings(write(tmp_path, text))
+
+
+def test_standard_descriptions_say_the_uda_version_server_says(tmp_path):
+    """SERVER says UPnP/1.1 (and SSDP carries BOOTID/CONFIGID): the descriptions say 1.1 too."""
+    from upnpcm.core.description import parse_device_description, parse_scpd
+
+    spec = build_device_spec(DeviceSettings(), StateStore(tmp_path))
+    assert " UPnP/1.1 " in spec.server_header
+    assert parse_device_description(spec.description_xml).spec_version == (1, 1)
+    for hosted in spec.services:
+        assert parse_scpd(hosted.scpd_xml).spec_version == (1, 1)
+
+
+def test_sonos_udn_carries_a_unicast_mac_under_a_sonos_oui(tmp_path):
+    from upnpcm.profiles.sonos import SONOS_OUIS
+
+    for oui in SONOS_OUIS:
+        first = int(oui[:2], 16)
+        assert first & 0b01 == 0, f"{oui} is a multicast OUI"
+        assert first & 0b10 == 0, f"{oui} is a locally administered OUI"
+    seen = set()
+    for index in range(200):  # a fresh state directory each time: a fresh UDN
+        spec = build_device_spec(DeviceSettings(profile="sonos"), StateStore(tmp_path / str(index)))
+        mac = spec.description.device.udn.removeprefix("uuid:RINCON_").removesuffix("01400")
+        assert mac[:6] in SONOS_OUIS
+        assert int(mac[:2], 16) & 0b11 == 0
+        seen.add(mac)
+    assert len(seen) == 200

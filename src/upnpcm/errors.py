@@ -16,6 +16,7 @@
     ├── CommandError                    a CLI command gives up (.exit_code)
     └── TransportError                  the network failed
         ├── ConnectError
+        ├── HttpStatusError             a device answered an HTTP error (.http_status, .reason, .detail)
         └── UpnpTimeoutError            (also a builtin TimeoutError)
 
 ``http_status`` is the one name for "the HTTP status this error maps to".
@@ -25,6 +26,7 @@ Parsers return a value or raise :class:`RemoteProtocolError`; they never leak
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import IntEnum
 from typing import Any, Final, Literal
 
@@ -180,11 +182,17 @@ class ConfigError(UpnpCmError, ValueError):
 
 
 class CommandError(UpnpCmError):
-    """A CLI command gives up: the message for stderr and the process's ``exit_code``."""
+    """A CLI command gives up: the message for stderr and the process's ``exit_code``.
 
-    def __init__(self, exit_code: int, message: str) -> None:
+    ``details`` go into the JSON error object the CLI prints when its output is JSON.
+    """
+
+    def __init__(
+        self, exit_code: int, message: str, *, details: Mapping[str, Any] | None = None
+    ) -> None:
         super().__init__(message)
         self.exit_code = exit_code
+        self.details: Mapping[str, Any] = details or {}
 
 
 class TransportError(UpnpCmError):
@@ -193,6 +201,25 @@ class TransportError(UpnpCmError):
 
 class ConnectError(TransportError):
     """The peer could not be reached."""
+
+
+class HttpStatusError(TransportError):
+    """A device answered ``method url`` with an HTTP error status.
+
+    ``http_status`` and ``reason`` are its status line; ``detail`` the first
+    line of a plain-text body (what the device says is wrong), or "".
+    """
+
+    def __init__(
+        self, method: str, url: str, http_status: int, reason: str = "", detail: str = ""
+    ) -> None:
+        status_line = f"HTTP {http_status}" + (f" {reason}" if reason else "")
+        super().__init__(f"{method} {url}: {status_line}" + (f": {detail}" if detail else ""))
+        self.method = method
+        self.url = url
+        self.http_status = http_status
+        self.reason = reason
+        self.detail = detail
 
 
 class UpnpTimeoutError(TransportError, TimeoutError):

@@ -16,7 +16,7 @@ from typing import Final
 
 from upnpcm.aio.http_server import HttpLimits
 from upnpcm.aio.server import DeviceServer
-from upnpcm.aio.ssdp import SsdpServer, resolve_interfaces
+from upnpcm.aio.ssdp import SsdpServer, reachable_addresses, resolve_interfaces
 from upnpcm.core.connection_manager import ConnectionManager
 from upnpcm.core.delivery import DeliveryPolicy
 from upnpcm.core.device import DeviceCore, DeviceLimits
@@ -142,6 +142,11 @@ class DeviceHost:
     def description_url(self, ip: str) -> str:
         """The LOCATION of the root description as reached at ``ip``."""
         return self.server.url(ip, self.spec.description_path)
+
+    def description_urls(self) -> list[str]:
+        """The description's URL at every address the server can be reached on."""
+        bound = [ip for ip, _ in self.server.addresses]
+        return [self.description_url(ip) for ip in reachable_addresses(bound)]
 
     def connection_manager(self, role: str) -> ConnectionManager:
         """The ConnectionManager of ``"renderer"`` or ``"server"``.

@@ -41,17 +41,7 @@ async def run_forever(settings: DeviceSettings, *, state_dir: Path | str | None 
         _remove_handlers(loop)
         print(f"upnpcm: {exc}", file=sys.stderr)
         return 2
-    print(
-        f"upnpcm: serving profile {host.spec.profile} ({host.spec.description.device.friendly_name}) "
-        f"on port {host.port}, description at {host.spec.description_path}"
-        + (
-            f"; SSDP on {', '.join(i.ip for i in host.ssdp.interfaces)}, BOOTID {host.boot_id}"
-            if host.ssdp
-            else ""
-        ),
-        file=sys.stderr,
-        flush=True,
-    )
+    print(_serving(host), file=sys.stderr, flush=True)
     try:
         await stop.wait()
     finally:
@@ -59,6 +49,22 @@ async def run_forever(settings: DeviceSettings, *, state_dir: Path | str | None 
         _remove_handlers(loop)
     print("upnpcm: stopped", file=sys.stderr, flush=True)
     return 0
+
+
+def _serving(host: DeviceHost) -> str:
+    """What is served where: the description's URL at each address, and where SSDP runs."""
+    name = host.spec.description.device.friendly_name
+    lines = [f"upnpcm: serving profile {host.spec.profile} ({name}) on port {host.port}"]
+    lines += [f"upnpcm:   {url}" for url in host.description_urls()]
+    if host.ssdp is not None:
+        by_name: dict[str, list[str]] = {}
+        for interface in host.ssdp.interfaces:
+            by_name.setdefault(interface.name, []).append(interface.ip)
+        where = ", ".join(f"{name} ({', '.join(ips)})" for name, ips in by_name.items())
+        lines.append(f"upnpcm: SSDP advertises it on {where}; BOOTID {host.boot_id}")
+    else:
+        lines.append("upnpcm: no SSDP (--no-ssdp): control points need one of the URLs above")
+    return "\n".join(lines)
 
 
 def _remove_handlers(loop: asyncio.AbstractEventLoop) -> None:

@@ -1,54 +1,14 @@
 """Settings of a hosted device, and the TOML file they are read from.
 
-Example ``upnpcm.toml`` (every key optional)::
+Every key, with its type, default and meaning, is in docs/configuration.md,
+which is generated from this module (``python -m upnpcm.settings_doc``): the
+``#:`` comment above a field is what the page says it means. A new key is a
+field here (with its comment) and its place in the tables below (or a
+dataclass field of its own section, as [gena] is).
 
-    profile = "standard"            # or "sonos"
-
-    [network]
-    host = "0.0.0.0"                # or a list of addresses
-    port = 1400
-    ssdp = true
-    interfaces = ["eth0"]           # SSDP interfaces (names or addresses); default: all
-    allowed_hosts = []              # Host header values accepted besides ip:port
-
-    [device]
-    friendly_name = "Living room"
-    manufacturer = "upnpcm"
-    model_name = "upnpcm ConnectionManager"
-    udn = "uuid:…"                  # default: generated once, kept in the state directory
-
-    [connection_manager]
-    prepare_for_connection = true
-    max_connections = 16
-    connection_idle_timeout = 3600  # seconds a connection may go unreferenced; 0 = never
-
-    [renderer]                      # the MediaRenderer's ConnectionManager
-    enabled = true
-    sink = ["http-get:*:audio/mpeg:*", "http-get:*:audio/flac:*"]   # or one string
-    source = ""
-
-    [server]                        # the MediaServer's ConnectionManager
-    enabled = true
-    source = ["http-get:*:audio/mpeg:DLNA.ORG_PN=MP3"]
-    sink = ""
-
-    [gena]                          # a key left out keeps the profile's default
-    min_timeout = 1800              # (sonos: 60 / 86400 / 86400, 32, 8)
-    max_timeout = 3600
-    default_timeout = 1800
-    max_subscriptions = 32
-    max_per_peer = 8
-    callback_scope = "peer"         # or "subnet"
-
-    [http]                          # the device's HTTP server (docs/security.md)
-    max_connections = 64            # TCP connections open at once; more get 503
-    max_connections_per_peer = 8    # from one address; more get 503
-    header_timeout = 10             # seconds for a request head
-    body_timeout = 30               # seconds for the rest of a body
-    keepalive_timeout = 15          # seconds an idle kept-alive connection stays open
-
-A list is joined with :func:`~upnpcm.core.protocol_info.format_list` (commas
-inside an entry escaped); a string is served exactly as written.
+A protocolInfo list may be written as a list (joined with
+:func:`~upnpcm.core.protocol_info.format_list`, commas inside an entry
+escaped) or as one string, served exactly as written.
 """
 
 from __future__ import annotations
@@ -114,62 +74,115 @@ class GenaSettings:
     grants); a value given here always wins over the profile's.
     """
 
+    #: The shortest subscription granted, in seconds: a shorter TIMEOUT asked for is raised
+    #: to it (default: the profile's; standard 1800, sonos 60).
     min_timeout: int | None = None
+    #: The longest subscription granted, in seconds (default: the profile's; standard 3600,
+    #: sonos 86400).
     max_timeout: int | None = None
+    #: The subscription granted when none is asked for, in seconds (default: the profile's;
+    #: standard 1800, sonos 86400).
     default_timeout: int | None = None
+    #: Subscriptions one service holds at most; one more is refused with 503 (default: the
+    #: profile's; 32).
     max_subscriptions: int | None = None
+    #: Subscriptions one control point (one address) holds per service at most (default: the
+    #: profile's; 8).
     max_per_peer: int | None = None
+    #: Where events may be sent: "peer" (only to the subscriber's own address) or "subnet"
+    #: (to any address in a network of this device).
     callback_scope: str = "peer"
+    #: Seconds between two NOTIFYs to one subscriber at least (changes in between are
+    #: sent together).
     min_interval: float = 0.2
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class HttpSettings:
-    """The device's HTTP connection caps and timeouts (``[http]``).
+    """The device's HTTP connection caps and timeouts (``[http]``; docs/security.md).
 
-    ``None`` keeps the default of :class:`~upnpcm.aio.http_server.HttpLimits`
-    (64 connections, 8 per peer, 10 / 30 / 15 s). Checked here, once: every
-    value positive, the per-peer cap not above the global one.
+    ``None`` keeps the default of :class:`~upnpcm.aio.http_server.HttpLimits`.
+    Checked here, once: every value positive and finite, the per-peer cap not
+    above the global one.
     """
 
+    #: TCP connections the device keeps open at once; one more is answered 503 and closed
+    #: (default: 64).
     max_connections: int | None = None
+    #: Connections one address keeps open at once, so that one host cannot take them all; one
+    #: more is answered 503 (default: 8, or max_connections when that is lower).
     max_connections_per_peer: int | None = None
+    #: Seconds a client has to send a request head before the connection is closed (default: 10).
     header_timeout: float | None = None
+    #: Seconds a client has to send the rest of a request body (default: 30).
     body_timeout: float | None = None
+    #: Seconds an idle kept-alive connection stays open (default: 15).
     keepalive_timeout: float | None = None
 
     def overrides(self) -> dict[str, Any]:
-        """The values given, by name (what :class:`HttpLimits` should change)."""
-        return {f.name: v for f in fields(self) if (v := getattr(self, f.name)) is not None}
+        """What :class:`HttpLimits` should change: the values given, by name.
+
+        A global cap under the default per-peer cap lowers the per-peer cap with it.
+        """
+        values = {f.name: v for f in fields(self) if (v := getattr(self, f.name)) is not None}
+        if self.max_connections is not None and self.max_connections_per_peer is None:
+            default = HttpLimits().max_connections_per_peer
+            values["max_connections_per_peer"] = min(default, self.max_connections)
+        return values
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DeviceSettings:
     """Everything that shapes a hosted device. Defaults work with no file at all."""
 
+    #: What the device looks like: "standard" (a MediaRenderer and a MediaServer) or
+    #: "sonos" (a zone player's ConnectionManagers). Also `upnpcm serve --profile`.
     profile: str = "standard"
+    #: Addresses to listen on (default: every address). Also `--host`.
     host: tuple[str, ...] = ()
+    #: The HTTP port (default: the profile's, 1400). Also `--port`; 0 picks a free one.
     port: int | None = None
+    #: Advertise the device and answer searches (SSDP). Also `--no-ssdp`.
     ssdp: bool = True
+    #: Interfaces (names or addresses) SSDP runs on (default: every one but loopback, or
+    #: loopback alone when there is no other). Also `--interface`.
     interfaces: tuple[str, ...] = ()
+    #: Host header values accepted besides this device's own IP:port (a name, as
+    #: "speaker.local:1400"); others are refused with 400 against DNS rebinding.
     allowed_hosts: tuple[str, ...] = ()
+    #: The name control points show (default: "upnpcm on <host name>").
     friendly_name: str | None = None
+    #: The manufacturer in the device description.
     manufacturer: str = "upnpcm"
+    #: The model name in the device description.
     model_name: str = "upnpcm ConnectionManager"
+    #: The model number in the device description (default: the upnpcm version).
     model_number: str | None = None
+    #: The device's UDN, "uuid:..." (default: generated once and kept in the state directory).
     udn: str | None = None
+    #: Offer PrepareForConnection and ConnectionComplete (false: connection 0 only).
     prepare_for_connection: bool = True
+    #: Connections each ConnectionManager holds at most; one more is refused with 704.
     max_connections: int = 16
+    #: Seconds a connection may go unused by any action before it is dropped; 0: never.
     connection_idle_timeout: float = 3600.0
+    #: Host the MediaRenderer's ConnectionManager.
     renderer: bool = True
+    #: What the renderer accepts (its Sink list).
     renderer_sink: str = DEFAULT_SINK
+    #: What the renderer offers (its Source list; usually empty).
     renderer_source: str = ""
+    #: Host the MediaServer's ConnectionManager.
     server: bool = True
+    #: What the server offers (its Source list).
     server_source: str = DEFAULT_SOURCE
+    #: What the server accepts (its Sink list; usually empty).
     server_sink: str = ""
+    #: Eventing limits.
     gena: GenaSettings = field(default_factory=GenaSettings)
+    #: Connection caps and timeouts of the device's HTTP server.
     http: HttpSettings = field(default_factory=HttpSettings)
-    #: Profile-specific settings (e.g. ``household`` for sonos) kept as given.
+    #: Settings of the chosen profile, kept as given (see each profile's options).
     profile_options: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -356,9 +369,6 @@ def _http(table: Mapping[str, Any]) -> HttpSettings:
             f"[http].max_connections_per_peer ({per_peer}) must not exceed "
             f"max_connections ({total})"
         )
-    if http.max_connections is not None and http.max_connections_per_peer is None:
-        # A global cap under the default per-peer cap lowers the per-peer cap with it.
-        http = replace(http, max_connections_per_peer=per_peer)
     return http
 
 

@@ -137,3 +137,31 @@ def test_decode_results_lenient_and_strict():
     assert values == {"RcsID": -1, "AVTransportID": "garbage", "Vendor": "x"}
     with pytest.raises(UPnPError):
         decode_arguments(SCPD, INFO.out_arguments, pairs, strict=True)
+
+
+def test_out_argument_problems_names_order_types():
+    from upnpcm.core.arguments import out_argument_problems
+    from upnpcm.core.connection_manager import connection_manager_scpd
+
+    scpd = connection_manager_scpd()
+    action = scpd.action("GetCurrentConnectionInfo")
+    assert action is not None
+    good = [
+        ("RcsID", "-1"),
+        ("AVTransportID", "-1"),
+        ("ProtocolInfo", ""),
+        ("PeerConnectionManager", ""),
+        ("PeerConnectionID", "-1"),
+        ("Direction", "Input"),
+        ("Status", "OK"),
+    ]
+    assert out_argument_problems(scpd, action, good) == []
+    assert out_argument_problems(scpd, action, good[1:] + good[:1]) == [
+        "out-arguments in the order AVTransportID, ProtocolInfo, PeerConnectionManager, "
+        "PeerConnectionID, Direction, Status, RcsID, not RcsID, AVTransportID, ProtocolInfo, "
+        "PeerConnectionManager, PeerConnectionID, Direction, Status"
+    ]
+    assert out_argument_problems(scpd, action, [("RcsID", "x"), *good[1:], ("Extra", "")]) == [
+        "unknown out-argument Extra",
+        "RcsID='x' is not a i4",
+    ]

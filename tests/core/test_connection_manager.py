@@ -286,3 +286,15 @@ def test_idle_timeout_must_not_be_negative():
         ConnectionManagerConfig(connection_idle_timeout=-1)
     with pytest.raises(ValueError, match="connection_idle_timeout"):
         ConnectionManagerConfig(connection_idle_timeout=float("nan"))
+
+
+def test_parse_connection_ids():
+    from upnpcm.core.connection_manager import parse_connection_ids
+    from upnpcm.errors import RemoteProtocolError
+
+    assert parse_connection_ids("") == ()
+    assert parse_connection_ids("0") == (0,)
+    assert parse_connection_ids("3, 7,12") == (3, 7, 12)
+    for bad in ("1,,2", "x", "-1", "1,1", "2147483648"):
+        with pytest.raises(RemoteProtocolError):
+            parse_connection_ids(bad)

@@ -392,18 +392,19 @@ def test_non_ascii_digit_host_port_is_400(port):
     assert core.handle(request(host=f"127.0.0.1:{port}")).response.status == 400
 
 
+EVENT = "/MediaRenderer/ConnectionManager/Event"
+
+
+def subscribe(core, *, now=0.0):
+    """A SUBSCRIBE to the renderer's CM from 127.0.0.1 (its own callback)."""
+    headers = [("CALLBACK", "<http://127.0.0.1:5000/cb>"), ("NT", "upnp:event")]
+    return core.handle(request("SUBSCRIBE", EVENT, headers=headers), now=now, entropy=42)
+
+
 def test_idle_connections_expire_through_the_core_and_wake_subscribers():
     core, _ = make_core(connection_idle_timeout=60)
-    event = "/MediaRenderer/ConnectionManager/Event"
-    sub = core.handle(
-        request(
-            "SUBSCRIBE",
-            event,
-            headers=[("CALLBACK", "<http://127.0.0.1:5000/cb>"), ("NT", "upnp:event")],
-        ),
-        now=0.0,
-        entropy=42,
-    )
+    event = EVENT
+    sub = subscribe(core)
     sid = sub.response.header("SID")
     assert len(sent(sub)) == 1  # the initial event is out
     core.notify_done(event, sid, 200, now=0.0)
@@ -510,3 +511,87 @@ def test_a_changed_server_header_reaches_every_response():
         assert result.response.header("Server") == "Changed/1 UPnP/1.1 x/2"
     core.server_header = ""
     assert core.handle(soap("GetProtocolInfo")).response.header("Server") is None
+
+
+def test_an_addressed_handler_hears_the_local_address_and_is_never_cached():
+    """A handler with wants_local_address gets the address each request arrived on."""
+    from upnpcm.core.description import (
+        Action,
+        Argument,
+        Service,
+        ServiceDescription,
+        StateVariable,
+    )
+
+    class WhereAmI:
+        wants_local_address = True
+        cacheable_actions = frozenset({"Where"})  # ignored: the answer differs per address
+        state_version = 0
+
+        def __init__(self):
+            self.calls = []
+
+        def handle_action(self, action, arguments, *, now=None, local=""):
+            self.calls.append(local)
+            return {"Address": local}
+
+        def evented_state(self):
+            return {}
+
+        def events(self):
+            return []
+
+    scpd = ServiceDescription(
+        actions=(
+            Action(
+                name="Where",
+                arguments=(Argument(name="Address", direction="out", related_state_variable="A"),),
+            ),
+        ),
+        state_variables=(StateVariable(name="A", send_events=False),),
+    )
+    handler = WhereAmI()
+    service = Service(
+        service_type="urn:example-com:service:Where:1",
+        service_id="urn:example-com:serviceId:Where",
+        scpd_url="/where.xml",
+        control_url="/where",
+        event_sub_url="/where/event",
+    )
+    core = DeviceCore(
+        DeviceDescription(
+            device=Device(
+                device_type="urn:example-com:device:W:1",
+                friendly_name="w",
+                manufacturer="m",
+                model_name="m",
+                udn="uuid:w",
+                services=(service,),
+            )
+        ),
+        [HostedService(service=service, scpd=scpd, scpd_xml=b"<x/>", handler=handler)],
+    )
+    for local in ("127.0.0.5", "127.0.0.6", "127.0.0.5"):
+        headers, body = build_action_request("urn:example-com:service:Where:1", "Where", [])
+        request = HttpRequest(
+            method="POST",
+            path="/where",
+            headers=Headers([("Host", f"{local}:1400"), *headers.items()]),
+            body=body,
+            peer="127.0.0.1",
+            local=local,
+            local_port=1400,
+        )
+        response = core.handle(request, now=1.0).response
+        assert response.status == 200
+        assert f"<Address>{local}</Address>".encode() in response.body
+    assert handler.calls == ["127.0.0.5", "127.0.0.6", "127.0.0.5"]
+
+
+def test_every_gena_answer_names_the_server_once():
+    core, _ = make_core()
+    sub = subscribe(core)
+    gone = core.handle(request("UNSUBSCRIBE", EVENT, headers=[("SID", "uuid:nobody")]), now=1.0)
+    for response in (sub.response, gone.response):
+        servers = [value for name, value in response.headers if name.lower() == "server"]
+        assert servers == ["Linux/6 UPnP/1.1 upnpcm/0"], response

@@ -100,3 +100,33 @@ def test_over_long_numbers_read_as_absent_never_raise():
     found = interpret(reply.encode(), ("127.0.0.1", 1900))
     assert found is not None
     assert (found.boot_id, found.config_id, found.max_age) == (None, None, None)
+
+
+def test_reply_and_announcement_problems():
+    from upnpcm.core.discovery import announcement_problems, reply_problems, uda_version
+    from upnpcm.core.ssdp import parse_datagram
+
+    good = (
+        b"HTTP/1.1 200 OK\r\nCACHE-CONTROL: max-age = 1800\r\nEXT:\r\n"
+        b"LOCATION: http://10.0.0.5:1400/d.xml\r\nSERVER: Linux UPnP/1.0 Sonos/85\r\n"
+        b"ST: upnp:rootdevice\r\nUSN: uuid:x::upnp:rootdevice\r\n\r\n"
+    )
+    assert reply_problems(parse_datagram(good)) == []
+    bad = good.replace(b"EXT:\r\n", b"").replace(b"max-age = 1800", b"no-cache")
+    assert reply_problems(parse_datagram(bad)) == [
+        "no EXT header",
+        "CACHE-CONTROL 'no-cache' has no max-age",
+    ]
+    alive = (
+        b"NOTIFY * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\nCACHE-CONTROL: max-age=1800\r\n"
+        b"LOCATION: /d.xml\r\nNT: upnp:rootdevice\r\nNTS: ssdp:alive\r\nSERVER: x UPnP/1.1 y\r\n"
+        b"USN: uuid:x::upnp:rootdevice\r\n\r\n"
+    )
+    assert announcement_problems(parse_datagram(alive)) == [
+        "LOCATION '/d.xml' is not an absolute http URL"
+    ]
+    byebye = b"NOTIFY * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\nNT: a\r\nNTS: ssdp:byebye\r\n\r\n"
+    assert announcement_problems(parse_datagram(byebye)) == ["no USN header"]
+    assert uda_version("Linux/6.1, UPnP/1.0, Portable SDK") == (1, 0)
+    assert uda_version("Linux/6 UPnP/1.1 upnpcm/0.1") == (1, 1)
+    assert uda_version("nothing") is None

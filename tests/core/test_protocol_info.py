@@ -202,3 +202,11 @@ def test_real_lists_parse_cleanly_and_match_each_other():
     )
     assert best_pairs(rygel_source, gmr)
     assert best_pairs(rygel_source, rygel_sink)[0].score >= 75  # same DLNA profile on both sides
+
+
+def test_empty_entries_and_trailing_comma_are_reported():
+    sonos = parse_list("http-get:*:audio/mp3:*,x-rincon:*:*:*,")
+    assert (sonos.empty, sonos.trailing_comma, len(sonos)) == ((2,), True, 2)
+    middle = parse_list("a:b:c:d,,a:b:c:e")
+    assert (middle.empty, middle.trailing_comma) == ((1,), False)
+    assert parse_list("").empty == ()

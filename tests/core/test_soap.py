@@ -62,7 +62,7 @@ def test_body_action_must_match_header_401():
 
 
 def test_two_action_elements_are_401_not_400():
-    # Rule H8: which of the two would be meant? Invalid Action, as a fault (it was a plain 400).
+    # Rule H10: which of the two would be meant? Invalid Action, as a fault (it was a plain 400).
     body = envelope(f'<u:A xmlns:u="{CM}"/><u:B xmlns:u="{CM}"/>')
     with pytest.raises(UPnPError) as info:
         parse_action_request(f'"{CM}#A"', body)
@@ -84,7 +84,7 @@ def test_body_namespace_must_match_header_401():
         b"<a/>",
         b'<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"/>',
         envelope(""),
-        envelope("").replace(b"</s:Envelope>", b"<s:Body/></s:Envelope>"),  # two Bodies (H8)
+        envelope("").replace(b"</s:Envelope>", b"<s:Body/></s:Envelope>"),  # two Bodies (H10)
         b'<Envelope><Body><u:GetProtocolInfo xmlns:u="x"/></Body></Envelope>',
     ],
 )
@@ -185,3 +185,20 @@ def test_fault_with_a_bad_error_code_is_a_protocol_error(code):
         parse_fault(body)
     with pytest.raises(RemoteProtocolError, match="bad errorCode"):
         parse_action_response(body, "X")
+
+
+def test_fault_problems_exact_form():
+    from upnpcm.core.soap import build_fault, fault_problems
+
+    good = build_fault(706, "Invalid connection reference")
+    assert fault_problems(500, 'text/xml; charset="utf-8"', good) == []
+    sloppy = good.replace(b"s:Client", b"Client").replace(
+        b"UPnPError</faultstring>", b"Error</faultstring>"
+    )
+    assert fault_problems(200, "text/plain", sloppy) == [
+        "HTTP 200, not 500",
+        "Content-Type 'text/plain' is not text/xml",
+        "faultcode 'Client', not s:Client",
+        "faultstring 'Error', not UPnPError",
+    ]
+    assert fault_problems(500, "text/xml", b"oops")[-1].startswith("not a SOAP envelope")

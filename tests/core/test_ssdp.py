@@ -508,7 +508,7 @@ def test_over_long_numbers_are_dropped_never_raised():
     assert search(r, "upnp:rootdevice")  # and searches are still answered
 
 
-# ----------------------------------------------------- S7: the reply budget, shared fairly
+# ----------------------------------------------------- S8: the reply budget, shared fairly
 
 
 def _flood(

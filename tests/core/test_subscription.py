@@ -358,3 +358,27 @@ def test_given_up_sid_is_no_longer_routed():
     router.handle(notify(), 0.0)
     sub.restart("test", 1.0)
     assert router.handle(notify(seq="1"), 1.0)[0] == 412
+
+
+def test_read_notify_and_grant_problems():
+    from upnpcm.core.http import Headers
+    from upnpcm.core.subscription import grant_problems, read_notify
+    from upnpcm.errors import SubscriptionError
+
+    body = b'<e:propertyset xmlns:e="urn:schemas-upnp-org:event-1-0"><e:property><A>1</A></e:property></e:propertyset>'
+    headers = Headers(
+        [("NT", "upnp:event"), ("NTS", "upnp:propchange"), ("SID", "uuid:1"), ("SEQ", "0")]
+    )
+    message = read_notify(headers, body)
+    assert (message.sid, message.seq, message.changes) == ("uuid:1", 0, {"A": "1"})
+    wrong = Headers(
+        [("NT", "upnp:event"), ("NTS", "upnp:propchanged"), ("SID", "uuid:1"), ("SEQ", "0")]
+    )
+    with pytest.raises(SubscriptionError) as info:
+        read_notify(wrong, body)
+    assert info.value.http_status == 412
+    assert grant_problems(Headers([("SID", "uuid:1"), ("TIMEOUT", "Second-1800")])) == []
+    assert grant_problems(Headers([("SID", "1"), ("TIMEOUT", "1800")])) == [
+        "SID '1' does not start with uuid:",
+        "TIMEOUT '1800' is not Second-<seconds>",
+    ]

@@ -115,10 +115,11 @@ def _xml_documents(document: str, parts: list[str]) -> st.SearchStrategy[bytes]:
 @FUZZ
 @given(NUMBERS, st.booleans(), st.integers(min_value=0, max_value=40))
 def test_decimal_returns_a_number_or_the_default(text, signed, digits):
-    value = decimal(text, signed=signed, max_digits=digits, default=-7)
-    assert isinstance(value, int)
-    if value != -7 or text == "-7":
-        assert len(text.lstrip("+-")) <= digits
+    value = decimal(text, signed=signed, max_digits=digits)
+    if value is not None:  # only ASCII digits, at most max_digits of them, were converted
+        body = text[1:] if signed and text[:1] in ("+", "-") else text
+        assert body.isascii() and body.isdigit() and 0 < len(body) <= digits
+        assert value == int(text)
 
 
 @FUZZ

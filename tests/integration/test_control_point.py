@@ -95,7 +95,7 @@ async def test_bad_arguments_are_refused_locally_and_nothing_is_sent(device, act
     cp = ControlPoint(http=http)
     remote = await cp.load(device.description_url("127.0.0.1"))
     with pytest.raises(ActionArgumentError) as info:
-        await remote.service("ConnectionManager").call(action, **kwargs)
+        await remote.service("MR/CM").call(action, **kwargs)
     assert info.value.code == code
     assert http.posts == 0
 
@@ -105,7 +105,9 @@ async def test_injected_aiohttp_session(device):
         cp = ControlPoint(session=session)
         assert isinstance(cp.http, AiohttpHttpClient)
         remote = await cp.load(device.description_url("127.0.0.1"))
-        assert (await remote.service("CM").call("GetCurrentConnectionIDs")) == {"ConnectionIDs": ""}
+        assert (await remote.service("MR/CM").call("GetCurrentConnectionIDs")) == {
+            "ConnectionIDs": ""
+        }
         await cp.close()
         assert not session.closed  # the caller's session stays open
 
@@ -240,7 +242,7 @@ async def test_resubscribes_after_device_restart(tmp_path):
     async with ControlPoint() as cp:
         remote = await cp.load(first.description_url("127.0.0.1"))
         async with EventListener(cp.http, bind_host="127.0.0.1") as listener:
-            subscription = await listener.subscribe(remote.service("CM"))
+            subscription = await listener.subscribe(remote.service("MR/CM"))
             events = aiter(subscription)
             await asyncio.wait_for(anext(events), 5)  # subscribed
             await asyncio.wait_for(anext(events), 5)  # initial event
@@ -403,7 +405,7 @@ async def test_an_action_on_a_service_whose_scpd_failed_is_a_transport_error(any
         remote = await any_cp.load(fake.url("/d.xml"))
         (gone,) = remote.services
         assert "404" in (gone.scpd_error or "")
-        with pytest.raises(TransportError, match=r"GetProtocolInfo.*\(GET .*HTTP 404\)"):
+        with pytest.raises(TransportError, match=r"GetProtocolInfo.*\(GET .*HTTP 404 Not Found\)"):
             await gone.call("GetProtocolInfo")
         assert [m for m, *_ in fake.requests].count("POST") == 0
 

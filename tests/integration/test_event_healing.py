@@ -150,7 +150,7 @@ async def test_default_listener_serves_both_families_on_one_port(tmp_path):
                 for sock in server.sockets
             }
             assert ports == {(socket.AF_INET, listener.port), (socket.AF_INET6, listener.port)}
-            subscription = await listener.subscribe(remote.service("CM"))
+            subscription = await listener.subscribe(remote.service("MR/CM"))
             assert "[::1]" in subscription.machine.callback_url
             got = await collect(subscription, 1.0)
     assert any(isinstance(e, EventReceived) and e.seq == 0 for e in got)

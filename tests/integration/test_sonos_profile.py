@@ -160,6 +160,20 @@ def test_soco_event_subscription_initial_event_renew_unsubscribe(zone_player):
     assert not subscription.is_subscribed
 
 
+def test_zone_info_names_the_address_asked_and_a_unicast_sonos_mac(zone_player):
+    import soco
+    from soco.services import DeviceProperties
+
+    from upnpcm.profiles.sonos import SONOS_OUIS
+
+    info = DeviceProperties(soco.SoCo(IP)).GetZoneInfo([])
+    assert info["IPAddress"] == IP  # the address the request arrived on, not ""
+    octets = info["MACAddress"].split(":")
+    assert len(octets) == 6 and "".join(octets[:3]) in SONOS_OUIS
+    assert int(octets[0], 16) & 0b11 == 0  # unicast, globally administered
+    assert info["SerialNumber"] == "-".join(octets) + ":0"
+
+
 def test_gena_answers_like_a_zone_player(zone_player):
     import http.client
 

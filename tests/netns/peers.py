@@ -14,6 +14,7 @@ a JPEG picture (cjpeg), nothing else.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import struct
@@ -106,6 +107,8 @@ class Peers:
     media: Path | None = None
     missing: dict[str, str] = field(default_factory=dict)
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    #: How a peer was started (argv, environment), for a restart.
+    commands: dict[str, tuple[list[str], dict[str, str]]] = field(default_factory=dict)
     logs: dict[str, Path] = field(default_factory=dict)
 
     def need(self, name: str) -> str:
@@ -230,31 +233,28 @@ def start_peers(work: Path, *, servers: bool = False) -> Peers:
     env = {**os.environ, "HOME": str(home), "XDG_CACHE_HOME": str(home / ".cache")}
     env.pop("DBUS_SESSION_BUS_ADDRESS", None)
     if shutil.which("gmediarender"):
+        argv = [
+            "timeout",
+            "-k",
+            "2",
+            LIFETIME,
+            "gmediarender",
+            "-I",
+            "d0",
+            "-p",
+            str(GMR_PORT),
+            "-u",
+            GMR_UUID,
+            "-f",
+            "upnpcm-gmr",
+            # a sink that keeps time, so a track plays as long as it lasts
+            "--gstout-audiopipe=fakesink sync=true",
+            "--gstout-videopipe=fakesink sync=true",
+            f"--logfile={work / 'gmediarender.log'}",
+        ]
+        peers.commands["gmediarender"] = (argv, env)
         peers.processes.append(
-            subprocess.Popen(
-                [
-                    "timeout",
-                    "-k",
-                    "2",
-                    LIFETIME,
-                    "gmediarender",
-                    "-I",
-                    "d0",
-                    "-p",
-                    str(GMR_PORT),
-                    "-u",
-                    GMR_UUID,
-                    "-f",
-                    "upnpcm-gmr",
-                    # a sink that keeps time, so a track plays as long as it lasts
-                    "--gstout-audiopipe=fakesink sync=true",
-                    "--gstout-videopipe=fakesink sync=true",
-                    f"--logfile={work / 'gmediarender.log'}",
-                ],
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
+            subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         )
     else:
         peers.missing["gmediarender"] = "the Debian package gmediarender is not installed"
@@ -338,6 +338,20 @@ def start_peers(work: Path, *, servers: bool = False) -> Peers:
     return peers
 
 
+def restart_gmediarender(peers: Peers) -> None:
+    """Stop gmediarender (SIGTERM: it says byebye) and start it again; back when it answers."""
+    argv, env = peers.commands["gmediarender"]
+    old = next(p for p in peers.processes if p.args == argv)
+    old.terminate()
+    old.wait(timeout=10)
+    peers.processes.remove(old)
+    peers.processes.append(
+        subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    )
+    assert peers.gmediarender is not None
+    assert _wait(peers.gmediarender, 20), "gmediarender did not come back"
+
+
 def stop_peers(peers: Peers) -> None:
     for proc in peers.processes:
         proc.terminate()
@@ -346,3 +360,21 @@ def stop_peers(peers: Peers) -> None:
             proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+async def until_indexed(url: str, path: str, seconds: float = 30) -> None:
+    """Servers scan in the background: wait until the track is there."""
+    from upnpcm.aio.content import by_path
+    from upnpcm.aio.control_point import ControlPoint
+
+    deadline = time.monotonic() + seconds
+    async with ControlPoint() as cp:
+        cd = (await cp.load(url)).service("ContentDirectory")
+        while True:
+            try:
+                await by_path(cd, path)
+                return
+            except LookupError:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.5)

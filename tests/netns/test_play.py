@@ -44,31 +44,16 @@ ALBUM = {
 
 @pytest.fixture(scope="module")
 def peers(tmp_path_factory):
-    from tests.netns.peers import start_peers, stop_peers
+    from tests.netns.peers import start_peers, stop_peers, until_indexed
 
     started = start_peers(tmp_path_factory.mktemp("peers"), servers=True)
     try:
         for name in SERVERS:
             if getattr(started, name) is not None:
-                asyncio.run(_until_indexed(started.need(name), MP3_PATH[name]))
+                asyncio.run(until_indexed(started.need(name), MP3_PATH[name]))
         yield started
     finally:
         stop_peers(started)
-
-
-async def _until_indexed(url: str, path: str, seconds: float = 30) -> None:
-    """Servers scan in the background: wait until the track is there."""
-    deadline = time.monotonic() + seconds
-    async with ControlPoint() as cp:
-        cd = (await cp.load(url)).service("ContentDirectory")
-        while True:
-            try:
-                await by_path(cd, path)
-                return
-            except LookupError:
-                if time.monotonic() > deadline:
-                    raise
-                await asyncio.sleep(0.5)
 
 
 def _cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -95,6 +80,25 @@ async def _renderer_state(url: str) -> tuple[str, str, str]:
         media = await device.service("AVTransport").call("GetMediaInfo", InstanceID=0)
         ids = await device.service("ConnectionManager").call("GetCurrentConnectionIDs")
     return str(info["CurrentTransportState"]), str(media["CurrentURI"]), str(ids["ConnectionIDs"])
+
+
+async def _transport_state(av_transport, want: str, seconds: float = 5.0) -> str:
+    """The renderer's TransportState once it is ``want`` (renderers apply Stop asynchronously:
+    gmediarender answers Stop before its pipeline has stopped), or the last one seen."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while True:
+        info = await av_transport.call("GetTransportInfo", InstanceID=0)
+        state = str(info["CurrentTransportState"])
+        if state == want or asyncio.get_running_loop().time() > deadline:
+            return state
+        await asyncio.sleep(0.1)
+
+
+async def _renderer_state_after_stop(url: str) -> tuple[str, str, str]:
+    """:func:`_renderer_state` once the renderer reports STOPPED (or gave up waiting)."""
+    async with ControlPoint() as cp:
+        await _transport_state((await cp.load(url)).service("AVTransport"), "STOPPED")
+    return await _renderer_state(url)
 
 
 async def _positions(url: str, gap: float = 1.5) -> tuple[float, float]:
@@ -166,7 +170,7 @@ def test_play_reaches_playing_and_ctrl_c_tears_down(peers, server, renderer, by)
             proc.kill()
             proc.wait()
     assert proc.returncode == 130, err
-    state, _, ids = asyncio.run(_renderer_state(renderer_url))
+    state, _, ids = asyncio.run(_renderer_state_after_stop(renderer_url))
     assert state == "STOPPED"
     assert ids in ("", "0")  # no connection left but the implicit one
 
@@ -251,9 +255,7 @@ async def test_an_item_of_several_formats_plays_the_one_the_renderer_ranks_best(
             assert playback.state == "PLAYING"
         finally:
             await playback.stop()
-        assert (await playback.av_transport.call("GetTransportInfo", InstanceID=0))[
-            "CurrentTransportState"
-        ] == "STOPPED"
+        assert await _transport_state(playback.av_transport, "STOPPED") == "STOPPED"
 
 
 async def test_end_of_track_tears_down_by_itself(peers):

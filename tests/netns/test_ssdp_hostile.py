@@ -70,7 +70,7 @@ async def test_discovery_drops_long_numbers_and_keeps_listening(caplog):
 
 
 async def test_a_search_flood_from_50_sources_leaves_a_legitimate_searcher_answered(host):
-    # Issue-12 regression (rule S7): 50 sources searching ssdp:all as fast as the per-source
+    # Issue-12 regression (rule S8): 50 sources searching ssdp:all as fast as the per-source
     # rate allows held the whole reply budget, and a control point's search went unanswered.
     loop = asyncio.get_running_loop()
     flooders = [multicast_sender(f"127.0.2.{i}") for i in range(1, 51)]

@@ -8,14 +8,14 @@
         result = await cm.call("GetCurrentConnectionInfo", ConnectionID=0)
 
 Loading fetches the description and every SCPD (each at most 1 MiB, 10 s, no
-redirects; rule B7) within bounds a hostile device cannot stretch (rule B11):
+redirects) within bounds a hostile device cannot stretch:
 at most ``max_devices`` devices and ``max_services`` services per description,
 ``max_load_bytes`` for the description and its SCPDs together, fetched
 ``scpd_concurrency`` at a time; past any of them the load fails with a
 :class:`RemoteProtocolError` naming the limit. Every URL the control point
 would use must be on the description's own host (its port, or one from 1024
 up): a description pointing elsewhere is refused, naming the URLs, unless
-``allow_foreign_urls`` (rule D5). Loading is tolerant of real devices (rule D2): element order,
+``allow_foreign_urls``. Loading is tolerant of real devices: element order,
 vendor elements, ``#TOKEN#`` text, no URLBase (URLs resolve against LOCATION).
 A service whose SCPD cannot be fetched or parsed (or whose SCPDURL is not a
 usable URL) is kept, with the reason in :attr:`RemoteService.scpd_error`, so
@@ -23,8 +23,8 @@ one broken vendor service does not hide a device; calling an action of such a
 service raises :class:`TransportError` with that reason. A controlURL or
 eventSubURL that does not resolve is kept as written and fails only when used.
 
-Each control point keeps what it loaded (:class:`~upnpcm.core.memo.DescriptionCache`,
-rules M3/M4): loading the same LOCATION again, under the same BOOTID and
+Each control point keeps what it loaded (:class:`~upnpcm.core.memo.DescriptionCache`):
+loading the same LOCATION again, under the same BOOTID and
 CONFIGID (when known from SSDP), fetches nothing; ``ControlPoint(cache=False)``
 always fetches. Keep one control point for a sequence of calls.
 
@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 from urllib.parse import urlsplit
 
-from upnpcm.aio.http_client import HttpClient, LeanHttpClient
+from upnpcm.aio.http_client import HttpClient, HttpReply, LeanHttpClient
 from upnpcm.core.arguments import decode_arguments, encode_arguments, rename_lone_out_argument
 from upnpcm.core.datatypes import UPnPValue
 from upnpcm.core.description import (
@@ -60,6 +60,7 @@ from upnpcm.core.memo import DescriptionCache, LoadedDevice
 from upnpcm.core.soap import build_action_request, parse_action_response, parse_fault
 from upnpcm.errors import (
     ActionArgumentError,
+    HttpStatusError,
     LocalProtocolError,
     RemoteProtocolError,
     TransportError,
@@ -69,12 +70,13 @@ from upnpcm.errors import (
 if TYPE_CHECKING:
     import aiohttp
 
-__all__ = ["ControlPoint", "RemoteDevice", "RemoteService", "short_type"]
+__all__ = ["ControlPoint", "RemoteDevice", "RemoteService", "short_type", "status_error"]
 
 PAYLOADS: Final = logging.getLogger("upnpcm.payloads")
 _LOG: Final = logging.getLogger("upnpcm.control_point")
-#: Load limits (rule B11): devices and services one description may list, bytes one
-#: load may read (description and SCPDs), SCPDs fetched at once.
+# Rules B7 and B11 (docs/rules.md) bound a load; rule D5 keeps it on the description's host.
+#: Load limits: devices and services one description may list, bytes one load may read
+#: (description and SCPDs), SCPDs fetched at once.
 MAX_DEVICES: Final = 32
 MAX_SERVICES: Final = 128
 MAX_LOAD_BYTES: Final = 8 * 1024 * 1024
@@ -154,13 +156,40 @@ class RemoteDevice:
         (``ConnectionManager``, case-insensitive), its capitals (``CM``), or
         ``Device/Service`` where Device is a short device type (or its
         capitals) or a UDN (``MediaServer/ConnectionManager``, ``MS/CM``).
-        A short type held by several devices gives the first in document order.
 
         Raises:
-            LookupError: nothing matches (the message lists what exists).
+            LookupError: nothing matches, or several services do (the message
+                lists them, each with the shortest selector that picks it).
         """
+        found = self._matching(selector)
+        if len(found) == 1:
+            return found[0]
+        if found:
+            choices = ", ".join(f"{self.selector_for(r)} ({r.qualified_name})" for r in found)
+            raise LookupError(f"service {selector!r} is ambiguous; name one of: {choices}")
+        names = ", ".join(r.qualified_name for r in self.services) or "none"
+        raise LookupError(f"no service {selector!r} (this device has: {names})")
+
+    def selector_for(self, remote: RemoteService) -> str:
+        """The shortest selector that picks ``remote`` alone (``CM``, ``MR/CM``, …)."""
+        device_type = short_type(remote.device.device_type)
+        forms = [
+            _capitals(remote.name),
+            f"{_capitals(device_type)}/{_capitals(remote.name)}",
+            f"{device_type}/{remote.name}",
+            f"{remote.device.udn}/{remote.name}",
+            f"{remote.device.udn}/{remote.service.service_id}",
+        ]
+        for form in forms:
+            if form and self._matching(form) == [remote]:
+                return form
+        return forms[-1]  # two services with one serviceId in one device: as good as it gets
+
+    def _matching(self, selector: str) -> list[RemoteService]:
+        """Every service ``selector`` (see :meth:`service`) names, in document order."""
         wanted = selector.strip()
         device_part, _, service_part = wanted.rpartition("/")
+        found = []
         for remote in self.services:
             device_type = short_type(remote.device.device_type)
             if device_part and device_part.lower() not in (
@@ -174,9 +203,8 @@ class RemoteDevice:
                 remote.name.lower(),
                 _capitals(remote.name).lower(),
             ):
-                return remote
-        names = ", ".join(r.qualified_name for r in self.services) or "none"
-        raise LookupError(f"no service {selector!r} (this device has: {names})")
+                found.append(remote)
+        return found
 
     def services_named(self, name: str) -> list[RemoteService]:
         """Every service whose short type is ``name`` (case-insensitive)."""
@@ -241,17 +269,25 @@ class ControlPoint:
             "GET", url, timeout=self.timeout, max_bytes=self.max_description_bytes
         )
         if reply.status != 200:
-            raise TransportError(f"GET {url}: HTTP {reply.status}")
+            raise status_error("GET", url, reply)
         return reply.body
 
     async def load(
-        self, location: str, *, boot_id: int | None = None, config_id: int | None = None
+        self,
+        location: str,
+        *,
+        boot_id: int | None = None,
+        config_id: int | None = None,
+        with_scpds: bool = True,
     ) -> RemoteDevice:
         """Fetch and parse a device description and every SCPD it lists.
 
         What this control point loaded from ``location`` before, under the
         same ``boot_id`` and ``config_id`` (BOOTID.UPNP.ORG, CONFIGID.UPNP.ORG
-        from SSDP; None when not known), is used again without a fetch (M3).
+        from SSDP; None when not known), is used again without a fetch.
+        With ``with_scpds=False`` only the description is fetched (enough to
+        list devices and services; nothing is remembered); every service then
+        has an empty SCPD and says so in :attr:`RemoteService.scpd_error`.
 
         Raises:
             TransportError: the description could not be fetched (not 200,
@@ -260,6 +296,7 @@ class ControlPoint:
                 description, goes over a load limit (named in the message),
                 or points at another host (the URLs are named).
         """
+        # rule D2: tolerant of what real devices serve (core/description.py); rules M3/M4: reuse
         kept = self.descriptions.get(location, boot_id, config_id)
         if kept is not None:  # it passed the checks below when it was loaded
             return self._assemble(location, kept.description, dict(kept.scpds), {})
@@ -292,10 +329,14 @@ class ControlPoint:
 
         urls = [resolve(s.scpd_url) for _, s in description.device.iter_services()]
         unique = list(dict.fromkeys(urls))  # services often share one SCPD (Sonos, us)
-        loaded = dict(zip(unique, await self._load_scpds(unique, budget), strict=True))
+        if with_scpds:
+            fetched = await self._load_scpds(unique, budget)
+        else:
+            fetched = [(ServiceDescription(), "service description not loaded")] * len(unique)
+        loaded = dict(zip(unique, fetched, strict=True))
         scpds = {url: scpd for url, (scpd, _) in loaded.items()}
         errors = {url: error for url, (_, error) in loaded.items() if error is not None}
-        if not errors:  # M3: a failed SCPD is not remembered
+        if not errors:  # M3: a failed (or skipped) SCPD is not remembered
             self.descriptions.put(
                 location,
                 boot_id,
@@ -421,6 +462,9 @@ class ControlPoint:
             if PAYLOADS.isEnabledFor(logging.INFO):
                 PAYLOADS.info("result %s %s %s", remote.qualified_name, action_name, values)
             return values
+        media_type = (reply.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        if not reply.body or media_type == "text/plain":  # an HTTP error, not a SOAP fault
+            raise status_error("POST", remote.control_url, reply)
         try:
             error = parse_fault(reply.body)
         except RemoteProtocolError as exc:
@@ -459,6 +503,36 @@ class _Budget:
             f"loading the device would read over {self.limit} bytes "
             f"(limit max_load_bytes; at {url})"
         )
+
+
+def status_error(method: str, url: str, reply: HttpReply) -> HttpStatusError:
+    """What a device's HTTP error says: its status line and the first line of a text body.
+
+    Both are cleaned of control characters (a device must not drive the
+    terminal) and cut at 200 characters.
+    """
+    reason = _printable(reply.reason) or _standard_reason(reply.status)
+    detail = ""
+    media_type = (reply.headers.get("Content-Type") or "text/plain").split(";")[0].strip().lower()
+    if media_type == "text/plain":
+        lines = reply.body[:4096].decode("utf-8", "replace").strip().splitlines()
+        detail = _printable(lines[0]) if lines else ""
+        detail = detail.removeprefix(f"{reply.status} ")  # "400 Host header is not…"
+    return HttpStatusError(method, url, reply.status, reason, detail)
+
+
+def _printable(text: str, limit: int = 200) -> str:
+    cleaned = "".join(c if c.isprintable() else " " for c in text).strip()
+    return cleaned if len(cleaned) <= limit else cleaned[: limit - 1] + "…"
+
+
+def _standard_reason(status: int) -> str:
+    from http import HTTPStatus
+
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""
 
 
 def _check_url(url: str, what: str) -> None:

@@ -12,7 +12,8 @@ uses) that answers NOTIFY per :class:`~upnpcm.core.subscription.NotifyRouter`
 (200 / 400 / 412, anything but NOTIFY → 405, a body over 1 MiB → 413). The
 address it *binds* and the address it *advertises* in CALLBACK are set
 separately (Docker, NAT); by default it binds every IPv4 and IPv6 address on
-one port and advertises the local address that routes to each device.
+one port and advertises the local address that routes to each device. Bound
+to one address, it advertises that address unless told otherwise.
 Callbacks run in the listener's task: an exception in one is logged and
 never costs the device an answer or the subscription its task.
 
@@ -36,7 +37,7 @@ from typing import Final
 from urllib.parse import urlsplit
 
 from upnpcm.aio.control_point import RemoteService
-from upnpcm.aio.http_client import HttpClient
+from upnpcm.aio.http_client import RAW, HttpClient, raw_text
 from upnpcm.aio.http_server import (
     ConnectionGate,
     HttpLimits,
@@ -59,7 +60,7 @@ from upnpcm.core.subscription import (
 )
 from upnpcm.errors import ConnectError, TransportError
 
-__all__ = ["EventListener", "Subscription", "local_address_for"]
+__all__ = ["EventListener", "Subscription", "local_address_for", "specific_address"]
 
 _LOG: Final = logging.getLogger("upnpcm.events")
 
@@ -75,6 +76,15 @@ async def _resolve(host: str) -> str:
     except OSError as exc:
         raise ConnectError(f"cannot resolve {host!r}: {exc}") from exc
     return str(infos[0][4][0])
+
+
+def specific_address(host: str | None) -> str | None:
+    """``host`` if it is one IP address (not a wildcard such as 0.0.0.0, not a name), else None."""
+    try:
+        address = ipaddress.ip_address(host or "")
+    except ValueError:
+        return None
+    return None if address.is_unspecified else str(address)
 
 
 def local_address_for(remote_ip: str) -> str:
@@ -289,11 +299,14 @@ class EventListener:
     def callback_url(self, device_ip: str) -> str:
         """The CALLBACK URL a device at ``device_ip`` (an IP address) should use.
 
-        Logs a warning when the advertised address is of a family the listener
-        has not bound (NOTIFYs to it would be refused), unless the address is
-        advertised explicitly (NAT, port forwarding).
+        The advertised address is ``advertise_host`` if set, else the bound
+        address if the listener is bound to one, else the local address that
+        routes to the device. Logs a warning when that address is of a family
+        the listener has not bound (NOTIFYs to it would be refused).
         """
-        host = self.advertise_host or local_address_for(device_ip)
+        host = (
+            self.advertise_host or specific_address(self.bind_host) or local_address_for(device_ip)
+        )
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         if self.advertise_host is None and self._families and family not in self._families:
             _LOG.warning(
@@ -345,13 +358,14 @@ class EventListener:
         return handle
 
     async def watch_ssdp(self, *, interfaces: Sequence[str] = ()) -> None:
-        """Heal on SSDP news, until cancelled (rule C5).
+        """Heal on SSDP news, until cancelled.
 
         Listens (passively) for announcements of the devices subscribed to: a
         BOOTID.UPNP.ORG (or X-RINCON-BOOTSEQ) that changes, or a device that
         announces itself again after its ssdp:byebye, restarts its
         subscriptions at once.
         """
+        # rule C5: a BOOTID change or a return after byebye restarts subscriptions
         from upnpcm.aio.discovery import discover
 
         watch = RebootWatch()
@@ -368,7 +382,8 @@ class EventListener:
                 self.restart_device(udn, reason)
 
     def restart_device(self, udn: str, reason: str) -> None:
-        """The device ``udn`` rebooted or came back: resubscribe its services (C5)."""
+        """The device ``udn`` rebooted or came back: resubscribe its services."""
+        # rule C5
         loop = asyncio.get_running_loop()
         for handle in self._subscriptions:
             if handle.service.device.udn == udn:
@@ -395,6 +410,9 @@ class EventListener:
         self.router.remove(handle.machine)
 
     def _handle(self, request: HttpRequest) -> tuple[HttpResponse, Callable[[], None] | None]:
+        if RAW.isEnabledFor(logging.INFO):  # -DDD: NOTIFYs as they arrive
+            text = raw_text(request.headers, request.body)
+            RAW.info("<<< %s %s from %s\n%s", request.method, request.path, request.peer, text)
         if request.method != "NOTIFY":
             return HttpResponse(status=405, headers=(("Allow", "NOTIFY"),)), None
         loop = asyncio.get_running_loop()

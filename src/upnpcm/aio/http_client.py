@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final, Protocol, cast
 from urllib.parse import quote, urlsplit
@@ -51,6 +51,8 @@ class HttpReply:
     headers: Headers = field(default_factory=Headers)
     body: bytes = b""
     url: str = ""
+    #: The reason phrase of the status line, as the peer sent it ("" if none).
+    reason: str = ""
 
 
 class HttpClient(Protocol):
@@ -90,9 +92,18 @@ def _request_target(path: str, query: str = "") -> str:
     return f"{target}?{quote(query, safe=_TARGET_SAFE)}" if query else target
 
 
-def _log_request(method: str, url: str, body: bytes) -> float:
-    if RAW.isEnabledFor(logging.INFO) and body:
-        RAW.info(">>> %s %s\n%s", method, url, body.decode("utf-8", "replace"))
+def raw_text(head: str | Iterable[tuple[str, str]], body: bytes) -> str:
+    """A message's head and body as ``-DDD`` shows them."""
+    if not isinstance(head, str):
+        head = "\n".join(f"{name}: {value}" for name, value in head)
+    text = body.decode("utf-8", "replace")
+    return f"{head}\n\n{text}" if text else head
+
+
+def _log_request(method: str, url: str, head: str, body: bytes) -> float:
+    """``-DDD``: the request head (SOAP, SUBSCRIBE, UNSUBSCRIBE, NOTIFY alike) and body."""
+    if RAW.isEnabledFor(logging.INFO):
+        RAW.info(">>> %s %s\n%s", method, url, raw_text(head, body))
     return time.monotonic()
 
 
@@ -101,8 +112,10 @@ def _log_reply(method: str, url: str, started: float, reply: HttpReply) -> None:
         CALLS.info(
             "%s %s -> %d (%.0f ms)", method, url, reply.status, (time.monotonic() - started) * 1000
         )
-    if RAW.isEnabledFor(logging.INFO) and reply.body:
-        RAW.info("<<< %d %s\n%s", reply.status, url, reply.body.decode("utf-8", "replace"))
+    if RAW.isEnabledFor(logging.INFO):
+        RAW.info(
+            "<<< %d %s %s\n%s", reply.status, reply.reason, url, raw_text(reply.headers, reply.body)
+        )
 
 
 class _ReplyReader(asyncio.Protocol):
@@ -133,6 +146,7 @@ class _ReplyReader(asyncio.Protocol):
         self._url = url
         self._parser = httptools.HttpResponseParser(self)
         self._headers: list[tuple[str, str]] = []
+        self._reason = b""
         self._body = bytearray()
         self._head_done = False
         self._framed = False  # Content-Length or chunked: the parser knows where the body ends
@@ -160,6 +174,11 @@ class _ReplyReader(asyncio.Protocol):
         if not self._head_done and self._head_bytes > self._max_head:
             self._finish(TransportError(f"reply head from {self._url} over {self._max_head} bytes"))
 
+    def on_status(self, reason: bytes) -> None:
+        """llhttp: (part of) the reason phrase of the status line."""
+        if len(self._reason) < 256:
+            self._reason += reason[: 256 - len(self._reason)]
+
     def on_header(self, name: bytes, value: bytes) -> None:
         """llhttp: one header field."""
         if len(self._headers) >= 100:
@@ -180,6 +199,7 @@ class _ReplyReader(asyncio.Protocol):
             self._fail(TransportError(f"{self._url} answered 101 Switching Protocols"))
         if 100 <= status < 200:
             self._headers.clear()
+            self._reason = b""
             self._framed = False
             return
         self._head_done = True
@@ -210,6 +230,7 @@ class _ReplyReader(asyncio.Protocol):
                 headers=Headers(self._headers),
                 body=bytes(self._body),
                 url=self._url,
+                reason=self._reason.decode("latin-1"),
             )
         )
 
@@ -260,11 +281,23 @@ def _split_url(url: str) -> tuple[str, int, str]:
 
 
 class LeanHttpClient:
-    """One connection per request, llhttp for the reply; no pooling, no redirects."""
+    """One connection per request, llhttp for the reply; no pooling, no redirects.
 
-    def __init__(self, *, connect_timeout: float = 5.0, user_agent: str = USER_AGENT) -> None:
+    ``source_address`` is the local IP address requests are sent from (default:
+    the one the kernel picks): a device that checks a CALLBACK against the
+    subscriber's address sees the address the NOTIFY listener is bound to.
+    """
+
+    def __init__(
+        self,
+        *,
+        connect_timeout: float = 5.0,
+        user_agent: str = USER_AGENT,
+        source_address: str | None = None,
+    ) -> None:
         self.connect_timeout = connect_timeout
         self.user_agent = user_agent
+        self.source_address = source_address
 
     async def request(
         self,
@@ -298,7 +331,7 @@ class LeanHttpClient:
         wire = self._wire(method, host, port, target, headers or {}, body)
         loop = asyncio.get_running_loop()
         done: asyncio.Future[HttpReply] = loop.create_future()
-        started = _log_request(method, url, body)
+        started = _log_request(method, url, wire.partition(b"\r\n\r\n")[0].decode("latin-1"), body)
         transport: asyncio.BaseTransport | None = None
         try:
             async with asyncio.timeout(timeout):
@@ -371,7 +404,8 @@ class LeanHttpClient:
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(self.connect_timeout):
-                transport, _ = await loop.create_connection(reader, host, port)
+                source = None if self.source_address is None else (self.source_address, 0)
+                transport, _ = await loop.create_connection(reader, host, port, local_addr=source)
         except TimeoutError as exc:  # an OSError too: this clause must come first
             reason = exc.strerror or f"no answer within {self.connect_timeout:g} s"
             raise UpnpTimeoutError(
@@ -431,7 +465,7 @@ class AiohttpHttpClient:
             urlsplit(url).port  # noqa: B018 - parse now: yarl's ValueError is not ours
         except ValueError as exc:
             raise LocalProtocolError(f"not a usable URL {url!r}: {exc}") from None
-        started = _log_request(method, url, body)
+        started = _log_request(method, url, raw_text((headers or {}).items(), b""), body)
         try:
             async with asyncio.timeout(timeout):
                 async with self.session.request(
@@ -449,6 +483,7 @@ class AiohttpHttpClient:
                         headers=Headers((k, v) for k, v in response.headers.items()),
                         body=data,
                         url=url,
+                        reason=response.reason or "",
                     )
         except TimeoutError:
             raise UpnpTimeoutError(

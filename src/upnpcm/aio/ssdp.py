@@ -44,8 +44,10 @@ if TYPE_CHECKING:
 __all__ = [
     "Interface",
     "SsdpServer",
+    "local_interfaces",
     "multicast_receive_socket",
     "multicast_send_socket",
+    "reachable_addresses",
     "resolve_interfaces",
     "serving_networks",
 ]
@@ -69,6 +71,25 @@ class Interface:
         return socket.AF_INET6 if self.network.version == 6 else socket.AF_INET
 
 
+def local_interfaces(*, ipv6: bool = True) -> list[Interface]:
+    """Every local address with its interface (IPv6 link-local left out: see below)."""
+    found: list[Interface] = []
+    for adapter in ifaddr.get_adapters():
+        for ip in adapter.ips:
+            if isinstance(ip.ip, str):
+                network: Network = ipaddress.ip_network(
+                    f"{ip.ip}/{ip.network_prefix}", strict=False
+                )
+                found.append(Interface(adapter.name, ip.ip, network, adapter.index or 0))
+            elif ipv6:
+                address = ipaddress.IPv6Address(ip.ip[0].split("%", 1)[0])
+                if address.is_link_local:
+                    continue
+                network = ipaddress.ip_network(f"{address}/{ip.network_prefix}", strict=False)
+                found.append(Interface(adapter.name, str(address), network, adapter.index or 0))
+    return found
+
+
 def resolve_interfaces(selectors: Sequence[str] = (), *, ipv6: bool = True) -> list[Interface]:
     """The interfaces to use: those named (by name or address), else every non-loopback one.
 
@@ -79,20 +100,7 @@ def resolve_interfaces(selectors: Sequence[str] = (), *, ipv6: bool = True) -> l
     Raises:
         ValueError: a selector matches no local interface.
     """
-    found: list[Interface] = []
-    for adapter in ifaddr.get_adapters():
-        for ip in adapter.ips:
-            if isinstance(ip.ip, str):
-                network: Network = ipaddress.ip_network(
-                    f"{ip.ip}/{ip.network_prefix}", strict=False
-                )
-                found.append(Interface(adapter.name, ip.ip, network, adapter.index or 0))
-            elif ipv6:
-                address = ipaddress.IPv6Address(ip.ip[0])
-                if address.is_link_local:
-                    continue
-                network = ipaddress.ip_network(f"{address}/{ip.network_prefix}", strict=False)
-                found.append(Interface(adapter.name, str(address), network, adapter.index or 0))
+    found = local_interfaces(ipv6=ipv6)
     if selectors:
         chosen = [i for i in found if i.name in selectors or i.ip in selectors]
         missing = [s for s in selectors if not any(s in (i.name, i.ip) for i in found)]
@@ -103,6 +111,23 @@ def resolve_interfaces(selectors: Sequence[str] = (), *, ipv6: bool = True) -> l
     return outside or [i for i in found if ipaddress.ip_address(i.ip).is_loopback]
 
 
+def reachable_addresses(addresses: Sequence[str]) -> list[str]:
+    """The addresses a client can use to reach a server listening on ``addresses``.
+
+    A wildcard (``0.0.0.0``, ``::``) stands for every local address of its
+    family, loopback included (IPv6 link-local left out); a specific address
+    for itself.
+    """
+    found: list[str] = []
+    for text in addresses:
+        address = ipaddress.ip_address(text.split("%", 1)[0])
+        if address.is_unspecified:
+            found += [i.ip for i in local_interfaces() if i.network.version == address.version]
+        else:
+            found.append(str(address))
+    return list(dict.fromkeys(found))
+
+
 def serving_networks(addresses: Sequence[str]) -> list[Network]:
     """The networks of the local interfaces behind listening ``addresses``.
 
@@ -111,15 +136,7 @@ def serving_networks(addresses: Sequence[str]) -> list[Network]:
     specific one for the interface networks holding it, or just itself when
     no interface lists it. Loopback addresses give loopback networks.
     """
-    adapters: list[tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, Network]] = []
-    for adapter in ifaddr.get_adapters():
-        for ip in adapter.ips:
-            text = ip.ip if isinstance(ip.ip, str) else ip.ip[0]
-            address = ipaddress.ip_address(text.split("%", 1)[0])
-            if isinstance(address, ipaddress.IPv6Address) and address.is_link_local:
-                continue
-            network = ipaddress.ip_network(f"{address}/{ip.network_prefix}", strict=False)
-            adapters.append((address, network))
+    adapters = [(ipaddress.ip_address(i.ip), i.network) for i in local_interfaces()]
     found: list[Network] = []
     for text in addresses:
         try:

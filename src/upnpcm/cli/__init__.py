@@ -5,10 +5,11 @@ click command) that is registered below:
 
 - :mod:`~upnpcm.cli.serve`: ``serve``
 - :mod:`~upnpcm.cli.devices`: ``discover``, ``describe``, ``call``
-- :mod:`~upnpcm.cli.events`: ``subscribe`` / ``eventlog``
+- :mod:`~upnpcm.cli.events`: ``eventlog`` (alias ``subscribe``)
 - :mod:`~upnpcm.cli.protocolinfo`: ``protocolinfo parse`` / ``match``
 - :mod:`~upnpcm.cli.connections`: ``negotiate``, ``disconnect``
 - :mod:`~upnpcm.cli.play`: ``play``, ``browse``
+- :mod:`~upnpcm.cli.check`: ``check`` (the conformance checker)
 
 :mod:`~upnpcm.cli.common` holds the group, its options, target resolution and
 the exit codes; :mod:`~upnpcm.cli.render` every JSON and text shape printed.
@@ -17,24 +18,25 @@ Imports are lazy: each command imports what it needs when it runs, so a
 one-shot command such as ``upnpcm call`` starts fast (bench/RESULTS.md).
 
 Output is JSON when stdout is not a terminal (NDJSON for streams), readable
-text on a terminal; ``--json`` / ``--text`` choose explicitly. ``-D`` logs the
-calls made, ``-DD`` also the parsed payloads, ``-DDD`` also the raw XML, on
-stderr.
+text on a terminal; ``--json`` / ``--text`` choose explicitly, before or after
+the command name. ``-D`` logs the calls made, ``-DD`` also the parsed
+payloads, ``-DDD`` also the raw HTTP heads and XML, on stderr.
 """
 
 from __future__ import annotations
 
-from upnpcm.cli import connections, devices, events, play, protocolinfo, serve
+from upnpcm.cli import check, connections, devices, events, play, protocolinfo, serve
 from upnpcm.cli.common import cli
 
 __all__ = ["cli", "main"]
 
 #: Every command module; a new command group is one module and one entry here.
-_MODULES = (serve, devices, events, protocolinfo, connections, play)
+_MODULES = (serve, devices, events, protocolinfo, connections, play, check)
 
 for _module in _MODULES:
     for _name, _command in _module.COMMANDS.items():
         cli.add_command(_command, name=_name)
+    cli.aliases.update(getattr(_module, "ALIASES", {}))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,8 +1,17 @@
 """What every command shares.
 
-The ``upnpcm`` group and its options (:class:`Settings`), target resolution
-(:func:`location`), running a command's coroutine (:func:`run`) and the exit
-codes our errors map to.
+- the ``upnpcm`` group and the options every command accepts wherever they are
+  written (``-D``, ``--json``, ``--text``; ``--interface`` where SSDP is used),
+  kept in :class:`Settings`;
+- ``--timeout`` for the commands that wait on the network, and a note on
+  stderr when one wait passes :data:`NOTE_AFTER` seconds;
+- target resolution (:meth:`Settings.locate`) and the control point every
+  command uses (:meth:`Settings.control_point`);
+- :func:`run`: a command's coroutine, its errors turned into exit codes, a
+  message and hints on stderr and, when the output is JSON, a JSON error
+  object on stdout;
+- :func:`emit`: one result, as JSON or as the text lines of its shape in
+  :mod:`upnpcm.cli.render`.
 
 Nothing here imports more than click at start-up: a command imports what it
 needs when it runs (bench/RESULTS.md measures the one-shot start-up).
@@ -10,14 +19,16 @@ needs when it runs (bench/RESULTS.md measures the one-shot start-up).
 
 from __future__ import annotations
 
+import contextlib
 import sys
-from collections.abc import Callable, Coroutine
-from typing import TYPE_CHECKING, Any, Final, NoReturn
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Final, NoReturn, TypeVar
 
 import click
 
 if TYPE_CHECKING:
     from upnpcm.aio.control_point import ControlPoint
+    from upnpcm.aio.http_client import HttpClient, HttpReply
 
 __all__ = [
     "EPILOG",
@@ -26,16 +37,25 @@ __all__ = [
     "EXIT_OK",
     "EXIT_UPNP",
     "EXIT_USAGE",
+    "NOTE_AFTER",
     "Settings",
+    "StatusLine",
     "cli",
     "command",
+    "discard_stdout",
+    "emit",
     "fail",
+    "foreign_urls_option",
+    "interface_option",
     "location",
     "parse_assignments",
     "print_json",
     "reply_location",
     "run",
     "setup_logging",
+    "target_epilog",
+    "timeout_option",
+    "waiting",
 ]
 
 EXIT_OK: Final = 0
@@ -44,47 +64,199 @@ EXIT_USAGE: Final = 2
 EXIT_NETWORK: Final = 3
 EXIT_BROKEN_PIPE: Final = 141  # 128 + SIGPIPE: the reader of stdout went away
 
-EPILOG: Final = """\b
-TARGET is an IP address or host name (port 1400 and /xml/device_description.xml
-are assumed, as on a Sonos zone player), HOST:PORT, a description URL, or a UDN
-(uuid:..., found by SSDP first).
+#: Seconds a network wait may take before a note on stderr says what is awaited.
+NOTE_AFTER: Final = 2.0
+#: Seconds an HTTP request may take, and a search for a uuid: TARGET, without --timeout.
+HTTP_TIMEOUT: Final = 10.0
+SEARCH_TIMEOUT: Final = 3.0
 
-\b
+_EXIT_CODES: Final = """\b
 Exit codes: 0 ok; 1 UPnP error (the device answered with a fault);
-2 usage error; 3 network error, timeout or an unusable reply.
+2 usage error; 3 network error, timeout or an unusable reply."""
+
+
+def target_epilog(*names: str) -> str:
+    """The epilog of a command whose arguments ``names`` are TARGETs: what one may be."""
+    which = "TARGET is" if names == ("TARGET",) else f"{' and '.join(names)} are each"
+    return f"""\b
+{which} an IP address or host name (port 1400 and
+/xml/device_description.xml are assumed, as on a Sonos zone player),
+HOST:PORT, a description URL, or a UDN (uuid:..., found by SSDP first).
+
+{_EXIT_CODES}
 """
 
 
+#: The epilog of every command that takes one TARGET.
+EPILOG: Final = target_epilog("TARGET")
+
+
 class Settings:
-    """Options shared by every command (the click context object)."""
+    """Options shared by every command (the click context object).
 
-    def __init__(
-        self,
-        debug: int,
-        fmt: str | None,
-        interfaces: tuple[str, ...] = (),
-        *,
-        allow_foreign_urls: bool = False,
-    ) -> None:
-        self.debug = debug
-        self.json = fmt == "json" or (fmt is None and not sys.stdout.isatty())
-        self.interfaces = interfaces
-        self.allow_foreign_urls = allow_foreign_urls
+    Each global option may be written before or after the command name; the
+    last ``--json``/``--text`` wins.
+    """
 
-    def control_point(self) -> ControlPoint:
-        """A control point with the group's options (``--allow-foreign-urls``)."""
+    def __init__(self) -> None:
+        self.debug = 0
+        self.format: str | None = None
+        self.interfaces: tuple[str, ...] = ()
+        #: ``--timeout``: seconds for each network wait (None: the defaults).
+        self.timeout: float | None = None
+        #: ``--allow-foreign-urls``: use a description's URLs on other hosts (rule D5).
+        self.allow_foreign_urls = False
+
+    @property
+    def json(self) -> bool:
+        """JSON output: asked for, or stdout is not a terminal."""
+        if self.format is not None:
+            return self.format == "json"
+        return not sys.stdout.isatty()
+
+    def control_point(self, *, source_address: str | None = None) -> ControlPoint:
+        """A control point with this command's timeout that notes long waits on stderr.
+
+        ``source_address``: the local address its requests come from.
+        """
         from upnpcm.aio.control_point import ControlPoint
+        from upnpcm.aio.http_client import LeanHttpClient
 
-        return ControlPoint(allow_foreign_urls=self.allow_foreign_urls)
+        timeout = self.timeout or HTTP_TIMEOUT
+        lean = LeanHttpClient(connect_timeout=min(5.0, timeout), source_address=source_address)
+        return ControlPoint(
+            http=_NotedHttp(lean), timeout=timeout, allow_foreign_urls=self.allow_foreign_urls
+        )
+
+    async def locate(self, target: str) -> str:
+        """TARGET as a description URL (see :data:`EPILOG`)."""
+        return await location(
+            target, timeout=self.timeout or SEARCH_TIMEOUT, interfaces=self.interfaces
+        )
+
+
+def _settings(ctx: click.Context) -> Settings:
+    return ctx.ensure_object(Settings)
+
+
+def _count_debug(ctx: click.Context, _: click.Parameter, value: int) -> None:
+    if value:
+        _settings(ctx).debug += value
+
+
+def _choose_format(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value:
+        _settings(ctx).format = param.name
+
+
+def _add_interfaces(ctx: click.Context, _: click.Parameter, value: tuple[str, ...]) -> None:
+    if value:
+        _settings(ctx).interfaces += value
+
+
+def _allow_foreign_urls(ctx: click.Context, _: click.Parameter, value: bool) -> None:
+    if value:
+        _settings(ctx).allow_foreign_urls = True
+
+
+def _set_timeout(ctx: click.Context, _: click.Parameter, value: float | None) -> None:
+    if value is not None:
+        _settings(ctx).timeout = value
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _global_options(fn: F) -> F:
+    """``-D``, ``--json``, ``--text``: accepted by the group and by every command."""
+    for option in (
+        click.option(
+            "--text",
+            is_flag=True,
+            expose_value=False,
+            callback=_choose_format,
+            help="Readable text output (the default on a terminal).",
+        ),
+        click.option(
+            "--json",
+            is_flag=True,
+            expose_value=False,
+            callback=_choose_format,
+            help="JSON output (the default when stdout is not a terminal).",
+        ),
+        click.option(
+            "-D",
+            "debug",
+            count=True,
+            expose_value=False,
+            callback=_count_debug,
+            help="Log calls (-D), parsed payloads (-DD), raw HTTP and XML (-DDD) on stderr.",
+        ),
+    ):
+        fn = option(fn)
+    return fn
+
+
+def interface_option(fn: F) -> F:
+    """``--interface IF`` (repeatable): where SSDP searches, listens or advertises."""
+    return click.option(
+        "--interface",
+        "interfaces",
+        multiple=True,
+        metavar="IF",
+        expose_value=False,
+        callback=_add_interfaces,
+        help="Interface name or address for SSDP (repeatable). Default: every one.",
+    )(fn)
+
+
+def timeout_option(fn: F) -> F:
+    """``--timeout SECONDS``: the bound of each network wait of a command."""
+    return click.option(
+        "--timeout",
+        type=click.FloatRange(0.1, 3600),
+        default=None,
+        expose_value=False,
+        callback=_set_timeout,
+        metavar="SECONDS",
+        help=f"Give up a network wait after this long (default: {HTTP_TIMEOUT:g} s for HTTP, "
+        f"{SEARCH_TIMEOUT:g} s to find a uuid: TARGET).",
+    )(fn)
+
+
+def foreign_urls_option(fn: F) -> F:
+    """``--allow-foreign-urls``: load a device whose description points at other hosts."""
+    return click.option(
+        "--allow-foreign-urls",
+        is_flag=True,
+        expose_value=False,
+        callback=_allow_foreign_urls,
+        help="Use a description's URLs even when they point at another host, or at a port "
+        "under 1024 other than its own (refused by default: docs/security.md).",
+    )(fn)
+
+
+def command(fn: Callable[..., None]) -> Callable[..., None]:
+    """A command function: receives :class:`Settings` first and accepts the global options."""
+    return _global_options(click.make_pass_decorator(Settings, ensure=True)(fn))
+
+
+# ---------------------------------------------------------------------- output
 
 
 def setup_logging(debug: int, verbose: int = 0) -> None:
-    """Log to stderr: ``-D`` calls and events, ``-DD`` payloads, ``-DDD`` raw XML; ``-v`` INFO."""
+    """Log to stderr: ``-D`` calls and events, ``-DD`` payloads, ``-DDD`` raw HTTP; ``-v`` INFO.
+
+    Calling it again replaces what an earlier call set up.
+    """
     import logging
 
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s", "%H:%M:%S"))
     root = logging.getLogger()
+    for handler in [h for h in root.handlers if getattr(h, "upnpcm", False)]:
+        root.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.upnpcm = True  # type: ignore[attr-defined]
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s", "%H:%M:%S"))
     root.addHandler(handler)
     root.setLevel(logging.INFO if verbose else logging.WARNING)
     levels = [("upnpcm.calls", 1), ("upnpcm.events", 1), ("upnpcm.payloads", 2), ("upnpcm.raw", 3)]
@@ -101,36 +273,184 @@ def print_json(obj: object, *, pretty: bool = False) -> None:
     click.echo(text)
 
 
-def run(coro: Coroutine[Any, Any, None]) -> None:
-    """Run a command's coroutine; map our errors to exit codes."""
+T = TypeVar("T")
+
+
+def emit(settings: Settings, data: T, text: Callable[[T], Iterable[str]]) -> None:
+    """``data`` as one JSON document, or as the lines ``text`` makes of it on a terminal."""
+    if settings.json:
+        print_json(data)
+        return
+    for line in text(data):
+        click.echo(line)
+
+
+def note(message: str) -> None:
+    """One line for the person waiting, on stderr."""
+    click.echo(f"upnpcm: {message}", err=True)
+
+
+@contextlib.contextmanager
+def waiting(what: str, limit: float | None) -> Iterator[None]:
+    """Say on stderr what is awaited if the wait passes :data:`NOTE_AFTER` seconds (once)."""
     import asyncio
 
+    bound = f"; giving up after {limit:g} s" if limit else ""
+    handle = asyncio.get_running_loop().call_later(
+        NOTE_AFTER, note, f"still waiting for {what} ({NOTE_AFTER:g} s so far{bound})…"
+    )
+    try:
+        yield
+    finally:
+        handle.cancel()
+
+
+class StatusLine:
+    """A line on stderr, on a terminal only, rewritten in place and cleared before output."""
+
+    def __init__(self) -> None:
+        self.enabled = sys.stderr.isatty()
+        self.text = ""
+
+    def show(self, text: str) -> None:
+        """Replace the line with ``text``."""
+        if self.enabled:
+            self.text = text
+            sys.stderr.write(f"\r\x1b[K{text}")
+            sys.stderr.flush()
+
+    def clear(self) -> None:
+        """Remove the line (before other output goes to the terminal)."""
+        if self.enabled and self.text:
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()
+            self.text = ""
+
+
+class _NotedHttp:
+    """An HTTP client that notes on stderr any request still unanswered after 2 s."""
+
+    def __init__(self, inner: HttpClient) -> None:
+        self.inner = inner
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        body: bytes = b"",
+        timeout: float = HTTP_TIMEOUT,
+        max_bytes: int = 1024 * 1024,
+    ) -> HttpReply:
+        """The inner client's request, watched."""
+        with waiting(f"{method} {url}", timeout):
+            return await self.inner.request(
+                method, url, headers=headers, body=body, timeout=timeout, max_bytes=max_bytes
+            )
+
+    async def close(self) -> None:
+        """Close the inner client."""
+        await self.inner.close()
+
+
+# ---------------------------------------------------------------------- running
+
+
+def run(coro: Coroutine[Any, Any, None]) -> None:
+    """Run a command's coroutine; map our errors to exit codes (see :func:`failure_of`)."""
+    import asyncio
+
+    settings = click.get_current_context().ensure_object(Settings)
+    setup_logging(settings.debug)
+    try:
+        asyncio.run(coro)
+    except KeyboardInterrupt:  # pragma: no cover - interactive
+        fail(130, "interrupted")
+    except BrokenPipeError:  # the reader of stdout left (| head): leave quietly, as SIGPIPE would
+        discard_stdout()
+        sys.exit(EXIT_BROKEN_PIPE)
+    except Exception as exc:
+        failure = failure_of(exc)
+        if failure is None:
+            raise
+        report(settings, *failure)
+
+
+def failure_of(exc: BaseException) -> tuple[int, str, dict[str, Any]] | None:
+    """The exit code, message and JSON details of an error a command may end with.
+
+    None for anything else (a bug: let it show).
+    """
+    from upnpcm.cli.render import negotiation_error_json
     from upnpcm.errors import (
         ActionArgumentError,
         CommandError,
+        ConnectError,
+        HttpStatusError,
         LocalProtocolError,
+        NegotiationError,
         RemoteProtocolError,
         TransportError,
         UPnPError,
+        UpnpTimeoutError,
     )
 
-    try:
-        asyncio.run(coro)
-    except CommandError as exc:
-        fail(exc.exit_code, str(exc))
-    except UPnPError as exc:
-        fail(
-            EXIT_UPNP,
-            f"UPnP error {exc.code}" + (f": {exc.description}" if exc.description else ""),
+    if isinstance(exc, CommandError):
+        return exc.exit_code, str(exc), dict(exc.details)
+    if isinstance(exc, NegotiationError):
+        return EXIT_UPNP, str(exc), negotiation_error_json(exc)
+    if isinstance(exc, UPnPError):
+        description = exc.description or exc.meaning
+        message = f"UPnP error {exc.code}" + (f": {exc.description}" if exc.description else "")
+        return EXIT_UPNP, message, {"code": exc.code, "description": description}
+    if isinstance(exc, ActionArgumentError):
+        return EXIT_USAGE, f"{exc} (a device would answer {exc.code})", {"code": exc.code}
+    if isinstance(exc, LookupError | LocalProtocolError | ValueError):
+        return EXIT_USAGE, _message(exc), {}
+    if isinstance(exc, HttpStatusError):
+        details = {
+            "httpStatus": exc.http_status,
+            "reason": exc.reason,
+            "detail": exc.detail,
+            "method": exc.method,
+            "url": exc.url,
+        }
+        return EXIT_NETWORK, str(exc), details
+    if isinstance(exc, TransportError | RemoteProtocolError | OSError):
+        kind = (
+            {"kind": "timeout"}
+            if isinstance(exc, UpnpTimeoutError)
+            else {"kind": "connect"}
+            if isinstance(exc, ConnectError) and str(exc).startswith("cannot connect")
+            else {}
         )
-    except ActionArgumentError as exc:
-        fail(EXIT_USAGE, f"{exc} (a device would answer {exc.code})")
-    except (LookupError, LocalProtocolError, ValueError) as exc:
-        fail(EXIT_USAGE, _message(exc))
-    except (TransportError, RemoteProtocolError, OSError) as exc:
-        fail(EXIT_NETWORK, str(exc) or type(exc).__name__)
-    except KeyboardInterrupt:  # pragma: no cover - interactive
-        fail(130, "interrupted")
+        return EXIT_NETWORK, str(exc) or type(exc).__name__, kind
+    return None
+
+
+def report(settings: Settings, code: int, message: str, details: Mapping[str, Any]) -> NoReturn:
+    """Say why on stderr (with hints), as a JSON object on stdout too when output is JSON; exit."""
+    from upnpcm.cli.render import error_json, hints
+
+    advice = hints(code, message, details)
+    if settings.json:
+        with contextlib.suppress(BrokenPipeError):
+            print_json(error_json(code, message, details, advice))
+    click.echo(f"upnpcm: {message}", err=True)
+    for hint in advice:
+        click.echo(f"upnpcm: hint: {hint}", err=True)
+    sys.exit(code)
+
+
+def discard_stdout() -> None:
+    """Point stdout at /dev/null: nothing more can be written, and the exit flush stays quiet."""
+    import os
+
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
 
 
 def _message(exc: BaseException) -> str:
@@ -146,27 +466,18 @@ def fail(code: int, message: str) -> NoReturn:
     sys.exit(code)
 
 
-async def location(target: str, *, timeout: float = 3.0, interfaces: tuple[str, ...] = ()) -> str:
+# ---------------------------------------------------------------------- targets
+
+
+async def location(
+    target: str, *, timeout: float = SEARCH_TIMEOUT, interfaces: tuple[str, ...] = ()
+) -> str:
     """Turn a TARGET into a description URL (see the epilog)."""
     target = target.strip()
     if target.lower().startswith(("http://", "https://")):
         return target
     if target.lower().startswith("uuid:"):
-        from upnpcm.aio.discovery import discover
-
-        skipped = 0
-        async for found in discover(target, timeout=timeout, interfaces=interfaces):
-            found_at = reply_location(target, found.udn, found.location, found.source[0])
-            if found_at is not None:
-                return found_at
-            if found.udn == target and found.location:
-                skipped += 1  # for that device, but its LOCATION points elsewhere
-        why = f" ({skipped} replies skipped: LOCATION host is not the sender)" if skipped else ""
-        from upnpcm.errors import CommandError
-
-        raise CommandError(
-            EXIT_NETWORK, f"no device {target} answered a search within {timeout:g} s{why}"
-        )
+        return await _search(target, timeout, interfaces)
     if "/" in target:  # host[:port]/path
         return f"http://{target}"
     if target.startswith("["):  # [v6]:port
@@ -181,12 +492,29 @@ async def location(target: str, *, timeout: float = 3.0, interfaces: tuple[str, 
     return f"http://{target}:1400/xml/device_description.xml"
 
 
+async def _search(udn: str, timeout: float, interfaces: tuple[str, ...]) -> str:
+    """The LOCATION of ``udn``, found by an SSDP search."""
+    from upnpcm.aio.discovery import discover
+    from upnpcm.errors import CommandError
+
+    skipped = 0
+    with waiting(f"a search for {udn}", timeout):
+        async for found in discover(udn, timeout=timeout, interfaces=interfaces):
+            found_at = reply_location(udn, found.udn, found.location, found.source[0])
+            if found_at is not None:
+                return found_at
+            if found.udn == udn and found.location:
+                skipped += 1  # for that device, but its LOCATION points elsewhere
+    why = f" ({skipped} replies skipped: LOCATION host is not the sender)" if skipped else ""
+    raise CommandError(EXIT_NETWORK, f"no device {udn} answered a search within {timeout:g} s{why}")
+
+
 def reply_location(udn: str, reply_udn: str, location: str | None, source_ip: str) -> str | None:
     """The LOCATION of a search reply for ``udn`` that may be fetched, else None.
 
     A reply counts only when it is for ``udn``, has a LOCATION, and that
-    LOCATION's host is the address the reply came from (rule D1:
-    anyone can answer a search with a URL pointing elsewhere).
+    LOCATION's host is the address the reply came from: anyone can answer a
+    search with a URL pointing elsewhere.
     """
     from upnpcm.core.ssdp import location_matches_source
 
@@ -208,50 +536,54 @@ def parse_assignments(pairs: tuple[str, ...]) -> dict[str, str]:
     return values
 
 
-def command(fn: Callable[..., None]) -> Callable[..., None]:
-    """A command function receives :class:`Settings` as its first argument."""
-    return click.pass_obj(fn)
+# ---------------------------------------------------------------------- the group
 
 
-@click.group(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+class _Group(click.Group):
+    """The ``upnpcm`` group: commands in the order registered; aliases resolved, not listed."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: Another name → the command it stands for (listed in that command's help).
+        self.aliases: dict[str, str] = {}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.commands)
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        super().format_epilog(ctx, formatter)
+        if self.aliases:
+            with formatter.indentation():
+                formatter.write_paragraph()
+                formatter.write_text(
+                    "Other names: "
+                    + ", ".join(f"{alias} (= {name})" for alias, name in self.aliases.items())
+                    + "."
+                )
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return super().get_command(ctx, self.aliases.get(cmd_name, cmd_name))
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        name, cmd, rest = super().resolve_command(ctx, args)
+        return (cmd.name if cmd is not None else name), cmd, rest
+
+
+@click.group(
+    cls=_Group,
+    epilog=_EXIT_CODES,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.version_option(package_name="upnpcm", prog_name="upnpcm")
-@click.option(
-    "-D",
-    "debug",
-    count=True,
-    help="Log calls (-D), parsed payloads (-DD), raw XML (-DDD) on stderr.",
-)
-@click.option(
-    "--json",
-    "fmt",
-    flag_value="json",
-    help="JSON output (the default when stdout is not a terminal).",
-)
-@click.option(
-    "--text", "fmt", flag_value="text", help="Readable text output (the default on a terminal)."
-)
-@click.option(
-    "--interface",
-    "interfaces",
-    multiple=True,
-    metavar="IF",
-    help="Interface name or address for SSDP (finding a uuid: TARGET; discover). Repeatable.",
-)
-@click.option(
-    "--allow-foreign-urls",
-    is_flag=True,
-    help="Use a description's URLs even when they point at another host, or at a port under "
-    "1024 other than its own (refused by default: docs/security.md).",
-)
+@_global_options
+@interface_option
+@foreign_urls_option
 @click.pass_context
-def cli(
-    ctx: click.Context,
-    debug: int,
-    fmt: str | None,
-    interfaces: tuple[str, ...],
-    allow_foreign_urls: bool,
-) -> None:
-    """UPnP AV ConnectionManager: host one, or talk to any UPnP device."""
-    ctx.obj = Settings(debug, fmt, interfaces, allow_foreign_urls=allow_foreign_urls)
-    if ctx.invoked_subcommand != "serve":
-        setup_logging(debug)
+def cli(ctx: click.Context) -> None:
+    """UPnP AV ConnectionManager: host one, or talk to any UPnP device.
+
+    Options before the command apply to it as if written after it.
+    """
+    ctx.ensure_object(Settings)

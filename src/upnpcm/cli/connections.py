@@ -8,13 +8,15 @@ from typing import TYPE_CHECKING
 import click
 
 from upnpcm.cli.common import (
-    EPILOG,
     EXIT_UPNP,
     Settings,
     command,
-    location,
-    print_json,
+    emit,
+    foreign_urls_option,
+    interface_option,
     run,
+    target_epilog,
+    timeout_option,
 )
 from upnpcm.errors import CommandError
 
@@ -33,9 +35,8 @@ async def _connection_managers(
 ) -> tuple[ControlPoint, RemoteService, RemoteService]:
     """A control point (close it) and the ConnectionManagers of both ends."""
     cp = settings.control_point()
-    interfaces = settings.interfaces
-    server_device = await cp.load(await location(server, interfaces=interfaces))
-    renderer_device = await cp.load(await location(renderer, interfaces=interfaces))
+    server_device = await cp.load(await settings.locate(server))
+    renderer_device = await cp.load(await settings.locate(renderer))
 
     def pick(device: RemoteDevice, preferred: str, given: str | None) -> RemoteService:
         if given:
@@ -66,7 +67,7 @@ def _cm_options(fn: Callable[..., None]) -> Callable[..., None]:
     )(fn)
 
 
-@click.command(epilog=EPILOG)
+@click.command(epilog=target_epilog("SERVER", "RENDERER"))
 @click.argument("server")
 @click.argument("renderer")
 @click.option(
@@ -82,6 +83,9 @@ def _cm_options(fn: Callable[..., None]) -> Callable[..., None]:
     help="An item of the server: send its own res@protocolInfo (the one the renderer ranks best).",
 )
 @_cm_options
+@timeout_option
+@foreign_urls_option
+@interface_option
 @command
 def negotiate(
     settings: Settings,
@@ -93,21 +97,21 @@ def negotiate(
     server_service: str | None,
     renderer_service: str | None,
 ) -> None:
-    """Choose the best protocolInfo and call PrepareForConnection on both ends.
+    """Set up a connection between a media server and a renderer.
 
-    With --item, the item's own res@protocolInfo values are ranked against the
-    renderer's Sink list and the best is sent; without, a format is picked
-    from the Source list (audio/video before images and raw PCM) and "chose"
-    says "format". Prints both ConnectionIDs, AVTransportID and RcsID as JSON.
-    A side without PrepareForConnection falls back to connection 0 (said in
-    "note"; its IDs from GetCurrentConnectionInfo(0)). If a side
-    refuses (701, 702, 704, …), what was set up is torn down and the JSON says
-    which side refused and why (exit status 1).
+    Chooses the protocolInfo to use and calls PrepareForConnection on both
+    ends. With --item, the item's own res@protocolInfo values are ranked
+    against the renderer's Sink list and the best is sent; without, a format
+    is picked from the Source list (audio/video before images and raw PCM)
+    and "chose" says "format". Prints both ConnectionIDs, AVTransportID and
+    RcsID. A side without PrepareForConnection falls back to connection 0
+    (said in "note"; its IDs from GetCurrentConnectionInfo(0)). If a side
+    refuses (701, 702, 704, ...), what was set up is torn down and the error
+    says which side refused and why (exit status 1).
     """
 
     async def negotiating() -> None:
-        from upnpcm.cli.render import negotiation_error_json, negotiation_json
-        from upnpcm.errors import NegotiationError
+        from upnpcm.cli.render import negotiation_json, negotiation_text
         from upnpcm.negotiation import negotiate as do_negotiate
 
         cp, server_cm, renderer_cm = await _connection_managers(
@@ -119,27 +123,27 @@ def negotiate(
                 from upnpcm.aio.content import metadata
 
                 # loaded already: the control point's cache answers (rule M3)
-                device = await cp.load(await location(server, interfaces=settings.interfaces))
+                device = await cp.load(await settings.locate(server))
                 found = await metadata(device.service("ContentDirectory"), item)
             result = await do_negotiate(
                 server_cm, renderer_cm, mime=mime, protocol=protocol, item=found
             )
-        except NegotiationError as exc:
-            print_json(negotiation_error_json(exc), pretty=not settings.json)
-            raise CommandError(EXIT_UPNP, str(exc)) from None
         finally:
             await cp.close()
-        print_json(negotiation_json(result), pretty=not settings.json)
+        emit(settings, negotiation_json(result), negotiation_text)
 
     run(negotiating())
 
 
-@click.command(epilog=EPILOG)
+@click.command(epilog=target_epilog("SERVER", "RENDERER"))
 @click.argument("server")
 @click.argument("renderer")
 @click.option("--server-connection", type=int, required=True, help="The server's ConnectionID.")
 @click.option("--renderer-connection", type=int, required=True, help="The renderer's ConnectionID.")
 @_cm_options
+@timeout_option
+@foreign_urls_option
+@interface_option
 @command
 def disconnect(
     settings: Settings,
@@ -150,9 +154,14 @@ def disconnect(
     server_service: str | None,
     renderer_service: str | None,
 ) -> None:
-    """Call ConnectionComplete on both ends of a negotiated connection (0 is skipped)."""
+    """End a connection that negotiate made, on both ends.
+
+    Calls ConnectionComplete on each side (connection 0 is skipped: it is
+    implicit). Exit status 1 if a side refuses.
+    """
 
     async def disconnecting() -> None:
+        from upnpcm.cli.render import disconnect_text
         from upnpcm.negotiation import disconnect as do_disconnect
 
         cp, server_cm, renderer_cm = await _connection_managers(
@@ -164,9 +173,14 @@ def disconnect(
             )
         finally:
             await cp.close()
-        print_json(result, pretty=not settings.json)
-        if any(side.get("completed") is False for side in result.values()):
-            raise CommandError(EXIT_UPNP, "a side refused ConnectionComplete")
+        refused = [role for role, side in result.items() if side.get("completed") is False]
+        if refused and settings.json:  # the outcome of both sides goes in the error object
+            raise CommandError(
+                EXIT_UPNP, f"the {' and '.join(refused)} refused ConnectionComplete", details=result
+            )
+        emit(settings, result, disconnect_text)
+        if refused:
+            raise CommandError(EXIT_UPNP, f"the {' and '.join(refused)} refused ConnectionComplete")
 
     run(disconnecting())
 

@@ -1,4 +1,4 @@
-"""``subscribe`` (also ``eventlog``): stream a device's events as NDJSON until interrupted."""
+"""``eventlog`` (also ``subscribe``): stream a device's events until interrupted."""
 
 from __future__ import annotations
 
@@ -16,9 +16,12 @@ from upnpcm.cli.common import (
     EXIT_USAGE,
     Settings,
     command,
-    location,
+    discard_stdout,
+    foreign_urls_option,
+    interface_option,
     print_json,
     run,
+    timeout_option,
 )
 from upnpcm.errors import CommandError
 
@@ -29,11 +32,11 @@ if TYPE_CHECKING:
     from upnpcm.aio.events import EventListener
     from upnpcm.core.subscription import SubscriptionEvent
 
-__all__ = ["COMMANDS", "subscribe"]
+__all__ = ["ALIASES", "COMMANDS", "eventlog"]
 
 
 class _Options(NamedTuple):
-    """What the user asked of ``subscribe`` (see its options)."""
+    """What the user asked of ``eventlog`` (see its options)."""
 
     target: str
     services: tuple[str, ...]
@@ -50,12 +53,13 @@ class _Options(NamedTuple):
 @click.argument("target")
 @click.argument("services", nargs=-1, metavar="[SERVICE]...")
 @click.option(
-    "--timeout",
+    "--lease",
     "requested",
     type=click.IntRange(1, 86400),
     default=1800,
     show_default=True,
-    help="TIMEOUT to ask for, in seconds.",
+    metavar="SECONDS",
+    help="Subscription length to ask for (the TIMEOUT header); renewed before it ends.",
 )
 @click.option(
     "--duration",
@@ -67,24 +71,39 @@ class _Options(NamedTuple):
     "--bind",
     "bind_host",
     default=None,
+    metavar="ADDR",
     help="Address the NOTIFY listener binds (default: every IPv4 and IPv6 address, one port).",
 )
 @click.option(
     "--port", "bind_port", type=click.IntRange(0, 65535), default=0, help="Port it binds (0: any)."
 )
 @click.option(
-    "--advertise", "advertise_host", default=None, help="Address to put in CALLBACK (Docker/NAT)."
+    "--callback-host",
+    "--advertise",
+    "advertise_host",
+    default=None,
+    metavar="ADDR",
+    help="Address the device is told to send events to (default: the --bind address, "
+    "else the one that routes to the device; set it behind NAT or in Docker).",
 )
 @click.option(
-    "--advertise-port", type=click.IntRange(1, 65535), default=None, help="Port to put in CALLBACK."
+    "--callback-port",
+    "--advertise-port",
+    "advertise_port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="Port the device is told to send events to (default: the bound port).",
 )
 @click.option(
     "--watch-ssdp",
     is_flag=True,
     help="Listen to SSDP and resubscribe at once when the device reboots (BOOTID) or comes back.",
 )
+@timeout_option
+@foreign_urls_option
+@interface_option
 @command
-def subscribe(
+def eventlog(
     settings: Settings,
     target: str,
     services: tuple[str, ...],
@@ -96,16 +115,17 @@ def subscribe(
     advertise_port: int | None,
     watch_ssdp: bool,
 ) -> None:
-    """Stream the events of SERVICEs (default: every evented one) until interrupted.
+    """Print a device's events as they come, until stopped.
 
-    Subscriptions renew themselves at about half the granted TIMEOUT and start
-    over on 412, a SEQ gap or a failure (with backoff); every SID is
-    unsubscribed on exit. One NDJSON record per event or state change.
+    SERVICEs are those named (default: every evented one). One line per event or subscription change (NDJSON when the output is
+    JSON). Subscriptions renew themselves at about half the granted lease and
+    start over after a refusal (412), a gap in SEQ or a failure (with backoff);
+    every subscription is ended on exit. Also available as "upnpcm subscribe".
 
-    The first SIGINT/SIGTERM (or the end of --duration) unsubscribes and
-    leaves; a second signal during that ends the process at once. When the
-    reader of stdout goes away (``| head -n 1``), the command unsubscribes
-    and leaves quietly with status 141, as if killed by SIGPIPE.
+    The first Ctrl-C or SIGTERM (or the end of --duration) unsubscribes and
+    leaves; a second one during that ends the process at once. When the reader
+    of stdout goes away (as with "| head -n 1"), it unsubscribes and leaves
+    quietly with status 141, as if killed by SIGPIPE.
     """
     options = _Options(
         target,
@@ -125,7 +145,7 @@ def subscribe(
 
 
 class _EventLog:
-    """One run of ``subscribe``: subscribe, print each event, stop on a signal or a gone reader."""
+    """One run of ``eventlog``: subscribe, print each event, stop on a signal or a gone reader."""
 
     def __init__(self, settings: Settings, options: _Options) -> None:
         import asyncio
@@ -138,7 +158,7 @@ class _EventLog:
 
     async def run(self) -> None:
         """Load the device, subscribe to the chosen services and print until told to stop."""
-        from upnpcm.aio.events import EventListener
+        from upnpcm.aio.events import EventListener, specific_address
 
         options, interfaces = self.options, self.settings.interfaces
         if options.watch_ssdp:
@@ -149,11 +169,15 @@ class _EventLog:
             except ValueError as exc:
                 raise CommandError(EXIT_USAGE, f"--watch-ssdp: {exc}") from None
 
-        async with self.settings.control_point() as cp:
-            device = await cp.load(await location(options.target, interfaces=interfaces))
+        # Requests come from the address the listener is bound to, so a device that
+        # checks the CALLBACK against the subscriber's address (as ours do) accepts it.
+        source = specific_address(options.bind_host)
+        async with self.settings.control_point(source_address=source) as cp:
+            device = await cp.load(await self.settings.locate(options.target))
             chosen = _chosen_services(device, options.services)
             listener = EventListener(
                 cp.http,
+                timeout=cp.timeout,
                 bind_host=options.bind_host,
                 bind_port=options.bind_port,
                 advertise_host=options.advertise_host,
@@ -227,7 +251,7 @@ class _EventLog:
 
     def _pipe_broke(self) -> None:
         self.broken_pipe = True
-        _discard_stdout()
+        discard_stdout()
         self.stop.set()
 
     def _printer(self, remote: RemoteService) -> Callable[[SubscriptionEvent], None]:
@@ -306,15 +330,7 @@ def _stdout_gone() -> bool:
         return False
 
 
-def _discard_stdout() -> None:
-    """Point stdout at /dev/null: nothing more can be written, and the exit flush stays quiet."""
-    import os
-
-    with contextlib.suppress(OSError, ValueError, AttributeError):
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
-
-
-#: Name → command, registered by :mod:`upnpcm.cli` (``eventlog`` is another name for it).
-COMMANDS: dict[str, click.Command] = {"subscribe": subscribe, "eventlog": subscribe}
+#: Name → command, registered by :mod:`upnpcm.cli`.
+COMMANDS: dict[str, click.Command] = {"eventlog": eventlog}
+#: Other names a command answers to (not listed; its help says so).
+ALIASES: dict[str, str] = {"subscribe": "eventlog"}

@@ -10,14 +10,16 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from upnpcm.cli.common import (
-    EPILOG,
     EXIT_UPNP,
     EXIT_USAGE,
     Settings,
     command,
-    location,
+    foreign_urls_option,
+    interface_option,
     print_json,
     run,
+    target_epilog,
+    timeout_option,
 )
 from upnpcm.errors import CommandError
 
@@ -104,7 +106,7 @@ class _Progress:
             click.echo("", err=True)
 
 
-@click.command(epilog=EPILOG)
+@click.command(epilog=target_epilog("SERVER", "RENDERER"))
 @click.argument("targets", nargs=-1, metavar="SERVER ITEM RENDERER")
 @click.option(
     "--search",
@@ -123,6 +125,9 @@ class _Progress:
     metavar="ADDRESS",
     help="Address the event listener binds (default: every address).",
 )
+@timeout_option
+@foreign_urls_option
+@interface_option
 @command
 def play(
     settings: Settings,
@@ -135,9 +140,10 @@ def play(
     detach: bool,
     listen: str | None,
 ) -> None:
-    """Play ITEM of SERVER on RENDERER, watch it, tear down at the end or on Ctrl-C.
+    """Play an item of a media server on a renderer.
 
-    ITEM is an ObjectID, or a path of titles from the root (Music/Album/Track;
+    Plays ITEM of SERVER on RENDERER, watches it, and tears down at the end
+    or on Ctrl-C. ITEM is an ObjectID, or a path of titles from the root (Music/Album/Track;
     a title may leave out its file extension; a slash inside a title is written
     as backslash-slash). Each device is loaded once. The item's res that the renderer ranks
     best is chosen (--explain shows all), both ConnectionManagers are prepared
@@ -170,66 +176,71 @@ def play(
                 for line in choice_text(found, ranked, explain=explain):
                     click.echo(line, err=True)
 
-        server_url = await location(server, interfaces=settings.interfaces) if server else None
-        renderer_url = await location(renderer, interfaces=settings.interfaces)
+        server_url = await settings.locate(server) if server else None
+        renderer_url = await settings.locate(renderer)
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
-        with _on_signals(loop, stop):
-            starting = asyncio.create_task(
-                start(
-                    server_url,
-                    item,
-                    renderer_url,
-                    search=search,
-                    url=url,
-                    mime=mime,
-                    title=title,
-                    listen=listen,
-                    on_change=progress,
-                    on_chosen=chosen,
-                    # play() makes (and closes) its own unless --allow-foreign-urls asks
-                    # for another; that one's HTTP client holds nothing to close.
-                    control_point=settings.control_point() if settings.allow_foreign_urls else None,
+        cp = settings.control_point()  # --timeout, and a note when a wait is long
+        try:
+            with _on_signals(loop, stop):
+                starting = asyncio.create_task(
+                    start(
+                        server_url,
+                        item,
+                        renderer_url,
+                        search=search,
+                        url=url,
+                        mime=mime,
+                        title=title,
+                        listen=listen,
+                        control_point=cp,
+                        on_change=progress,
+                        on_chosen=chosen,
+                    )
                 )
-            )
-            interrupted = asyncio.create_task(stop.wait())
-            await asyncio.wait({starting, interrupted}, return_when=asyncio.FIRST_COMPLETED)
-            if not starting.done():  # Ctrl-C while setting up: play() tears down what it made
-                starting.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await starting
-                raise CommandError(EXIT_INTERRUPTED, "interrupted")
-            interrupted.cancel()
-            try:
-                playback: Playback = starting.result()
-            except ItemNotFound as exc:
-                raise CommandError(EXIT_USAGE, str(exc)) from None
-            except NegotiationError as exc:
-                raise CommandError(EXIT_UPNP, str(exc)) from None
-            except PlaybackError as exc:
-                raise CommandError(EXIT_UPNP, str(exc)) from None
-            _report(settings, playback_json(playback, "playing"))
-            if detach:
-                await playback.detach()
+                interrupted = asyncio.create_task(stop.wait())
+                await asyncio.wait({starting, interrupted}, return_when=asyncio.FIRST_COMPLETED)
+                if not starting.done():  # Ctrl-C while setting up: play() tears down what it made
+                    starting.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await starting
+                    raise CommandError(EXIT_INTERRUPTED, "interrupted")
+                interrupted.cancel()
+                try:
+                    playback: Playback = starting.result()
+                except ItemNotFound as exc:
+                    raise CommandError(EXIT_USAGE, str(exc)) from None
+                except NegotiationError as exc:
+                    raise CommandError(EXIT_UPNP, str(exc)) from None
+                except PlaybackError as exc:
+                    raise CommandError(EXIT_UPNP, str(exc)) from None
+                _report(settings, playback_json(playback, "playing"))
+                if detach:
+                    await playback.detach()
+                    progress.end()
+                    return
+                ended = asyncio.create_task(playback.wait())
+                interrupted = asyncio.create_task(stop.wait())
+                await asyncio.wait({ended, interrupted}, return_when=asyncio.FIRST_COMPLETED)
+                if not ended.done():
+                    ended.cancel()
+                    teardown = await playback.stop()
+                    progress.end()
+                    _report(
+                        settings, {**playback_json(playback, "interrupted"), "teardown": teardown}
+                    )
+                    raise CommandError(EXIT_INTERRUPTED, "interrupted: stopped and torn down")
+                interrupted.cancel()
+                snapshot = ended.result()
                 progress.end()
-                return
-            ended = asyncio.create_task(playback.wait())
-            interrupted = asyncio.create_task(stop.wait())
-            await asyncio.wait({ended, interrupted}, return_when=asyncio.FIRST_COMPLETED)
-            if not ended.done():
-                ended.cancel()
-                teardown = await playback.stop()
-                progress.end()
-                _report(settings, {**playback_json(playback, "interrupted"), "teardown": teardown})
-                raise CommandError(EXIT_INTERRUPTED, "interrupted: stopped and torn down")
-            interrupted.cancel()
-            snapshot = ended.result()
-            progress.end()
-            _report(
-                settings, {**playback_json(playback, snapshot.phase), "teardown": playback.teardown}
-            )
-            if snapshot.phase == "failed":
-                raise CommandError(EXIT_UPNP, playback.watch.error or "the renderer failed")
+                _report(
+                    settings,
+                    {**playback_json(playback, snapshot.phase), "teardown": playback.teardown},
+                )
+                if snapshot.phase == "failed":
+                    raise CommandError(EXIT_UPNP, playback.watch.error or "the renderer failed")
+        finally:
+            await cp.close()
 
     run(playing())
 
@@ -243,7 +254,7 @@ def _report(settings: Settings, record: dict[str, Any]) -> None:
         click.echo(playback_text(record), err=True)
 
 
-@click.command(epilog=EPILOG)
+@click.command(epilog=target_epilog("SERVER"))
 @click.argument("server")
 @click.argument("object_id", default="0", metavar="[OBJECTID]")
 @click.option("--search", default=None, metavar="CRITERIA", help="Search under OBJECTID instead.")
@@ -258,6 +269,9 @@ def _report(settings: Settings, record: dict[str, Any]) -> None:
     show_default=True,
     help="RequestedCount of each Browse window.",
 )
+@timeout_option
+@foreign_urls_option
+@interface_option
 @command
 def browse(
     settings: Settings,
@@ -268,9 +282,10 @@ def browse(
     limit: int | None,
     page_size: int,
 ) -> None:
-    """List the children of OBJECTID (default the root, 0) of SERVER's ContentDirectory.
+    """List what a media server holds.
 
-    A table on a terminal; NDJSON when piped (title, class, ObjectID, each res
+    The children of OBJECTID (default the root, 0) of SERVER's
+    ContentDirectory: a table on a terminal; NDJSON when piped (title, class, ObjectID, each res
     with protocolInfo, size and duration). Read in windows of --page-size;
     TotalMatches is not trusted alone (some servers report 0).
     """
@@ -281,7 +296,7 @@ def browse(
         from upnpcm.cli.render import didl_json, didl_row
 
         async with settings.control_point() as cp:
-            device = await cp.load(await location(server, interfaces=settings.interfaces))
+            device = await cp.load(await settings.locate(server))
             cd = device.service("ContentDirectory")
             if search is not None:
                 objects = searching(cd, search, object_id, page_size=page_size, limit=limit)

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from upnpcm.cli.common import EXIT_UPNP, EXIT_USAGE, Settings, command, print_json
+from upnpcm.cli.common import EXIT_UPNP, EXIT_USAGE, Settings, command, emit
 
 __all__ = ["COMMANDS", "protocolinfo"]
 
@@ -20,8 +20,12 @@ def protocolinfo() -> None:
 @click.argument("values", nargs=-1, required=True)
 @command
 def protocolinfo_parse(settings: Settings, values: tuple[str, ...]) -> None:
-    r"""Decode each VALUE: one protocolInfo or a comma-separated list (\, escapes a comma)."""
-    from upnpcm.cli.render import protocol_list_json
+    r"""Decode protocolInfo strings and lists.
+
+    Each VALUE is one protocolInfo or a comma-separated list (\, escapes a
+    comma). Exit status 2 if no entry is valid.
+    """
+    from upnpcm.cli.render import protocol_list_json, protocol_list_text
     from upnpcm.core.protocol_info import InvalidEntry, ProtocolInfo, parse_list
 
     entries: list[ProtocolInfo] = []
@@ -30,7 +34,7 @@ def protocolinfo_parse(settings: Settings, values: tuple[str, ...]) -> None:
         parsed = parse_list(value)
         entries.extend(parsed.entries)
         invalid.extend(parsed.invalid)
-    print_json(protocol_list_json(entries, invalid), pretty=not settings.json)
+    emit(settings, protocol_list_json(entries, invalid), protocol_list_text)
     if invalid and not entries:
         sys.exit(EXIT_USAGE)
 
@@ -40,13 +44,13 @@ def protocolinfo_parse(settings: Settings, values: tuple[str, ...]) -> None:
 @click.argument("accept")
 @command
 def protocolinfo_match(settings: Settings, offer: str, accept: str) -> None:
-    """Check OFFER (a Source entry or list) against ACCEPT (a Sink entry or list).
+    """Check what a source offers against what a sink accepts.
 
-    Prints every compatible pair, best first, with its score; when nothing
+    OFFER is a Source protocolInfo or list, ACCEPT a Sink one. Prints every compatible pair, best first, with its score; when nothing
     matches, the reasons each pair failed (protocol, network, mime,
     parameters, dlna_profile). Exit status 1 when nothing matches.
     """
-    from upnpcm.cli.render import match_json
+    from upnpcm.cli.render import match_json, match_text
     from upnpcm.core.protocol_info import best_pairs, parse_list
 
     offers, accepts = parse_list(offer), parse_list(accept)
@@ -54,7 +58,7 @@ def protocolinfo_match(settings: Settings, offer: str, accept: str) -> None:
     if bad:
         raise click.UsageError("; ".join(f"{b.text!r}: {b.reason}" for b in bad))
     pairs = best_pairs(offers, accepts)
-    print_json(match_json(pairs, offers, accepts), pretty=not settings.json)
+    emit(settings, match_json(pairs, offers, accepts), match_text)
     if not pairs:
         sys.exit(EXIT_UPNP)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
     from upnpcm.aio.control_point import RemoteDevice, RemoteService
@@ -26,28 +26,37 @@ if TYPE_CHECKING:
     from upnpcm.play import Playback
 
 __all__ = [
+    "DEVICE_HEADER",
     "action_result_text",
     "choice_json",
     "choice_text",
     "device_json",
+    "device_rows",
+    "device_text",
     "didl_json",
     "didl_row",
+    "disconnect_text",
     "discovered_json",
-    "discovered_text",
+    "error_json",
     "event_json",
     "event_text",
+    "hints",
     "jsonable",
     "match_json",
+    "match_text",
     "negotiation_error_json",
     "negotiation_json",
+    "negotiation_text",
     "playback_json",
     "playback_text",
     "progress_json",
     "progress_text",
     "protocol_info_json",
     "protocol_list_json",
+    "protocol_list_text",
     "scpd_json",
     "side_json",
+    "unknown_device_rows",
 ]
 
 
@@ -116,11 +125,12 @@ def scpd_json(scpd: ServiceDescription) -> dict[str, Any]:
     }
 
 
-def _service_json(remote: RemoteService, with_scpd: bool) -> dict[str, Any]:
+def _service_json(remote: RemoteService, selector: str, with_scpd: bool) -> dict[str, Any]:
     service = remote.service
     out: dict[str, Any] = {
         "serviceType": service.service_type,
         "serviceId": service.service_id,
+        "selector": selector,
         "SCPDURL": remote.scpd_url,
         "controlURL": remote.control_url,
         "eventSubURL": remote.event_url,
@@ -170,7 +180,9 @@ def device_json(device: RemoteDevice, *, with_scpd: bool = False) -> dict[str, A
                 }
                 for i in node.icons
             ]
-        out["services"] = [_service_json(r, with_scpd) for r in by_device.get(id(node), [])]
+        out["services"] = [
+            _service_json(r, device.selector_for(r), with_scpd) for r in by_device.get(id(node), [])
+        ]
         if node.devices:
             out["devices"] = [one(sub) for sub in node.devices]
         return out
@@ -207,9 +219,35 @@ def discovered_json(found: Discovered) -> dict[str, Any]:
     return out
 
 
-def discovered_text(found: Discovered) -> str:
-    """One search reply or announcement as a line: kind, USN, LOCATION."""
-    return f"{found.kind:8s} {found.usn}  {found.location or ''}"
+#: The columns of ``discover``'s text rows (see :func:`device_rows`).
+DEVICE_HEADER: Final = f"{'NAME':28s}  {'TYPE':18s}  {'ADDRESS':21s}  UDN"
+
+
+def _fit(text: str, width: int) -> str:
+    return f"{text:{width}s}" if len(text) <= width else text[: width - 1] + "…"
+
+
+def device_rows(device: RemoteDevice, *, services: bool = False) -> list[str]:
+    """A discovered device as one row (and, with ``services``, one line per service)."""
+    from urllib.parse import urlsplit
+
+    root = device.root
+    address = urlsplit(device.location).netloc
+    rows = [
+        f"{_fit(root.friendly_name or '?', 28)}  {_fit(_type_name(root.device_type), 18)}  "
+        f"{_fit(address, 21)}  {root.udn}"
+    ]
+    if services:
+        rows += [
+            f"    {device.selector_for(r):12s} {r.service.service_type}" for r in device.services
+        ]
+    return rows
+
+
+def unknown_device_rows(found: Discovered, why: str) -> list[str]:
+    """A device whose description could not be had: what the reply says, and why."""
+    address = f"{found.source[0]}:{found.source[1]}"
+    return [f"{_fit('?', 28)}  {_fit('?', 18)}  {_fit(address, 21)}  {found.udn}", f"    ({why})"]
 
 
 def event_json(service: RemoteService, event: SubscriptionEvent) -> dict[str, Any]:
@@ -373,6 +411,169 @@ def negotiation_error_json(error: NegotiationError) -> dict[str, Any]:
         "description": error.description,
         "tornDown": error.torn_down,
     }
+
+
+# ------------------------------------------------------------------ text forms
+# Each takes the JSON shape above, so both forms say the same things.
+
+
+def _type_name(urn: str) -> str:
+    """``urn:schemas-upnp-org:device:MediaRenderer:1`` → ``MediaRenderer:1``."""
+    parts = urn.split(":")
+    return ":".join(parts[-2:]) if len(parts) >= 3 else urn
+
+
+def device_text(data: Mapping[str, Any]) -> Iterator[str]:
+    """:func:`device_json` as a tree: devices, their services (with the selector), actions."""
+    yield f"{data['location']} (UDA {data['specVersion']})"
+    yield from _device_lines(data["device"], "", "")
+
+
+def _device_lines(node: Mapping[str, Any], first: str, rest: str) -> Iterator[str]:
+    yield f"{first}{node['friendlyName']} ({_type_name(node['deviceType'])}) {node['UDN']}"
+    maker = ", ".join(
+        str(node[k]) for k in ("manufacturer", "modelName", "modelNumber") if node.get(k)
+    )
+    children: list[tuple[bool, Mapping[str, Any]]] = [
+        *((False, s) for s in node["services"]),
+        *((True, d) for d in node.get("devices", ())),
+    ]
+    yield f"{rest}{'│  ' if children else '   '}{maker}"
+    for index, (is_device, child) in enumerate(children):
+        last = index == len(children) - 1
+        branch, indent = ("└─ ", "   ") if last else ("├─ ", "│  ")
+        if is_device:
+            yield from _device_lines(child, rest + branch, rest + indent)
+        else:
+            yield from _service_lines(child, rest + branch, rest + indent)
+
+
+def _service_lines(service: Mapping[str, Any], first: str, rest: str) -> Iterator[str]:
+    yield f"{first}{_type_name(service['serviceType'])}  select with: {service['selector']}"
+    if "scpdError" in service:
+        yield f"{rest}   (no service description: {service['scpdError']})"
+    for action in service.get("scpd", {}).get("actions", ()):
+        ins = [a["name"] for a in action["arguments"] if a["direction"] == "in"]
+        outs = [a["name"] for a in action["arguments"] if a["direction"] == "out"]
+        yield f"{rest}   {action['name']}({', '.join(ins)})" + (
+            f" → {', '.join(outs)}" if outs else ""
+        )
+
+
+def protocol_list_text(data: Mapping[str, Any]) -> Iterator[str]:
+    """:func:`protocol_list_json`: each entry and what its fields say; the invalid ones."""
+    for entry in data["entries"]:
+        yield entry["protocolInfo"]
+        parts = [
+            f"protocol {entry['protocol']}",
+            f"network {entry['network']}",
+            f"format {entry['mime']['canonical']}",
+        ]
+        dlna = entry.get("dlna")
+        if dlna is not None:
+            if dlna["profile"]:
+                parts.append(f"DLNA profile {dlna['profile']}")
+            seeks = [
+                name for name, key in (("time", "timeSeek"), ("byte", "byteSeek")) if dlna[key]
+            ]
+            if seeks:
+                parts.append(" and ".join(seeks) + " seek")
+            parts.extend(f"flag {name}" for name in dlna["flagNames"])
+            parts.extend(f"problem: {problem}" for problem in dlna["problems"])
+        yield "  " + ", ".join(parts)
+    for bad in data["invalid"]:
+        yield f"invalid entry {bad['index']} {bad['text']!r}: {bad['reason']}"
+
+
+def match_text(data: Mapping[str, Any]) -> Iterator[str]:
+    """:func:`match_json`: the compatible pairs with their scores, or why nothing matches."""
+    if data["compatible"]:
+        count = len(data["pairs"])
+        yield f"compatible: {count} pair{'s' if count != 1 else ''}, best first (score, source → sink)"
+        for pair in data["pairs"]:
+            yield f"  {pair['score']:3d}  {pair['source']} → {pair['sink']}"
+        return
+    yield "not compatible:"
+    for reason in data["reasons"]:
+        yield f"  {reason['source']} → {reason['sink']}: {'; '.join(reason['reasons'])}"
+
+
+def _side_line(role: str, side: Mapping[str, Any]) -> str:
+    line = (
+        f"{role:8s} {side['service']}  ConnectionID {side['connectionId']}"
+        f"  AVTransportID {side['avTransportId']}  RcsID {side['rcsId']}"
+    )
+    return line + (f"  ({side['note']})" if side.get("note") else "")
+
+
+def negotiation_text(data: Mapping[str, Any]) -> Iterator[str]:
+    """:func:`negotiation_json`: the chosen protocolInfo and both ends."""
+    yield f"protocolInfo {data['protocolInfo']}"
+    yield f"         score {data['score']}, best of {data['candidates']} candidate pair(s)"
+    yield _side_line("server", data["server"])
+    yield _side_line("renderer", data["renderer"])
+
+
+def disconnect_text(data: Mapping[str, Any]) -> Iterator[str]:
+    """What ConnectionComplete did on each side."""
+    for role, side in data.items():
+        if side.get("completed"):
+            outcome = "completed"
+        elif "skipped" in side:
+            outcome = f"skipped: {side['skipped']}"
+        else:
+            error = side.get("error") or {}
+            outcome = f"refused: UPnP error {error.get('code')} {error.get('description') or ''}"
+        yield f"{role:8s} {side['service']}  ConnectionID {side['connectionId']}: {outcome.strip()}"
+
+
+# ---------------------------------------------------------------------- errors
+
+
+def error_json(
+    exit_code: int, message: str, details: Mapping[str, Any], hints: list[str]
+) -> dict[str, Any]:
+    """The JSON object a failed command prints on stdout when its output is JSON."""
+    out: dict[str, Any] = {"error": message, "exitCode": exit_code, **details}
+    if hints:
+        out["hints"] = hints
+    return out
+
+
+def hints(exit_code: int, message: str, details: Mapping[str, Any]) -> list[str]:
+    """What a person can do about an error (empty when there is nothing useful to say)."""
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    status = details.get("httpStatus")
+    host = urlsplit(str(details.get("url", ""))).hostname or ""
+    try:
+        named = bool(host) and ipaddress.ip_address(host) is None
+    except ValueError:
+        named = True  # a host name, not an IP literal
+    out = []
+    if status == 400 and named:
+        out.append(
+            f"the device takes only an IP address as host (a defence against DNS "
+            f"rebinding): give its IP address instead of {host} (an upnpcm device also "
+            f"admits the names listed in [network].allowed_hosts)"
+        )
+    elif status == 404 and details.get("method") == "GET":
+        out.append(
+            "nothing at that path: give the description URL the device announces "
+            "(upnpcm discover shows each LOCATION)"
+        )
+    elif status == 503:
+        out.append("the device is at a limit (connections or subscriptions): try again shortly")
+    kind = details.get("kind")
+    if kind == "connect":
+        out.append(
+            "is a device listening there? Without a port, TARGET means port 1400 "
+            "(upnpcm serve starts a device)"
+        )
+    elif kind == "timeout":
+        out.append("a slow device or network: --timeout SECONDS waits longer")
+    return out
 
 
 # --------------------------------------------------------------------------- content, play

@@ -7,12 +7,12 @@ from typing import Any
 
 import click
 
-from upnpcm.cli.common import EPILOG, Settings, command, setup_logging
+from upnpcm.cli.common import Settings, command, interface_option, setup_logging
 
 __all__ = ["COMMANDS", "serve"]
 
 
-@click.command(epilog=EPILOG)
+@click.command()
 @click.option(
     "--host",
     "hosts",
@@ -43,14 +43,8 @@ __all__ = ["COMMANDS", "serve"]
     help="Where the UDN and BOOTID are kept.",
 )
 @click.option("--no-ssdp", is_flag=True, help="Do not advertise or answer searches.")
-@click.option(
-    "--interface",
-    "interfaces",
-    multiple=True,
-    metavar="IF",
-    help="SSDP interface name or address (repeatable).",
-)
 @click.option("-v", "--verbose", count=True, help="Log one line per request (-v).")
+@interface_option
 @command
 def serve(
     settings: Settings,
@@ -60,10 +54,14 @@ def serve(
     profile: str | None,
     state_dir: str | None,
     no_ssdp: bool,
-    interfaces: tuple[str, ...],
     verbose: int,
 ) -> None:
-    """Host ConnectionManager services until SIGINT/SIGTERM."""
+    """Host ConnectionManager services until stopped.
+
+    A device (the standard profile by default: a MediaRenderer and a
+    MediaServer) answers on port 1400 and is advertised by SSDP; Ctrl-C or
+    SIGTERM says byebye and stops it. It prints where it can be reached.
+    """
     from dataclasses import replace
 
     from upnpcm.errors import ConfigError
@@ -83,9 +81,14 @@ def serve(
         updates["profile"] = profile
     if no_ssdp:
         updates["ssdp"] = False
-    if interfaces:
-        updates["interfaces"] = interfaces
+    if settings.interfaces:
+        updates["interfaces"] = settings.interfaces
     device_settings = replace(device_settings, **updates)
+    if not device_settings.ssdp and device_settings.interfaces:
+        raise click.UsageError(
+            "--interface (or [network].interfaces) chooses where SSDP runs; "
+            "with --no-ssdp (or [network].ssdp = false) there is none: drop one of them"
+        )
     import asyncio
 
     from upnpcm.serve import run_forever

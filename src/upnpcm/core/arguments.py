@@ -10,7 +10,8 @@ request become typed values, or :class:`UPnPError`:
   "... or is not in the allowed value list").
 
 Control-point side (:func:`encode_arguments`) applies the same checks before
-anything is sent. Arguments may arrive in any order (real control points are
+anything is sent. :func:`out_argument_problems` judges a response the way a
+conformance checker must (H8: every out-argument, in SCPD order, of its type). Arguments may arrive in any order (real control points are
 sloppy); they are always *sent* in SCPD order.
 """
 
@@ -27,6 +28,7 @@ __all__ = [
     "decode_arguments",
     "decode_in_arguments",
     "encode_arguments",
+    "out_argument_problems",
     "rename_lone_out_argument",
     "variable_for",
 ]
@@ -166,6 +168,39 @@ def decode_arguments(
             if name not in values:
                 raise UPnPError(402, f"missing argument {name}")
     return values
+
+
+def out_argument_problems(
+    scpd: ServiceDescription, action: Action, pairs: Sequence[tuple[str, str]]
+) -> list[str]:
+    """H8: how a response's out-arguments differ from the SCPD's (names, order, types).
+
+    For a conformance checker; a control point reads responses with the
+    lenient :func:`decode_arguments`.
+    """
+    wanted = [arg.name for arg in action.out_arguments]
+    got = [name for name, _ in pairs]
+    problems: list[str] = []
+    missing = [name for name in wanted if name not in got]
+    extra = [name for name in got if name not in wanted]
+    if missing:
+        problems.append(f"missing out-argument {', '.join(missing)}")
+    if extra:
+        problems.append(f"unknown out-argument {', '.join(extra)}")
+    if not missing and not extra and got != wanted:
+        problems.append(f"out-arguments in the order {', '.join(got)}, not {', '.join(wanted)}")
+    by_name = {arg.name: arg for arg in action.out_arguments}
+    for name, text in pairs:
+        arg = by_name.get(name)
+        if arg is None:
+            continue
+        var = variable_for(scpd, arg)
+        try:
+            from_wire(var.data_type, text)
+        except UPnPError:
+            shown = text if len(text) <= 40 else text[:37] + "..."
+            problems.append(f"{name}={shown!r} is not a {var.data_type}")
+    return problems
 
 
 def rename_lone_out_argument(

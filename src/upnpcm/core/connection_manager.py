@@ -74,9 +74,10 @@ from enum import StrEnum
 from typing import Final
 
 from upnpcm.core.description import Action, Argument, ServiceDescription, StateVariable
+from upnpcm.core.http import decimal
 from upnpcm.core.protocol_info import ProtocolInfo, match, parse_list
 from upnpcm.core.xml import escape_text
-from upnpcm.errors import ProtocolInfoError, UPnPError
+from upnpcm.errors import ProtocolInfoError, RemoteProtocolError, UPnPError
 
 __all__ = [
     "CONNECTION_MANAGER_ID",
@@ -88,6 +89,7 @@ __all__ = [
     "Direction",
     "StateVariablesChanged",
     "connection_manager_scpd",
+    "parse_connection_ids",
 ]
 
 CONNECTION_MANAGER_TYPE: Final = "urn:schemas-upnp-org:service:ConnectionManager:1"
@@ -633,6 +635,27 @@ class ConnectionManager:
         self.state_version += 1  # invalidates: cached GetCurrentConnectionIDs/Info answers
         self._ids_text = self._format_ids()
         self._events.append(StateVariablesChanged({"CurrentConnectionIDs": self._ids_text}))
+
+
+def parse_connection_ids(text: str) -> tuple[int, ...]:
+    """Read a CurrentConnectionIDs value (R2): comma-separated, distinct, non-negative i4 IDs.
+
+    ``""`` is no connection. Spaces around an ID are tolerated.
+
+    Raises:
+        RemoteProtocolError: an empty or non-numeric item, an ID over 2**31-1, or a repeated ID.
+    """
+    if not text.strip():
+        return ()
+    ids: list[int] = []
+    for item in text.split(","):
+        value = decimal(item.strip())
+        if value is None or value > MAX_CONNECTION_ID:
+            raise RemoteProtocolError(f"{item.strip()!r} is not a ConnectionID")
+        if value in ids:
+            raise RemoteProtocolError(f"ConnectionID {value} is listed twice")
+        ids.append(value)
+    return tuple(ids)
 
 
 def _int_arg(arguments: Mapping[str, object], name: str) -> int:

@@ -22,7 +22,7 @@ H3  Unknown path → 404 (paths match exactly, byte for byte: no decoding, so
     no traversal). A known path with the wrong method → 405 with ``Allow``.
 H4  Control: a non-XML ``Content-Type`` → 415; a body over ``max_body``
     → 413; a missing/bad SOAPACTION or unparsable envelope → 400.
-H8  Control: two ``Content-Type`` or ``SOAPACTION`` headers that differ,
+H10 Control: two ``Content-Type`` or ``SOAPACTION`` headers that differ,
     or an envelope with two Bodies → 400; a Body with two action elements
     → 401 fault.
 H5  Control: UPnP errors are faults (HTTP 500, UPnPError code): 401 unknown
@@ -42,7 +42,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import TYPE_CHECKING, Final, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Final, Protocol, cast, runtime_checkable
 
 from upnpcm.core.arguments import decode_in_arguments, encode_arguments
 from upnpcm.core.connection_manager import StateVariablesChanged
@@ -57,7 +57,13 @@ from upnpcm.core.description import (
 )
 from upnpcm.core.effects import Effect, LeasesExpired, ServiceFailed, SubscriptionEnded
 from upnpcm.core.gena import GenaPolicy, SubscriberTable
-from upnpcm.core.http import HttpRequest, HttpResponse, decimal, parse_host_header
+from upnpcm.core.http import (
+    HttpRequest,
+    HttpResponse,
+    decimal,
+    is_xml_media_type,
+    parse_host_header,
+)
 from upnpcm.core.memo import Memo, ReadKey
 from upnpcm.core.soap import (
     CONTENT_TYPE,
@@ -71,6 +77,7 @@ if TYPE_CHECKING:
     from upnpcm.core.http import Network
 
 __all__ = [
+    "AddressedHandler",
     "CacheableHandler",
     "DeviceCore",
     "DeviceLimits",
@@ -101,7 +108,6 @@ KNOWN_METHODS: Final = frozenset(
     }
 )
 XML_CONTENT_TYPE: Final = CONTENT_TYPE
-_XML_MEDIA_TYPES: Final = frozenset({"text/xml", "application/xml"})
 _GENERIC_FAILURE: Final = "Action Failed"
 
 
@@ -123,6 +129,28 @@ class ServiceHandler(Protocol):
 
     def events(self) -> list[StateVariablesChanged]:
         """Drain the evented changes made since the last call."""
+        ...
+
+
+class AddressedHandler(ServiceHandler, Protocol):
+    """A handler whose answers name the address the request arrived on.
+
+    With ``wants_local_address`` true, :meth:`handle_action` also receives
+    ``local``: the IP address the request arrived on ("" when the adapter
+    could not tell). Such a handler's answers are never cached.
+    """
+
+    wants_local_address: bool
+
+    def handle_action(
+        self,
+        action: str,
+        arguments: Mapping[str, object],
+        *,
+        now: float | None = None,
+        local: str = "",
+    ) -> Mapping[str, object]:
+        """As :meth:`ServiceHandler.handle_action`, with the local address."""
         ...
 
 
@@ -259,8 +287,16 @@ class DeviceCore:
             for hosted in self._services
             if isinstance(hosted.handler, LeasedHandler)
         )
+        #: Handlers told the address a request arrived on (their answers differ per address).
+        self._addressed: dict[int, AddressedHandler] = {
+            id(h): cast("AddressedHandler", h.handler)
+            for h in services
+            if getattr(h.handler, "wants_local_address", False)
+        }
         self._cacheable = {
-            id(h): frozenset(getattr(h.handler, "cacheable_actions", ())) for h in services
+            id(h): frozenset(getattr(h.handler, "cacheable_actions", ()))
+            for h in services
+            if id(h) not in self._addressed
         }
         self._versions = {id(h): _service_base(h.service.service_type) for h in services}
         self._routes: dict[str, _Route] = {}
@@ -507,13 +543,12 @@ class DeviceCore:
         return effects
 
     def _control(self, hosted: HostedService, request: HttpRequest, *, now: float) -> DeviceResult:
-        try:  # H8: two Content-Types or SOAPACTIONs that differ are 400
+        try:  # H10: two Content-Types or SOAPACTIONs that differ are 400
             content_type = request.headers.get_agreed("Content-Type")
             soapaction = request.headers.get_agreed("SOAPACTION")
         except RemoteProtocolError as exc:
             return DeviceResult(response=self._plain(400, str(exc)))
-        media_type = (content_type or "").split(";", 1)[0].strip().lower()
-        if media_type not in _XML_MEDIA_TYPES:
+        if not is_xml_media_type(content_type):
             return DeviceResult(response=self._plain(415, "Content-Type must be text/xml"))
         if len(request.body) > self.limits.max_body:
             return DeviceResult(response=self._plain(413, "request body too large"))
@@ -537,7 +572,7 @@ class DeviceCore:
             return self._fault(UPnPError(401, f"no action {call.action}"), operation=operation)
         key: ReadKey = (id(hosted), call.action, call.arguments)
         version = -1
-        cacheable = call.action in self._cacheable[id(hosted)]
+        cacheable = call.action in self._cacheable.get(id(hosted), ())
         if cacheable:
             version = getattr(hosted.handler, "state_version", -1)
             hit = self.memo.answer(key, version)
@@ -546,7 +581,13 @@ class DeviceCore:
         self._deadline_stale = True  # invalidates: next_deadline (leases, pacing)
         try:
             arguments = self._decode(hosted, action, key)
-            outputs = hosted.handler.handle_action(call.action, arguments, now=now)
+            addressed = self._addressed.get(id(hosted))
+            if addressed is not None:
+                outputs = addressed.handle_action(
+                    call.action, arguments, now=now, local=request.local
+                )
+            else:
+                outputs = hosted.handler.handle_action(call.action, arguments, now=now)
             pairs = encode_arguments(hosted.scpd, action.out_arguments, outputs)
         except UPnPError as exc:
             return self._fault(exc, operation=operation)
@@ -609,7 +650,7 @@ class DeviceCore:
         if not grant.renewal:
             effects += self._delivery.wake(path, grant.sid, now)  # E1: the initial event
         return DeviceResult(
-            response=HttpResponse(status=200, headers=self._headers(*grant.headers(), *plain)),
+            response=HttpResponse(status=200, headers=(*grant.headers(), *plain)),
             operation="RENEW" if grant.renewal else "SUBSCRIBE",
             effects=tuple(effects),
         )

@@ -33,6 +33,7 @@ __all__ = [
     "decimal",
     "format_host",
     "http_date",
+    "is_xml_media_type",
     "normalise_ip",
     "parse_host_header",
 ]
@@ -331,6 +332,16 @@ class ChunkedBody:
             raise RemoteProtocolError(f"chunked body over {self._max_body} bytes", http_status=413)
         self._left = size
         self._state = _DATA
+
+
+#: The media types of UPnP's XML bodies (UDA 1.1 §2.1, §3.2.1, §4.2: ``text/xml``; some stacks
+#: send ``application/xml``, which means the same).
+XML_MEDIA_TYPES: Final = frozenset({"text/xml", "application/xml"})
+
+
+def is_xml_media_type(content_type: str | None) -> bool:
+    """Whether a Content-Type header names an XML media type (parameters ignored)."""
+    return (content_type or "").split(";", 1)[0].strip().lower() in XML_MEDIA_TYPES
 
 
 def http_date(wall_time: float) -> str:

@@ -262,6 +262,15 @@ class ProtocolInfoList:
 
     entries: tuple[ProtocolInfo, ...] = ()
     invalid: tuple[InvalidEntry, ...] = field(default=())
+    #: Positions of the empty entries that were skipped (a trailing comma is the last one, P2).
+    empty: tuple[int, ...] = ()
+    #: How many comma-separated parts the list had (empty ones included).
+    parts: int = 0
+
+    @property
+    def trailing_comma(self) -> bool:
+        """Whether the list ends with a comma (Sonos does that)."""
+        return bool(self.empty) and self.empty[-1] == self.parts - 1 and self.parts > 1
 
     def __iter__(self) -> Iterator[ProtocolInfo]:
         return iter(self.entries)
@@ -316,8 +325,11 @@ def parse_list(text: str, *, strict: bool = False) -> ProtocolInfoList:
             merged.append(part)
     entries: list[ProtocolInfo] = []
     invalid: list[InvalidEntry] = []
+    empty: list[int] = []
     for index, part in enumerate(merged):
         if not part.strip():
+            if len(merged) > 1:  # "" is the empty list, not an empty entry
+                empty.append(index)
             continue
         try:
             entries.append(ProtocolInfo.parse(part))
@@ -325,7 +337,9 @@ def parse_list(text: str, *, strict: bool = False) -> ProtocolInfoList:
             if strict:
                 raise
             invalid.append(InvalidEntry(index=index, text=part.strip(), reason=str(exc)))
-    return ProtocolInfoList(entries=tuple(entries), invalid=tuple(invalid))
+    return ProtocolInfoList(
+        entries=tuple(entries), invalid=tuple(invalid), empty=tuple(empty), parts=len(merged)
+    )
 
 
 def format_list(entries: Iterable[ProtocolInfo | str]) -> str:

@@ -15,7 +15,7 @@ faultstring ``UPnPError``, ``detail/UPnPError`` with ``errorCode`` and
 Malformed input raises :class:`RemoteProtocolError` (HTTP 400), an envelope
 with two Bodies included; an action in the body that differs from the
 SOAPACTION header, or more than one action element, raises :class:`UPnPError`
-401 (rule H8). A fault's ``errorDescription`` over 4 KiB is cut, with a marker,
+401 (rule H10). A fault's ``errorDescription`` over 4 KiB is cut, with a marker,
 where it is read (rule C7): every printer and logger gets the cut text.
 """
 
@@ -28,7 +28,7 @@ from functools import lru_cache
 from typing import Final
 from xml.etree.ElementTree import Element, tostring
 
-from upnpcm.core.http import decimal
+from upnpcm.core.http import decimal, is_xml_media_type
 from upnpcm.core.xml import (
     child,
     child_text,
@@ -47,6 +47,7 @@ __all__ = [
     "build_action_request",
     "build_action_response",
     "build_fault",
+    "fault_problems",
     "parse_action_request",
     "parse_action_response",
     "parse_fault",
@@ -98,7 +99,7 @@ def parse_soapaction(value: str | None) -> tuple[str, str]:
 
 
 def _body_elements(data: bytes, max_bytes: int, *, strip_padding: bool = False) -> list[Element]:
-    """The children of the one ``s:Body`` of an envelope (rule H8: two Bodies are 400)."""
+    """The children of the one ``s:Body`` of an envelope (rule H10: two Bodies are 400)."""
     root = parse_xml(data, max_bytes=max_bytes, strip_padding=strip_padding)
     if local_name(root.tag) != "Envelope" or namespace_of(root.tag) != SOAP_ENV_NS:
         raise RemoteProtocolError("not a SOAP 1.1 Envelope")
@@ -145,7 +146,7 @@ def _parse_action_request_xml(soapaction: str | None, body: bytes, max_bytes: in
     elements = _body_elements(body, max_bytes)
     if not elements:
         raise RemoteProtocolError("SOAP Body holds no action")
-    if len(elements) > 1:  # H8: which one would be meant?
+    if len(elements) > 1:  # H10: which one would be meant?
         raise UPnPError(401, f"SOAP Body holds {len(elements)} actions, not one")
     element = elements[0]
     body_action = local_name(element.tag)
@@ -262,6 +263,42 @@ def parse_fault(body: bytes, *, max_bytes: int = MAX_RESPONSE_BYTES) -> UPnPErro
     if local_name(element.tag) != "Fault":
         raise RemoteProtocolError("SOAP Body holds no Fault")
     return _fault_to_error(element)
+
+
+def fault_problems(status: int, content_type: str | None, body: bytes) -> list[str]:
+    """H5 read the other way: how an error answer differs from the exact UPnPError fault.
+
+    The exact form (UDA 1.1 §3.2.2) is HTTP 500, an XML Content-Type, a SOAP
+    1.1 envelope whose Body holds a Fault with faultcode ``s:Client`` (any
+    prefix of the envelope namespace), faultstring ``UPnPError`` and
+    ``detail/UPnPError`` in the control namespace with a numeric errorCode.
+    For a conformance checker: :func:`parse_fault` stays tolerant.
+    """
+    problems: list[str] = []
+    if status != 500:
+        problems.append(f"HTTP {status}, not 500")
+    if not is_xml_media_type(content_type):
+        problems.append(f"Content-Type {content_type!r} is not text/xml")
+    try:
+        element = _body_element(body, MAX_RESPONSE_BYTES, strip_padding=True)
+    except RemoteProtocolError as exc:
+        return [*problems, f"not a SOAP envelope ({exc})"]
+    if local_name(element.tag) != "Fault" or namespace_of(element.tag) != SOAP_ENV_NS:
+        return [*problems, f"the Body holds <{local_name(element.tag)}>, not a SOAP Fault"]
+    code = child_text(element, "faultcode") or ""
+    if code.rpartition(":")[2] != "Client" or ":" not in code:
+        problems.append(f"faultcode {code!r}, not s:Client")
+    if (child_text(element, "faultstring") or "") != "UPnPError":
+        problems.append(f"faultstring {child_text(element, 'faultstring')!r}, not UPnPError")
+    detail = child(element, "detail")
+    error = child(detail, "UPnPError") if detail is not None else None
+    if error is None:
+        return [*problems, "no detail/UPnPError"]
+    if namespace_of(error.tag) != CONTROL_NS:
+        problems.append(f"UPnPError in namespace {namespace_of(error.tag)!r}, not {CONTROL_NS}")
+    if decimal(child_text(error, "errorCode") or "") is None:
+        problems.append(f"errorCode {child_text(error, 'errorCode')!r} is not a number")
+    return problems
 
 
 def parse_action_response(

@@ -36,7 +36,7 @@ S5  Reflection defence: a search from outside the device's own networks is
     answered. One global reply budget covers every source, multicast and
     unicast alike: at most ``max_pending`` replies are waiting to be sent or
     were due within the last second (an immediate unicast reply counts too).
-S7  The budget is shared fairly, per source first, then globally: a source
+S8  The budget is shared fairly, per source first, then globally: a source
     may hold at most ``max_pending // (n + 2)`` of those replies (at least
     one), n being the other sources that hold some; all sources together
     hold at most ``max_pending``, and sources that keep searching (one
@@ -392,7 +392,7 @@ class SearchResponder:
         self._max_pending = max_pending
         self._max_rate = max_rate
         self._max_sources = max_sources
-        #: source ip -> due times of its replies waiting or sent < 1 s ago (S5, S7)
+        #: source ip -> due times of its replies waiting or sent < 1 s ago (S5, S8)
         self._pending: dict[str, list[float]] = {}
         self._pending_total = 0
         self._recent: dict[str, list[float]] = {}  # source ip -> times of answered searches
@@ -478,7 +478,7 @@ class SearchResponder:
         interface: str,
         room: int,
     ) -> list[Outgoing]:
-        """One reply per advertisement ``st`` matches (S4), due within ``delay_max`` (S2), at most ``room`` (S5, S7)."""
+        """One reply per advertisement ``st`` matches (S4), due within ``delay_max`` (S2), at most ``room`` (S5, S8)."""
         replies: list[Outgoing] = []
         for ad in self._ads:
             if not matches(ad, st):
@@ -496,7 +496,7 @@ class SearchResponder:
         return replies
 
     def _room(self, source: str, *, newcomer: bool) -> int:
-        """How many more replies ``source`` may have now: its fair share, then the budget (S7).
+        """How many more replies ``source`` may have now: its fair share, then the budget (S8).
 
         A ``newcomer`` (no reply pending, no search answered in the last second)
         may use the whole budget; a source that keeps searching leaves one

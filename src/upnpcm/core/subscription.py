@@ -56,6 +56,9 @@ N3  Routing is by SID alone, never by source address: multi-homed devices
     (and Sonos) send NOTIFY from another address than their event URL's, and
     a SID is the device's unguessable token (UDA 1.1 §4.1.2).
 N4  A body that is not a propertyset (or holds a DTD) → 400.
+G6  A SUBSCRIBE's 200 answer carries a SID (``uuid:…``) and a TIMEOUT
+    ``Second-<seconds>`` (:func:`grant_problems`, for a conformance checker:
+    :meth:`ClientSubscription.on_reply` itself stays tolerant).
 B3  A body over ``gena.MAX_NOTIFY_BYTES`` (1 MiB) is refused with 413 before it is
     read whole (RFC 9110 §15.5.14); the parser and the listener share that one limit.
 """
@@ -70,12 +73,13 @@ from typing import Final, Literal
 
 from upnpcm.core.gena import SEQ_MAX, format_timeout, parse_propertyset, parse_timeout
 from upnpcm.core.http import Headers, HttpRequest, decimal
-from upnpcm.errors import RemoteProtocolError
+from upnpcm.errors import RemoteProtocolError, SubscriptionError
 
 __all__ = [
     "ClientSubscription",
     "EventReceived",
     "GenaRequest",
+    "NotifyMessage",
     "NotifyRouter",
     "RebootWatch",
     "Resubscribing",
@@ -84,6 +88,8 @@ __all__ = [
     "SubscriptionEvent",
     "SubscriptionState",
     "Unsubscribed",
+    "grant_problems",
+    "read_notify",
 ]
 
 #: SEQ values at or above this may wrap to 1 (devices with signed 32-bit counters).
@@ -403,31 +409,14 @@ class NotifyRouter:
         self, request: HttpRequest, now: float
     ) -> tuple[int, ClientSubscription | None, list[SubscriptionEvent]]:
         """Check and route one NOTIFY: (HTTP status to answer, its subscription, events)."""
-        headers = request.headers
         try:
-            sid = headers.get_single("SID")
-            nt = headers.get_single("NT")
-            nts = headers.get_single("NTS")
-            seq_text = headers.get_single("SEQ")
-        except RemoteProtocolError:
-            return 400, None, []
-        if sid is None:
-            return 412, None, []
-        if nt is None or nts is None:
-            return 400, None, []
-        if nt.strip() != "upnp:event" or nts.strip() != "upnp:propchange":
-            return 412, None, []
-        seq = decimal((seq_text or "").strip())
-        if seq is None or seq > SEQ_MAX:
-            return 400, None, []
-        sid = sid.strip()
+            notify = read_notify(request.headers, request.body)
+        except SubscriptionError as exc:
+            return exc.http_status, None, []
+        sid, seq, changes = notify.sid, notify.seq, notify.changes
         sub = self._by_sid.get(sid)
         if sub is not None and sub.sid != sid:
             sub = None  # a SID given up (resubscribing): no longer ours
-        try:
-            changes = parse_propertyset(request.body)
-        except RemoteProtocolError:
-            return 400, None, []
         if sub is None:
             waiting = any(
                 s.state is SubscriptionState.SUBSCRIBING and s.in_flight is not None
@@ -441,6 +430,62 @@ class NotifyRouter:
                 return 200, None, []
             return 412, None, []
         return 200, sub, sub.on_notify(seq, changes, now)
+
+
+@dataclass(frozen=True, slots=True)
+class NotifyMessage:
+    """A NOTIFY that passed N1 and N4: its SID, SEQ and the variables it carries."""
+
+    sid: str
+    seq: int
+    changes: dict[str, str]
+
+
+def read_notify(headers: Headers, body: bytes) -> NotifyMessage:
+    """Check one NOTIFY's headers and body (N1, N4) and read it.
+
+    Raises:
+        SubscriptionError: the status to answer (400 or 412) and why.
+    """
+    try:
+        sid = headers.get_single("SID")
+        nt = headers.get_single("NT")
+        nts = headers.get_single("NTS")
+        seq_text = headers.get_single("SEQ")
+    except RemoteProtocolError as exc:
+        raise SubscriptionError(400, str(exc)) from None
+    if sid is None:
+        raise SubscriptionError(412, "no SID header")
+    if nt is None or nts is None:
+        raise SubscriptionError(400, "no NT header" if nt is None else "no NTS header")
+    if nt.strip() != "upnp:event" or nts.strip() != "upnp:propchange":
+        raise SubscriptionError(
+            412, f"NT {nt.strip()!r} / NTS {nts.strip()!r}, not upnp:event / upnp:propchange"
+        )
+    seq = decimal((seq_text or "").strip())
+    if seq is None or seq > SEQ_MAX:
+        raise SubscriptionError(400, f"SEQ {seq_text!r} is not a number up to {SEQ_MAX}")
+    try:
+        changes = parse_propertyset(body)
+    except RemoteProtocolError as exc:
+        raise SubscriptionError(400, str(exc)) from None
+    return NotifyMessage(sid=sid.strip(), seq=seq, changes=changes)
+
+
+def grant_problems(headers: Headers) -> list[str]:
+    """G6: what a SUBSCRIBE's 200 answer lacks (empty: a SID and a usable TIMEOUT)."""
+    problems: list[str] = []
+    sid = (headers.get("SID") or "").strip()
+    if not sid:
+        problems.append("no SID header")
+    elif not sid.startswith("uuid:"):
+        problems.append(f"SID {sid!r} does not start with uuid:")
+    timeout = headers.get("TIMEOUT")
+    if timeout is None:
+        problems.append("no TIMEOUT header")
+    elif parse_timeout(timeout) is None and timeout.strip().lower() != "second-infinite":
+        problems.append(f"TIMEOUT {timeout!r} is not Second-<seconds>")
+    return problems
 
 
 class RebootWatch:

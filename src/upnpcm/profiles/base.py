@@ -87,11 +87,16 @@ Builder = Callable[[DeviceSettings, StateStore], DeviceSpec]
 
 @dataclass(frozen=True, slots=True)
 class Profile:
-    """A named way of building a device."""
+    """A named way of building a device.
+
+    ``options`` names each ``[profile_options]`` key the builder reads, with
+    what it means (docs/configuration.md lists them).
+    """
 
     name: str
     build: Builder
     summary: str
+    options: Mapping[str, str] = field(default_factory=dict)
 
 
 def default_server_header() -> str:

@@ -48,7 +48,15 @@ from upnpcm.profiles.base import (
 from upnpcm.settings import DeviceSettings
 from upnpcm.state import StateStore
 
-__all__ = ["PROFILE", "SONOS_GENA", "SONOS_SERVER", "StaticService", "build", "sonos_sid"]
+__all__ = [
+    "PROFILE",
+    "SONOS_GENA",
+    "SONOS_OUIS",
+    "SONOS_SERVER",
+    "StaticService",
+    "build",
+    "sonos_sid",
+]
 
 SONOS_SERVER: Final = "Linux UPnP/1.0 Sonos/85.0-64200 (ZPS29)"
 #: GENA grants of a zone player (32 subscriptions per service, homebridge-zp#180); the
@@ -73,10 +81,28 @@ def _sonos_data(name: str) -> bytes:
     return files("upnpcm.data").joinpath("sonos", name).read_bytes()
 
 
+#: OUIs of the MAC addresses zone players carry (IEEE registry: Sonos, Inc.). Each has
+#: the multicast (I/G) and local (U/L) bits of its first octet clear, as a NIC's must.
+SONOS_OUIS: Final = (
+    "000E58",
+    "5CAAFD",
+    "48A6B8",
+    "949F3E",
+    "B8E937",
+    "347E5C",
+    "542A1B",
+    "F0F6C1",
+    "7828CA",
+    "38420B",
+    "C43875",
+)
+
+
 def _rincon() -> str:
+    """A zone player's UDN: RINCON_, a unicast MAC under a Sonos OUI, then 01400."""
     import secrets
 
-    return f"uuid:RINCON_{secrets.token_hex(6).upper()}01400"
+    return f"uuid:RINCON_{secrets.choice(SONOS_OUIS)}{secrets.token_hex(3).upper()}01400"
 
 
 def _household() -> str:
@@ -92,16 +118,30 @@ def sonos_sid(entropy: int) -> str:
     return f"uuid:RINCON_{entropy >> 100:07X}01400_sub{entropy % 10**20:020d}"
 
 
+#: An action's answer: fixed values, or a function of the address the request arrived on.
+Answer = Mapping[str, object] | Callable[[str], Mapping[str, object]]
+
+
 @dataclass(slots=True)
 class StaticService:
-    """A read-only service whose actions answer fixed values (Sonos DeviceProperties)."""
+    """A read-only service whose actions answer fixed values (Sonos DeviceProperties).
 
-    answers: Mapping[str, Mapping[str, object]]
+    An answer may depend on the address the request arrived on (GetZoneInfo's
+    IPAddress), so the core passes it (``wants_local_address``).
+    """
+
+    answers: Mapping[str, Answer]
+    wants_local_address: bool = True
 
     def handle_action(
-        self, action: str, arguments: Mapping[str, object], *, now: float | None = None
+        self,
+        action: str,
+        arguments: Mapping[str, object],
+        *,
+        now: float | None = None,
+        local: str = "",
     ) -> Mapping[str, object]:
-        """The fixed answer of ``action`` (``now`` is not needed).
+        """The answer of ``action`` for a request that arrived on ``local``.
 
         Raises:
             UPnPError: 401 for an action without an answer.
@@ -109,7 +149,7 @@ class StaticService:
         answer = self.answers.get(action)
         if answer is None:
             raise UPnPError(401, f"no action {action}")
-        return answer
+        return answer(local) if callable(answer) else answer
 
     def evented_state(self) -> dict[str, str]:
         """Nothing is evented."""
@@ -308,12 +348,12 @@ def _device_properties(me: _Identity) -> StaticService:
                 "CurrentConfiguration": "1",
                 "CurrentTargetRoomName": me.room,
             },
-            "GetZoneInfo": {
+            "GetZoneInfo": lambda local: {
                 "SerialNumber": me.serial,
                 "SoftwareVersion": me.software,
                 "DisplaySoftwareVersion": "16.3",
                 "HardwareVersion": _HARDWARE,
-                "IPAddress": "",
+                "IPAddress": local,  # the address this client reached us on
                 "MACAddress": me.mac,
                 "CopyrightInfo": "upnpcm sonos profile (an emulator, not Sonos software)",
                 "ExtraInfo": "",
@@ -396,5 +436,21 @@ def _monotonic() -> float:
 
 
 PROFILE: Final = Profile(
-    "sonos", build, "Sonos zone player: ZonePlayer root, MS + MR ConnectionManagers"
+    "sonos",
+    build,
+    "Sonos zone player: ZonePlayer root, MS + MR ConnectionManagers",
+    options={
+        "household": "The Sonos household ID, Sonos_... (default: generated once and kept "
+        "in the state directory).",
+        "room_name": 'The room name (default: [device].friendly_name, else "upnpcm").',
+        "sink": "The MediaRenderer's Sink list, a string or a list of strings (default: "
+        "what a zone player reports).",
+        "source": "The MediaServer's Source list, a string or a list of strings (default: "
+        "what a zone player reports).",
+        "software_version": 'The software version reported (default "85.0-64200").',
+        "model_number": 'The model number reported (default "S9").',
+        "connection_info_faults": "true: GetCurrentConnectionInfo faults, as zone players "
+        "are reported to (402 for connection 0, 706 otherwise); false: the standard answer "
+        "for connection 0 (default true).",
+    },
 )

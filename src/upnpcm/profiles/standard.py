@@ -8,6 +8,7 @@ each with a full ConnectionManager:1 (PrepareForConnection on by default).
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from typing import Final
 
 from upnpcm._version import __version__
@@ -41,6 +42,8 @@ __all__ = ["BASIC_DEVICE", "MEDIA_RENDERER", "MEDIA_SERVER", "PROFILE", "build"]
 MEDIA_RENDERER: Final = "urn:schemas-upnp-org:device:MediaRenderer:1"
 MEDIA_SERVER: Final = "urn:schemas-upnp-org:device:MediaServer:1"
 BASIC_DEVICE: Final = "urn:schemas-upnp-org:device:Basic:1"
+#: The specVersion of our descriptions, the version SERVER names (UPnP/1.1).
+UDA_VERSION: Final = (1, 1)
 
 
 def build(settings: DeviceSettings, store: StateStore) -> DeviceSpec:
@@ -55,7 +58,11 @@ def build(settings: DeviceSettings, store: StateStore) -> DeviceSpec:
     for key in ("renderer_sink", "renderer_source", "server_source", "server_sink"):
         check_text(getattr(settings, key), key)
     root_uuid = _root_uuid(settings, store)
-    scpd = connection_manager_scpd(prepare_for_connection=settings.prepare_for_connection)
+    # UDA 1.1 throughout: SERVER says UPnP/1.1, and BOOTID/CONFIGID are what 1.1 adds.
+    scpd = replace(
+        connection_manager_scpd(prepare_for_connection=settings.prepare_for_connection),
+        spec_version=UDA_VERSION,
+    )
     scpd_xml = render_scpd(scpd)
     name = friendly_name(settings)
     embedded: list[Device] = []
@@ -94,7 +101,7 @@ def build(settings: DeviceSettings, store: StateStore) -> DeviceSpec:
         model_number=settings.model_number or __version__,
         devices=tuple(embedded),
     )
-    description = DeviceDescription(device=root)
+    description = DeviceDescription(device=root, spec_version=UDA_VERSION)
     return DeviceSpec(
         profile="standard",
         description=description,
