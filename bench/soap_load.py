@@ -16,6 +16,7 @@ import argparse
 import contextlib
 import os
 import re
+import shlex
 import shutil
 import socket
 import subprocess
@@ -158,6 +159,27 @@ def both_devices(
         for proc in (ours, theirs):
             proc.terminate()
             proc.wait(10)
+
+
+def rerun_in_namespace(
+    script: Path, argv: list[str], *, setup: str, env: dict[str, str], timeout: float
+) -> int:
+    """Run ``script argv`` again inside a new network namespace, after ``setup`` (its links).
+
+    For benchmarks that multicast: SSDP never leaves the machine. Returns the exit code
+    (2 when ``unshare`` or ``ip`` is missing).
+    """
+    if shutil.which("unshare") is None or shutil.which("ip") is None:
+        print("needs unshare and ip (util-linux, iproute2): SSDP must stay inside", file=sys.stderr)
+        return 2
+    command = f"{setup} && exec {sys.executable} {script} {shlex.join(argv)}"
+    return subprocess.run(
+        ["unshare", "--net", "--pid", "--fork", "--kill-child", "sh", "-c", command],
+        cwd=script.parent.parent,
+        env=env,
+        timeout=timeout,
+        check=False,
+    ).returncode
 
 
 def print_table(columns: list[str], rows: list[str]) -> None:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -29,7 +28,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
-from soap_load import print_table  # noqa: E402
+from soap_load import print_table, rerun_in_namespace  # noqa: E402
 
 GROUP = ("239.255.255.250", 1900)
 SETUP = "ip link set lo up && ip link set lo multicast on && ip route add 239.0.0.0/8 dev lo"
@@ -168,22 +167,14 @@ def main() -> int:
             print("refusing to flood: this namespace has more than lo", file=sys.stderr)
             return 3
         return asyncio.run(inside(args.seconds))
-    if shutil.which("unshare") is None or shutil.which("ip") is None:
-        print(
-            "needs unshare and ip (util-linux, iproute2) and permission to use them",
-            file=sys.stderr,
-        )
-        return 2
-    command = (
-        f"{SETUP} && exec {sys.executable} {Path(__file__).resolve()} --seconds {args.seconds}"
-    )
     env = {**os.environ, "UPNPCM_BENCH_NETNS": "1"}
-    return subprocess.run(
-        ["unshare", "--net", "--pid", "--fork", "--kill-child", "sh", "-c", command],
+    return rerun_in_namespace(
+        Path(__file__).resolve(),
+        ["--seconds", str(args.seconds)],
+        setup=SETUP,
         env=env,
         timeout=4 * args.seconds + 120,
-        check=False,
-    ).returncode
+    )
 
 
 if __name__ == "__main__":
