@@ -184,6 +184,35 @@ async def test_per_peer_cap_is_configurable(tmp_path):
                 writer.close()
 
 
+async def test_connection_caps_come_from_the_settings_file(tmp_path):
+    from upnpcm.host import DeviceHost
+    from upnpcm.settings import load_settings
+
+    config = tmp_path / "upnpcm.toml"
+    config.write_text(
+        '[network]\nhost = "127.0.0.1"\nport = 0\nssdp = false\n'
+        "[http]\nmax_connections = 3\nmax_connections_per_peer = 2\nheader_timeout = 7\n",
+        encoding="utf-8",
+    )
+    host = DeviceHost(load_settings(config), state_dir=tmp_path)
+    limits = host.server.limits
+    assert (limits.max_connections, limits.max_connections_per_peer) == (3, 2)
+    assert limits.header_timeout == 7 and limits.max_body == host.core.limits.max_body
+    async with host:
+        port = host.server.port
+        held = await _slow_connections(port, "127.0.0.1", 2)
+        try:  # a third from the same address: over the per-peer cap of the file
+            assert await status_of(port, get_request(port, close=True), timeout=2) == 503
+            held += await _slow_connections(port, "127.0.11.1", 1)
+            # the global cap of 3 is full: another address is refused too
+            other = await asyncio.open_connection("127.0.0.1", port, local_addr=("127.0.11.2", 0))
+            assert (await asyncio.wait_for(other[0].read(), 2)).startswith(b"HTTP/1.1 503")
+            other[1].close()
+        finally:
+            for _, writer in held:
+                writer.close()
+
+
 # ------------------------------------------------------------------- pipelining
 
 

@@ -30,8 +30,9 @@ CallStranger (CVE-2020-12695)
 -----------------------------
 U1  At most :attr:`GenaPolicy.max_callbacks` URLs are considered (the rest are
     ignored), each at most :attr:`GenaPolicy.max_callback_length` bytes.
-U2  A URL is usable only as ``http://<IP literal>[:port]/path``: no names, no
-    user info, no other scheme. ``[::ffff:a.b.c.d]`` counts as ``a.b.c.d``.
+U2  A URL is usable only as ``http://<IP literal>[:port]/path`` with a port
+    of 1-65535: no names, no user info, no other scheme, no port 0.
+    ``[::ffff:a.b.c.d]`` counts as ``a.b.c.d``.
 U3  The address must equal the subscriber's own (the TCP peer) — or, with
     ``callback_scope="subnet"``, lie in a network of the device's that holds
     the address the SUBSCRIBE arrived on (so a request that came in over the
@@ -79,7 +80,7 @@ from typing import TYPE_CHECKING, Final, Literal
 from urllib.parse import urlsplit
 from xml.etree.ElementTree import tostring
 
-from upnpcm.core.http import Headers, format_host, plain_ip
+from upnpcm.core.http import Headers, decimal, format_host, plain_ip
 from upnpcm.core.xml import check_chars, check_name, escape_text, local_name, parse_xml
 from upnpcm.errors import RemoteProtocolError, SubscriptionError
 
@@ -123,7 +124,7 @@ def parse_timeout(value: str | None) -> int | None:
     if value is None:
         return None
     match = _TIMEOUT_RE.match(value)
-    return int(match.group(1)) if match else None
+    return decimal(match.group(1)) if match else None
 
 
 def format_timeout(seconds: int) -> str:
@@ -177,6 +178,8 @@ def validate_callback(
     peer_address = plain_ip(peer)
     if peer_address is None:
         return "subscriber address unknown"
+    if port == 0:
+        return "port 0"
     effective_port = port if port is not None else 80
     if str(address) == own[0] and effective_port == own[1]:
         return "the device's own address"
