@@ -106,6 +106,8 @@ class Settings:
         self.timeout: float | None = None
         #: ``--allow-foreign-urls``: use a description's URLs on other hosts (rule D5).
         self.allow_foreign_urls = False
+        #: ``--loop``: the event loop (None: ``$UPNPCM_LOOP``, else uvloop where installed).
+        self.loop: str | None = None
 
     @property
     def json(self) -> bool:
@@ -159,6 +161,11 @@ def _allow_foreign_urls(ctx: click.Context, _: click.Parameter, value: bool) -> 
         _settings(ctx).allow_foreign_urls = True
 
 
+def _choose_loop(ctx: click.Context, _: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        _settings(ctx).loop = value
+
+
 def _set_timeout(ctx: click.Context, _: click.Parameter, value: float | None) -> None:
     if value is not None:
         _settings(ctx).timeout = value
@@ -168,8 +175,17 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _global_options(fn: F) -> F:
-    """``-D``, ``--json``, ``--text``: accepted by the group and by every command."""
+    """``-D``, ``--json``, ``--text``, ``--loop``: accepted by the group and by every command."""
     for option in (
+        click.option(
+            "--loop",
+            type=click.Choice(["auto", "uvloop", "asyncio"]),
+            default=None,
+            expose_value=False,
+            callback=_choose_loop,
+            help="Event loop: uvloop or asyncio's own (default: $UPNPCM_LOOP, else auto: "
+            "uvloop where it is installed).",
+        ),
         click.option(
             "--text",
             is_flag=True,
@@ -358,13 +374,16 @@ class _NotedHttp:
 
 
 def run(coro: Coroutine[Any, Any, None]) -> None:
-    """Run a command's coroutine; map our errors to exit codes (see :func:`failure_of`)."""
-    import asyncio
+    """Run a command's coroutine; map our errors to exit codes (see :func:`failure_of`).
+
+    It runs on the loop ``--loop`` (or ``$UPNPCM_LOOP``) chooses: :mod:`upnpcm.aio.loops`.
+    """
+    from upnpcm.aio.loops import run as run_on_loop
 
     settings = click.get_current_context().ensure_object(Settings)
     setup_logging(settings.debug)
     try:
-        asyncio.run(coro)
+        run_on_loop(coro, loop=settings.loop)
     except KeyboardInterrupt:  # pragma: no cover - interactive
         fail(130, "interrupted")
     except BrokenPipeError:  # the reader of stdout left (| head): leave quietly, as SIGPIPE would
