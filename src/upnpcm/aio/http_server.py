@@ -82,6 +82,7 @@ from upnpcm.core.http import (
     decimal,
     http_date,
     normalise_ip,
+    plain_ip,
 )
 from upnpcm.errors import RemoteProtocolError
 
@@ -91,6 +92,7 @@ __all__ = [
     "HttpProtocol",
     "Reply",
     "RequestHandler",
+    "listen",
     "reap_connections",
 ]
 
@@ -235,6 +237,40 @@ class ConnectionGate:
                 self._per_peer[peer] = count
 
 
+async def listen(
+    gate: ConnectionGate,
+    make: Callable[[tuple[str, int] | None], HttpProtocol],
+    host: str,
+    port: int,
+    *,
+    server_header: str = "",
+) -> asyncio.Server:
+    """Listen on ``host``:``port``; each connection gets ``make(local)``, through ``gate``.
+
+    ``local`` is the (address, port) the server listens on when that is one
+    specific address: its connections then need not ask the kernel where they
+    arrived (a ``getsockname`` per connection). None for a wildcard address
+    or a name that bound several sockets.
+
+    Raises:
+        OSError: the address cannot be bound.
+    """
+    local: tuple[str, int] | None = None
+
+    def factory() -> asyncio.Protocol:
+        return gate.protocol(lambda: make(local), server_header)
+
+    server = await asyncio.get_running_loop().create_server(
+        factory, host=host, port=port, reuse_address=True
+    )
+    if len(server.sockets) == 1:
+        ip, bound = server.sockets[0].getsockname()[:2]
+        address = plain_ip(str(ip))
+        if address is not None and not address.is_unspecified:
+            local = (str(address), int(bound))
+    return server
+
+
 class _Date:
     """The ``Date:`` header line, rebuilt at most once a second."""
 
@@ -305,8 +341,66 @@ def serialize_response(
     return _wire(block, response.body, head=head, close=close or asked_close)
 
 
+def _append(buffer: bytes | bytearray, more: bytes) -> bytes | bytearray:
+    """``buffer`` + ``more``: a first piece is kept as it came, later ones join a bytearray."""
+    if not buffer:
+        return more
+    if type(buffer) is bytes:
+        buffer = bytearray(buffer)
+    buffer += more
+    return buffer
+
+
 class HttpProtocol(asyncio.Protocol):
-    """One client connection (see the module docstring for the rules)."""
+    """One client connection (see the module docstring for the rules).
+
+    Slotted: a device may hold thousands of idle kept-alive connections, and
+    each costs what its protocol object, its parser and its transport weigh.
+    ``loop`` and ``local`` (the listening address and port) may be given by
+    the server, which knows them, so a new connection asks neither the loop
+    nor the kernel (:func:`listen`).
+    """
+
+    __slots__ = (
+        "_admitted",
+        "_after_write",
+        "_backlog",
+        "_body",
+        "_body_left",
+        "_body_timed",
+        "_chunks",
+        "_closed_waiter",
+        "_closing",
+        "_coded",
+        "_gate",
+        "_handler",
+        "_head_bytes",
+        "_headers",
+        "_idle",
+        "_in_body",
+        "_in_head",
+        "_limits",
+        "_local",
+        "_local_port",
+        "_loop",
+        "_method",
+        "_on_close",
+        "_parser",
+        "_paused",
+        "_peer",
+        "_raw_head",
+        "_reject",
+        "_request_headers",
+        "_server_header",
+        "_stopped",
+        "_tail",
+        "_transport",
+        "_unsent",
+        "_url",
+        "_waiting",
+        "_waiting_for",
+        "deadline",
+    )
 
     def __init__(
         self,
@@ -316,6 +410,8 @@ class HttpProtocol(asyncio.Protocol):
         server_header: str = "",
         on_close: Callable[[HttpProtocol], None] | None = None,
         gate: ConnectionGate | None = None,
+        loop: asyncio.AbstractEventLoop | None = None,
+        local: tuple[str, int] | None = None,
     ) -> None:
         self._handler = handler
         self._on_close = on_close
@@ -324,12 +420,12 @@ class HttpProtocol(asyncio.Protocol):
         self._closed_waiter: asyncio.Future[None] | None = None  # made by wait_closed()
         self._limits = limits
         self._server_header = server_header
-        self._loop = asyncio.get_running_loop()
+        self._loop = loop or asyncio.get_running_loop()
         self._transport: asyncio.Transport | None = None
         self._parser = httptools.HttpRequestParser(self)
         self._peer = ""
-        self._local = ""
-        self._local_port = 0
+        #: The address and port the connection arrived on ("", 0: ask the transport).
+        self._local, self._local_port = local or ("", 0)
         #: loop.time() after which the connection is closed (checked by a reaper).
         self.deadline = float("inf")
         self._closing = False
@@ -337,22 +433,22 @@ class HttpProtocol(asyncio.Protocol):
         self._idle = False  # between requests on a kept-alive connection
         self._unsent = 0  # responses written while the write buffer was not empty
         self._stopped = False  # no longer answering this peer's pipelined requests
-        #: Run once the write buffer is empty (see _after_flush).
-        self._after_write: list[Callable[[], None]] = []
+        #: Run once the write buffer is empty (see _after_flush); a list only while some wait.
+        self._after_write: list[Callable[[], None]] | None = None
         #: The answer being waited for (a future), with its (HEAD?, keep-alive?).
         self._waiting: asyncio.Future[Reply] | None = None
         self._waiting_for = (False, False)
         #: Requests pipelined behind a pending answer, answered in order after it.
-        self._backlog: list[tuple[HttpRequest, bool]] = []
+        self._backlog: list[tuple[HttpRequest, bool]] | None = None
         self._tail = b""  # the last bytes read: a CRLFCRLF may be split between reads
         self._coded = False  # the head being read came in a read that held "Transfer-Encoding"
         self._reset()
 
     def _reset(self) -> None:
-        self._url = bytearray()
+        self._url: bytes | bytearray = b""
         self._headers: list[tuple[str, str]] = []
         self._request_headers = _NO_HEADERS  # the header section, once complete
-        self._body = bytearray()
+        self._body: bytes | bytearray = b""
         self._head_bytes = 0  # target + header fields, counted in the callbacks
         self._raw_head = 0  # bytes received while no body was expected (backstop)
         self._in_body = False
@@ -556,7 +652,7 @@ class HttpProtocol(asyncio.Protocol):
 
     def on_url(self, url: bytes) -> None:
         """llhttp: (part of) the request target."""
-        self._url += url
+        self._url = _append(self._url, url)
         self._head_bytes += len(url)
         if len(self._url) > self._limits.max_request_line:
             self._fail(414, "request line too long")
@@ -618,7 +714,7 @@ class HttpProtocol(asyncio.Protocol):
 
     def on_body(self, body: bytes) -> None:
         """llhttp: (part of) the body."""
-        self._body += body
+        self._body = _append(self._body, body)
         self._body_left -= len(body)
         if len(self._body) > self._limits.max_body:
             self._fail(413, "request body too large")
@@ -630,7 +726,7 @@ class HttpProtocol(asyncio.Protocol):
         (connection lost) or none while an answer is pending (the application
         bounds that); the handler runs synchronously, so no reaper runs before.
         """
-        path, _, query = bytes(self._url).decode("latin-1").partition("?")
+        path, _, query = self._url.decode("latin-1").partition("?")
         request = HttpRequest(
             method=self._method,
             path=path,
@@ -646,13 +742,16 @@ class HttpProtocol(asyncio.Protocol):
             self._fail(400, "request line without an HTTP version")  # B10
         self._reset()
         if self._waiting is not None:
-            if len(self._backlog) >= self._limits.max_pipelined:
+            backlog = self._backlog
+            if backlog is None:
+                backlog = self._backlog = []
+            if len(backlog) >= self._limits.max_pipelined:
                 # Answer what is owed, then close; raising ends this read's parse.
                 self._stopped = True
                 raise RemoteProtocolError(
                     "too many requests behind a pending answer", http_status=503
                 )
-            self._backlog.append((request, keep_alive))
+            backlog.append((request, keep_alive))
             return
         if not self._answer(request, keep_alive):
             # A peer pipelining without reading: stop answering, so what we hold
@@ -697,7 +796,7 @@ class HttpProtocol(asyncio.Protocol):
         if self._saturated():
             _LOG.debug("%s: pipelined responses not read; closing", self._peer)
             self._stopped = True
-            self._backlog.clear()
+            self._backlog = None
             self._close_after_write()
             return False
         if keep_alive:
@@ -710,7 +809,7 @@ class HttpProtocol(asyncio.Protocol):
         self._waiting = None
         head, keep_alive = self._waiting_for
         if self._transport is None or self._closing:
-            self._backlog.clear()
+            self._backlog = None
             return  # the peer is gone, or we are closing: nobody to answer
         reply: Reply
         if future.cancelled() or future.exception() is not None:
@@ -790,13 +889,17 @@ class HttpProtocol(asyncio.Protocol):
         if transport is None or transport.get_write_buffer_size() == 0:
             after()
             return
-        self._after_write.append(after)
-        if len(self._after_write) == 1:
+        if self._after_write is None:
+            self._after_write = [after]
             transport.set_write_buffer_limits(high=0, low=0)
+        else:
+            self._after_write.append(after)
 
     def _run_after_write(self) -> None:
-        waiting, self._after_write = self._after_write, []
-        if waiting and self._transport is not None:
+        waiting, self._after_write = self._after_write, None
+        if waiting is None:
+            return
+        if self._transport is not None:
             self._transport.set_write_buffer_limits()  # the defaults again
         for after in waiting:
             after()

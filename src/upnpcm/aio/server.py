@@ -24,6 +24,7 @@ from upnpcm.aio.http_server import (
     HttpProtocol,
     Reply,
     close_connections,
+    listen,
     quiet_accept_errors,
     reap_connections,
 )
@@ -102,7 +103,7 @@ class DeviceServer:
         Raises:
             OSError: an address could not be bound (e.g. the port is in use).
         """
-        loop = self._loop = asyncio.get_running_loop()
+        self._loop = asyncio.get_running_loop()
         quiet_accept_errors()
         hosts = self._hosts
         if hosts is None:
@@ -111,8 +112,8 @@ class DeviceServer:
         try:
             for index, host in enumerate(hosts):
                 try:
-                    server = await loop.create_server(
-                        self._protocol, host=host, port=port, reuse_address=True
+                    server = await listen(
+                        self.gate, self._protocol, host, port, server_header=self.core.server_header
                     )
                 except OSError:
                     if self._hosts is None and host == "::" and index > 0:
@@ -140,12 +141,14 @@ class DeviceServer:
             reap_connections(self._connections), name="upnpcm-http-reaper"
         )
 
-    def _protocol(self) -> asyncio.Protocol:
-        return self.gate.protocol(
-            lambda: HttpProtocol(
-                self._handle, self.limits, server_header=self.core.server_header, gate=self.gate
-            ),
-            self.core.server_header,
+    def _protocol(self, local: tuple[str, int] | None) -> HttpProtocol:
+        return HttpProtocol(
+            self._handle,
+            self.limits,
+            server_header=self.core.server_header,
+            gate=self.gate,
+            loop=self._loop,
+            local=local,
         )
 
     @property
