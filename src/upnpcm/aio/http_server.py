@@ -69,7 +69,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final, cast
+from typing import Final, Protocol, cast
 
 import httptools
 
@@ -92,6 +92,7 @@ __all__ = [
     "HttpProtocol",
     "Reply",
     "RequestHandler",
+    "RequestMemory",
     "listen",
     "reap_connections",
 ]
@@ -103,6 +104,26 @@ _TOKEN: Final = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+ ")
 Reply = tuple[HttpResponse, Callable[[], None] | None]
 #: ``handle(request) -> reply``, or a future of the reply when the answer takes time.
 RequestHandler = Callable[[HttpRequest], "Reply | asyncio.Future[Reply]"]
+
+
+class RequestMemory(Protocol):
+    """An application's memory of whole requests, by their bytes (optional).
+
+    A read that starts between requests is first offered to :meth:`recall`
+    with the address and port it arrived on: an answer (and its keep-alive
+    verdict) is sent as the handler's would be, and nothing is parsed. A read
+    that held exactly one whole request, answered at once and needing nothing
+    else from the connection (no ``100 Continue``, no chunked body), is
+    handed to :meth:`remember` afterwards with that request and verdict. The
+    application decides what it keeps (e.g. answers that are a pure function
+    of the bytes and of state it can check).
+    """
+
+    def recall(self, raw: bytes, local: str, local_port: int) -> tuple[HttpResponse, bool] | None:
+        """The answer to a request whose bytes are ``raw`` and its keep-alive verdict, or None."""
+
+    def remember(self, raw: bytes, request: HttpRequest, keep_alive: bool) -> None:
+        """``raw`` were exactly the bytes of ``request``, just answered."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -383,11 +404,14 @@ class HttpProtocol(asyncio.Protocol):
         "_local",
         "_local_port",
         "_loop",
+        "_memory",
+        "_messages",
         "_method",
         "_on_close",
         "_parser",
         "_paused",
         "_peer",
+        "_plain",
         "_raw_head",
         "_reject",
         "_request_headers",
@@ -399,6 +423,7 @@ class HttpProtocol(asyncio.Protocol):
         "_url",
         "_waiting",
         "_waiting_for",
+        "_whole",
         "deadline",
     )
 
@@ -412,8 +437,14 @@ class HttpProtocol(asyncio.Protocol):
         gate: ConnectionGate | None = None,
         loop: asyncio.AbstractEventLoop | None = None,
         local: tuple[str, int] | None = None,
+        memory: RequestMemory | None = None,
     ) -> None:
         self._handler = handler
+        self._memory = memory
+        #: Requests completed in the current read, and the one answered at once (with
+        #: its keep-alive verdict) when it needed nothing else: for ``memory``.
+        self._messages = 0
+        self._whole: tuple[HttpRequest, bool] | None = None
         self._on_close = on_close
         self._gate = gate
         self._admitted: str | None = None  # the peer address the gate counted
@@ -458,6 +489,7 @@ class HttpProtocol(asyncio.Protocol):
         self._body_timed = False
         self._method = ""
         self._reject: RemoteProtocolError | None = None
+        self._plain = True  # no 100 Continue written, no chunked body (see RequestMemory)
 
     # ------------------------------------------------------------- connection
 
@@ -562,6 +594,17 @@ class HttpProtocol(asyncio.Protocol):
         """Feed llhttp; answer framing errors with their exact status and close."""
         if self._closing:
             return
+        memory = self._memory
+        whole = (
+            memory is not None and not (self._in_head or self._in_body) and self._waiting is None
+        )
+        if whole:
+            assert memory is not None
+            known = memory.recall(data, self._local, self._local_port)
+            if known is not None:
+                self._deliver(known[0], None, head=False, keep_alive=known[1])
+                return
+            self._messages, self._whole = 0, None
         if not self._in_body:
             # Backstop for what llhttp/httptools hold between reads (a header
             # field is only reported once complete): never more than one head.
@@ -582,6 +625,11 @@ class HttpProtocol(asyncio.Protocol):
         except httptools.HttpParserError as exc:
             self._error(400, str(exc))
         else:
+            if whole and self._messages == 1 and self._whole is not None:
+                if not (self._in_head or self._in_body):  # the read held that request alone
+                    assert memory is not None
+                    memory.remember(data, *self._whole)
+                self._whole = None
             if not self._in_body:
                 if self._raw_head > self._limits.max_head:
                     self._error(414 if not self._headers else 431, "request head too large")
@@ -694,6 +742,7 @@ class HttpProtocol(asyncio.Protocol):
             self._chunks = ChunkedBody(
                 max_body=self._limits.max_body, max_extension=self._limits.max_chunk_extension
             )
+            self._plain = False
         for value in headers.get_all("content-length"):
             # llhttp has validated the digits; more than 20 of them (leading zeros
             # included) are not a length we read (rule B8).
@@ -711,6 +760,7 @@ class HttpProtocol(asyncio.Protocol):
             and self._transport is not None
         ):
             self._transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            self._plain = False
 
     def on_body(self, body: bytes) -> None:
         """llhttp: (part of) the body."""
@@ -740,7 +790,9 @@ class HttpProtocol(asyncio.Protocol):
         keep_alive = self._parser.should_keep_alive()
         if not keep_alive and self._parser.get_http_version() == "0.9":  # never kept alive
             self._fail(400, "request line without an HTTP version")  # B10
+        plain = self._plain and self._chunks is None
         self._reset()
+        self._messages += 1
         if self._waiting is not None:
             backlog = self._backlog
             if backlog is None:
@@ -757,6 +809,8 @@ class HttpProtocol(asyncio.Protocol):
             # A peer pipelining without reading: stop answering, so what we hold
             # for it stays bounded; raising ends this read's parse.
             raise RemoteProtocolError("pipelined responses not read", http_status=503)
+        if plain and self._waiting is None:
+            self._whole = (request, keep_alive)
 
     def _answer(self, request: HttpRequest, keep_alive: bool) -> bool:
         """Run the handler for ``request``; False if the peer stopped reading (we close)."""

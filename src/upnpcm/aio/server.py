@@ -32,7 +32,7 @@ from upnpcm.aio.notifier import Notifier
 from upnpcm.aio.ssdp import serving_networks
 from upnpcm.core.device import DeviceCore, DeviceResult, PendingAction
 from upnpcm.core.effects import Effect, LeasesExpired, SendNotify, ServiceFailed, SubscriptionEnded
-from upnpcm.core.http import HttpRequest, format_host, normalise_ip
+from upnpcm.core.http import HttpRequest, HttpResponse, format_host, normalise_ip
 
 if TYPE_CHECKING:
     from upnpcm.core.http import Network
@@ -149,6 +149,7 @@ class DeviceServer:
             gate=self.gate,
             loop=self._loop,
             local=local,
+            memory=self,
         )
 
     @property
@@ -210,6 +211,19 @@ class DeviceServer:
             self.perform(self.core.flush_events(self._loop.time()))
 
     # ------------------------------------------------------------------ requests
+
+    def recall(self, raw: bytes, local: str, local_port: int) -> tuple[HttpResponse, bool] | None:
+        """The core's answer to a whole request it knows by its bytes (rule M5), or None.
+
+        None while access lines are logged: each request then goes the slow way and is logged.
+        """
+        if _ACCESS.isEnabledFor(logging.INFO):
+            return None
+        return self.core.recall(raw, local, local_port)
+
+    def remember(self, raw: bytes, request: HttpRequest, keep_alive: bool) -> None:
+        """Tell the core the bytes of a request it just answered (rule M5)."""
+        self.core.remember(raw, request, keep_alive)
 
     def _handle(self, request: HttpRequest) -> Reply | asyncio.Future[Reply]:
         loop = self._loop

@@ -374,6 +374,9 @@ class DeviceCore:
             if id(h) not in self._addressed
         }
         self._versions = {id(h): _service_base(h.service.service_type) for h in services}
+        self._by_id = {id(h): h for h in services}
+        #: The last request answered from the answer cache, and its key (M5).
+        self._last_hit: tuple[HttpRequest, ReadKey] | None = None
         self._routes: dict[str, _Route] = {}
         self._tables: dict[str, SubscriberTable] = {}
         self._handler_paths: dict[int, str] = {}
@@ -507,6 +510,35 @@ class DeviceCore:
             return self._not_allowed(route)
         self._deadline_stale = True  # invalidates: next_deadline (subscriptions)
         return self._event(request, route.table, route.service, now=now, entropy=entropy)
+
+    def recall(self, raw: bytes, local: str, local_port: int) -> tuple[HttpResponse, bool] | None:
+        """The answer to the request whose bytes are ``raw``, without reading it (M5), or None.
+
+        Only a request whose bytes were handed to :meth:`remember` after it
+        was answered from the answer cache is known, and only while that
+        answer is valid; the second value is the keep-alive verdict that was
+        handed over with it. None means: parse it and call :meth:`handle`.
+        """
+        found = self.memo.recall((raw, local, local_port))
+        if found is None:
+            return None
+        key, keep_alive = found
+        version = getattr(self._by_id[key[0]].handler, "state_version", -1)
+        hit = self.memo.answer(key, version)
+        return None if hit is None else (hit, keep_alive)
+
+    def remember(self, raw: bytes, request: HttpRequest, keep_alive: bool) -> None:
+        """``raw`` are exactly the bytes of ``request``, just answered (M5).
+
+        If that answer came from the answer cache, the same bytes arriving at
+        the same address and port are answered by :meth:`recall` from then on
+        (with ``keep_alive``, the adapter's verdict on them), while the answer
+        stays valid. The adapter calls it only for a request that came whole
+        in one read and needed nothing else from it (no ``100 Continue``).
+        """
+        last, self._last_hit = self._last_hit, None
+        if last is not None and last[0] is request and request.method == "POST":
+            self.memo.keep_raw((raw, request.local, request.local_port), last[1], keep_alive)
 
     def flush_events(self, now: float) -> list[Effect]:
         """Queue the changes made outside a request (API calls); return what to send."""
@@ -758,6 +790,7 @@ class DeviceCore:
             version = getattr(hosted.handler, "state_version", -1)
             hit = self.memo.answer(key, version)
             if hit is not None:
+                self._last_hit = (request, key)
                 return DeviceResult(response=hit, operation=operation)
         try:
             arguments = self._decode(hosted, action, key)
