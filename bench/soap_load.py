@@ -414,6 +414,8 @@ def inside(args: argparse.Namespace) -> int:
                 ("Prepare+Complete cycle", work / "cycle.lua", 1, cycle),
                 ("Prepare+Complete cycle", work / "cycle.lua", 50, cycle),
             ]
+            if args.only:
+                runs = [run for run in runs if any(word in run[0].lower() for word in args.only)]
             rows: list[Row] = []
             for scenario, script, connections, targets in runs:
                 for name, (proc, url) in targets.items():
@@ -442,6 +444,9 @@ def main() -> int:
     parser.add_argument(
         "--loop", choices=["auto", "uvloop", "asyncio"], default="auto", help="upnpcm's loop"
     )
+    parser.add_argument(
+        "--only", nargs="+", default=[], metavar="WORD", help="scenarios whose name has WORD"
+    )
     args = parser.parse_args()
     args.seconds, args.warmup = max(1, min(args.seconds, 60)), max(0, min(args.warmup, 10))
     for tool in ("wrk", "gmediarender"):
@@ -452,6 +457,7 @@ def main() -> int:
         return inside(args)
     env = {**os.environ, "UPNPCM_NETNS": "veth", "PYTHONPATH": str(ROOT)}
     argv = ["--seconds", str(args.seconds), "--warmup", str(args.warmup), "--loop", args.loop]
+    argv += ["--only", *args.only] if args.only else []
     return rerun_in_namespace(
         Path(__file__).resolve(), argv, setup=NAMESPACE_SETUP, env=env, timeout=900
     )

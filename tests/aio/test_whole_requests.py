@@ -134,3 +134,30 @@ async def test_access_logging_sends_every_request_the_slow_way(device, handled, 
         await once(device.port, raw)
     assert len(handled) == 3
     assert len([r for r in caplog.records if r.name == "upnpcm.access"]) == 3
+
+
+async def test_a_known_head_with_another_body_is_not_parsed_again(device, monkeypatch):
+    """Rule M6: the device's connections share what llhttp made of a head."""
+    core = device.server.core
+    seen = []
+    handle = core.handle
+
+    def recording(request, **kwargs):
+        seen.append(request)
+        return handle(request, **kwargs)
+
+    monkeypatch.setattr(core, "handle", recording)
+    answers = []
+    for connection_id in ("7", "8", "9"):  # bodies differ, heads are the same bytes
+        _, body = build_action_request(
+            CM, "GetCurrentConnectionInfo", [("ConnectionID", connection_id)]
+        )
+        raw = post(device.port, body, soapaction=f'"{CM}#GetCurrentConnectionInfo"')
+        answers.append(await once(device.port, raw))
+    assert all(b"<errorCode>706</errorCode>" in answer for answer in answers)
+    assert [r.body.count(b">%s<" % c) for r, c in zip(seen, (b"7", b"8", b"9"), strict=True)] == [
+        1,
+        1,
+        1,
+    ]
+    assert seen[2].headers is seen[1].headers  # taken from the memo, not built again

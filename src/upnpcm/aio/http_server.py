@@ -84,6 +84,7 @@ from upnpcm.core.http import (
     normalise_ip,
     plain_ip,
 )
+from upnpcm.core.memo import HeadMemo, KnownHead
 from upnpcm.errors import RemoteProtocolError
 
 __all__ = [
@@ -397,6 +398,7 @@ class HttpProtocol(asyncio.Protocol):
         "_handler",
         "_head_bytes",
         "_headers",
+        "_heads",
         "_idle",
         "_in_body",
         "_in_head",
@@ -438,9 +440,12 @@ class HttpProtocol(asyncio.Protocol):
         loop: asyncio.AbstractEventLoop | None = None,
         local: tuple[str, int] | None = None,
         memory: RequestMemory | None = None,
+        heads: HeadMemo | None = None,
     ) -> None:
         self._handler = handler
         self._memory = memory
+        #: Heads read before (rule M6), shared by the server's connections.
+        self._heads = heads
         #: Requests completed in the current read, and the one answered at once (with
         #: its keep-alive verdict) when it needed nothing else: for ``memory``.
         self._messages = 0
@@ -594,16 +599,20 @@ class HttpProtocol(asyncio.Protocol):
         """Feed llhttp; answer framing errors with their exact status and close."""
         if self._closing:
             return
-        memory = self._memory
-        whole = (
-            memory is not None and not (self._in_head or self._in_body) and self._waiting is None
-        )
+        memory, heads = self._memory, self._heads
+        whole = not (self._in_head or self._in_body) and self._waiting is None
         if whole:
-            assert memory is not None
-            known = memory.recall(data, self._local, self._local_port)
-            if known is not None:
-                self._deliver(known[0], None, head=False, keep_alive=known[1])
-                return
+            if memory is not None:
+                known = memory.recall(data, self._local, self._local_port)
+                if known is not None:
+                    self._deliver(known[0], None, head=False, keep_alive=known[1])
+                    return
+            if heads is not None:
+                cut = data.find(b"\r\n\r\n") + 4
+                seen = heads.get(data[:cut]) if cut > 3 else None
+                if seen is not None and len(data) - cut == seen.body_length:
+                    self._take(data, seen, data[cut:])
+                    return
             self._messages, self._whole = 0, None
         if not self._in_body:
             # Backstop for what llhttp/httptools hold between reads (a header
@@ -627,8 +636,7 @@ class HttpProtocol(asyncio.Protocol):
         else:
             if whole and self._messages == 1 and self._whole is not None:
                 if not (self._in_head or self._in_body):  # the read held that request alone
-                    assert memory is not None
-                    memory.remember(data, *self._whole)
+                    self._learn(data, *self._whole)
                 self._whole = None
             if not self._in_body:
                 if self._raw_head > self._limits.max_head:
@@ -639,6 +647,43 @@ class HttpProtocol(asyncio.Protocol):
                 # bodies arrive in the same read and never need it.)
                 self._body_timed = True
                 self._arm(self._limits.body_timeout)
+
+    def _learn(self, data: bytes, request: HttpRequest, keep_alive: bool) -> None:
+        """``data`` held ``request`` alone, answered at once: remember it (rules M5, M6)."""
+        if self._memory is not None:
+            self._memory.remember(data, request, keep_alive)
+        heads = self._heads
+        # llhttp takes CRLF line ends only: the head ends at the first blank line, unless
+        # the read starts with the empty lines llhttp skips between requests.
+        if heads is not None and data[:1] not in b"\r\n":
+            heads.keep(
+                data[: data.find(b"\r\n\r\n") + 4],
+                KnownHead(
+                    method=request.method,
+                    path=request.path,
+                    query=request.query,
+                    headers=request.headers,
+                    keep_alive=keep_alive,
+                    body_length=len(request.body),
+                ),
+            )
+
+    def _take(self, data: bytes, seen: KnownHead, body: bytes) -> None:
+        """A read that is a head read before and its whole body (M6): answer it, unparsed."""
+        self._idle = False
+        request = HttpRequest(
+            method=seen.method,
+            path=seen.path,
+            query=seen.query,
+            headers=seen.headers,
+            body=body,
+            peer=self._peer,
+            local=self._local,
+            local_port=self._local_port,
+        )
+        answered = self._answer(request, seen.keep_alive) and self._waiting is None
+        if answered and self._memory is not None:
+            self._memory.remember(data, request, seen.keep_alive)
 
     def _feed(self, data: bytes) -> None:
         """Hand ``data`` to llhttp; a chunked body is read by its ChunkedBody first (B9).

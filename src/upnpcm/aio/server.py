@@ -33,6 +33,7 @@ from upnpcm.aio.ssdp import serving_networks
 from upnpcm.core.device import DeviceCore, DeviceResult, PendingAction
 from upnpcm.core.effects import Effect, LeasesExpired, SendNotify, ServiceFailed, SubscriptionEnded
 from upnpcm.core.http import HttpRequest, HttpResponse, format_host, normalise_ip
+from upnpcm.core.memo import HeadMemo
 
 if TYPE_CHECKING:
     from upnpcm.core.http import Network
@@ -84,6 +85,8 @@ class DeviceServer:
         self.limits = limits or HttpLimits(max_body=core.limits.max_body)
         self._servers: list[asyncio.Server] = []
         self.gate = ConnectionGate(self.limits)
+        #: Request heads read before, for every connection (rule M6).
+        self._heads = HeadMemo(enabled=core.memo.enabled)
         self._connections = self.gate.connections
         self._addresses: list[tuple[str, int]] = []
         self._timer: asyncio.TimerHandle | None = None
@@ -150,6 +153,7 @@ class DeviceServer:
             loop=self._loop,
             local=local,
             memory=self,
+            heads=self._heads,
         )
 
     @property
@@ -302,17 +306,24 @@ class DeviceServer:
         self._rearm()
 
     def _rearm(self) -> None:
+        """Have a timer fire at the core's next deadline, or before it.
+
+        A timer already armed for an earlier moment is kept: it fires, the
+        core finds nothing due yet, and the timer is armed again then. So a
+        deadline that moves later with every request (an idle lease renewed,
+        the oldest connection completed) costs no timer per request.
+        """
         loop = self._loop
         if loop is None:
             return
         deadline = self.core.next_deadline()
-        if deadline == self._timer_at:
+        armed = self._timer_at
+        if deadline is None or (armed is not None and armed <= deadline):
             return
         self._disarm()
-        if deadline is not None:
-            # A hair late rather than early: the core then finds the work due.
-            self._timer = loop.call_at(deadline + _TIMER_SLACK, self._on_timer)
-            self._timer_at = deadline
+        # A hair late rather than early: the core then finds the work due.
+        self._timer = loop.call_at(deadline + _TIMER_SLACK, self._on_timer)
+        self._timer_at = deadline
 
     def _disarm(self) -> None:
         if self._timer is not None:

@@ -387,6 +387,9 @@ class DeviceCore:
         self._deadline_stale = True
         self._shared_deadline: float | None = None  # tables and delivery
         self._shared_stale = True
+        # The pacing part alone (queued events move it; subscription expiry does not).
+        self._tables_deadline: float | None = None
+        self._pacing_stale = True
         self._service_deadlines: dict[int, float | None] = {}
         self._stale_services: set[int] = set()
         document = description_xml
@@ -587,13 +590,17 @@ class DeviceCore:
             self._deadline_stale = False
             self._shared_stale = True
             self._stale_services.update(self._clocks)
-        elif not self._shared_stale and not self._stale_services:
+        elif not (self._shared_stale or self._pacing_stale or self._stale_services):
             return self._deadline
         if self._shared_stale:
             self._shared_stale = False
+            self._pacing_stale = True
             deadlines = [table.next_deadline() for table in self._tables.values()]
-            deadlines.append(self._delivery.next_deadline())
-            self._shared_deadline = min((d for d in deadlines if d is not None), default=None)
+            self._tables_deadline = min((d for d in deadlines if d is not None), default=None)
+        if self._pacing_stale:
+            self._pacing_stale = False
+            parts = (self._delivery.next_deadline(), self._tables_deadline)
+            self._shared_deadline = min((d for d in parts if d is not None), default=None)
         for key in self._stale_services:
             lease, clock = self._clocks[key]
             due = lease.next_expiry() if lease is not None else None
@@ -734,12 +741,14 @@ class DeviceCore:
         events = hosted.handler.events()
         if not events:
             return []
-        self._shared_stale = True  # invalidates: next_deadline (pacing of the events queued)
         path = hosted.service.event_sub_url
         table = self._tables[path]
         sids: dict[str, None] = {}
         for event in events:
             sids.update(dict.fromkeys(table.queue_changes(event.changes)))
+        if not sids:
+            return []  # nobody subscribed: nothing to pace
+        self._pacing_stale = True  # invalidates: next_deadline (pacing of the events queued)
         effects: list[Effect] = []
         for sid in sids:
             effects.extend(self._delivery.wake(path, sid, now))

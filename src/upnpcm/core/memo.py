@@ -33,6 +33,12 @@ M5  Whole requests are remembered only when their answer came from the answer
     (method, target, Host, Content-Type, SOAPACTION, body) and the key holds
     the address and port it arrived on (rule H2 compares them), so equal
     bytes on the same address get the slow path's answer.
+M6  A request head (request line and header section, up to its blank line)
+    equal, byte for byte, to one the HTTP framing accepted before is read
+    from what that framing made of it (:class:`HeadMemo`): method, target,
+    header section and keep-alive verdict, with the body its Content-Length
+    announced. Only heads of requests with a Content-Length body (or none)
+    that needed nothing else (no chunked body, no ``100 Continue``) are kept.
 M3  A control point's :class:`DescriptionCache` keeps one loaded description
     (and its SCPDs) per LOCATION, valid only for the BOOTID.UPNP.ORG and
     CONFIGID.UPNP.ORG it was loaded under; a load with a failed SCPD is not kept.
@@ -50,11 +56,11 @@ from typing import Final, TypeVar
 from urllib.parse import urlsplit
 
 from upnpcm.core.description import DeviceDescription, ServiceDescription
-from upnpcm.core.http import HttpResponse
+from upnpcm.core.http import Headers, HttpResponse
 from upnpcm.core.soap import ActionRequest, parse_action_request
 from upnpcm.core.xml import _INVALID_XML_CHARS
 
-__all__ = ["DescriptionCache", "LoadedDevice", "Memo", "Template"]
+__all__ = ["DescriptionCache", "HeadMemo", "KnownHead", "LoadedDevice", "Memo", "Template"]
 
 _T = TypeVar("_T")
 _K = TypeVar("_K")
@@ -72,6 +78,8 @@ MAX_TEMPLATE_BYTES: Final = 256 * 1024
 MAX_REQUEST_KEY_BYTES: Final = 1024 * 1024
 #: Most request bytes the whole-request table holds as keys (M5).
 MAX_RAW_KEY_BYTES: Final = 1024 * 1024
+#: Most head bytes a head memo holds as keys (M6).
+MAX_HEAD_KEY_BYTES: Final = 512 * 1024
 
 #: Locations a control point's description cache holds, in all and per host (M4).
 MAX_DESCRIPTIONS: Final = 64
@@ -316,6 +324,47 @@ class Memo:
             verdict = judge()
             _put(self._hosts, key, verdict)
         return verdict
+
+
+@dataclass(frozen=True, slots=True)
+class KnownHead:
+    """What the HTTP framing made of a request head (M6)."""
+
+    method: str
+    path: str
+    query: str
+    headers: Headers
+    keep_alive: bool
+    #: The body length its Content-Length announced (0 without one).
+    body_length: int
+
+
+class HeadMemo:
+    """Request heads seen before, by their bytes (M6, M2); ``enabled=False`` keeps none.
+
+    One per server, shared by its connections: control points send the same
+    head again and again (the same action, the same Host, a Content-Length
+    that rarely changes).
+    """
+
+    def __init__(self, *, enabled: bool = True) -> None:
+        self.enabled = enabled
+        self._heads: dict[bytes, KnownHead] = {}
+        self._bytes = 0
+
+    def get(self, head: bytes) -> KnownHead | None:
+        """What ``head`` was read as before, or None."""
+        return self._heads.get(head)
+
+    def keep(self, head: bytes, known: KnownHead) -> None:
+        """Remember what the framing made of ``head``."""
+        if not self.enabled:
+            return
+        if self._bytes + len(head) > MAX_HEAD_KEY_BYTES or len(self._heads) >= MAX_ENTRIES:
+            self._heads.clear()  # M2: heads are the client's bytes
+            self._bytes = 0
+        self._heads[head] = known
+        self._bytes += len(head)
 
 
 def _put(table: dict[_K, _V], key: _K, value: _V) -> None:
