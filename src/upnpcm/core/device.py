@@ -579,8 +579,11 @@ class DeviceCore:
 
     def notify_done(self, path: str, sid: str, status: int | None, now: float) -> list[Effect]:
         """The outcome of a :class:`SendNotify`: the last status, None if none answered (E4)."""
-        self._deadline_stale = True  # invalidates: next_deadline (pacing, drops)
-        return self._delivery.done(path, sid, status, now)
+        effects = self._delivery.done(path, sid, status, now)
+        self._pacing_stale = True  # invalidates: next_deadline (pacing)
+        if effects and any(type(effect) is SubscriptionEnded for effect in effects):
+            self._shared_stale = True  # invalidates: next_deadline (a dropped subscription)
+        return effects
 
     # ------------------------------------------------------------------ timers
 
