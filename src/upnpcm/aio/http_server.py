@@ -131,6 +131,22 @@ class HttpLimits:
     #: How long a closing connection may take to hand over its last bytes.
     linger_timeout: float = 10.0
 
+    def __post_init__(self) -> None:
+        """Every size, count and timeout positive and finite; the per-peer cap within the global.
+
+        Raises:
+            ValueError: naming the field (the settings loader reports it as a ConfigError).
+        """
+        for name in self.__dataclass_fields__:
+            value = getattr(self, name)
+            if not 0 < value < float("inf"):  # also refuses NaN
+                raise ValueError(f"{name} must be a positive, finite number")
+        if self.max_connections_per_peer > self.max_connections:
+            raise ValueError(
+                f"max_connections_per_peer ({self.max_connections_per_peer}) must not exceed "
+                f"max_connections ({self.max_connections})"
+            )
+
 
 _NO_HEADERS: Final = Headers()
 _OVERLOADED: Final = HttpResponse(
