@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import tomllib
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Final
 
 from upnpcm.aio.http_server import HttpLimits
+from upnpcm.core.connection_manager import ConnectionManagerConfig
+from upnpcm.core.delivery import DeliveryPolicy
+from upnpcm.core.gena import policy_problem
 from upnpcm.core.protocol_info import ProtocolInfo, format_list, parse_list
 from upnpcm.errors import ConfigError, ProtocolInfoError
 
@@ -102,8 +105,8 @@ class HttpSettings:
     """The device's HTTP connection caps and timeouts (``[http]``; docs/security.md).
 
     ``None`` keeps the default of :class:`~upnpcm.aio.http_server.HttpLimits`.
-    Checked here, once: every value positive and finite, the per-peer cap not
-    above the global one.
+    Checked once, by :class:`HttpLimits` itself: every value positive and
+    finite, the per-peer cap not above the global one.
     """
 
     #: TCP connections the device keeps open at once; one more is answered 503 and closed
@@ -315,10 +318,10 @@ def settings_from_mapping(
                 )
             else:
                 raise ConfigError(f"unknown key {key!r} in {where}")
-    if "max_connections" in updates and updates["max_connections"] < 1:
-        raise ConfigError("[connection_manager].max_connections must be at least 1")
-    if "connection_idle_timeout" in updates and not updates["connection_idle_timeout"] >= 0:
-        raise ConfigError("[connection_manager].connection_idle_timeout must be 0 (never) or more")
+    cm_values: dict[str, Any] = {
+        k: updates[k] for k in ("max_connections", "connection_idle_timeout") if k in updates
+    }
+    _check("[connection_manager]", ConnectionManagerConfig, cm_values)
     if "action_timeout" in updates and not updates["action_timeout"] > 0:
         raise ConfigError("[network].action_timeout must be more than 0 seconds")
     if "port" in updates and not 0 <= updates["port"] < 65536:
@@ -341,18 +344,28 @@ def _gena(table: Mapping[str, Any]) -> GenaSettings:
     gena = GenaSettings(**values)
     if gena.callback_scope not in ("peer", "subnet"):
         raise ConfigError('[gena].callback_scope must be "peer" or "subnet"')
-    # What the file gives must agree with itself; the profile's defaults fill
-    # the rest, and the whole is checked again when the device is built.
-    ordered = [
-        v for v in (gena.min_timeout, gena.default_timeout, gena.max_timeout) if v is not None
-    ]
-    if any(v <= 0 for v in ordered) or ordered != sorted(ordered):
-        raise ConfigError("[gena] needs 0 < min_timeout <= default_timeout <= max_timeout")
-    if any(v is not None and v < 1 for v in (gena.max_subscriptions, gena.max_per_peer)):
-        raise ConfigError("[gena] subscription caps must be at least 1")
-    if gena.min_interval < 0:
-        raise ConfigError("[gena].min_interval must not be negative")
+    # What the file gives must agree with itself (the core's own check); the
+    # profile's defaults fill the rest, and the whole is checked again when the
+    # device is built.
+    problem = policy_problem(
+        min_timeout=gena.min_timeout,
+        default_timeout=gena.default_timeout,
+        max_timeout=gena.max_timeout,
+        max_subscriptions=gena.max_subscriptions,
+        max_per_peer=gena.max_per_peer,
+    )
+    if problem:
+        raise ConfigError(f"[gena] {problem}")
+    _check("[gena]", DeliveryPolicy, {"min_interval": gena.min_interval})
     return gena
+
+
+def _check(where: str, model: Callable[..., object], values: Mapping[str, Any]) -> None:
+    """Build ``model(**values)`` to run its own checks; its ValueError becomes a ConfigError."""
+    try:
+        model(**values)
+    except ValueError as exc:
+        raise ConfigError(f"{where}.{exc}") from None
 
 
 def _http(table: Mapping[str, Any]) -> HttpSettings:
@@ -362,19 +375,9 @@ def _http(table: Mapping[str, Any]) -> HttpSettings:
         if key not in known:
             raise ConfigError(f"unknown key {key!r} in [http]")
         kind: type | tuple[type, ...] = int if key.startswith("max_") else (int, float)
-        value = _expect(table, key, kind, "[http]")
-        if not value > 0 or value == float("inf"):
-            raise ConfigError(f"[http].{key} must be a positive, finite number")
-        values[key] = value
+        values[key] = _expect(table, key, kind, "[http]")
     http = HttpSettings(**values)
-    defaults = HttpLimits()
-    total = http.max_connections or defaults.max_connections
-    per_peer = http.max_connections_per_peer or min(defaults.max_connections_per_peer, total)
-    if per_peer > total:
-        raise ConfigError(
-            f"[http].max_connections_per_peer ({per_peer}) must not exceed "
-            f"max_connections ({total})"
-        )
+    _check("[http]", HttpLimits, http.overrides())
     return http
 
 

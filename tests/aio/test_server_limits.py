@@ -94,7 +94,7 @@ async def test_connection_cap_is_configurable(tmp_path):
     host = DeviceHost(
         DeviceSettings(host=("127.0.0.1",), port=0, ssdp=False),
         state_dir=tmp_path,
-        http_limits=HttpLimits(max_connections=2),
+        http_limits=HttpLimits(max_connections=2, max_connections_per_peer=2),
     )
     async with host:
         server = host.server
@@ -494,3 +494,18 @@ async def test_a_busy_kept_alive_connection_is_not_cut_by_old_deadlines(device):
             await reader.readexactly(length)
             answered += 1
         assert answered >= 12
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"max_connections": 0}, "max_connections must be a positive"),
+        ({"keepalive_timeout": float("nan")}, "keepalive_timeout must be a positive"),
+        ({"body_timeout": float("inf")}, "finite"),
+        ({"max_connections": 2}, r"max_connections_per_peer \(8\) must not exceed"),
+    ],
+)
+def test_http_limits_check_themselves(values, message):
+    # The one check of these values: the TOML loader reports the same text as a ConfigError.
+    with pytest.raises(ValueError, match=message):
+        HttpLimits(**values)

@@ -161,3 +161,18 @@ def test_chunked_body_limits_are_arguments():
         _chunked_end(b"5;" + b"e" * 10 + b"\r\n", max_extension=10)
     with pytest.raises(RemoteProtocolError):
         _chunked_end(b"6\r\n", max_body=5)
+
+
+def test_format_head_is_the_one_head_serialiser():
+    from upnpcm.core.http import format_head
+    from upnpcm.errors import LocalProtocolError
+
+    assert format_head("HTTP/1.1 200 OK", [("EXT", ""), ("SID", "uuid:x")]) == (
+        b"HTTP/1.1 200 OK\r\nEXT:\r\nSID: uuid:x\r\n"
+    )
+    assert format_head("NOTIFY * HTTP/1.1", [("NT", "é")], encoding="utf-8").endswith(
+        "NT: é\r\n".encode()
+    )
+    for bad in (("X", "a\r\nInjected: 1"), ("X\n", "a")):
+        with pytest.raises(LocalProtocolError, match="CR/LF"):
+            format_head("HTTP/1.1 200 OK", [bad])

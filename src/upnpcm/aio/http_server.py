@@ -80,6 +80,7 @@ from upnpcm.core.http import (
     HttpRequest,
     HttpResponse,
     decimal,
+    format_head,
     http_date,
     normalise_ip,
     plain_ip,
@@ -154,6 +155,22 @@ class HttpLimits:
     max_pipelined: int = 64
     #: How long a closing connection may take to hand over its last bytes.
     linger_timeout: float = 10.0
+
+    def __post_init__(self) -> None:
+        """Every size, count and timeout positive and finite; the per-peer cap within the global.
+
+        Raises:
+            ValueError: naming the field (the settings loader reports it as a ConfigError).
+        """
+        for name in self.__dataclass_fields__:
+            value = getattr(self, name)
+            if not 0 < value < float("inf"):  # also refuses NaN
+                raise ValueError(f"{name} must be a positive, finite number")
+        if self.max_connections_per_peer > self.max_connections:
+            raise ValueError(
+                f"max_connections_per_peer ({self.max_connections_per_peer}) must not exceed "
+                f"max_connections ({self.max_connections})"
+            )
 
 
 _NO_HEADERS: Final = Headers()
@@ -320,20 +337,19 @@ def _head_block(response: HttpResponse, server: str) -> tuple[bytes, bool]:
     key = (response.status, response.headers, server)
     cached = _head_cache.get(key)
     if cached is None:
-        lines = [f"HTTP/1.1 {response.status} {REASONS.get(response.status, 'Unknown')}"]
+        fields: list[tuple[str, str]] = []
         have_server = close = False
         for name, value in response.headers:
-            if "\r" in name or "\n" in name or "\r" in value or "\n" in value:
-                raise ValueError("CR/LF in a response header")
             lname = name.lower()
             if lname == "connection":
                 close = close or value.strip().lower() == "close"
                 continue
-            lines.append(f"{name}: {value}")
+            fields.append((name, value))
             have_server = have_server or lname == "server"
         if server and not have_server:
-            lines.append(f"Server: {server}")
-        cached = (("\r\n".join(lines) + "\r\n").encode("latin-1"), close)
+            fields.append(("Server", server))
+        status = f"HTTP/1.1 {response.status} {REASONS.get(response.status, 'Unknown')}"
+        cached = (format_head(status, fields), close)
         if len(_head_cache) >= 128:
             _head_cache.clear()
         _head_cache[key] = cached

@@ -102,6 +102,7 @@ __all__ = [
     "parse_callback_header",
     "parse_propertyset",
     "parse_timeout",
+    "policy_problem",
     "validate_callback",
 ]
 
@@ -246,6 +247,28 @@ def parse_propertyset(data: bytes, *, max_bytes: int = MAX_NOTIFY_BYTES) -> dict
     return values
 
 
+def policy_problem(
+    *,
+    min_timeout: int | None = None,
+    default_timeout: int | None = None,
+    max_timeout: int | None = None,
+    max_subscriptions: int | None = None,
+    max_per_peer: int | None = None,
+    max_callbacks: int | None = None,
+) -> str | None:
+    """What is wrong with these :class:`GenaPolicy` values (None: not given), or None.
+
+    The one check of them: the policy runs it whole, the settings loader on
+    what a file gives before a profile fills in the rest.
+    """
+    ordered = [v for v in (min_timeout, default_timeout, max_timeout) if v is not None]
+    if any(v <= 0 for v in ordered) or ordered != sorted(ordered):
+        return "needs 0 < min_timeout <= default_timeout <= max_timeout"
+    if any(v is not None and v < 1 for v in (max_subscriptions, max_per_peer, max_callbacks)):
+        return "subscription and callback caps must be at least 1"
+    return None
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GenaPolicy:
     """Limits and grants of a subscription table (rule B5).
@@ -269,10 +292,16 @@ class GenaPolicy:
     xml_declaration: bool = True
 
     def __post_init__(self) -> None:
-        if not 0 < self.min_timeout <= self.default_timeout <= self.max_timeout:
-            raise ValueError("need 0 < min_timeout <= default_timeout <= max_timeout")
-        if self.max_subscriptions < 1 or self.max_per_peer < 1 or self.max_callbacks < 1:
-            raise ValueError("subscription and callback caps must be at least 1")
+        problem = policy_problem(
+            min_timeout=self.min_timeout,
+            default_timeout=self.default_timeout,
+            max_timeout=self.max_timeout,
+            max_subscriptions=self.max_subscriptions,
+            max_per_peer=self.max_per_peer,
+            max_callbacks=self.max_callbacks,
+        )
+        if problem:
+            raise ValueError(problem)
 
     def grant(self, requested: int | None) -> int:
         """The TIMEOUT to grant for a request (G4)."""

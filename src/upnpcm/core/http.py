@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Final, overload
 
-from upnpcm.errors import RemoteProtocolError
+from upnpcm.errors import LocalProtocolError, RemoteProtocolError
 
 if TYPE_CHECKING:
     from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
@@ -31,6 +31,7 @@ __all__ = [
     "HttpRequest",
     "HttpResponse",
     "decimal",
+    "format_head",
     "format_host",
     "http_date",
     "is_xml_media_type",
@@ -410,6 +411,27 @@ def normalise_ip(text: str) -> str:
     """Canonical text of an IP address; IPv4-mapped IPv6 becomes IPv4."""
     address = plain_ip(text)
     return text if address is None else str(address)
+
+
+def format_head(
+    start_line: str, fields: Iterable[tuple[str, str]], *, encoding: str = "latin-1"
+) -> bytes:
+    """A start line and header fields, each line ending in CRLF (RFC 9112 §2.1, §5.1).
+
+    The one serialiser of HTTP heads (requests, responses, SSDP's HTTPU); the
+    caller adds the empty line (and the framing fields) it needs. An empty
+    value is written ``Name:``. SSDP heads are UTF-8, HTTP heads latin-1.
+
+    Raises:
+        LocalProtocolError: CR or LF in a name or value (they would split the head).
+    """
+    lines = [start_line]
+    for name, value in fields:
+        if "\r" in name or "\n" in name or "\r" in value or "\n" in value:
+            raise LocalProtocolError(f"CR/LF in the header field {name!r}")
+        lines.append(f"{name}: {value}" if value else f"{name}:")
+    lines.append("")
+    return "\r\n".join(lines).encode(encoding)
 
 
 def format_host(ip: str, port: int) -> str:

@@ -67,7 +67,7 @@ from typing import TYPE_CHECKING, Final, Literal
 from urllib.parse import urlsplit
 
 from upnpcm.core.description import Device
-from upnpcm.core.http import Headers, decimal, format_host, plain_ip
+from upnpcm.core.http import Headers, decimal, format_head, format_host, plain_ip
 from upnpcm.errors import RemoteProtocolError
 
 if TYPE_CHECKING:
@@ -165,12 +165,7 @@ def parse_datagram(data: bytes) -> SsdpMessage:
 
 
 def _serialize(start: str, headers: Iterable[tuple[str, str]]) -> bytes:
-    lines = [start]
-    for name, value in headers:
-        if "\r" in value or "\n" in value or "\r" in name or "\n" in name:
-            raise ValueError("CR/LF in an SSDP header")
-        lines.append(f"{name}: {value}" if value else f"{name}:")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8")
+    return format_head(start, headers, encoding="utf-8") + b"\r\n"
 
 
 def build_msearch(
