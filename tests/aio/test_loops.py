@@ -73,6 +73,30 @@ def test_the_cli_option_chooses(monkeypatch: pytest.MonkeyPatch, loop: str) -> N
     assert result.output.strip() == loop
 
 
+@click.command()
+@click.option("--listens", is_flag=True)
+@command
+def _probe_listening(settings: object, listens: bool) -> None:
+    async def main() -> None:
+        click.echo(await _loop_module())
+
+    cli_run(main(), listens=listens)
+
+
+@pytest.mark.parametrize(("listens", "expected"), [(False, "asyncio"), (True, "uvloop")])
+def test_auto_in_the_cli_is_uvloop_only_for_commands_that_listen(
+    monkeypatch: pytest.MonkeyPatch, listens: bool, expected: str
+) -> None:
+    """A one-shot command (call) would pay uvloop's import for nothing (bench/cli_call.py)."""
+    pytest.importorskip("uvloop")
+    monkeypatch.delenv(LOOP_ENV, raising=False)
+    result = CliRunner().invoke(_probe_listening, ["--text", *(["--listens"] if listens else [])])
+    assert result.output.strip() == expected
+    monkeypatch.setenv(LOOP_ENV, "uvloop")  # asked for: every command then
+    result = CliRunner().invoke(_probe_listening, ["--text"])
+    assert result.output.strip() == "uvloop"
+
+
 def test_the_cli_refuses_a_missing_uvloop(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "uvloop", None)
     result = CliRunner().invoke(_probe, ["--loop", "uvloop", "--text"])

@@ -8,7 +8,9 @@ asyncio API alone and runs on either loop; the test suite runs on both.
 
 The choice, first that applies: the ``loop`` argument (the CLI's ``--loop``),
 the ``UPNPCM_LOOP`` environment variable, else ``auto``. ``auto`` is uvloop
-when it can be imported and asyncio's loop otherwise; ``uvloop`` when it is
+when it can be imported and asyncio's loop otherwise, unless the caller says
+``auto`` means asyncio's (``auto="asyncio"``: the CLI's one-shot commands, for
+which importing uvloop costs more than it saves); ``uvloop`` when it is
 missing is an error (:class:`~upnpcm.errors.ConfigError`).
 """
 
@@ -40,8 +42,10 @@ def _uvloop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     return uvloop.new_event_loop
 
 
-def resolve_loop(requested: str | None = None) -> str:
+def resolve_loop(requested: str | None = None, *, auto: str = "uvloop") -> str:
     """``uvloop`` or ``asyncio``: what ``requested`` (else ``$UPNPCM_LOOP``, else auto) means.
+
+    ``auto`` is the loop ``auto`` stands for (uvloop only where it is installed).
 
     Raises:
         ConfigError: an unknown name, or ``uvloop`` asked for where it is not installed.
@@ -49,6 +53,8 @@ def resolve_loop(requested: str | None = None) -> str:
     name = (requested or os.environ.get(LOOP_ENV) or "auto").strip().lower()
     if name not in LOOPS:
         raise ConfigError(f"unknown event loop {name!r} (choose one of {', '.join(LOOPS)})")
+    if name == "auto" and auto == "asyncio":
+        return auto
     if name == "asyncio":
         return name
     if _uvloop_factory() is None:
@@ -65,23 +71,25 @@ def _asyncio_loop() -> asyncio.AbstractEventLoop:
     return asyncio.SelectorEventLoop()
 
 
-def loop_factory(requested: str | None = None) -> Callable[[], asyncio.AbstractEventLoop]:
+def loop_factory(
+    requested: str | None = None, *, auto: str = "uvloop"
+) -> Callable[[], asyncio.AbstractEventLoop]:
     """A function that makes a new loop of the chosen kind (see :func:`resolve_loop`)."""
-    if resolve_loop(requested) == "uvloop":
+    if resolve_loop(requested, auto=auto) == "uvloop":
         factory = _uvloop_factory()
         assert factory is not None  # resolve_loop checked it
         return factory
     return _asyncio_loop
 
 
-def run(coro: Coroutine[Any, Any, T], *, loop: str | None = None) -> T:
+def run(coro: Coroutine[Any, Any, T], *, loop: str | None = None, auto: str = "uvloop") -> T:
     """``asyncio.run(coro)`` on the chosen loop (see :func:`resolve_loop`).
 
     Raises:
         ConfigError: the loop asked for cannot be had (``coro`` is closed unrun).
     """
     try:
-        factory = loop_factory(loop)
+        factory = loop_factory(loop, auto=auto)
     except ConfigError:
         coro.close()
         raise
