@@ -34,7 +34,7 @@ async def run_forever(settings: DeviceSettings, *, state_dir: Path | str | None 
         _remove_handlers(loop)
         what = "address in use" if exc.errno == errno.EADDRINUSE else exc.strerror or str(exc)
         print(
-            f"upnpcm: cannot listen on port {host.server._requested_port}: {what}", file=sys.stderr
+            f"upnpcm: cannot listen on port {host.server.requested_port}: {what}", file=sys.stderr
         )
         return 3
     except ValueError as exc:  # e.g. --interface names no local interface or address

@@ -72,6 +72,8 @@ class DeviceSpec:
     gena_headers: tuple[tuple[str, str], ...] = ()
     #: Whether SSDP messages carry CONFIGID.UPNP.ORG.
     ssdp_config_id: bool = True
+    #: Seconds after which an unanswered initial NOTIFY is sent once more (rule T4; None: never).
+    initial_event_retry: float | None = None
 
     @property
     def config_id(self) -> int:
