@@ -134,6 +134,8 @@ class DeviceHost:
         self.boot_id = self.store.next_boot_id()
         self.online = True
         _LOG.info("serving %s on port %d", self.spec.profile, self.server.port)
+        if self.spec.on_up is not None:
+            self.spec.on_up(self)
         if self.settings.ssdp:
             try:
                 await self._start_ssdp()
@@ -147,6 +149,8 @@ class DeviceHost:
     async def _go_down(self, *, byebye: bool) -> None:
         """Stop SSDP (with or without byebye) and HTTP; the services keep their state."""
         self.online = False
+        if self.server.requested_port == 0 and self.server.addresses:
+            self.server.requested_port = self.server.port  # it comes back where it was
         if self.ssdp is not None:
             if byebye:
                 await self.ssdp.stop()

@@ -354,8 +354,11 @@ class Instance:
         """The value of ``name`` (on ``channel``), or ``default`` when it has none."""
         return self._values.get((name, channel), default)
 
-    def set(self, name: str, value: object, *, channel: str = "") -> None:
+    def set(self, name: str, value: object, *, channel: str = "", force: bool = False) -> None:
         """Set ``name`` (on ``channel``); a change goes out with the next LastChange (Q2).
+
+        ``force`` sends the value with the next LastChange even when it did not
+        change (a vendor that repeats related values in every event).
 
         Raises:
             KeyError: no such state variable in the SCPD.
@@ -370,7 +373,7 @@ class Instance:
         last_change = service._last_change
         assert last_change is not None
         qualified = service.last_change_names.get(name, name) if service.last_change_names else name
-        if last_change.set(self.id, qualified, text, channel=channel):
+        if last_change.set(self.id, qualified, text, channel=channel, force=force):
             self._service._state_changed(None, text)
 
     def update(self, values: Mapping[str, object] | None = None, /, **more: object) -> None:

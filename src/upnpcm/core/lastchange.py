@@ -218,8 +218,10 @@ class LastChange:
         """The current wire value of a variable of ``instance``, or None."""
         return self._state.get(instance, {}).get((name, channel))
 
-    def set(self, instance: int, name: str, value: str, *, channel: str = "") -> bool:
-        """Record a value; True if it changed (then it is pending, Q2).
+    def set(
+        self, instance: int, name: str, value: str, *, channel: str = "", force: bool = False
+    ) -> bool:
+        """Record a value; True if it changed, or ``force`` is set (then it is pending, Q2).
 
         Raises:
             KeyError: no such instance.
@@ -228,7 +230,7 @@ class LastChange:
         slots = self._state[instance]
         slot = (name, channel)
         known = slots.get(slot)
-        if known == value:
+        if known == value and not force:
             return False
         if known is None:
             check_name(name)  # a new name; a known one was checked when it came
