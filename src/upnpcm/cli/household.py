@@ -64,7 +64,7 @@ def _player_line(player: dict[str, Any]) -> str:
 )
 @click.pass_context
 def household(ctx: click.Context, state_dir: str | None) -> None:
-    """Inject faults into a running Sonos household, or use its speakers.
+    """Inject faults into a Sonos household.
 
     Talks to the control endpoint that `upnpcm serve --profile sonos [--players N]`
     opens on 127.0.0.1 (its address and token are in the state directory).

@@ -16,15 +16,52 @@ import random
 from typing import Final
 
 from upnpcm.errors import ConfigError
-from upnpcm.profiles.base import DeviceSpec, Profile, check_device_texts
-from upnpcm.settings import DeviceSettings
+from upnpcm.profiles.base import (
+    DeviceSpec,
+    Profile,
+    check_device_texts,
+    option_list,
+    option_text,
+)
+from upnpcm.settings import DeviceSettings, check_text
 from upnpcm.sonos.identity import SONOS_OUIS, household_id
 from upnpcm.sonos.model import HouseholdModel
-from upnpcm.sonos.options import make_player
-from upnpcm.sonos.player import SONOS_GENA, sonos_sid
+from upnpcm.sonos.options import ZoneOptions, make_player
+from upnpcm.sonos.player import SONOS_GENA, SONOS_MS_SOURCE, sonos_sid
 from upnpcm.state import StateStore
 
-__all__ = ["PROFILE", "SONOS_GENA", "SONOS_OUIS", "build", "sonos_sid"]
+__all__ = ["PROFILE", "SONOS_GENA", "SONOS_OUIS", "build", "sonos_sid", "zone_options"]
+
+
+def zone_options(settings: DeviceSettings) -> ZoneOptions:
+    """``[profile_options]`` of the sonos profile, checked.
+
+    Raises:
+        ConfigError: a value of the wrong type, or text XML and SSDP cannot carry.
+    """
+    options = settings.profile_options
+    rooms = options.get("rooms")
+    if rooms is not None and (
+        not isinstance(rooms, list) or not all(isinstance(r, str) and r for r in rooms)
+    ):
+        raise ConfigError("[profile_options].rooms must be a list of room names")
+    faults = options.get("connection_info_faults", True)
+    if not isinstance(faults, bool):
+        raise ConfigError("[profile_options].connection_info_faults must be true or false")
+    sink = option_list(options, "sink", "") if "sink" in options else None
+    return ZoneOptions(
+        household=option_text(options, "household", "") or None,
+        room_name=option_text(options, "room_name", "") or None,
+        rooms=None
+        if rooms is None
+        else tuple(check_text(r, "[profile_options].rooms") for r in rooms),
+        sink=sink,
+        source=option_list(options, "source", SONOS_MS_SOURCE),
+        software_version=option_text(options, "software_version", "86.7-77050"),
+        display_version=option_text(options, "display_version", "16.6"),
+        model_number=option_text(options, "model_number", "S9"),
+        connection_info_faults=faults,
+    )
 
 
 def build(settings: DeviceSettings, store: StateStore) -> DeviceSpec:
@@ -34,13 +71,9 @@ def build(settings: DeviceSettings, store: StateStore) -> DeviceSpec:
         ConfigError: a UDN not shaped like a zone player's, or a bad ``[profile_options]`` value.
     """
     check_device_texts(settings)
-    options = dict(settings.profile_options)
+    options = zone_options(settings)
     rng = random.Random()
-    household = options.get("household") or store.identity(
-        "household.sonos", lambda: household_id(rng)
-    )
-    if not isinstance(household, str):
-        raise ConfigError("[profile_options].household must be a string")
+    household = options.household or store.identity("household.sonos", lambda: household_id(rng))
     model = HouseholdModel(household=household, rng=rng)
     address = settings.host[0] if len(settings.host) == 1 else ""
     player = make_player(model, settings, store, options, index=0, address=address, rng=rng)
@@ -54,7 +87,8 @@ PROFILE: Final = Profile(
     options={
         "household": "The Sonos household ID, Sonos_... (default: generated once and kept "
         "in the state directory).",
-        "room_name": 'The (first) player\'s room name (default: [device].friendly_name, else "Living Room").',
+        "room_name": "The (first) player's room name (default: [device].friendly_name, "
+        'else "Living Room").',
         "rooms": "The room names of the players of a household, a list (default: Living Room, "
         "Kitchen, Bedroom, ...).",
         "sink": "The MediaRenderer's Sink list, a string or a list of strings (default: "

@@ -34,11 +34,12 @@ from pathlib import Path
 from typing import Any, Final
 
 from upnpcm.host import DeviceHost
+from upnpcm.profiles.sonos import zone_options
 from upnpcm.service import Service
 from upnpcm.settings import DeviceSettings
 from upnpcm.sonos.identity import household_id
 from upnpcm.sonos.model import HouseholdModel
-from upnpcm.sonos.options import make_player
+from upnpcm.sonos.options import ZoneOptions, make_player
 from upnpcm.sonos.player import ZonePlayer
 from upnpcm.state import StateStore
 
@@ -273,11 +274,11 @@ class Household:
         self._count = count
         self._rooms = list(rooms) if rooms is not None else None
         root = StateStore(state_dir).directory
-        options = dict(self._base.profile_options)
-        household = options.get("household") or StateStore(root).identity(
+        options = zone_options(self._base)
+        household = options.household or StateStore(root).identity(
             "household.sonos", lambda: household_id(self._rng)
         )
-        self.model = HouseholdModel(household=str(household), rng=self._rng)
+        self.model = HouseholdModel(household=household, rng=self._rng)
         self.players: list[HouseholdPlayer] = []
         for index in range(count):
             directory = root if index == 0 else root / f"player-{index + 1}"
@@ -286,7 +287,7 @@ class Household:
         self.started = False
 
     def _make(
-        self, index: int, address: str, directory: Path, options: dict[str, Any]
+        self, index: int, address: str, directory: Path, options: ZoneOptions
     ) -> HouseholdPlayer:
         store = StateStore(directory)
         settings = replace(self._base, host=(address,) if address else ())

@@ -1,13 +1,16 @@
-"""How the players of a household are made from settings and ``[profile_options]``.
+"""How the players of a household are made: their options and their identities.
 
 Shared by the ``sonos`` profile (one player under a plain
-:class:`~upnpcm.host.DeviceHost`) and :class:`~upnpcm.sonos.household.Household`.
+:class:`~upnpcm.host.DeviceHost`) and :class:`~upnpcm.sonos.household.Household`;
+``[profile_options]`` are read into a :class:`ZoneOptions` by
+:func:`upnpcm.profiles.sonos.zone_options`.
 """
 
 from __future__ import annotations
 
 import random
 import time
+from dataclasses import dataclass
 from typing import Any, Final
 
 from upnpcm.errors import ConfigError
@@ -17,7 +20,7 @@ from upnpcm.sonos.model import HouseholdModel
 from upnpcm.sonos.player import SONOS_MS_SOURCE, ZonePlayer
 from upnpcm.state import StateStore
 
-__all__ = ["DEFAULT_ROOMS", "make_player"]
+__all__ = ["DEFAULT_ROOMS", "ZoneOptions", "make_player"]
 
 #: Room names of players 1, 2, … unless given.
 DEFAULT_ROOMS: Final = (
@@ -32,33 +35,34 @@ DEFAULT_ROOMS: Final = (
 )
 
 
-def _room(index: int) -> str:
-    return DEFAULT_ROOMS[index] if index < len(DEFAULT_ROOMS) else f"Room {index + 1}"
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ZoneOptions:
+    """What ``[profile_options]`` says of a household's players (docs/configuration.md)."""
 
+    household: str | None = None
+    room_name: str | None = None
+    rooms: tuple[str, ...] | None = None
+    sink: str | None = None
+    source: str = SONOS_MS_SOURCE
+    software_version: str = "86.7-77050"
+    display_version: str = "16.6"
+    model_number: str = "S9"
+    connection_info_faults: bool = True
 
-def _option(options: dict[str, Any], key: str, default: str) -> str:
-    value = options.get(key, default)
-    if not isinstance(value, str) or not value:
-        raise ConfigError(f"[profile_options].{key} must be a non-empty string")
-    return value
-
-
-def _list_option(options: dict[str, Any], key: str) -> str | None:
-    value = options.get(key)
-    if value is None:
-        return None
-    if isinstance(value, list) and all(isinstance(item, str) for item in value):
-        return ",".join(value)
-    if not isinstance(value, str):
-        raise ConfigError(f"[profile_options].{key} must be a string or a list of strings")
-    return value
+    def room(self, index: int, settings: DeviceSettings) -> str:
+        """The room name of player ``index`` (0-based)."""
+        if self.rooms is not None and index < len(self.rooms):
+            return self.rooms[index]
+        if index == 0 and (self.room_name or settings.friendly_name):
+            return check_text(self.room_name or settings.friendly_name or "", "room_name")
+        return DEFAULT_ROOMS[index] if index < len(DEFAULT_ROOMS) else f"Room {index + 1}"
 
 
 def make_player(
     model: HouseholdModel,
     settings: DeviceSettings,
     store: StateStore,
-    options: dict[str, Any],
+    options: ZoneOptions,
     *,
     index: int,
     address: str,
@@ -69,41 +73,26 @@ def make_player(
     """Player ``index`` (0-based) of ``model``: its UDN kept in ``store``, names from ``options``.
 
     Raises:
-        ConfigError: a UDN not shaped like a zone player's, or a bad ``[profile_options]`` value.
+        ConfigError: a UDN not shaped like a zone player's.
     """
     udn = settings.udn if index == 0 and settings.udn else None
     udn = udn or store.identity("udn.sonos", lambda: rincon_udn(rng))
     if not is_rincon_udn(udn):
         raise ConfigError(f"a Sonos UDN is uuid:RINCON_<12 hex>01400, not {udn!r}")
-    rooms = options.get("rooms")
-    if rooms is not None and (
-        not isinstance(rooms, list) or not all(isinstance(r, str) and r for r in rooms)
-    ):
-        raise ConfigError("[profile_options].rooms must be a list of room names")
-    if room is None:
-        if rooms is not None and index < len(rooms):
-            room = rooms[index]
-        elif index == 0:
-            room = _option(options, "room_name", settings.friendly_name or _room(0))
-        else:
-            room = _room(index)
     identity = PlayerIdentity(
         udn=udn,
-        room=check_text(room, "[profile_options].room_name"),
-        software_version=_option(options, "software_version", "86.7-77050"),
-        display_version=_option(options, "display_version", "16.6"),
-        model_number=_option(options, "model_number", "S9"),
+        room=check_text(room or options.room(index, settings), "room name"),
+        software_version=options.software_version,
+        display_version=options.display_version,
+        model_number=options.model_number,
     )
-    faults = options.get("connection_info_faults", True)
-    if not isinstance(faults, bool):
-        raise ConfigError("[profile_options].connection_info_faults must be true or false")
     return ZonePlayer(
         model,
         identity,
         address=address,
         port=settings.port or 1400,
         clock=clock,
-        sink=_list_option(options, "sink"),
-        source=_list_option(options, "source") or SONOS_MS_SOURCE,
-        connection_info_faults=faults,
+        sink=options.sink,
+        source=options.source,
+        connection_info_faults=options.connection_info_faults,
     )
