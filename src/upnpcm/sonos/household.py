@@ -46,7 +46,7 @@ from upnpcm.state import StateStore
 __all__ = ["Household", "HouseholdPlayer", "player_addresses"]
 
 #: On loopback every client of a household is the same peer (127.0.0.1): it may hold as
-#: many subscriptions per service as the service allows.
+#: many subscriptions per service, and HTTP connections, as the player allows.
 _LOOPBACK_PER_PEER: Final = 32
 
 
@@ -264,10 +264,12 @@ class Household:
         count = max(len(addresses), 1)
         if rooms is not None and len(rooms) < count:
             raise ValueError(f"{count} players need {count} room names, not {len(rooms)}")
-        gena = base.gena
+        gena, http = base.gena, base.http
         if gena.max_per_peer is None:
             gena = replace(gena, max_per_peer=_LOOPBACK_PER_PEER)
-        self._base = replace(base, profile="sonos", port=port, ssdp=ssdp, gena=gena)
+        if http.max_connections_per_peer is None:  # zp fetches all 16 SCPDs at once
+            http = replace(http, max_connections_per_peer=http.max_connections or 64)
+        self._base = replace(base, profile="sonos", port=port, ssdp=ssdp, gena=gena, http=http)
         self._rng = random.Random(seed)
         self._clock = clock
         self._addresses = list(addresses)
