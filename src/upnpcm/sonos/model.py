@@ -215,6 +215,7 @@ class HouseholdModel:
         if not self.alarms.owner:
             self.alarms.owner = player.uid
         self.topology_changed()
+        self.alarms_changed()
 
     def topology_changed(self) -> None:
         """O10: every player's services that report the topology follow it."""
