@@ -189,7 +189,7 @@ class SsdpServer:
     A device on loopback alone (a virtual household on 127.0.0.x) also listens
     on every other IPv4 interface, where control points such as
     ``soco.discover()`` search, and answers searches that come from this
-    host's own addresses: its replies never leave the machine (rule S8).
+    host's own addresses: its replies never leave the machine (rule S10).
     """
 
     def __init__(
@@ -213,7 +213,7 @@ class SsdpServer:
         self.advertiser = Advertiser(
             ads, config, {i.ip: self.location(i) for i in self._interfaces}, rng=self._rng
         )
-        #: Rule S8: only a device on loopback alone hears (and answers) this host's other addresses.
+        #: Rule S10: only a device on loopback alone hears (and answers) this host's other addresses.
         self._loopback_only = bool(self._interfaces) and all(
             ipaddress.ip_address(i.ip).is_loopback for i in self._interfaces
         )
@@ -326,7 +326,7 @@ class SsdpServer:
             return
         networks: list[Network] = [interface.network]
         if self._loopback_only and source[0] in self._own_addresses:
-            networks.append(ipaddress.ip_network(source[0]))  # S8
+            networks.append(ipaddress.ip_network(source[0]))  # S10
         replies = self.responder.handle_datagram(
             data,
             source,
@@ -347,7 +347,7 @@ class SsdpServer:
             if address.version == interface.network.version and address in interface.network:
                 return interface
         if self._loopback_only and str(address) in self._own_addresses:
-            return self._interfaces[0]  # S8: a search from this host, answered over loopback
+            return self._interfaces[0]  # S10: a search from this host, answered over loopback
         return None
 
     def _send(self, outgoing: list[Outgoing]) -> None:

@@ -1,7 +1,7 @@
 """A zone player's service definitions: the captured data and the SCPDs made from it.
 
-``upnpcm/data/sonos/services-S9-2.json`` holds every service of a Sonos
-Playbar (S9) on S2 firmware 86.7 as its own SCPDs describe them: actions,
+The JSON file in ``upnpcm/data/sonos/`` holds every service of a Sonos
+Playbar on S2 firmware 86.7 as its own SCPDs describe them: actions,
 arguments, state variables with types, allowed values and sendEvents, and
 the control, event and SCPD URLs. :func:`scpd_xml` renders one SCPD in the
 element order and whitespace of the captured ``ConnectionManager1.xml``
