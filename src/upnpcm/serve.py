@@ -6,6 +6,7 @@ import asyncio
 import errno
 import signal
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,28 +35,39 @@ async def run_forever(
     if players is not None:
         raise ConfigError("--players runs a household of zone players: use it with --profile sonos")
     host = DeviceHost(settings, state_dir=state_dir)
-    stop = asyncio.Event()
+    return await _until_stopped(
+        host.start, host.stop, port=host.server.requested_port, serving=lambda: _serving(host)
+    )
+
+
+async def _until_stopped(
+    start: Callable[[], Awaitable[None]],
+    stop: Callable[[], Awaitable[None]],
+    *,
+    port: int,
+    serving: Callable[[], str],
+) -> int:
+    """``start`` (it cleans up after itself when it fails), serve until a signal, ``stop``."""
+    stopped = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, stopped.set)
     try:
-        await host.start()
+        await start()
     except OSError as exc:
         _remove_handlers(loop)
         what = "address in use" if exc.errno == errno.EADDRINUSE else exc.strerror or str(exc)
-        print(
-            f"upnpcm: cannot listen on port {host.server.requested_port}: {what}", file=sys.stderr
-        )
+        print(f"upnpcm: cannot listen on port {port}: {what}", file=sys.stderr)
         return 3
     except ValueError as exc:  # e.g. --interface names no local interface or address
         _remove_handlers(loop)
         print(f"upnpcm: {exc}", file=sys.stderr)
         return 2
-    print(_serving(host), file=sys.stderr, flush=True)
+    print(serving(), file=sys.stderr, flush=True)
     try:
-        await stop.wait()
+        await stopped.wait()
     finally:
-        await host.stop()
+        await stop()
         _remove_handlers(loop)
     print("upnpcm: stopped", file=sys.stderr, flush=True)
     return 0
@@ -91,36 +103,25 @@ async def _run_household(
         addresses=addresses, port=port, ssdp=settings.ssdp, state_dir=directory, settings=settings
     )
     control = ControlServer(household, directory)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        await household.start()
-        await control.start()
-    except OSError as exc:
-        _remove_handlers(loop)
-        await household.stop()
-        what = "address in use" if exc.errno == errno.EADDRINUSE else exc.strerror or str(exc)
-        print(f"upnpcm: cannot listen on port {port}: {what}", file=sys.stderr)
-        return 3
-    except ValueError as exc:  # e.g. --interface names no local interface or address
-        _remove_handlers(loop)
-        await household.stop()
-        print(f"upnpcm: {exc}", file=sys.stderr)
-        return 2
-    print(_household_serving(household, control, directory), file=sys.stderr, flush=True)
-    try:
-        await stop.wait()
-    finally:
+
+    async def start() -> None:
+        await household.start()  # it stops what it started when it fails
+        try:
+            await control.start()
+        except BaseException:
+            await household.stop()
+            raise
+
+    async def stop() -> None:
         await control.stop()
         await household.stop()
-        _remove_handlers(loop)
-    print("upnpcm: stopped", file=sys.stderr, flush=True)
-    return 0
+
+    return await _until_stopped(
+        start, stop, port=port, serving=lambda: _household_serving(household, directory)
+    )
 
 
-def _household_serving(household: Any, control: Any, directory: Path) -> str:
+def _household_serving(household: Any, directory: Path) -> str:
     """Each player's room and URL, where SSDP runs, and how to reach the control endpoint."""
     players = household.players
     count = "1 player" if len(players) == 1 else f"{len(players)} players"

@@ -31,7 +31,7 @@ import contextlib
 import threading
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, overload
 
 import pytest
 
@@ -93,6 +93,26 @@ class LoopThread:
             self.loop.close()
 
 
+class _Forward(Generic[T]):
+    """A read-only attribute of the wrapped player, as it is now."""
+
+    def __init__(self, doc: str) -> None:
+        self.__doc__ = doc
+        self.name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, wrapper: None, owner: type) -> _Forward[T]: ...
+    @overload
+    def __get__(self, wrapper: SyncPlayer, owner: type) -> T: ...
+    def __get__(self, wrapper: SyncPlayer | None, owner: type) -> _Forward[T] | T:
+        if wrapper is None:
+            return self
+        return cast(T, getattr(wrapper.player, self.name))
+
+
 class SyncPlayer:
     """A player of a :class:`SyncHousehold`: where it is, and its faults, as blocking calls."""
 
@@ -104,40 +124,13 @@ class SyncPlayer:
     def __repr__(self) -> str:
         return f"<SyncPlayer {self.room!r} {self.address}:{self.port}>"
 
-    @property
-    def room(self) -> str:
-        """Its room name."""
-        return self.player.room
-
-    @property
-    def uid(self) -> str:
-        """``RINCON_…01400``."""
-        return self.player.uid
-
-    @property
-    def udn(self) -> str:
-        """``uuid:RINCON_…01400``."""
-        return self.player.udn
-
-    @property
-    def address(self) -> str:
-        """Its IP address."""
-        return self.player.address
-
-    @property
-    def port(self) -> int:
-        """Its HTTP port."""
-        return self.player.port
-
-    @property
-    def location(self) -> str:
-        """Its description's URL."""
-        return self.player.location
-
-    @property
-    def boot_id(self) -> int:
-        """BOOTID.UPNP.ORG, the ZoneGroupState's BootSeq."""
-        return self.player.boot_id
+    room = _Forward[str]("Its room name.")
+    uid = _Forward[str]("``RINCON_…01400``.")
+    udn = _Forward[str]("``uuid:RINCON_…01400``.")
+    address = _Forward[str]("Its IP address.")
+    port = _Forward[int]("Its HTTP port.")
+    location = _Forward[str]("Its description's URL.")
+    boot_id = _Forward[int]("BOOTID.UPNP.ORG, the ZoneGroupState's BootSeq.")
 
     @property
     def volume(self) -> int:

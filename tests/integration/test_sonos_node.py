@@ -9,17 +9,16 @@ The driver (tests/peers/npm/nst.js) prints NDJSON and takes commands on stdin.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import queue
 import socket
 import subprocess
-import threading
-import time
 
 import pytest
 
 from tests.helpers.npm import NPM_DIR, NST_SCRIPT, require_npm_peer
+from tests.helpers.processes import Lines
 
 pytestmark = pytest.mark.peer
 
@@ -31,7 +30,7 @@ def free_port() -> int:
 
 
 class Driver:
-    """nst.js as a subprocess: its NDJSON lines, read with a deadline."""
+    """nst.js as a subprocess: its NDJSON lines, read with a deadline; commands on its stdin."""
 
     def __init__(self, node: str, ip: str, port: int) -> None:
         env = {
@@ -39,62 +38,27 @@ class Driver:
             "SONOS_LISTENER_HOST": "127.0.0.1",  # never a LAN address (network rules)
             "SONOS_LISTENER_PORT": str(free_port()),
         }
-        self.proc = subprocess.Popen(
-            [node, str(NST_SCRIPT), ip, str(port)],
-            cwd=NPM_DIR,
-            env=env,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        self.lines = Lines([node, str(NST_SCRIPT), ip, str(port)], stdin=True, cwd=NPM_DIR, env=env)
         self.seen: list[dict] = []
-        self._lines: queue.Queue[str | None] = queue.Queue()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self._lines.put(line)
-        self._lines.put(None)
 
     def until(self, predicate, timeout: float = 10.0) -> dict:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                line = self._lines.get(timeout=max(0.0, deadline - time.monotonic()))
-            except queue.Empty:
-                break
-            if line is None:
-                break
+        def parsed(line: str) -> bool:
             message = json.loads(line)
             self.seen.append(message)
             assert "error" not in message, message
-            if predicate(message):
-                return message
-        stderr = (
-            self.proc.stderr.read() if self.proc.poll() is not None and self.proc.stderr else ""
-        )
-        pytest.fail(f"node-sonos-ts did not say it in {timeout} s; said {self.seen} {stderr}")
+            return bool(predicate(message))
+
+        return json.loads(self.lines.until(parsed, timeout))
 
     def send(self, command: str) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(command + "\n")
-        self.proc.stdin.flush()
+        self.lines.send(command)
 
     def close(self) -> None:
-        if self.proc.poll() is None:
+        if self.lines.proc.poll() is None:
             self.send("quit")
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._reader.join(timeout=5)
-        for pipe in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
-            if pipe is not None:
-                pipe.close()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.lines.proc.wait(timeout=10)
+        self.lines.interrupt()
 
 
 @pytest.fixture

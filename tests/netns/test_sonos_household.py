@@ -9,85 +9,23 @@ module; each test leaves the players as it found them.
 from __future__ import annotations
 
 import json
-import os
-import queue
 import re
-import signal
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.helpers.npm import ZP, require_npm_peer
+from tests.helpers.processes import Lines
 
 pytestmark = pytest.mark.peer
 
 PLAYERS = {"127.0.0.2": "Living Room", "127.0.0.3": "Kitchen", "127.0.0.4": "Bedroom"}
 VOLUME = re.compile(r'<Volume channel="Master" val="(\d+)"/>')
-
-
-class Lines:
-    """A process whose output lines (stdout or stderr) are read by a thread, with deadlines."""
-
-    def __init__(self, args: list[str], *, stream: str = "stdout", **kwargs: Any) -> None:
-        self.proc = subprocess.Popen(
-            args,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE if stream == "stderr" else subprocess.DEVNULL,
-            text=True,
-            start_new_session=True,
-            **kwargs,
-        )
-        self.lines: list[str] = []
-        self._queue: queue.Queue[str | None] = queue.Queue()
-        pipe = self.proc.stderr if stream == "stderr" else self.proc.stdout
-        self._other = self.proc.stdout if stream == "stderr" else None
-        self._reader = threading.Thread(target=self._read, args=(pipe,), daemon=True)
-        self._reader.start()
-        self.out = ""
-
-    def _read(self, pipe: Any) -> None:
-        for line in pipe:
-            self.lines.append(line)
-            self._queue.put(line)
-        self._queue.put(None)
-
-    def until(self, predicate: Callable[[str], bool], timeout: float = 10.0) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                line = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
-            except queue.Empty:
-                break
-            if line is None:
-                break
-            if predicate(line):
-                return line
-        pytest.fail(
-            f"{self.proc.args[:4]} did not say it in {timeout} s:\n{''.join(self.lines)[-4000:]}"
-        )
-
-    def interrupt(self, timeout: float = 15.0) -> int:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGINT)
-        try:
-            code = self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            code = self.proc.wait()
-        self._reader.join(timeout=5)
-        if self._other is not None:
-            self.out = self._other.read()
-        for pipe in (self.proc.stdout, self.proc.stderr):
-            if pipe is not None:
-                pipe.close()
-        return code
 
 
 def upnpcm(*args: str) -> list[str]:

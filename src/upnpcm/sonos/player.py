@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Final
 
 from upnpcm.core.device import Resource
 from upnpcm.errors import UPnPError
-from upnpcm.hosting import Device, Icon, device_spec
+from upnpcm.hosting import Device, Icon, Service, device_spec
 from upnpcm.sonos.identity import PlayerIdentity
 from upnpcm.sonos.services import (
     AlarmClock,
@@ -189,23 +189,11 @@ class ZonePlayer:
             extras=self._extras(),
             services=root_services,
             devices=[
-                Device(
-                    device_type="urn:schemas-upnp-org:device:MediaServer:1",
-                    friendly_name=f"{self._friendly_name()} Media Server",
-                    udn=f"{identity.udn}_MS",
-                    manufacturer="Sonos, Inc.",
-                    model_name=identity.model_name,
-                    model_number=identity.model_number,
-                    services=[self.content_directory, self.server_cm],
-                ),
-                Device(
-                    device_type="urn:schemas-upnp-org:device:MediaRenderer:1",
-                    friendly_name=f"{self._friendly_name()} Media Renderer",
-                    udn=f"{identity.udn}_MR",
-                    manufacturer="Sonos, Inc.",
-                    model_name=identity.model_name,
-                    model_number=identity.model_number,
-                    services=[
+                self._embedded("MediaServer", "MS", [self.content_directory, self.server_cm]),
+                self._embedded(
+                    "MediaRenderer",
+                    "MR",
+                    [
                         self.rendering_control,
                         self.renderer_cm,
                         self.av_transport,
@@ -240,6 +228,19 @@ class ZonePlayer:
         """The description's URL, with an explicit port (rule O3)."""
         host = self.address or "127.0.0.1"
         return f"http://{host}:{self.port}{DESCRIPTION_PATH}"
+
+    def _embedded(self, kind: str, suffix: str, services: list[Service]) -> Device:
+        """The embedded MediaServer (``…_MS``) or MediaRenderer (``…_MR``)."""
+        identity = self.identity
+        return Device(
+            device_type=f"urn:schemas-upnp-org:device:{kind}:1",
+            friendly_name=f"{self._friendly_name()} {kind.replace('Media', 'Media ')}",
+            udn=f"{identity.udn}_{suffix}",
+            manufacturer="Sonos, Inc.",
+            model_name=identity.model_name,
+            model_number=identity.model_number,
+            services=services,
+        )
 
     def _friendly_name(self) -> str:
         where = self.address or self.identity.room
