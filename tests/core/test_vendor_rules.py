@@ -172,7 +172,9 @@ def test_without_initial_retry_a_refused_initial_event_counts_as_a_failure():
 def test_forgetting_subscriptions_makes_renewals_412():
     core = core_for()
     sid, _ = new_subscription(core)
+    assert core.next_deadline() is not None  # the subscription's expiry
     ended = core.forget_subscriptions()
+    assert core.next_deadline() is None  # nothing left to expire
     assert ended == [SubscriptionEnded(SERVICE.event_sub_url, sid, "forgotten")]
     assert gena(core, ("SID", sid)).response.status == 412
     assert gena(core, ("SID", sid), method="UNSUBSCRIBE").response.status == 412
@@ -181,9 +183,12 @@ def test_forgetting_subscriptions_makes_renewals_412():
 
 
 def test_stopped_delivery_frees_the_subscription_for_its_next_message():
-    core = core_for(delivery=DeliveryPolicy(min_interval=0.0))
-    sid, _ = new_subscription(core)
-    core.stop_delivery()  # the initial event's outcome will never be reported
+    core = core_for(delivery=DeliveryPolicy(min_interval=0.0, initial_retry=5.0))
+    sid, _ = new_subscription(core, now=0.0)
+    core.notify_done(SERVICE.event_sub_url, sid, None, 0.0)  # refused: a retry at 5 s (T4)
+    assert core.next_deadline() == 5.0
+    core.stop_delivery()  # the retry will never be made
+    assert core.next_deadline() == 1800.0  # only the subscription's expiry is left
     assert core.deliveries.in_flight == 0
     result = post(core, "Turn", [("Mode", "FAST"), ("To", "5")])
     [nxt] = [e for e in result.effects if isinstance(e, SendNotify)]

@@ -14,10 +14,10 @@ import socket
 import time
 
 import pytest
+import soco
 
 from upnpcm.testing import running_household
 
-soco = pytest.importorskip("soco")  # pinned in the [test] extra: always there under scripts/test
 pytestmark = pytest.mark.peer
 
 ROOMS = ("Living Room", "Kitchen", "Bedroom")

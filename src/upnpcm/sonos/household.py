@@ -45,9 +45,19 @@ from upnpcm.state import StateStore
 
 __all__ = ["Household", "HouseholdPlayer", "player_addresses"]
 
-#: On loopback every client of a household is the same peer (127.0.0.1): it may hold as
-#: many subscriptions per service, and HTTP connections, as the player allows.
+#: On loopback every client of a household is the same peer (127.0.0.1): there it may hold
+#: as many subscriptions per service, and HTTP connections, as the player allows (elsewhere
+#: the profile's per-peer caps stay).
 _LOOPBACK_PER_PEER: Final = 32
+
+
+def _loopback(address: str) -> bool:
+    import ipaddress
+
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False  # "" (every address) or a name
 
 
 def player_addresses(count: int, first: str = "127.0.0.2") -> list[str]:
@@ -265,10 +275,11 @@ class Household:
         if rooms is not None and len(rooms) < count:
             raise ValueError(f"{count} players need {count} room names, not {len(rooms)}")
         gena, http = base.gena, base.http
-        if gena.max_per_peer is None:
-            gena = replace(gena, max_per_peer=_LOOPBACK_PER_PEER)
-        if http.max_connections_per_peer is None:  # zp fetches all 16 SCPDs at once
-            http = replace(http, max_connections_per_peer=http.max_connections or 64)
+        if all(_loopback(address) for address in addresses) and addresses:
+            if gena.max_per_peer is None:
+                gena = replace(gena, max_per_peer=_LOOPBACK_PER_PEER)
+            if http.max_connections_per_peer is None:  # zp fetches all 16 SCPDs at once
+                http = replace(http, max_connections_per_peer=http.max_connections or 64)
         self._base = replace(base, profile="sonos", port=port, ssdp=ssdp, gena=gena, http=http)
         self._rng = random.Random(seed)
         self._clock = clock
