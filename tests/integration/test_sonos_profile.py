@@ -22,6 +22,7 @@ import pytest
 
 from tests.conftest import load_fixture
 from tests.helpers.processes import start_serve, stop
+from tests.helpers.soco_listener import quiet_soco_listener
 from upnpcm.core.description import parse_device_description, parse_scpd
 from upnpcm.core.soap import build_action_request, parse_fault
 
@@ -190,23 +191,21 @@ def test_soco_event_subscription_initial_event_renew_unsubscribe(zone_player):
     events.event_listener.requested_port_number = free_port()  # never SoCo's default 1400
     player = soco.SoCo(IP, zone_player.port)
     renderer = MR_ConnectionManager(player)
-    subscription = renderer.subscribe(auto_renew=False)
-    try:
-        assert subscription.is_subscribed
-        assert re.fullmatch(r"uuid:RINCON_[0-9A-F]+01400_sub\d{20}", subscription.sid)
-        assert subscription.timeout == 86400  # what a zone player grants when no TIMEOUT is asked
-        event = subscription.events.get(timeout=10)
-        assert event.seq == "0"
-        assert event.variables["sink_protocol_info"] == SINK
-        assert event.variables["source_protocol_info"] is None  # SoCo's reading of ""
-        assert event.variables["current_connection_i_ds"] is None
-        subscription.renew(requested_timeout=3600)
-        assert subscription.timeout == 3600
-    finally:
-        subscription.unsubscribe()
-        thread = events.event_listener._listener_thread
-        events.event_listener.stop()
-        thread.server.server_close()  # SoCo's stop() leaves its listening socket open
+    with quiet_soco_listener():
+        subscription = renderer.subscribe(auto_renew=False)
+        try:
+            assert subscription.is_subscribed
+            assert re.fullmatch(r"uuid:RINCON_[0-9A-F]+01400_sub\d{20}", subscription.sid)
+            assert subscription.timeout == 86400  # a zone player's grant when no TIMEOUT is asked
+            event = subscription.events.get(timeout=10)
+            assert event.seq == "0"
+            assert event.variables["sink_protocol_info"] == SINK
+            assert event.variables["source_protocol_info"] is None  # SoCo's reading of ""
+            assert event.variables["current_connection_i_ds"] is None
+            subscription.renew(requested_timeout=3600)
+            assert subscription.timeout == 3600
+        finally:
+            subscription.unsubscribe()
     assert not subscription.is_subscribed
 
 

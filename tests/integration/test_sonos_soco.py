@@ -16,6 +16,7 @@ import time
 import pytest
 import soco
 
+from tests.helpers.soco_listener import quiet_soco_listener
 from upnpcm.testing import running_household
 
 pytestmark = pytest.mark.peer
@@ -47,11 +48,8 @@ def listener():
 
     soco.config.EVENT_LISTENER_IP = "127.0.0.1"
     events.event_listener.requested_port_number = free_port()
-    yield events.event_listener
-    if events.event_listener.is_running:
-        thread = events.event_listener._listener_thread
-        events.event_listener.stop()
-        thread.server.server_close()  # SoCo's stop() leaves its listening socket open
+    with quiet_soco_listener() as running:
+        yield running
 
 
 @pytest.fixture
