@@ -275,9 +275,11 @@ class UiServer:
         """
         await self.ui.start()
         try:
-            self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+            self._runner = web.AppRunner(
+                self.app, access_log=None, handle_signals=False, shutdown_timeout=1.0
+            )
             await self._runner.setup()
-            site = web.TCPSite(self._runner, self.host, self.requested_port, shutdown_timeout=1.0)
+            site = web.TCPSite(self._runner, self.host, self.requested_port)
             await site.start()
         except BaseException:
             await self.stop()
