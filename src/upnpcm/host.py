@@ -19,16 +19,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from pathlib import Path
 from typing import Final
 
 from upnpcm.aio.http_server import HttpLimits
 from upnpcm.aio.server import DeviceServer
-from upnpcm.aio.ssdp import SsdpServer, reachable_addresses, resolve_interfaces
+from upnpcm.aio.ssdp import Interface, SsdpServer, reachable_addresses, resolve_interfaces
 from upnpcm.core.activity import ActivityLog
 from upnpcm.core.connection_manager import ConnectionManager
 from upnpcm.core.delivery import DeliveryPolicy
 from upnpcm.core.device import DeviceCore, DeviceLimits, Page, Resource
+from upnpcm.core.http import normalise_ip
 from upnpcm.core.ssdp import SsdpConfig
 from upnpcm.hosting import Device, device_spec
 from upnpcm.profiles import DeviceSpec, build_device_spec
@@ -40,6 +42,31 @@ from upnpcm.status import CONTENT_SECURITY_POLICY, MEDIA_TYPES, StatusPage
 __all__ = ["DeviceHost"]
 
 _LOG: Final = logging.getLogger("upnpcm.host")
+
+
+def _served(interfaces: list[Interface], hosts: tuple[str, ...]) -> list[Interface]:
+    """The interface addresses HTTP also listens on: every LOCATION advertised must answer.
+
+    Raises:
+        ValueError: none of them is served (``--interface`` and ``--host`` disagree).
+    """
+    if not hosts:
+        return interfaces
+    served = {normalise_ip(h) for h in hosts if h not in ("0.0.0.0", "::")}  # noqa: S104
+    kept = [
+        i
+        for i in interfaces
+        if normalise_ip(i.ip) in served
+        or ("0.0.0.0" in hosts and i.family == socket.AF_INET)  # noqa: S104
+        or ("::" in hosts and i.family == socket.AF_INET6)
+    ]
+    if not kept:
+        where = ", ".join(i.ip for i in interfaces)
+        raise ValueError(
+            f"SSDP would advertise {where}, but HTTP listens only on {', '.join(hosts)}: "
+            "choose an --interface that holds one of the --host addresses"
+        )
+    return kept
 
 
 class DeviceHost:
@@ -160,7 +187,7 @@ class DeviceHost:
             for h in self.settings.host
             if h not in ("0.0.0.0", "::")  # noqa: S104
         )
-        interfaces = resolve_interfaces(selectors)
+        interfaces = _served(resolve_interfaces(selectors), self.settings.host)
         self.boot_id = self.store.next_boot_id()
         config = SsdpConfig(
             server=self.spec.server_header,

@@ -131,3 +131,22 @@ def test_bounds_in_all_and_per_sender_refuse_and_count():
 def test_bounds_must_be_positive():
     with pytest.raises(ValueError, match="at least 1"):
         Presence(max_devices=0)
+
+
+def test_other_locations_are_kept_as_alternatives_bounded():
+    presence = Presence(max_locations=2)
+    presence.observe(msg(source="fd99::1", location="http://[fd99::1]:1400/d.xml"), 0.0)
+    seen = presence.observe(msg(nt="uuid:root"), 1.0)  # the same device on IPv4
+    assert seen is not None and seen.device.locations == (
+        ("fd99::1", "http://[fd99::1]:1400/d.xml"),
+        ("10.0.0.2", "http://10.0.0.2:1400/d.xml"),
+    )
+    presence.observe(msg(source="10.0.0.3"), 2.0)
+    assert len(seen.device.locations) == 2  # bounded
+    assert seen.device.location == "http://[fd99::1]:1400/d.xml"  # the first stays the first
+    rebooted = presence.observe(
+        msg(boot_id=2, source="fd99::1", location="http://[fd99::1]:1401/d.xml"), 3.0
+    )
+    assert rebooted is not None and rebooted.device.locations == (
+        ("fd99::1", "http://[fd99::1]:1401/d.xml"),
+    )

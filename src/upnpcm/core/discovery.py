@@ -23,7 +23,9 @@ A8  A root device is present from its first ssdp:alive or search reply for
 A9  A BOOTID.UPNP.ORG or CONFIGID.UPNP.ORG other than the one known means the
     device restarted or changed its description: it is reported as changed
     (to be loaded again), and then its LOCATION is the one it now gives from
-    the address it was first seen at.
+    the address it was first seen at. Other LOCATIONs it is heard with (one
+    per address of a device on IPv4 and IPv6) are kept, bounded, as
+    alternatives.
 M5  The list holds a bounded number of devices, in all and per sender address,
     and a bounded number of embedded UDNs per device; what is over a bound is
     refused and counted, never evicting a device already there.
@@ -214,6 +216,10 @@ class PresentDevice:
     expires_at: float
     #: UDNs of its embedded devices (whose messages renew it too).
     embedded: tuple[str, ...] = ()
+    #: Every (sender, LOCATION) it was heard with, the first one first (a device on
+    #: IPv4 and IPv6, or on two interfaces, gives one per address), at most
+    #: ``Presence.max_locations``.
+    locations: tuple[tuple[str, str], ...] = ()
 
 
 PresenceKind = Literal["appeared", "changed", "seen", "gone", "expired"]
@@ -238,6 +244,7 @@ class Presence:
         max_devices: int = 512,
         max_per_peer: int = 64,
         max_embedded: int = 16,
+        max_locations: int = 4,
         default_max_age: int = MIN_MAX_AGE,
     ) -> None:
         if max_devices < 1 or max_per_peer < 1 or max_embedded < 0:
@@ -245,6 +252,7 @@ class Presence:
         self.max_devices = max_devices
         self.max_per_peer = max_per_peer
         self.max_embedded = max_embedded
+        self.max_locations = max_locations
         self.default_max_age = default_max_age
         self._devices: dict[str, PresentDevice] = {}
         self._roots: dict[str, str] = {}  # embedded UDN -> root UDN
@@ -298,6 +306,7 @@ class Presence:
                 first_seen=now,
                 last_seen=now,
                 expires_at=now + max_age,
+                locations=((source, found.location),) if found.location else (),
             )
             self._devices[udn] = device
             self._per_peer[source] = self._per_peer.get(source, 0) + 1
@@ -323,10 +332,18 @@ class Presence:
             known.config_id = found.config_id
         if found.server:
             known.server = found.server
+        where = (found.source[0], found.location) if found.location and udn == root else None
         if changes:
-            if found.location and udn == root and found.source[0] == known.source:
-                known.location = found.location
+            if where is not None and where[0] == known.source:
+                known.location = where[1]
+                known.locations = (where,)  # the others will say where they are now
             return PresenceChange("changed", known, ", ".join(changes))
+        if (
+            where is not None
+            and where not in known.locations
+            and len(known.locations) < self.max_locations
+        ):
+            known.locations = (*known.locations, where)
         return PresenceChange("seen", known)
 
     def set_embedded(self, root: str, udns: Iterable[str]) -> None:

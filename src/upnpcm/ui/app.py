@@ -84,6 +84,18 @@ def _reply_text(reply: HttpReply) -> str:
     return "\r\n".join(head) + "\r\n\r\n" + reply.body.decode("utf-8", "replace")
 
 
+def _rss() -> int | None:
+    """This process's resident memory in bytes (Linux), or None."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
 class RecordingHttp:
     """The control point's HTTP client, recording the exchanges of calls that ask for it."""
 
@@ -294,6 +306,8 @@ class UiApp:
             entry.location = change.device.location
             _LOG.info("%s changed: %s", udn, change.reason)
             self._load_soon(entry, reason=change.reason)
+        elif entry.state in ("error", "skipped") and len(change.device.locations) > entry.tried:
+            self._load_soon(entry)  # heard at another address: try that one too
         else:
             self.hub.publish("seen", {"udn": udn, "lastSeen": entry.summary(self.wall)["lastSeen"]})
 
@@ -307,14 +321,14 @@ class UiApp:
             self.hub.publish("matrix", {})
 
     def _load_soon(self, entry: DeviceEntry, *, reason: str = "") -> None:
-        location = entry.location
-        if location is None:
+        if entry.location is None:
             entry.state, entry.error = "skipped", "no LOCATION"
-        elif not entry.manual and not location_matches_source(location, entry.source):
+        elif not self._candidates(entry):
             # rule D1: a LOCATION on another host than the sender is never fetched
             entry.state = "skipped"
+            entry.tried = len(entry.present.locations) if entry.present is not None else 0
             entry.error = (
-                f"LOCATION {location} is not on {entry.source}, which sent it: not fetched"
+                f"LOCATION {entry.location} is not on {entry.source}, which sent it: not fetched"
             )
         else:
             entry.state, entry.error = "loading", None
@@ -324,15 +338,37 @@ class UiApp:
             self._loading[entry.udn] = self._spawn(self._load(entry, reason))
         self.hub.publish("device", entry.summary(self.wall))
 
+    def _candidates(self, entry: DeviceEntry) -> list[tuple[str, str]]:
+        """(sender, LOCATION) to load from: the first heard, then the others, IPv4 first (D1)."""
+        heard = list(entry.present.locations) if entry.present is not None else []
+        if entry.location is not None and (entry.source, entry.location) not in heard:
+            heard.insert(0, (entry.source, entry.location))
+        usable = [
+            (ip, url) for ip, url in heard if entry.manual or location_matches_source(url, ip)
+        ]
+        return sorted(usable, key=lambda pair: ":" in pair[0])  # stable: IPv4, then IPv6
+
     async def _load(self, entry: DeviceEntry, reason: str) -> None:
         present = entry.present
         try:
             async with self._loads:
-                remote = await self.cp.load(
-                    entry.location or "",
-                    boot_id=present.boot_id if present is not None else None,
-                    config_id=present.config_id if present is not None else None,
-                )
+                failure: Exception | None = None
+                candidates = self._candidates(entry)
+                entry.tried = len(present.locations) if present is not None else len(candidates)
+                for source, location in candidates:
+                    try:
+                        remote = await self.cp.load(
+                            location,
+                            boot_id=present.boot_id if present is not None else None,
+                            config_id=present.config_id if present is not None else None,
+                        )
+                    except (TransportError, RemoteProtocolError, LocalProtocolError) as exc:
+                        failure = failure or exc
+                        continue
+                    entry.source, entry.location = source, location
+                    break
+                else:
+                    raise failure or TransportError("no LOCATION to load from")
                 entry.remote = remote
                 self.presence.set_embedded(
                     entry.udn, [d.udn for d in list(remote.root.iter_devices())[1:]]
@@ -470,6 +506,7 @@ class UiApp:
             "cutOffs": self.hub.cut_offs,
             "published": self.hub.published,
             "descriptions": len(self.cp.descriptions),
+            "rss": _rss(),
             "limits": {
                 "maxDevices": self.limits.max_devices,
                 "maxDevicesPerPeer": self.limits.max_devices_per_peer,

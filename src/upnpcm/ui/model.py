@@ -122,6 +122,8 @@ class DeviceEntry:
     #: Lists of each ConnectionManager of a MediaServer or MediaRenderer, by its peer ID.
     lists: dict[str, Lists] = field(default_factory=dict)
     added: float = 0.0
+    #: LOCATIONs the last load tried (another one heard later is tried too).
+    tried: int = 0
 
     def summary(self, wall: float) -> dict[str, Any]:
         """The row of the device list; ``wall`` turns monotonic times into epoch seconds."""
@@ -203,6 +205,7 @@ class SubscriptionEntry:
             "events": self.events,
             "renewals": self.renewals,
             "restarts": self.restarts,
+            "rows": self.counter,
             "values": dict(self.values),
         }
 

@@ -14,6 +14,7 @@ const S = {
   service: null,          // the chosen service's selector
   matrix: null,
   cell: null,             // [server, renderer]
+  negotiation: null,      // the last negotiation: {server, renderer, result}
   lastCall: new Map(),    // "udn|service|action" -> call record
 };
 const TAIL = 200;         // rows of a subscription shown
@@ -331,7 +332,9 @@ function showCall(box, record) {
 async function subscribe(udn, selector) {
   try {
     const summary = await api("POST", "/api/subscriptions", { udn, service: selector });
-    upsertSub(summary, summary.tail || []);
+    const tail = summary.tail || [];
+    delete summary.tail;
+    upsertSub(summary, tail);
     setView("subscriptions");
   } catch (e) { flash(String(e.message || e)); }
 }
@@ -339,7 +342,7 @@ async function subscribe(udn, selector) {
 function upsertSub(summary, tail) {
   const known = S.subs.get(summary.id);
   if (known) {
-    known.summary = summary;
+    if (summary.rows >= known.summary.rows) known.summary = summary;  // never an older state
     if (tail) for (const row of tail) addRow(known, row);
   } else {
     S.subs.set(summary.id, { summary, tail: (tail || []).slice(-TAIL) });
@@ -488,7 +491,9 @@ function renderMatrix(view) {
         el("h3", { text: `${m.servers[i].name} → ${m.renderers[j].name}: ${c.compatible ? "compatible" : "incompatible"}` }),
         el("ul", { class: "explain" }, c.explanation.map((line) => el("li", { text: line }))),
         el("button", { type: "button", id: "negotiate", class: "primary", disabled: !c.compatible, onclick: () => negotiate(c.server, c.renderer) }, "Negotiate (PrepareForConnection on both)"),
-        el("div", { id: "negotiation" })));
+        S.negotiation && S.negotiation.server === c.server && S.negotiation.renderer === c.renderer
+          ? negotiationText(el("div", { id: "negotiation" }), S.negotiation.result)
+          : el("div", { id: "negotiation" })));
     }
   }
   if (S.negotiated.length) {
@@ -502,15 +507,20 @@ function renderMatrix(view) {
 
 async function negotiate(server, renderer) {
   const box = document.getElementById("negotiation");
-  box.textContent = "negotiating…";
+  if (box) box.textContent = "negotiating…";
   const result = await api("POST", "/api/negotiate", { server, renderer }).catch((e) => ({ ok: false, error: String(e.message || e) }));
-  box.textContent = "";
+  S.negotiation = { server, renderer, result };
+  schedule("view");
+}
+
+function negotiationText(box, result) {
   if (result.ok) {
     box.appendChild(el("p", {}, el("span", { class: "outcome ok", text: "connected" }),
       ` ${result.result.protocolInfo} — server ConnectionID ${result.result.server.connectionId}, renderer ConnectionID ${result.result.renderer.connectionId}`));
   } else {
     box.appendChild(el("p", { class: "outcome error", text: result.error || "failed" }));
   }
+  return box;
 }
 
 async function complete(id) {
