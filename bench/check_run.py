@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from soap_load import free_port, start_auc, wait_http
+from soap_load import free_port, rerun_in_namespace, start_auc, wait_http
 
 ROOT = Path(__file__).resolve().parents[1]
 #: The namespace of tests/test_netns.py: lo with multicast, a veth pair whose ends stay inside.
@@ -162,19 +162,10 @@ def main() -> int:
     args = parser.parse_args()
     if os.environ.get("UPNPCM_NETNS") == "lo":
         return inside(max(1, min(args.runs, 20)))
-    if shutil.which("unshare") is None:
-        print("needs unshare (util-linux): SSDP must stay inside a namespace", file=sys.stderr)
-        return 2
     env = {**os.environ, "UPNPCM_NETNS": "lo", "PYTHONPATH": str(ROOT)}
-    command = f"{SETUP} && exec {sys.executable} {Path(__file__).resolve()} --runs {args.runs}"
-    done = subprocess.run(
-        ["unshare", "--net", "--pid", "--fork", "--kill-child", "sh", "-c", command],
-        cwd=ROOT,
-        env=env,
-        timeout=1800,
-        check=False,
+    return rerun_in_namespace(
+        Path(__file__).resolve(), ["--runs", str(args.runs)], setup=SETUP, env=env, timeout=1800
     )
-    return done.returncode
 
 
 if __name__ == "__main__":

@@ -85,6 +85,8 @@ def start_device(
         config = (
             f"[gena]\nmax_subscriptions = {n}\nmax_per_peer = {n}\n"
             "[connection_manager]\nmax_connections = 100\n"
+            # every subscriber is 127.0.0.2: one peer, allowed as many connections as it needs
+            f"[http]\nmax_connections = {n + 64}\nmax_connections_per_peer = {n + 64}\n"
         )
         proc = start_upnpcm(port, state, config=config)
         base = f"http://127.0.0.1:{port}"

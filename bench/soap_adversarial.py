@@ -12,7 +12,11 @@ attack's request rate, and each device's RSS growth.
 Every loop is bounded by ``--seconds`` (and a request count) and stops by
 itself; traffic goes to 127.0.0.1 only.
 
-    python bench/soap_adversarial.py [--seconds 5]
+    python bench/soap_adversarial.py [--seconds 5] [--padding 14000]
+
+``--padding`` sets the size of the unique attribute: 14000 gives bodies over
+the 4 KiB up to which templates are learnt (the device parses each one);
+3000 gives bodies under it (the device learns a template from each one).
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from soap_load import CM, ENVELOPE, free_port, rss_kib, start_auc, start_upnpcm
+from soap_load import CM, ENVELOPE, PEER, both_devices, print_table, rss_kib
 
 ATTACKERS = 4
 MAX_REQUESTS = 200_000  # per loop: a bound besides the clock
@@ -62,14 +66,14 @@ def _read_reply(sock: socket.socket, buffer: bytearray) -> None:
         buffer += chunk
 
 
-def _attack(path: str, port: int, seconds: float, seed: int, counter) -> None:  # type: ignore[no-untyped-def]
+def _attack(path: str, port: int, seconds: float, seed: int, counter, padding: int) -> None:  # type: ignore[no-untyped-def]
     sock = socket.create_connection(("127.0.0.1", port))
     buffer = bytearray()
     stop = time.monotonic() + seconds
     sent = 0
-    padding = "p" * 14_000
+    fill = "p" * padding
     while time.monotonic() < stop and sent < MAX_REQUESTS:
-        unique = PLAIN.replace(b"<s:Body>", f'<s:Body a{seed}x{sent}="{padding}">'.encode())
+        unique = PLAIN.replace(b"<s:Body>", f'<s:Body a{seed}x{sent}="{fill}">'.encode())
         try:
             sock.sendall(_request(path, port, unique))
             _read_reply(sock, buffer)
@@ -104,12 +108,12 @@ def _pcts(latencies: list[float]) -> tuple[float, float]:
     return cuts[49], cuts[98]
 
 
-def measure(name: str, pid: int, port: int, path: str, seconds: float) -> str:
+def measure(name: str, pid: int, port: int, path: str, seconds: float, padding: int) -> str:
     calm = _legit(path, port, seconds)
     rss_before = rss_kib(pid)
     counter = multiprocessing.Value("q", 0)
     attackers = [
-        multiprocessing.Process(target=_attack, args=(path, port, seconds, i, counter))
+        multiprocessing.Process(target=_attack, args=(path, port, seconds, i, counter, padding))
         for i in range(ATTACKERS)
     ]
     for process in attackers:
@@ -130,41 +134,26 @@ def measure(name: str, pid: int, port: int, path: str, seconds: float) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--padding", type=int, default=14_000)
     args = parser.parse_args()
     rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        ours_port, theirs_port = free_port(), free_port()
-        ours = start_upnpcm(ours_port, Path(tmp))
-        theirs = start_auc(theirs_port)
-        try:
-            rows.append(
-                measure(
-                    "upnpcm",
-                    ours.pid,
-                    ours_port,
-                    "/MediaServer/ConnectionManager/Control",
-                    args.seconds,
-                )
-            )
-            rows.append(
-                measure(
-                    "async_upnp_client 0.49.0",
-                    theirs.pid,
-                    theirs_port,
-                    "/upnp/control/ConnectionManager1",
-                    args.seconds,
-                )
-            )
-        finally:
-            for proc in (ours, theirs):
-                proc.terminate()
-                proc.wait(10)
-    print(
-        "| device | legit p50 / p99 (ms), calm | legit p50 / p99 (ms), under attack "
-        "| attack req/s | device RSS growth |"
+    paths = {
+        "upnpcm": "/MediaServer/ConnectionManager/Control",
+        PEER: "/upnp/control/ConnectionManager1",
+    }
+    with tempfile.TemporaryDirectory() as tmp, both_devices(Path(tmp)) as devices:
+        for name, (proc, port) in devices.items():
+            rows.append(measure(name, proc.pid, port, paths[name], args.seconds, args.padding))
+    print_table(
+        [
+            "device",
+            "legit p50 / p99 (ms), calm",
+            "legit p50 / p99 (ms), under attack",
+            "attack req/s",
+            "device RSS growth",
+        ],
+        rows,
     )
-    print("|---|---|---|---|---|")
-    print("\n".join(rows))
     return 0
 
 

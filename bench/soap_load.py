@@ -13,8 +13,10 @@ fight over a core. Prints a Markdown table for bench/RESULTS.md.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
+import shlex
 import shutil
 import socket
 import subprocess
@@ -23,7 +25,9 @@ import tempfile
 import textwrap
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Final
 
 ROOT = Path(__file__).resolve().parents[1]
 CM = "urn:schemas-upnp-org:service:ConnectionManager:1"
@@ -142,6 +146,53 @@ def start_auc(
     return proc
 
 
+PEER: Final = "async_upnp_client 0.49.0"
+
+
+@contextlib.contextmanager
+def both_devices(
+    state: Path, *, pin: bool = True
+) -> Iterator[dict[str, tuple[subprocess.Popen[bytes], int]]]:
+    """upnpcm's device and the peer's, each in its own process: ``{name: (process, port)}``."""
+    ours_port, theirs_port = free_port(), free_port()
+    ours = start_upnpcm(ours_port, state, pin=pin)
+    theirs = start_auc(theirs_port)
+    try:
+        yield {"upnpcm": (ours, ours_port), PEER: (theirs, theirs_port)}
+    finally:
+        for proc in (ours, theirs):
+            proc.terminate()
+            proc.wait(10)
+
+
+def rerun_in_namespace(
+    script: Path, argv: list[str], *, setup: str, env: dict[str, str], timeout: float
+) -> int:
+    """Run ``script argv`` again inside a new network namespace, after ``setup`` (its links).
+
+    For benchmarks that multicast: SSDP never leaves the machine. Returns the exit code
+    (2 when ``unshare`` or ``ip`` is missing).
+    """
+    if shutil.which("unshare") is None or shutil.which("ip") is None:
+        print("needs unshare and ip (util-linux, iproute2): SSDP must stay inside", file=sys.stderr)
+        return 2
+    command = f"{setup} && exec {sys.executable} {script} {shlex.join(argv)}"
+    return subprocess.run(
+        ["unshare", "--net", "--pid", "--fork", "--kill-child", "sh", "-c", command],
+        cwd=script.parent.parent,
+        env=env,
+        timeout=timeout,
+        check=False,
+    ).returncode
+
+
+def print_table(columns: list[str], rows: list[str]) -> None:
+    """A Markdown table for bench/RESULTS.md: the header, its rule, then ``rows`` as written."""
+    print("| " + " | ".join(columns) + " |")
+    print("|" + "---|" * len(columns))
+    print("\n".join(rows))
+
+
 def rss_kib(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -187,7 +238,7 @@ def run_wrk(url: str, script: Path, connections: int, seconds: int) -> dict[str,
 
 
 #: ``upnpcm serve`` settings for a load run: wrk's connections all come from 127.0.0.1.
-LOAD_CONFIG = "[network]\nmax_http_connections = 256\nmax_http_connections_per_peer = 256\n"
+LOAD_CONFIG = "[http]\nmax_connections = 256\nmax_connections_per_peer = 256\n"
 Targets = dict[str, tuple[subprocess.Popen[bytes], str]]
 Row = tuple[str, int, str, dict[str, float], int]
 
@@ -245,6 +296,7 @@ def main() -> int:
         gpi.write_text(GET_PROTOCOL_INFO_LUA, encoding="utf-8")
         cycle.write_text(CYCLE_LUA, encoding="utf-8")
         ours_port, theirs_port = free_port(), free_port()
+        # wrk's 50 connections all come from 127.0.0.1: one peer, allowed them all here.
         ours = start_upnpcm(
             ours_port, work, config=LOAD_CONFIG + "[connection_manager]\nmax_connections = 100000\n"
         )

@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from tests.conftest import load_fixture
 from tests.helpers.fake_http import FakeHttp
 from tests.helpers.net import ipv6_loopback
+from tests.helpers.processes import run_upnpcm as upnpcm
 from tests.helpers.processes import start_serve, stop
 from upnpcm.cli import cli
 from upnpcm.cli.common import reply_location
@@ -317,20 +318,6 @@ UDN = "uuid:11111111-1111-4111-8111-111111111111"
 )
 def test_uuid_target_uses_only_a_location_on_the_replying_host(reply_udn, location, source, chosen):
     assert reply_location(UDN, reply_udn, location, source) == chosen
-
-
-async def upnpcm(*args, timeout=60):
-    """Run ``python -m upnpcm ARGS`` without blocking the loop (a fake device may be on it)."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "upnpcm",
-        *args,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), timeout)
-    return proc.returncode, out.decode(), err.decode()
 
 
 def one_cm_description(scpd_url):

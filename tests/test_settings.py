@@ -336,29 +336,65 @@ def test_connection_idle_timeout_setting(tmp_path):
         load_settings(write(tmp_path, "[connection_manager]\nconnection_idle_timeout = 'x'\n"))
 
 
-def test_http_connection_caps_reach_the_server(tmp_path):
+def test_action_timeout_reaches_the_core(tmp_path):
     from upnpcm.host import DeviceHost
 
+    settings = load_settings(write(tmp_path, "[network]\naction_timeout = 2.5\n"))
+    assert DeviceHost(settings, state_dir=tmp_path).core.limits.action_timeout == 2.5
+    with pytest.raises(ConfigError, match="action_timeout"):
+        load_settings(write(tmp_path, "[network]\naction_timeout = 0\n"))
+
+
+# ------------------------------------------------------------------------ [http]
+
+
+def test_http_section_sets_connection_caps_and_timeouts(tmp_path):
     settings = load_settings(
         write(
             tmp_path,
-            "[network]\nmax_http_connections = 300\nmax_http_connections_per_peer = 100\n"
-            "action_timeout = 2.5\n",
+            """
+[http]
+max_connections = 200
+max_connections_per_peer = 20
+header_timeout = 5
+body_timeout = 12.5
+keepalive_timeout = 30
+""",
         )
     )
-    host = DeviceHost(settings, state_dir=tmp_path)
-    assert (host.server.limits.max_connections, host.server.limits.max_connections_per_peer) == (
-        300,
-        100,
-    )
-    assert host.core.limits.action_timeout == 2.5
-    for bad in (
-        "max_http_connections = 0",
-        "max_http_connections_per_peer = -1",
-        "action_timeout = 0",
-    ):
-        with pytest.raises(ConfigError, match=bad.split(" ")[0]):
-            load_settings(write(tmp_path, f"[network]\n{bad}\n"))
+    assert settings.http.overrides() == {
+        "max_connections": 200,
+        "max_connections_per_peer": 20,
+        "header_timeout": 5,
+        "body_timeout": 12.5,
+        "keepalive_timeout": 30,
+    }
+    assert DeviceSettings().http.overrides() == {}
+
+
+def test_http_global_cap_under_the_default_per_peer_cap_lowers_it(tmp_path):
+    settings = load_settings(write(tmp_path, "[http]\nmax_connections = 4\n"))
+    assert settings.http.overrides() == {"max_connections": 4, "max_connections_per_peer": 4}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[http]\nmax_connections = 0", "positive"),
+        ("[http]\nmax_connections_per_peer = -1", "positive"),
+        ("[http]\nmax_connections = 2.5", "must be int"),
+        ("[http]\nheader_timeout = 0", "positive"),
+        ("[http]\nbody_timeout = inf", "finite"),
+        ("[http]\nkeepalive_timeout = nan", "positive"),
+        ("[http]\nkeepalive_timeout = true", "not a boolean"),
+        ("[http]\nmax_connections = 10\nmax_connections_per_peer = 11", "must not exceed"),
+        ("[http]\nmax_connections_per_peer = 65", "must not exceed max_connections \\(64\\)"),
+        ("[http]\nmax_body = 1", "unknown key 'max_body'"),
+    ],
+)
+def test_bad_http_values_say_what_is_wrong(tmp_path, text, message):
+    with pytest.raises(ConfigError, match=message):
+        load_settings(write(tmp_path, text))
 
 
 def test_standard_descriptions_say_the_uda_version_server_says(tmp_path):

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+from dataclasses import replace
 from pathlib import Path
 from typing import Final
 
@@ -74,8 +75,9 @@ class DeviceHost:
 
     ``DeviceHost(device, settings=DeviceSettings(...))`` hosts a device of
     one's own; the settings then give only the network side (addresses,
-    port, SSDP, GENA limits, action timeout). ``http_limits`` overrides the
-    HTTP sizes, timeouts and the connection cap
+    port, SSDP, GENA and HTTP limits, action timeout). The HTTP connection
+    caps and timeouts come from ``settings.http`` (the ``[http]`` table);
+    ``http_limits`` replaces all of them (and the sizes) at once
     (:class:`~upnpcm.aio.http_server.HttpLimits`; rules B1-B4 by default).
     """
 
@@ -139,10 +141,8 @@ class DeviceHost:
         port = self.settings.port if self.settings.port is not None else self.spec.default_port
         hosts = self.settings.host or None
         if http_limits is None:
-            http_limits = HttpLimits(
-                max_body=self.core.limits.max_body,
-                max_connections=self.settings.max_http_connections,
-                max_connections_per_peer=self.settings.max_http_connections_per_peer,
+            http_limits = replace(
+                HttpLimits(max_body=self.core.limits.max_body), **self.settings.http.overrides()
             )
         if self.status is not None:
             self.status.attach(self.core)

@@ -37,6 +37,7 @@ from typing import Any, Final, Literal
 
 from upnpcm.aio.control_point import RemoteService
 from upnpcm.core.content import ResourceChoice, rank_pairs, rank_resources
+from upnpcm.core.datatypes import as_int
 from upnpcm.core.didl import DidlObject, Resource
 from upnpcm.core.protocol_info import Pair, ProtocolInfo, best_pairs, canonical_mime, parse_list
 from upnpcm.errors import (
@@ -107,7 +108,10 @@ async def _connection_zero(service: RemoteService) -> tuple[int, int]:
     if _offers(service, "GetCurrentConnectionInfo"):
         try:
             info = await service.call("GetCurrentConnectionInfo", ConnectionID=0)
-            return _int(info.get("AVTransportID"), -1), _int(info.get("RcsID"), -1)
+            return (
+                as_int(info.get("AVTransportID"), default=-1),
+                as_int(info.get("RcsID"), default=-1),
+            )
         except UPnPError:
             pass  # Sonos faults for connection 0: judge by the services below
     hosted = {svc.service_type.split(":")[-2] for svc in service.device.services}
@@ -164,22 +168,13 @@ async def _prepare(
                 note=f"PrepareForConnection answered {exc.code}: connection 0",
             )
         raise
-    connection_id = _int(result.get("ConnectionID"), 0)
+    connection_id = as_int(result.get("ConnectionID"), default=0)
     return side(
         connection_id,
-        av_transport_id=_int(result.get("AVTransportID"), -1),
-        rcs_id=_int(result.get("RcsID"), -1),
+        av_transport_id=as_int(result.get("AVTransportID"), default=-1),
+        rcs_id=as_int(result.get("RcsID"), default=-1),
         note="the device answered ConnectionID 0" if connection_id == 0 else None,
     )
-
-
-def _int(value: object, default: int) -> int:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    try:
-        return int(str(value))
-    except ValueError:
-        return default
 
 
 async def complete(service: RemoteService, connection_id: int) -> dict[str, Any]:

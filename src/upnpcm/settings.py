@@ -15,11 +15,15 @@ from __future__ import annotations
 
 import tomllib
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Final
 
+from upnpcm.aio.http_server import HttpLimits
+from upnpcm.core.connection_manager import ConnectionManagerConfig
+from upnpcm.core.delivery import DeliveryPolicy
+from upnpcm.core.gena import policy_problem
 from upnpcm.core.protocol_info import ProtocolInfo, format_list, parse_list
 from upnpcm.errors import ConfigError, ProtocolInfoError
 
@@ -29,6 +33,7 @@ __all__ = [
     "ConfigError",
     "DeviceSettings",
     "GenaSettings",
+    "HttpSettings",
     "check_text",
     "load_settings",
 ]
@@ -96,6 +101,40 @@ class GenaSettings:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class HttpSettings:
+    """The device's HTTP connection caps and timeouts (``[http]``; docs/security.md).
+
+    ``None`` keeps the default of :class:`~upnpcm.aio.http_server.HttpLimits`.
+    Checked once, by :class:`HttpLimits` itself: every value positive and
+    finite, the per-peer cap not above the global one.
+    """
+
+    #: TCP connections the device keeps open at once; one more is answered 503 and closed
+    #: (default: 64).
+    max_connections: int | None = None
+    #: Connections one address keeps open at once, so that one host cannot take them all; one
+    #: more is answered 503 (default: 8, or max_connections when that is lower).
+    max_connections_per_peer: int | None = None
+    #: Seconds a client has to send a request head before the connection is closed (default: 10).
+    header_timeout: float | None = None
+    #: Seconds a client has to send the rest of a request body (default: 30).
+    body_timeout: float | None = None
+    #: Seconds an idle kept-alive connection stays open (default: 15).
+    keepalive_timeout: float | None = None
+
+    def overrides(self) -> dict[str, Any]:
+        """What :class:`HttpLimits` should change: the values given, by name.
+
+        A global cap under the default per-peer cap lowers the per-peer cap with it.
+        """
+        values = {f.name: v for f in fields(self) if (v := getattr(self, f.name)) is not None}
+        if self.max_connections is not None and self.max_connections_per_peer is None:
+            default = HttpLimits().max_connections_per_peer
+            values["max_connections_per_peer"] = min(default, self.max_connections)
+        return values
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DeviceSettings:
     """Everything that shapes a hosted device. Defaults work with no file at all."""
 
@@ -120,10 +159,6 @@ class DeviceSettings:
     allowed_hosts: tuple[str, ...] = ()
     #: Seconds an async action of a hosted service may take; past it the answer is 501.
     action_timeout: float = 25.0
-    #: HTTP connections open at once; one more is answered 503 and closed.
-    max_http_connections: int = 64
-    #: HTTP connections open at once from one address; one more is answered 503 and closed.
-    max_http_connections_per_peer: int = 8
     #: The name control points show (default: "upnpcm on <host name>").
     friendly_name: str | None = None
     #: The manufacturer in the device description.
@@ -154,6 +189,8 @@ class DeviceSettings:
     server_sink: str = ""
     #: Eventing limits.
     gena: GenaSettings = field(default_factory=GenaSettings)
+    #: Connection caps and timeouts of the device's HTTP server.
+    http: HttpSettings = field(default_factory=HttpSettings)
     #: Settings of the chosen profile, kept as given (see each profile's options).
     profile_options: Mapping[str, Any] = field(default_factory=dict)
 
@@ -204,8 +241,6 @@ _SECTIONS: Final[dict[str, dict[str, tuple[str, type | tuple[type, ...]]]]] = {
         "ssdp": ("ssdp", bool),
         "status_page": ("status_page", bool),
         "action_timeout": ("action_timeout", (int, float)),
-        "max_http_connections": ("max_http_connections", int),
-        "max_http_connections_per_peer": ("max_http_connections_per_peer", int),
     },
     "device": {
         "friendly_name": ("friendly_name", str),
@@ -261,6 +296,9 @@ def settings_from_mapping(
         if section == "gena":
             updates["gena"] = _gena(table)
             continue
+        if section == "http":
+            updates["http"] = _http(table)
+            continue
         known = _SECTIONS.get(section)
         if known is None:
             raise ConfigError(f"unknown section [{section}]")
@@ -284,13 +322,10 @@ def settings_from_mapping(
                 )
             else:
                 raise ConfigError(f"unknown key {key!r} in {where}")
-    if "max_connections" in updates and updates["max_connections"] < 1:
-        raise ConfigError("[connection_manager].max_connections must be at least 1")
-    if "connection_idle_timeout" in updates and not updates["connection_idle_timeout"] >= 0:
-        raise ConfigError("[connection_manager].connection_idle_timeout must be 0 (never) or more")
-    for key in ("max_http_connections", "max_http_connections_per_peer"):
-        if key in updates and updates[key] < 1:
-            raise ConfigError(f"[network].{key} must be at least 1")
+    cm_values: dict[str, Any] = {
+        k: updates[k] for k in ("max_connections", "connection_idle_timeout") if k in updates
+    }
+    _check("[connection_manager]", ConnectionManagerConfig, cm_values)
     if "action_timeout" in updates and not updates["action_timeout"] > 0:
         raise ConfigError("[network].action_timeout must be more than 0 seconds")
     if "port" in updates and not 0 <= updates["port"] < 65536:
@@ -313,18 +348,41 @@ def _gena(table: Mapping[str, Any]) -> GenaSettings:
     gena = GenaSettings(**values)
     if gena.callback_scope not in ("peer", "subnet"):
         raise ConfigError('[gena].callback_scope must be "peer" or "subnet"')
-    # What the file gives must agree with itself; the profile's defaults fill
-    # the rest, and the whole is checked again when the device is built.
-    ordered = [
-        v for v in (gena.min_timeout, gena.default_timeout, gena.max_timeout) if v is not None
-    ]
-    if any(v <= 0 for v in ordered) or ordered != sorted(ordered):
-        raise ConfigError("[gena] needs 0 < min_timeout <= default_timeout <= max_timeout")
-    if any(v is not None and v < 1 for v in (gena.max_subscriptions, gena.max_per_peer)):
-        raise ConfigError("[gena] subscription caps must be at least 1")
-    if gena.min_interval < 0:
-        raise ConfigError("[gena].min_interval must not be negative")
+    # What the file gives must agree with itself (the core's own check); the
+    # profile's defaults fill the rest, and the whole is checked again when the
+    # device is built.
+    problem = policy_problem(
+        min_timeout=gena.min_timeout,
+        default_timeout=gena.default_timeout,
+        max_timeout=gena.max_timeout,
+        max_subscriptions=gena.max_subscriptions,
+        max_per_peer=gena.max_per_peer,
+    )
+    if problem:
+        raise ConfigError(f"[gena] {problem}")
+    _check("[gena]", DeliveryPolicy, {"min_interval": gena.min_interval})
     return gena
+
+
+def _check(where: str, model: Callable[..., object], values: Mapping[str, Any]) -> None:
+    """Build ``model(**values)`` to run its own checks; its ValueError becomes a ConfigError."""
+    try:
+        model(**values)
+    except ValueError as exc:
+        raise ConfigError(f"{where}.{exc}") from None
+
+
+def _http(table: Mapping[str, Any]) -> HttpSettings:
+    known = {f.name for f in fields(HttpSettings)}
+    values: dict[str, Any] = {}
+    for key in table:
+        if key not in known:
+            raise ConfigError(f"unknown key {key!r} in [http]")
+        kind: type | tuple[type, ...] = int if key.startswith("max_") else (int, float)
+        values[key] = _expect(table, key, kind, "[http]")
+    http = HttpSettings(**values)
+    _check("[http]", HttpLimits, http.overrides())
+    return http
 
 
 def load_settings(path: Path | str, *, base: DeviceSettings | None = None) -> DeviceSettings:

@@ -4,7 +4,7 @@ The page shows the device and its embedded devices, every service with its
 subscriber count, the live connection table of each ConnectionManager, every
 subscription (callback host, shortened SID, time left, SEQ, failures) and
 the last things the device evented (:class:`~upnpcm.core.activity.ActivityLog`).
-Which form is sent follows the request's Accept header (rule H10): HTML for a
+Which form is sent follows the request's Accept header (rule H11): HTML for a
 browser, JSON for ``Accept: application/json``, plain text otherwise — for
 the Sonos profile that text is the profile's own, unchanged, as zone
 players' clients read it. The HTML page refreshes its live parts from the
@@ -103,7 +103,7 @@ def _callback_host(callback: str) -> str:
 
 
 class StatusPage:
-    """``/status`` of one hosted device: :meth:`render` answers each request (rule H10).
+    """``/status`` of one hosted device: :meth:`render` answers each request (rule H11).
 
     ``text`` is a profile's own plain-text page (Sonos), used as it is;
     ``boot_id`` tells the BOOTID once SSDP runs. :meth:`attach` hands it the

@@ -94,7 +94,7 @@ async def test_connection_cap_is_configurable(tmp_path):
     host = DeviceHost(
         DeviceSettings(host=("127.0.0.1",), port=0, ssdp=False),
         state_dir=tmp_path,
-        http_limits=HttpLimits(max_connections=2),
+        http_limits=HttpLimits(max_connections=2, max_connections_per_peer=2),
     )
     async with host:
         server = host.server
@@ -179,6 +179,35 @@ async def test_per_peer_cap_is_configurable(tmp_path):
         held = await _slow_connections(port, "127.0.0.1", 1)
         try:
             assert await status_of(port, get_request(port, close=True), timeout=2) == 503
+        finally:
+            for _, writer in held:
+                writer.close()
+
+
+async def test_connection_caps_come_from_the_settings_file(tmp_path):
+    from upnpcm.host import DeviceHost
+    from upnpcm.settings import load_settings
+
+    config = tmp_path / "upnpcm.toml"
+    config.write_text(
+        '[network]\nhost = "127.0.0.1"\nport = 0\nssdp = false\n'
+        "[http]\nmax_connections = 3\nmax_connections_per_peer = 2\nheader_timeout = 7\n",
+        encoding="utf-8",
+    )
+    host = DeviceHost(load_settings(config), state_dir=tmp_path)
+    limits = host.server.limits
+    assert (limits.max_connections, limits.max_connections_per_peer) == (3, 2)
+    assert limits.header_timeout == 7 and limits.max_body == host.core.limits.max_body
+    async with host:
+        port = host.server.port
+        held = await _slow_connections(port, "127.0.0.1", 2)
+        try:  # a third from the same address: over the per-peer cap of the file
+            assert await status_of(port, get_request(port, close=True), timeout=2) == 503
+            held += await _slow_connections(port, "127.0.11.1", 1)
+            # the global cap of 3 is full: another address is refused too
+            other = await asyncio.open_connection("127.0.0.1", port, local_addr=("127.0.11.2", 0))
+            assert (await asyncio.wait_for(other[0].read(), 2)).startswith(b"HTTP/1.1 503")
+            other[1].close()
         finally:
             for _, writer in held:
                 writer.close()
@@ -465,3 +494,18 @@ async def test_a_busy_kept_alive_connection_is_not_cut_by_old_deadlines(device):
             await reader.readexactly(length)
             answered += 1
         assert answered >= 12
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"max_connections": 0}, "max_connections must be a positive"),
+        ({"keepalive_timeout": float("nan")}, "keepalive_timeout must be a positive"),
+        ({"body_timeout": float("inf")}, "finite"),
+        ({"max_connections": 2}, r"max_connections_per_peer \(8\) must not exceed"),
+    ],
+)
+def test_http_limits_check_themselves(values, message):
+    # The one check of these values: the TOML loader reports the same text as a ConfigError.
+    with pytest.raises(ValueError, match=message):
+        HttpLimits(**values)

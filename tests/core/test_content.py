@@ -215,3 +215,33 @@ def test_watch_stop_error_and_polling():
     failing.arm(0.0)
     failing.on_event(_event("STOPPED", "ERROR_OCCURRED"), 0.5)
     assert failing.phase == "failed" and "ERROR_OCCURRED" in (failing.error or "")
+
+
+# ----------------------------------- numbers a server sends: at most 20 digits (rule B8)
+
+
+def test_long_digit_runs_in_didl_and_answers_read_as_unknown_never_raise():
+    from upnpcm.core.datatypes import as_int
+    from upnpcm.core.didl import duration_seconds as parse_duration
+
+    digits = "9" * 5000
+    assert parse_duration(f"{digits}:00:00") is None
+    assert parse_duration(f"0:00:01.{digits}") is None
+    assert parse_duration(f"0:00:01.1/{digits}") is None
+    assert parse_duration("1:02:03.5") == 3723.5
+    assert parse_duration("0:00:01.1/4") == 1.25
+    didl = (
+        '<DIDL-Lite xmlns="urn:schemas-upnp-org:metadata-1-0/DIDL-Lite/" '
+        'xmlns:dc="http://purl.org/dc/elements/1.1/" '
+        'xmlns:upnp="urn:schemas-upnp-org:metadata-1-0/upnp/">'
+        '<item id="1" parentID="0" restricted="1"><dc:title>t</dc:title>'
+        "<upnp:class>object.item.audioItem.musicTrack</upnp:class>"
+        f'<res protocolInfo="http-get:*:audio/mpeg:*" size="{digits}" bitrate="{digits}">'
+        "http://127.0.0.1/a.mp3</res></item></DIDL-Lite>"
+    )
+    (item,) = parse_didl(didl).objects
+    assert item.resources[0].size is None
+    assert as_int(digits, default=-1) == -1
+    assert as_int("-3", default=0) == -3
+    assert as_int(7, default=0) == 7
+    assert as_int(True, default=0) == 0

@@ -185,3 +185,79 @@ def test_description_and_scpd_with_padding_parse():
         padded = parse_device_description(before + description.strip() + after)
         assert padded == parse_device_description(description)
         assert parse_scpd(before + scpd.strip() + after) == parse_scpd(scpd)
+
+
+# ------------------------------------------------------------ D5: URLs on the same host
+
+
+def _one_service(scpd: str, control: str = "/c", event: str = "/e", base: str = "") -> bytes:
+    return (
+        '<root xmlns="urn:schemas-upnp-org:device-1-0">'
+        + (f"<URLBase>{base}</URLBase>" if base else "")
+        + "<device><deviceType>urn:x:device:X:1</deviceType><UDN>uuid:x</UDN><serviceList>"
+        "<service><serviceType>urn:x:service:Y:1</serviceType>"
+        f"<SCPDURL>{scpd}</SCPDURL><controlURL>{control}</controlURL>"
+        f"<eventSubURL>{event}</eventSubURL></service></serviceList></device></root>"
+    ).encode()
+
+
+@pytest.mark.parametrize(
+    ("location", "document", "foreign"),
+    [
+        ("http://127.0.0.1:1400/d.xml", _one_service("/s.xml"), []),
+        ("http://127.0.0.1:1400/d.xml", _one_service("s.xml", "c", "e"), []),
+        ("http://127.0.0.1:1400/d.xml", _one_service("http://127.0.0.1:1400/s.xml"), []),
+        ("http://127.0.0.1:1400/d.xml", _one_service("http://127.0.0.1:8080/s.xml"), []),
+        ("http://127.0.0.1:1400/d.xml", _one_service("https://127.0.0.1:1400/s.xml"), []),
+        (
+            "http://127.0.0.1:1400/d.xml",
+            _one_service("http://127.0.0.2:1400/s.xml"),
+            ["http://127.0.0.2:1400/s.xml"],
+        ),
+        (
+            "http://127.0.0.1:1400/d.xml",
+            _one_service("/s.xml", "http://127.0.0.1:25/c"),  # a privileged port elsewhere
+            ["http://127.0.0.1:25/c"],
+        ),
+        ("http://127.0.0.1/d.xml", _one_service("/s.xml", "http://127.0.0.1:80/c"), []),
+        (
+            "http://127.0.0.1:1400/d.xml",
+            _one_service("/s.xml", base="http://127.0.0.3:1400/"),
+            [
+                "http://127.0.0.3:1400/",
+                "http://127.0.0.3:1400/s.xml",
+                "http://127.0.0.3:1400/c",
+                "http://127.0.0.3:1400/e",
+            ],
+        ),
+        ("http://[::1]:1400/d.xml", _one_service("http://[0:0::1]:1400/s.xml"), []),
+        ("http://[::ffff:127.0.0.1]:1400/d.xml", _one_service("http://127.0.0.1:1400/s"), []),
+        ("http://Zp.Local:1400/d.xml", _one_service("http://zp.local.:1400/s.xml"), []),
+        (
+            "http://zp.local:1400/d.xml",
+            _one_service("http://127.0.0.1:1400/s.xml"),  # no name is resolved
+            ["http://127.0.0.1:1400/s.xml"],
+        ),
+        ("http://127.0.0.1:1400/d.xml", _one_service("file:///etc/passwd"), ["file:///etc/passwd"]),
+        ("http://127.0.0.1:1400/d.xml", _one_service("http://[::1/x.xml"), []),  # fails when used
+    ],
+)
+def test_foreign_urls(location, document, foreign):
+    assert parse_device_description(document).foreign_urls(location) == foreign
+
+
+def test_device_and_service_caps_are_checked_before_building():
+    services = "".join(
+        f"<service><serviceType>urn:x:service:Y:1</serviceType><SCPDURL>/{i}</SCPDURL>"
+        "<controlURL>/c</controlURL><eventSubURL>/e</eventSubURL></service>"
+        for i in range(10)
+    )
+    document = (
+        '<root xmlns="urn:schemas-upnp-org:device-1-0"><device><deviceType>urn:x:device:X:1'
+        f"</deviceType><UDN>uuid:x</UDN><serviceList>{services}</serviceList></device></root>"
+    ).encode()
+    assert len(parse_device_description(document, max_services=10).device.services) == 10
+    with pytest.raises(RemoteProtocolError, match="more than 9 services"):
+        parse_device_description(document, max_services=9)
+    with pytest.raises(RemoteProtocolError, match="more than 0 devices"):
+        parse_device_description(document, max_devices=0)

@@ -83,6 +83,25 @@ def test_max_age(text, seconds):
     assert max_age(text) == seconds
 
 
+def test_over_long_numbers_read_as_absent_never_raise():
+    # Issue-12 regression: a status code or BOOTID of 5,000 digits raised ValueError.
+    from upnpcm.core.discovery import interpret
+
+    digits = "9" * 5000
+    status_line = (
+        f"HTTP/1.1 {digits} OK\r\nST: upnp:rootdevice\r\nUSN: uuid:x::upnp:rootdevice\r\n\r\n"
+    )
+    assert interpret(status_line.encode(), ("127.0.0.1", 1900)) is None
+    reply = (
+        "HTTP/1.1 200 OK\r\nST: upnp:rootdevice\r\nUSN: uuid:x::upnp:rootdevice\r\n"
+        f"LOCATION: http://127.0.0.1/d.xml\r\nBOOTID.UPNP.ORG: {digits[:900]}\r\n"
+        f"CONFIGID.UPNP.ORG: {digits[:900]}\r\nCACHE-CONTROL: max-age={digits[:900]}\r\n\r\n"
+    )
+    found = interpret(reply.encode(), ("127.0.0.1", 1900))
+    assert found is not None
+    assert (found.boot_id, found.config_id, found.max_age) == (None, None, None)
+
+
 def test_reply_and_announcement_problems():
     from upnpcm.core.discovery import announcement_problems, reply_problems, uda_version
     from upnpcm.core.ssdp import parse_datagram

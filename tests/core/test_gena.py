@@ -407,3 +407,14 @@ def test_changes_xml_cannot_carry_are_refused_before_anything_is_queued(changes,
         assert table.take_message(sid) is None  # nothing half-queued
         table.queue_changes({"CurrentConnectionIDs": "7"})
         assert b"<CurrentConnectionIDs>7</CurrentConnectionIDs>" in table.take_message(sid).body
+
+
+def test_policy_problem_checks_partial_values_as_the_policy_checks_whole_ones():
+    from upnpcm.core.gena import policy_problem
+
+    assert policy_problem() is None
+    assert policy_problem(default_timeout=50_000) is None  # a profile may allow it
+    assert "min_timeout" in (policy_problem(min_timeout=10, max_timeout=5) or "")
+    assert "caps" in (policy_problem(max_per_peer=0) or "")
+    with pytest.raises(ValueError, match="min_timeout"):
+        GenaPolicy(min_timeout=10, default_timeout=5)

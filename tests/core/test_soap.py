@@ -61,6 +61,14 @@ def test_body_action_must_match_header_401():
     assert info.value.code == 401
 
 
+def test_two_action_elements_are_401_not_400():
+    # Rule H10: which of the two would be meant? Invalid Action, as a fault (it was a plain 400).
+    body = envelope(f'<u:A xmlns:u="{CM}"/><u:B xmlns:u="{CM}"/>')
+    with pytest.raises(UPnPError) as info:
+        parse_action_request(f'"{CM}#A"', body)
+    assert info.value.code == 401
+
+
 def test_body_namespace_must_match_header_401():
     body = envelope('<u:GetProtocolInfo xmlns:u="urn:other:service:X:1"/>')
     with pytest.raises(UPnPError) as info:
@@ -76,7 +84,7 @@ def test_body_namespace_must_match_header_401():
         b"<a/>",
         b'<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"/>',
         envelope(""),
-        envelope(f'<u:A xmlns:u="{CM}"/><u:B xmlns:u="{CM}"/>'),
+        envelope("").replace(b"</s:Envelope>", b"<s:Body/></s:Envelope>"),  # two Bodies (H10)
         b'<Envelope><Body><u:GetProtocolInfo xmlns:u="x"/></Body></Envelope>',
     ],
 )

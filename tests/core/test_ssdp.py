@@ -493,3 +493,81 @@ def test_reply_budget_bounds_output_per_second_over_a_long_storm():
         )
         per_second[int(now)] = per_second.get(int(now), 0) + len(out)
     assert max(per_second.values()) <= 100
+
+
+def test_over_long_numbers_are_dropped_never_raised():
+    # Issue-12 regression: a 5,000-digit status code raised ValueError out of the responder.
+    digits = "9" * 5000
+    with pytest.raises(RemoteProtocolError):
+        parse_datagram(f"HTTP/1.1 {digits} OK\r\nST: x\r\n\r\n".encode())
+    r = responder()
+    assert search(r, "", raw=f"HTTP/1.1 {digits} OK\r\nST: x\r\n\r\n".encode()) == []
+    assert r.ignored == 1
+    assert search(r, "ssdp:all", mx=digits[:900]) == []  # MX: refused, not converted
+    assert search(r, f"urn:schemas-upnp-org:device:MediaRenderer:{digits[:900]}") == []
+    assert search(r, "upnp:rootdevice")  # and searches are still answered
+
+
+# ----------------------------------------------------- S8: the reply budget, shared fairly
+
+
+def _flood(
+    r, *, sources=50, searches=20_000, seconds=40.0, legit_every=2.0, legit_st="upnp:rootdevice"
+):
+    """``searches`` ssdp:all from ``sources`` addresses spread over ``seconds`` (10 a second
+    from each: their rate limit), and a legitimate searcher every ``legit_every`` s, as a
+    control point searches; (replies to each legitimate search, most replies pending)."""
+    flood_rng = random.Random(7)
+    events = [
+        (flood_rng.uniform(0, seconds), f"127.0.2.{i % sources + 1}") for i in range(searches)
+    ]
+    # The legitimate searcher starts once the flood is under way (its first second is a race
+    # every newcomer runs alike) and searches now and then, as control points do.
+    events += [(k * legit_every + 0.05, "127.0.3.1") for k in range(1, int(seconds / legit_every))]
+    legit, dues, most = [], [], 0
+    for at, ip in sorted(events):
+        st = legit_st if ip == "127.0.3.1" else "ssdp:all"
+        out = search(r, st, now=at, source=(ip, 1900))
+        if ip == "127.0.3.1":
+            legit.append(len(out))
+        dues = [due for due in dues if due > at - 1.0] + [o.send_at for o in out]
+        most = max(most, len(dues))  # replies waiting, or due within the last second
+    return legit, most
+
+
+def test_a_flood_from_50_sources_leaves_every_legitimate_search_answered():
+    # Issue-12 regression: 20,000 searches from 50 sources took the whole 100-reply budget
+    # and a legitimate searcher got nothing about 1 time in 10.
+    r = responder()
+    legit, most = _flood(r)
+    assert len(legit) == 19
+    assert min(legit) >= 1, f"{legit.count(0)} legitimate searches got no reply"
+    assert most <= 100  # the global budget still holds
+
+
+def test_a_legitimate_ssdp_all_gets_at_least_its_share_under_a_flood():
+    r = responder()
+    legit, _ = _flood(r, legit_st="ssdp:all")
+    assert min(legit) >= 1
+
+
+def test_one_source_gets_at_most_half_the_budget_and_no_more_than_before():
+    ads = advertisements(ROOT)
+    r = responder(max_rate=1000)  # only the budget limits it here
+    per_second = sum(len(search(r, "ssdp:all", now=i * 0.001)) for i in range(1000))
+    assert per_second == 100 // 2  # before: all 100
+    # and never more than the per-source rate allowed before: 10 searches/s x every ad
+    r = responder()
+    replies = sum(len(search(r, "ssdp:all", now=i * 0.01)) for i in range(100))
+    assert replies <= 10 * len(ads)
+
+
+def test_shares_shrink_as_sources_join_and_the_budget_frees_after_a_second():
+    r = responder(max_rate=1000)
+    first = search(r, "ssdp:all", source=("127.0.4.1", 1), now=0.0)
+    assert len(first) == min(len(advertisements(ROOT)), 50)
+    # with one other source holding replies, a newcomer's share is 100 // 3
+    took = sum(len(search(r, "ssdp:all", source=("127.0.4.2", 1), now=0.0)) for _ in range(10))
+    assert took == 100 // 3
+    assert search(r, "ssdp:all", source=("127.0.4.2", 1), now=0.5) == []  # share used up
+    assert search(r, "ssdp:all", source=("127.0.4.2", 1), now=2.5)  # a second later: free again

@@ -1,4 +1,4 @@
-"""Small pure pieces of the status page and the UI: Accept (H10), match explanations (P3),
+"""Small pure pieces of the status page and the UI: Accept (H11), match explanations (P3),
 list comparison (F3), the activity tail (K2), shortened SIDs."""
 
 from __future__ import annotations

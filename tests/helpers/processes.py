@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import subprocess
 import sys
@@ -49,3 +50,17 @@ def stop(proc: subprocess.Popen[str], timeout: float = 15.0) -> int:
             if pipe is not None:
                 pipe.close()
     return code
+
+
+async def run_upnpcm(*args: str, timeout: float = 60) -> tuple[int | None, str, str]:
+    """Run ``python -m upnpcm ARGS`` without blocking the loop (a fake device may be on it)."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "upnpcm",
+        *args,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    return proc.returncode, out.decode(), err.decode()

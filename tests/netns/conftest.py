@@ -24,3 +24,17 @@ def isolated_namespace():
             f"refusing to run SSDP tests: interfaces {sorted(names)} are not lo + the d0/d1 pair",
             returncode=3,
         )
+
+
+@pytest.fixture
+async def host(tmp_path):
+    """Our device on 127.0.0.1 (any port), SSDP on ``lo``."""
+    from upnpcm.host import DeviceHost
+    from upnpcm.settings import DeviceSettings
+
+    device = DeviceHost(
+        DeviceSettings(host=("127.0.0.1",), port=0, interfaces=("lo",)), state_dir=tmp_path
+    )
+    await device.start()
+    yield device
+    await device.stop()

@@ -6,7 +6,6 @@ import subprocess
 import sys
 import time
 
-import pytest
 from async_upnp_client.advertisement import SsdpAdvertisementListener
 from async_upnp_client.search import async_search
 
@@ -28,16 +27,6 @@ async def collect_search(st, timeout=2):
 
     await async_search(on_response, timeout=timeout, search_target=st, source=SOURCE, target=TARGET)
     return found
-
-
-@pytest.fixture
-async def host(tmp_path):
-    device = DeviceHost(
-        DeviceSettings(host=("127.0.0.1",), port=0, interfaces=("lo",)), state_dir=tmp_path
-    )
-    await device.start()
-    yield device
-    await device.stop()
 
 
 async def test_third_party_search_finds_us_by_every_target(host):

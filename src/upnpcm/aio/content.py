@@ -17,6 +17,7 @@ from typing import Final
 
 from upnpcm.aio.control_point import RemoteService
 from upnpcm.core.content import DEFAULT_PAGE, Pager, split_title_path
+from upnpcm.core.datatypes import as_int
 from upnpcm.core.didl import DidlObject, parse_didl
 from upnpcm.errors import UPnPError
 
@@ -30,13 +31,6 @@ class ItemNotFound(LookupError):
     """No object answers to an ObjectID, a path of titles or a search."""
 
 
-def _count(value: object) -> int:
-    try:
-        return int(str(value))
-    except ValueError:
-        return 0
-
-
 async def _windows(
     cd: RemoteService, action: str, fixed: dict[str, object], pager: Pager
 ) -> AsyncIterator[DidlObject]:
@@ -44,7 +38,7 @@ async def _windows(
         start, count = window
         result = await cd.call(action, **fixed, StartingIndex=start, RequestedCount=count)
         objects = parse_didl(str(result.get("Result", ""))).objects
-        pager.on_page(len(objects), _count(result.get("TotalMatches")))
+        pager.on_page(len(objects), as_int(result.get("TotalMatches"), default=0))
         for obj in objects:
             yield obj
 

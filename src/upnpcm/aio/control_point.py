@@ -8,7 +8,14 @@
         result = await cm.call("GetCurrentConnectionInfo", ConnectionID=0)
 
 Loading fetches the description and every SCPD (each at most 1 MiB, 10 s, no
-redirects) and is tolerant of real devices: element order,
+redirects) within bounds a hostile device cannot stretch:
+at most ``max_devices`` devices and ``max_services`` services per description,
+``max_load_bytes`` for the description and its SCPDs together, fetched
+``scpd_concurrency`` at a time; past any of them the load fails with a
+:class:`RemoteProtocolError` naming the limit. Every URL the control point
+would use must be on the description's own host (its port, or one from 1024
+up): a description pointing elsewhere is refused, naming the URLs, unless
+``allow_foreign_urls``. Loading is tolerant of real devices: element order,
 vendor elements, ``#TOKEN#`` text, no URLBase (URLs resolve against LOCATION).
 A service whose SCPD cannot be fetched or parsed (or whose SCPDURL is not a
 usable URL) is kept, with the reason in :attr:`RemoteService.scpd_error`, so
@@ -67,6 +74,13 @@ __all__ = ["ControlPoint", "RemoteDevice", "RemoteService", "short_type", "statu
 
 PAYLOADS: Final = logging.getLogger("upnpcm.payloads")
 _LOG: Final = logging.getLogger("upnpcm.control_point")
+# Rules B7 and B11 (docs/rules.md) bound a load; rule D5 keeps it on the description's host.
+#: Load limits: devices and services one description may list, bytes one load may read
+#: (description and SCPDs), SCPDs fetched at once.
+MAX_DEVICES: Final = 32
+MAX_SERVICES: Final = 128
+MAX_LOAD_BYTES: Final = 8 * 1024 * 1024
+SCPD_CONCURRENCY: Final = 4
 
 
 def short_type(type_urn: str) -> str:
@@ -212,6 +226,11 @@ class ControlPoint:
         max_description_bytes: int = MAX_DESCRIPTION_BYTES,
         cache: bool = True,
         strict: bool = False,
+        max_devices: int = MAX_DEVICES,
+        max_services: int = MAX_SERVICES,
+        max_load_bytes: int = MAX_LOAD_BYTES,
+        scpd_concurrency: int = SCPD_CONCURRENCY,
+        allow_foreign_urls: bool = False,
     ) -> None:
         if http is not None:
             self.http: HttpClient = http
@@ -227,6 +246,11 @@ class ControlPoint:
         self.descriptions = DescriptionCache(enabled=cache)
         #: Refuse answers that tolerant reading would repair (a misnamed out-argument, D4).
         self.strict = strict
+        self.max_devices = max_devices
+        self.max_services = max_services
+        self.max_load_bytes = max_load_bytes
+        self.scpd_concurrency = scpd_concurrency
+        self.allow_foreign_urls = allow_foreign_urls
 
     async def __aenter__(self) -> ControlPoint:
         return self
@@ -268,15 +292,34 @@ class ControlPoint:
         Raises:
             TransportError: the description could not be fetched (not 200,
                 too big, too slow, unreachable).
-            RemoteProtocolError: the description is not a usable device description.
+            RemoteProtocolError: the description is not a usable device
+                description, goes over a load limit (named in the message),
+                or points at another host (the URLs are named).
         """
         # rule D2: tolerant of what real devices serve (core/description.py); rules M3/M4: reuse
         kept = self.descriptions.get(location, boot_id, config_id)
-        if kept is not None:
+        if kept is not None:  # it passed the checks below when it was loaded
             return self._assemble(location, kept.description, dict(kept.scpds), {})
+        document = await self._get(location)
+        budget = _Budget(self.max_load_bytes)
+        budget.spend(len(document), location)
         description = parse_device_description(
-            await self._get(location), max_bytes=self.max_description_bytes
+            document,
+            max_bytes=self.max_description_bytes,
+            max_devices=self.max_devices,
+            max_services=self.max_services,
         )
+        del document
+        if not self.allow_foreign_urls:
+            foreign = description.foreign_urls(location)
+            if foreign:
+                shown = ", ".join(foreign[:5]) + (
+                    f" and {len(foreign) - 5} more" if len(foreign) > 5 else ""
+                )
+                raise RemoteProtocolError(
+                    f"the description at {location} points at other hosts or ports: {shown} "
+                    "(refused; allow_foreign_urls / --allow-foreign-urls to use them)"
+                )
 
         def resolve(url: str) -> str:
             try:
@@ -287,7 +330,7 @@ class ControlPoint:
         urls = [resolve(s.scpd_url) for _, s in description.device.iter_services()]
         unique = list(dict.fromkeys(urls))  # services often share one SCPD (Sonos, us)
         if with_scpds:
-            fetched = await asyncio.gather(*(self._load_scpd(u) for u in unique))
+            fetched = await self._load_scpds(unique, budget)
         else:
             fetched = [(ServiceDescription(), "service description not loaded")] * len(unique)
         loaded = dict(zip(unique, fetched, strict=True))
@@ -332,14 +375,44 @@ class ControlPoint:
             )
         return RemoteDevice(location=location, description=description, services=services)
 
-    async def _load_scpd(self, url: str) -> tuple[ServiceDescription, str | None]:
-        """One SCPD, or an empty one and the reason it could not be had (never raises)."""
+    async def _load_scpds(
+        self, urls: list[str], budget: _Budget
+    ) -> list[tuple[ServiceDescription, str | None]]:
+        """Every SCPD of ``urls``, ``scpd_concurrency`` at a time; the first over-budget one ends all."""
+        gate = asyncio.Semaphore(max(1, self.scpd_concurrency))
+
+        async def one(url: str) -> tuple[ServiceDescription, str | None]:
+            async with gate:
+                return await self._load_scpd(url, budget)
+
+        tasks = [asyncio.ensure_future(one(url)) for url in urls]
         try:
-            return parse_scpd(await self._get(url), max_bytes=self.max_description_bytes), None
-        except (TransportError, RemoteProtocolError, LocalProtocolError) as exc:
+            return await asyncio.gather(*tasks)
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+
+    async def _load_scpd(self, url: str, budget: _Budget) -> tuple[ServiceDescription, str | None]:
+        """One SCPD, or an empty one and the reason it could not be had.
+
+        Raises:
+            RemoteProtocolError: the load's byte budget is spent (the one way out).
+        """
+        if budget.left <= 0:
+            budget.exhausted(url)
+        try:
+            data = await self._get(url)
+        except (TransportError, LocalProtocolError) as exc:
             return ServiceDescription(), str(exc)
         except ValueError as exc:  # an unusable URL, whatever the HTTP client makes of it
             return ServiceDescription(), f"SCPD {url!r} is not a usable URL: {exc}"
+        budget.spend(len(data), url)
+        try:
+            return parse_scpd(data, max_bytes=self.max_description_bytes), None
+        except RemoteProtocolError as exc:
+            return ServiceDescription(), str(exc)
 
     # ------------------------------------------------------------------- calls
 
@@ -407,6 +480,29 @@ class ControlPoint:
                 error.description,
             )
         raise error
+
+
+class _Budget:
+    """The bytes one load may still read (rule B11)."""
+
+    __slots__ = ("left", "limit")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.left = limit
+
+    def spend(self, size: int, url: str) -> None:
+        """Count ``size`` bytes read from ``url``; raise once the budget is over."""
+        self.left -= size
+        if self.left < 0:
+            self.exhausted(url)
+
+    def exhausted(self, url: str) -> None:
+        """Raise the error that says the budget is spent (``url``: what was being read)."""
+        raise RemoteProtocolError(
+            f"loading the device would read over {self.limit} bytes "
+            f"(limit max_load_bytes; at {url})"
+        )
 
 
 def status_error(method: str, url: str, reply: HttpReply) -> HttpStatusError:

@@ -29,7 +29,7 @@ from urllib.parse import quote, urlsplit
 import httptools
 
 from upnpcm._version import __version__
-from upnpcm.core.http import Headers, format_host
+from upnpcm.core.http import Headers, format_head, format_host
 from upnpcm.errors import ConnectError, LocalProtocolError, TransportError, UpnpTimeoutError
 
 if TYPE_CHECKING:
@@ -393,19 +393,16 @@ class LeanHttpClient:
             LocalProtocolError: CR or LF in a header name or value.
         """
         names = {name.lower() for name in headers}
-        lines = [f"{method} {target} HTTP/1.1"]
+        fields: list[tuple[str, str]] = []
         if "host" not in names:  # a caller's own Host (a NOTIFY's HOST) is sent as given
-            lines.append(f"Host: {format_host(host, port)}")
-        for name, value in headers.items():
-            if "\r" in value or "\n" in value or "\r" in name or "\n" in name:
-                raise LocalProtocolError("CR/LF in a request header")
-            lines.append(f"{name}: {value}")
+            fields.append(("Host", format_host(host, port)))
+        fields.extend(headers.items())
         if "user-agent" not in names and self.user_agent:
-            lines.append(f"User-Agent: {self.user_agent}")
+            fields.append(("User-Agent", self.user_agent))
         if body or method in ("POST", "NOTIFY"):
-            lines.append(f"Content-Length: {len(body)}")
-        lines.append("Connection: close")
-        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+            fields.append(("Content-Length", str(len(body))))
+        fields.append(("Connection", "close"))
+        return format_head(f"{method} {target} HTTP/1.1", fields) + b"\r\n" + body
 
     async def _connect(
         self, host: str, port: int, reader: Callable[[], _ReplyReader]

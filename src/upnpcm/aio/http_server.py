@@ -14,12 +14,22 @@ a header field over ``max_field``, or over
 header fields, however the reads split them) over
 ``max_head``                                            431
 a method llhttp does not know                           501
-any other framing error (bad Content-Length, CL+TE,
-bad chunk size, bad version, garbage)                   400
+a transfer coding other than ``chunked``                501
+a request line without an HTTP version (HTTP/0.9),
+chunk extensions over ``max_chunk_extension`` bytes,
+a Content-Length of more than 20 digits, any other
+framing error (bad Content-Length, CL+TE, bad chunk
+size, bad version, garbage)                             400
 a body over ``max_body`` (from Content-Length before
-reading, or while reading a chunked body); an
-``Expect: 100-continue`` request gets no 100 then       413
+reading, or from each chunk size before its data);
+an ``Expect: 100-continue`` request gets no 100 then    413
 =====================================================  ======
+
+llhttp frames every message; it does not report chunk sizes or extensions,
+so a chunked body is read by :class:`~upnpcm.core.http.ChunkedBody` first
+(rule B9): a read that may hold a chunked request is fed to llhttp one
+message part at a time (head, then body), so that its body is known to start
+where its head ends. Numbers are read by the one integer parser (rule B8).
 
 Trailer fields after a chunked body count towards ``max_head`` and are then
 dropped: the application sees the header section only (RFC 9110 §6.5.1).
@@ -36,8 +46,10 @@ which the connection is closed (the peer retries what got no answer, RFC 9112
 §9.3.2). A closing connection whose peer does not take the rest within
 ``linger_timeout`` is aborted. A :class:`ConnectionGate` admits at most
 ``max_connections`` connections at once and at most ``max_connections_per_peer``
-from one address; one more is answered 503 (``Retry-After: 1``) and closed
-without reading it, so one host cannot take the whole budget.
+from one address; one more is answered 503 (``Retry-After: 1``) and half-closed,
+and what it sends is dropped until it hangs up (at most ``REFUSE_GRACE``
+seconds), so one host cannot take the whole budget and a refused client sees
+the 503 rather than a reset.
 
 The application is a plain function ``HttpRequest -> (HttpResponse, after)``:
 ``after`` (or None) runs once the response has been handed to the kernel. It
@@ -63,10 +75,12 @@ import httptools
 
 from upnpcm.core.http import (
     REASONS,
+    ChunkedBody,
     Headers,
     HttpRequest,
     HttpResponse,
     decimal,
+    format_head,
     http_date,
     normalise_ip,
 )
@@ -100,6 +114,8 @@ class HttpLimits:
     #: Request target plus header fields, in bytes.
     max_head: int = 16 * 1024
     max_body: int = 16 * 1024
+    #: Bytes of chunk extensions one chunk-size line may carry.
+    max_chunk_extension: int = 256
     header_timeout: float = 10.0
     body_timeout: float = 30.0
     keepalive_timeout: float = 15.0
@@ -107,12 +123,30 @@ class HttpLimits:
     max_connections: int = 64
     #: Connections open at once from one peer address; more are answered 503 and closed.
     max_connections_per_peer: int = 8
+    #: Refused connections given up to REFUSE_GRACE to read their 503; past that closed at once.
+    max_refusing: int = 64
     #: Unsent response bytes after which pipelined requests are no longer answered.
     max_write_buffer: int = 256 * 1024
     #: Unsent responses after which pipelined requests are no longer answered.
     max_pipelined: int = 64
     #: How long a closing connection may take to hand over its last bytes.
     linger_timeout: float = 10.0
+
+    def __post_init__(self) -> None:
+        """Every size, count and timeout positive and finite; the per-peer cap within the global.
+
+        Raises:
+            ValueError: naming the field (the settings loader reports it as a ConfigError).
+        """
+        for name in self.__dataclass_fields__:
+            value = getattr(self, name)
+            if not 0 < value < float("inf"):  # also refuses NaN
+                raise ValueError(f"{name} must be a positive, finite number")
+        if self.max_connections_per_peer > self.max_connections:
+            raise ValueError(
+                f"max_connections_per_peer ({self.max_connections_per_peer}) must not exceed "
+                f"max_connections ({self.max_connections})"
+            )
 
 
 _NO_HEADERS: Final = Headers()
@@ -123,18 +157,57 @@ _OVERLOADED: Final = HttpResponse(
 )
 
 
-class _Refuse(asyncio.Protocol):
-    """A connection over the global cap: a 503 and close, nothing read or kept."""
+#: How long a refused connection may take to read its 503 and hang up; bytes it may send meanwhile.
+REFUSE_GRACE: Final = 1.0
+_REFUSE_MAX_READ: Final = 64 * 1024
 
-    def __init__(self, server_header: str) -> None:
+
+class _Refuse(asyncio.Protocol):
+    """A refused connection (over a cap): the 503, a half-close, and nothing kept.
+
+    What the peer sends is read and dropped until it hangs up (at most
+    ``REFUSE_GRACE`` seconds and 64 KiB): closing with its request unread
+    would make the kernel reset the connection, and the peer would most
+    often get the reset instead of the 503. At most ``max_refusing`` refused
+    connections wait so at once (a flood must not hold sockets this way);
+    past that the 503 is written and the connection closed at once.
+    """
+
+    def __init__(self, server_header: str, gate: ConnectionGate) -> None:
         self._server_header = server_header
+        self._gate = gate
+        self._transport: asyncio.Transport | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._read = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        """Answer 503 and close."""
-        tcp = cast(asyncio.Transport, transport)  # uvloop's is no subclass
-        tcp.pause_reading()
+        """Answer 503, half-close, and give the peer REFUSE_GRACE seconds to hang up."""
+        tcp = self._transport = cast(asyncio.Transport, transport)  # uvloop's is no subclass
         tcp.write(serialize_response(_OVERLOADED, close=True, server=self._server_header))
-        tcp.close()
+        if self._gate.refusing >= self._gate.limits.max_refusing or not tcp.can_write_eof():
+            tcp.close()
+            return
+        self._gate.refusing += 1
+        tcp.write_eof()
+        self._timer = asyncio.get_running_loop().call_later(REFUSE_GRACE, tcp.abort)
+
+    def data_received(self, data: bytes) -> None:
+        """Drop what the peer sends; a peer that sends too much is cut off."""
+        self._read += len(data)
+        if self._read > _REFUSE_MAX_READ and self._transport is not None:
+            self._transport.abort()
+
+    def eof_received(self) -> bool | None:
+        """The peer hung up: close (None lets the transport close itself)."""
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """Gone: no timer is left behind."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+            self._gate.refusing -= 1
+        self._transport = None
 
 
 class ConnectionGate:
@@ -147,6 +220,8 @@ class ConnectionGate:
         self._per_peer: dict[str, int] = {}
         #: Connections refused, over either cap.
         self.refused = 0
+        #: Refused connections still open, waiting for their peer to hang up.
+        self.refusing = 0
 
     def protocol(
         self, make: Callable[[], HttpProtocol], server_header: str = ""
@@ -154,7 +229,7 @@ class ConnectionGate:
         """A protocol for a new connection: ``make()`` or, over the global cap, a 503."""
         if len(self.connections) >= self.limits.max_connections:
             self.refused += 1
-            return _Refuse(server_header)
+            return _Refuse(server_header, self)
         protocol = make()
         self.connections.add(protocol)
         return protocol
@@ -204,20 +279,19 @@ def _head_block(response: HttpResponse, server: str) -> tuple[bytes, bool]:
     key = (response.status, response.headers, server)
     cached = _head_cache.get(key)
     if cached is None:
-        lines = [f"HTTP/1.1 {response.status} {REASONS.get(response.status, 'Unknown')}"]
+        fields: list[tuple[str, str]] = []
         have_server = close = False
         for name, value in response.headers:
-            if "\r" in name or "\n" in name or "\r" in value or "\n" in value:
-                raise ValueError("CR/LF in a response header")
             lname = name.lower()
             if lname == "connection":
                 close = close or value.strip().lower() == "close"
                 continue
-            lines.append(f"{name}: {value}")
+            fields.append((name, value))
             have_server = have_server or lname == "server"
         if server and not have_server:
-            lines.append(f"Server: {server}")
-        cached = (("\r\n".join(lines) + "\r\n").encode("latin-1"), close)
+            fields.append(("Server", server))
+        status = f"HTTP/1.1 {response.status} {REASONS.get(response.status, 'Unknown')}"
+        cached = (format_head(status, fields), close)
         if len(_head_cache) >= 128:
             _head_cache.clear()
         _head_cache[key] = cached
@@ -286,6 +360,8 @@ class HttpProtocol(asyncio.Protocol):
         self._waiting_for = (False, False)
         #: Requests pipelined behind a pending answer, answered in order after it.
         self._backlog: list[tuple[HttpRequest, bool]] = []
+        self._tail = b""  # the last bytes read: a CRLFCRLF may be split between reads
+        self._coded = False  # the head being read came in a read that held "Transfer-Encoding"
         self._reset()
 
     def _reset(self) -> None:
@@ -296,6 +372,9 @@ class HttpProtocol(asyncio.Protocol):
         self._head_bytes = 0  # target + header fields, counted in the callbacks
         self._raw_head = 0  # bytes received while no body was expected (backstop)
         self._in_body = False
+        self._chunks: ChunkedBody | None = None  # a chunked body's announcements (B9)
+        self._body_left = 0  # Content-Length bytes of the body not yet seen
+        self._in_head = False  # between on_message_begin and on_headers_complete
         self._body_timed = False
         self._method = ""
         self._reject: RemoteProtocolError | None = None
@@ -314,8 +393,12 @@ class HttpProtocol(asyncio.Protocol):
         if self._gate is not None:
             if not self._gate.admit(self._peer):
                 _LOG.debug("%s: over the per-peer connection cap", self._peer)
-                self._transport.pause_reading()
-                self._send(_OVERLOADED, close=True)
+                self._gate.closed(self, None)  # never admitted: the refusal takes over
+                refusal = _Refuse(self._server_header, self._gate)
+                self._transport.set_protocol(refusal)
+                self._transport, self._closing = None, True
+                self.deadline = float("inf")
+                refusal.connection_made(transport)
                 return
             self._admitted = self._peer
 
@@ -404,7 +487,9 @@ class HttpProtocol(asyncio.Protocol):
             # field is only reported once complete): never more than one head.
             self._raw_head += len(data)
         try:
-            self._parser.feed_data(data)
+            self._feed(data)
+        except RemoteProtocolError as exc:  # what a chunked body announced (B9)
+            self._error(exc.http_status, str(exc))
         except httptools.HttpParserUpgrade:
             self._close_after_write()
         except httptools.HttpParserInvalidMethodError:
@@ -427,10 +512,60 @@ class HttpProtocol(asyncio.Protocol):
                 self._body_timed = True
                 self._arm(self._limits.body_timeout)
 
+    def _feed(self, data: bytes) -> None:
+        """Hand ``data`` to llhttp; a chunked body is read by its ChunkedBody first (B9).
+
+        A read that holds no ``Transfer-Encoding`` (in any case) and does not
+        continue a head goes to llhttp whole: no chunked body can start in it.
+        """
+        if not self._in_head and self._chunks is None and b"transfer-encoding" not in data.lower():
+            self._parser.feed_data(data)
+        else:
+            self._feed_in_parts(data)
+        if self._in_head:  # the head goes on in the next read: keep the end of this one
+            self._tail = data[-3:] if len(data) >= 3 else (self._tail + data)[-3:]
+
+    def _feed_in_parts(self, data: bytes) -> None:
+        """Cut ``data`` where each head ends; read each chunked body before llhttp does.
+
+        A Content-Length body is handed over as one piece. Only the cut points
+        are ours: llhttp still parses every byte, in order.
+        """
+        position, end = 0, len(data)
+        while position < end and not self._closing:
+            if not self._in_body:
+                self._coded = (
+                    True  # this head may hold a Transfer-Encoding: on_headers_complete looks
+                )
+                cut = self._head_end(data, position)
+                upto = end if cut < 0 else cut
+            elif self._chunks is not None:
+                stop = self._chunks.feed(data, position)
+                upto = end if stop is None else stop
+            else:  # on_body counts the Content-Length body down
+                upto = min(end, position + self._body_left) if self._body_left > 0 else end
+            self._parser.feed_data(data[position:upto])
+            position = upto
+
+    def _head_end(self, data: bytes, position: int) -> int:
+        """Just past the end of the head going on at ``data[position]``, or -1.
+
+        llhttp accepts a head only with CRLF line ends and no line folding, so
+        it ends at the first CRLFCRLF, which may be split between two reads
+        (the last bytes of the previous one are kept in ``_tail``).
+        """
+        if position == 0 and self._tail:
+            at = (self._tail + data[:3]).find(b"\r\n\r\n")
+            if at >= 0:
+                return at + 4 - len(self._tail)
+        at = data.find(b"\r\n\r\n", position)
+        return -1 if at < 0 else at + 4
+
     # llhttp callbacks -----------------------------------------------------------
 
     def on_message_begin(self) -> None:
         """llhttp: a request starts."""
+        self._in_head = True
         if self._idle:  # the keep-alive wait is over: now the head must arrive in time
             self._idle = False
             self._arm(self._limits.header_timeout)
@@ -463,14 +598,32 @@ class HttpProtocol(asyncio.Protocol):
     def on_headers_complete(self) -> None:
         """llhttp: the head is complete; check the announced body size, then 100-continue."""
         self._method = self._parser.get_method().decode("ascii", "replace")
+        self._in_head = False
         self._in_body = True
         # Complete now: trailer fields (on_header after this) are never added.
         headers = self._request_headers = Headers(self._headers)
+        coded, self._coded = self._coded, False
+        if coded and "transfer-encoding" in headers:  # llhttp refused chunked not last
+            codings = [
+                coding.strip().lower()
+                for value in headers.get_all("transfer-encoding")
+                for coding in value.split(",")
+            ]
+            if any(coding != "chunked" for coding in codings):
+                self._fail(501, "transfer coding not implemented")
+            self._chunks = ChunkedBody(
+                max_body=self._limits.max_body, max_extension=self._limits.max_chunk_extension
+            )
         for value in headers.get_all("content-length"):
-            # llhttp has validated the digits; decimal() keeps this total anyway.
+            # llhttp has validated the digits; more than 20 of them (leading zeros
+            # included) are not a length we read (rule B8).
             length = decimal(value.strip())
-            if length is not None and length > self._limits.max_body:
+            if length is None:
+                self._fail(400, "bad Content-Length")
+            elif length > self._limits.max_body:
                 self._fail(413, "request body too large")
+            else:
+                self._body_left = length
         expect = headers.get_all("expect")
         if (
             expect
@@ -482,6 +635,7 @@ class HttpProtocol(asyncio.Protocol):
     def on_body(self, body: bytes) -> None:
         """llhttp: (part of) the body."""
         self._body += body
+        self._body_left -= len(body)
         if len(self._body) > self._limits.max_body:
             self._fail(413, "request body too large")
 
@@ -504,6 +658,8 @@ class HttpProtocol(asyncio.Protocol):
             local_port=self._local_port,
         )
         keep_alive = self._parser.should_keep_alive()
+        if not keep_alive and self._parser.get_http_version() == "0.9":  # never kept alive
+            self._fail(400, "request line without an HTTP version")  # B10
         self._reset()
         if self._waiting is not None:
             if len(self._backlog) >= self._limits.max_pipelined:

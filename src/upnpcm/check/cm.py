@@ -30,6 +30,7 @@ from upnpcm.check.registry import (
 )
 from upnpcm.core.arguments import out_argument_problems
 from upnpcm.core.connection_manager import parse_connection_ids
+from upnpcm.core.http import decimal
 from upnpcm.core.protocol_info import ProtocolInfo, ProtocolInfoList, match, parse_list
 from upnpcm.core.subscription import read_notify
 from upnpcm.errors import ProtocolInfoError, RemoteProtocolError, SubscriptionError
@@ -420,7 +421,7 @@ async def _walk_one(
     prepared_at = loop.time() - call.seconds
     out = dict(call.out or ())
     id_text = (out.get("ConnectionID") or "").strip()
-    connection_id = int(id_text) if id_text.lstrip("-").isdigit() else None
+    connection_id = decimal(id_text, signed=True)
     if connection_id is not None and call.out is not None:
         ctx.cleanup.prepared(service, connection_id)
     action = service.scpd.action("PrepareForConnection")

@@ -33,7 +33,7 @@ from upnpcm.check.registry import (
 from upnpcm.check.ssdp_probe import Heard, Search, SsdpProbe, group_of
 from upnpcm.core.description import Device, parse_device_description
 from upnpcm.core.discovery import MIN_MAX_AGE, announcement_problems, max_age, reply_problems
-from upnpcm.core.http import plain_ip
+from upnpcm.core.http import decimal, plain_ip
 from upnpcm.core.ssdp import Advertisement, advertisements, build_msearch, matches
 from upnpcm.errors import RemoteProtocolError
 
@@ -71,9 +71,10 @@ def _negative_searches(root: Device, host: str) -> dict[str, bytes]:
     """The searches a device must not answer, by name."""
     versions: dict[str, int] = {}
     for device in root.iter_devices():
-        head, _, version = device.device_type.rpartition(":")
-        if version.isdigit():
-            versions[head] = max(versions.get(head, 0), int(version))
+        head, _, version_text = device.device_type.rpartition(":")
+        version = decimal(version_text)  # at most 20 ASCII digits (rule B8)
+        if version is not None:
+            versions[head] = max(versions.get(head, 0), version)
     head, _, _ = root.device_type.rpartition(":")
     higher = f"{head}:{versions.get(head, 0) + 1}"
     start, host_line, man = "M-SEARCH * HTTP/1.1", f"HOST: {host}", 'MAN: "ssdp:discover"'
@@ -473,7 +474,8 @@ async def bootid(ctx: CheckContext) -> AsyncIterator[Finding]:
             continue
         if boot is not None and value != boot:
             if (h.message.get("NTS") or "").lower() == "ssdp:alive" and _after_byebye(messages, h):
-                if not (value.isdigit() and boot.isdigit() and int(value) > int(boot)):
+                new, old = decimal(value), decimal(boot)
+                if new is None or old is None or new <= old:
                     problems.append(f"BOOTID went from {boot} to {value} at a restart, not up")
             else:
                 problems.append(f"BOOTID changed from {boot} to {value} without a restart")

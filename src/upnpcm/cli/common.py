@@ -45,6 +45,7 @@ __all__ = [
     "discard_stdout",
     "emit",
     "fail",
+    "foreign_urls_option",
     "interface_option",
     "location",
     "parse_assignments",
@@ -103,6 +104,8 @@ class Settings:
         self.interfaces: tuple[str, ...] = ()
         #: ``--timeout``: seconds for each network wait (None: the defaults).
         self.timeout: float | None = None
+        #: ``--allow-foreign-urls``: use a description's URLs on other hosts (rule D5).
+        self.allow_foreign_urls = False
 
     @property
     def json(self) -> bool:
@@ -121,7 +124,9 @@ class Settings:
 
         timeout = self.timeout or HTTP_TIMEOUT
         lean = LeanHttpClient(connect_timeout=min(5.0, timeout), source_address=source_address)
-        return ControlPoint(http=_NotedHttp(lean), timeout=timeout)
+        return ControlPoint(
+            http=_NotedHttp(lean), timeout=timeout, allow_foreign_urls=self.allow_foreign_urls
+        )
 
     async def locate(self, target: str) -> str:
         """TARGET as a description URL (see :data:`EPILOG`)."""
@@ -147,6 +152,11 @@ def _choose_format(ctx: click.Context, param: click.Parameter, value: bool) -> N
 def _add_interfaces(ctx: click.Context, _: click.Parameter, value: tuple[str, ...]) -> None:
     if value:
         _settings(ctx).interfaces += value
+
+
+def _allow_foreign_urls(ctx: click.Context, _: click.Parameter, value: bool) -> None:
+    if value:
+        _settings(ctx).allow_foreign_urls = True
 
 
 def _set_timeout(ctx: click.Context, _: click.Parameter, value: float | None) -> None:
@@ -211,6 +221,18 @@ def timeout_option(fn: F) -> F:
         metavar="SECONDS",
         help=f"Give up a network wait after this long (default: {HTTP_TIMEOUT:g} s for HTTP, "
         f"{SEARCH_TIMEOUT:g} s to find a uuid: TARGET).",
+    )(fn)
+
+
+def foreign_urls_option(fn: F) -> F:
+    """``--allow-foreign-urls``: load a device whose description points at other hosts."""
+    return click.option(
+        "--allow-foreign-urls",
+        is_flag=True,
+        expose_value=False,
+        callback=_allow_foreign_urls,
+        help="Use a description's URLs even when they point at another host, or at a port "
+        "under 1024 other than its own (refused by default: docs/security.md).",
     )(fn)
 
 
@@ -557,6 +579,7 @@ class _Group(click.Group):
 @click.version_option(package_name="upnpcm", prog_name="upnpcm")
 @_global_options
 @interface_option
+@foreign_urls_option
 @click.pass_context
 def cli(ctx: click.Context) -> None:
     """UPnP AV ConnectionManager: host one, or talk to any UPnP device.

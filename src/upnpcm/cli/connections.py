@@ -12,6 +12,7 @@ from upnpcm.cli.common import (
     Settings,
     command,
     emit,
+    foreign_urls_option,
     interface_option,
     run,
     target_epilog,
@@ -83,6 +84,7 @@ def _cm_options(fn: Callable[..., None]) -> Callable[..., None]:
 )
 @_cm_options
 @timeout_option
+@foreign_urls_option
 @interface_option
 @command
 def negotiate(
@@ -140,6 +142,7 @@ def negotiate(
 @click.option("--renderer-connection", type=int, required=True, help="The renderer's ConnectionID.")
 @_cm_options
 @timeout_option
+@foreign_urls_option
 @interface_option
 @command
 def disconnect(

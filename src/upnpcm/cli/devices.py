@@ -12,6 +12,7 @@ from upnpcm.cli.common import (
     StatusLine,
     command,
     emit,
+    foreign_urls_option,
     interface_option,
     parse_assignments,
     print_json,
@@ -154,6 +155,7 @@ class _DeviceList:
 @click.argument("target")
 @click.option("-S", "--scpd", "with_scpd", is_flag=True, help="Include every service's actions.")
 @timeout_option
+@foreign_urls_option
 @interface_option
 @command
 def describe(settings: Settings, target: str, with_scpd: bool) -> None:
@@ -179,6 +181,7 @@ def describe(settings: Settings, target: str, with_scpd: bool) -> None:
 @click.argument("action")
 @click.argument("arguments", nargs=-1, metavar="[NAME=VALUE]...")
 @timeout_option
+@foreign_urls_option
 @interface_option
 @command
 def call(

@@ -17,6 +17,7 @@ from upnpcm.cli.common import (
     Settings,
     command,
     discard_stdout,
+    foreign_urls_option,
     interface_option,
     print_json,
     run,
@@ -99,6 +100,7 @@ class _Options(NamedTuple):
     help="Listen to SSDP and resubscribe at once when the device reboots (BOOTID) or comes back.",
 )
 @timeout_option
+@foreign_urls_option
 @interface_option
 @command
 def eventlog(

@@ -14,6 +14,7 @@ from upnpcm.cli.common import (
     EXIT_USAGE,
     Settings,
     command,
+    foreign_urls_option,
     interface_option,
     print_json,
     run,
@@ -125,6 +126,7 @@ class _Progress:
     help="Address the event listener binds (default: every address).",
 )
 @timeout_option
+@foreign_urls_option
 @interface_option
 @command
 def play(
@@ -268,6 +270,7 @@ def _report(settings: Settings, record: dict[str, Any]) -> None:
     help="RequestedCount of each Browse window.",
 )
 @timeout_option
+@foreign_urls_option
 @interface_option
 @command
 def browse(

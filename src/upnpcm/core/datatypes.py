@@ -33,12 +33,14 @@ import math
 import re
 from typing import Final
 
+from upnpcm.core.http import decimal
 from upnpcm.errors import UPnPError
 
 __all__ = [
     "DATA_TYPES",
     "INTEGER_RANGES",
     "UPnPValue",
+    "as_int",
     "from_wire",
     "python_type_name",
     "to_wire",
@@ -78,7 +80,6 @@ DATA_TYPES: Final = frozenset(
     }
 )
 _R4_MAX: Final = 3.40282347e38
-_INT_RE: Final = re.compile(r"[+-]?[0-9]+\Z")
 _FLOAT_RE: Final = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\Z")
 _FIXED_RE: Final = re.compile(r"[+-]?[0-9]{1,14}(?:\.[0-9]{0,4})?\Z")
 _TRUE: Final = frozenset({"1", "true", "yes"})
@@ -90,6 +91,18 @@ _MAX_NUMBER_TEXT: Final = 400
 def _bad(data_type: str, text: str, why: str = "") -> UPnPError:
     shown = text if len(text) <= 40 else text[:37] + "..."
     return UPnPError(402, f"{shown!r} is not a valid {data_type}{': ' + why if why else ''}")
+
+
+def as_int(value: object, *, default: int) -> int:
+    """An out-argument as an integer: already one (the SCPD typed it), else its text, else ``default``.
+
+    For answers read whatever their SCPD says (a ConnectionID, a TotalMatches):
+    the text goes through :func:`~upnpcm.core.http.decimal` (signed, at most
+    20 digits, rule B8); nothing raises.
+    """
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    return decimal(str(value).strip(), default=default, signed=True)
 
 
 def python_type_name(data_type: str) -> str:
@@ -124,9 +137,9 @@ def from_wire(data_type: str, text: str) -> UPnPValue:
         return text
     value = text.strip()
     if data_type in INTEGER_RANGES or data_type == "int":
-        if not _INT_RE.match(value) or len(value) > _MAX_NUMBER_TEXT:
+        number = decimal(value, signed=True, max_digits=_MAX_NUMBER_TEXT)
+        if number is None:
             raise _bad(data_type, text)
-        number = int(value)
         bounds = INTEGER_RANGES.get(data_type)
         if bounds and not bounds[0] <= number <= bounds[1]:
             raise _bad(data_type, text, f"outside {bounds[0]}..{bounds[1]}")

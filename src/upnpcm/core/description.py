@@ -15,9 +15,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Final, Literal
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 from xml.etree.ElementTree import Element, SubElement, indent, tostring
 
+from upnpcm.core.http import decimal, plain_ip
 from upnpcm.core.xml import check_name, child, child_text, children, local_name, parse_xml
 from upnpcm.errors import RemoteProtocolError
 
@@ -133,6 +134,50 @@ class DeviceDescription:
     def absolute_url(self, location: str, url: str) -> str:
         """Resolve ``url`` against URLBase if present, else against ``location``."""
         return urljoin(self.url_base or location, url)
+
+    def foreign_urls(self, location: str) -> list[str]:
+        """The URLs a control point would use that are not on ``location``'s host (rule D5).
+
+        URLBase and every service's SCPDURL, controlURL and eventSubURL, as
+        resolved, in document order, each once. A URL is foreign unless it is
+        ``http``/``https`` on the same host as ``location`` (IP addresses
+        compared as addresses, names case-insensitively; nothing is resolved)
+        and on ``location``'s port or a port from 1024 up. A URL that does not
+        parse is left to fail where it is used.
+        """
+        try:
+            home = _origin(location)
+        except ValueError:
+            home = None
+        urls = [self.url_base] if self.url_base else []
+        for _, service in self.device.iter_services():
+            urls += [service.scpd_url, service.control_url, service.event_sub_url]
+        foreign: dict[str, None] = {}
+        for url in urls:
+            try:
+                absolute = self.absolute_url(location, url)
+                there = _origin(absolute)
+            except ValueError:
+                continue
+            if home is None or there is None or not _same_host(home, there):
+                foreign[absolute] = None
+        return list(foreign)
+
+
+def _origin(url: str) -> tuple[str, int] | None:
+    """(host, port) of an http(s) URL; None for another scheme or no host."""
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not parts.hostname:
+        return None
+    port = parts.port  # ValueError for a bad port: the caller's to handle
+    ip = plain_ip(parts.hostname)
+    host = str(ip) if ip is not None else parts.hostname.lower().rstrip(".")
+    return host, port if port is not None else (443 if scheme == "https" else 80)
+
+
+def _same_host(home: tuple[str, int], there: tuple[str, int]) -> bool:
+    return there[0] == home[0] and (there[1] == home[1] or there[1] >= 1024)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -257,20 +302,10 @@ def _spec_version(root: Element) -> tuple[int, int]:
     spec = child(root, "specVersion")
     if spec is None:
         return (1, 0)
-    try:
-        return (
-            int(child_text(spec, "major", "1") or "1"),
-            int(child_text(spec, "minor", "0") or "0"),
-        )
-    except ValueError:
-        return (1, 0)
-
-
-def _int(text: str | None) -> int:
-    try:
-        return int((text or "0").strip())
-    except ValueError:
-        return 0
+    return (
+        decimal(child_text(spec, "major"), default=1),
+        decimal(child_text(spec, "minor"), default=0),
+    )
 
 
 def _parse_service(elem: Element) -> Service:
@@ -301,9 +336,9 @@ def _parse_device_shallow(elem: Element, devices: tuple[Device, ...]) -> Device:
         icons.extend(
             Icon(
                 mimetype=child_text(icon, "mimetype") or "",
-                width=_int(child_text(icon, "width")),
-                height=_int(child_text(icon, "height")),
-                depth=_int(child_text(icon, "depth")),
+                width=decimal(child_text(icon, "width"), default=0),
+                height=decimal(child_text(icon, "height"), default=0),
+                depth=decimal(child_text(icon, "depth"), default=0),
                 url=child_text(icon, "url") or "",
             )
             for icon in children(icon_list, "icon")
@@ -339,6 +374,29 @@ def _parse_device_shallow(elem: Element, devices: tuple[Device, ...]) -> Device:
     )
 
 
+def _count_tree(top: Element, max_devices: int | None, max_services: int | None) -> None:
+    """Refuse a tree over the caps before anything is built from it (rule B11)."""
+    devices = services = 0
+    stack = [top]
+    while stack:
+        elem = stack.pop()
+        devices += 1
+        service_list = child(elem, "serviceList")
+        if service_list is not None:
+            services += len(children(service_list, "service"))
+        if max_devices is not None and devices > max_devices:
+            raise RemoteProtocolError(
+                f"the description lists more than {max_devices} devices (limit max_devices)"
+            )
+        if max_services is not None and services > max_services:
+            raise RemoteProtocolError(
+                f"the description lists more than {max_services} services (limit max_services)"
+            )
+        device_list = child(elem, "deviceList")
+        if device_list is not None:
+            stack.extend(children(device_list, "device"))
+
+
 def _parse_device_tree(top: Element) -> Device:
     # Iterative post-order: children are built before their parent.
     built: dict[int, Device] = {}
@@ -356,16 +414,23 @@ def _parse_device_tree(top: Element) -> Device:
 
 
 def parse_device_description(
-    data: bytes, *, max_bytes: int = MAX_DESCRIPTION_BYTES
+    data: bytes,
+    *,
+    max_bytes: int = MAX_DESCRIPTION_BYTES,
+    max_devices: int | None = None,
+    max_services: int | None = None,
 ) -> DeviceDescription:
     """Parse a device description document.
 
     Padding around the document (ASCII whitespace, NUL bytes) is tolerated:
     real devices send it (:func:`~upnpcm.core.xml.parse_xml`, ``strip_padding``).
+    ``max_devices`` and ``max_services`` cap the tree (root included), checked
+    before any model is built (rule B11).
 
     Raises:
         RemoteProtocolError: unsafe or malformed XML, no ``<root>``/``<device>``,
-            or a device without ``deviceType``/``UDN``.
+            a device without ``deviceType``/``UDN``, or more devices or services
+            than allowed (the message names the limit).
     """
     root = parse_xml(data, max_bytes=max_bytes, strip_padding=True)
     if local_name(root.tag) != "root":
@@ -375,6 +440,7 @@ def parse_device_description(
     device_elem = child(root, "device")
     if device_elem is None:
         raise RemoteProtocolError("device description has no <device>")
+    _count_tree(device_elem, max_devices, max_services)
     return DeviceDescription(
         device=_parse_device_tree(device_elem),
         spec_version=_spec_version(root),

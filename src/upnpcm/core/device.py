@@ -22,6 +22,9 @@ H3  Unknown path → 404 (paths match exactly, byte for byte: no decoding, so
     no traversal). A known path with the wrong method → 405 with ``Allow``.
 H4  Control: a non-XML ``Content-Type`` → 415; a body over ``max_body``
     → 413; a missing/bad SOAPACTION or unparsable envelope → 400.
+H10 Control: two ``Content-Type`` or ``SOAPACTION`` headers that differ,
+    or an envelope with two Bodies → 400; a Body with two action elements
+    → 401 fault.
 H5  Control: UPnP errors are faults (HTTP 500, UPnPError code): 401 unknown
     action (or one for another service type, or a body that contradicts the
     SOAPACTION), 402/601 from the SCPD checks, the service's own codes.
@@ -52,7 +55,7 @@ I4  A value outside an argument's allowed list or range is 601, unless the
     service names its own code for that state variable (``value_faults``).
 Q4  Pending values of a variable with a merge rule (``event_merges``:
     LastChange) are merged for each subscriber, not replaced.
-H10 A :class:`Page` (a document made per request, e.g. a status page in
+H11 A :class:`Page` (a document made per request, e.g. a status page in
     HTML, JSON or text) is chosen by the request's Accept header
     (:func:`~upnpcm.core.http.preferred_media_type`), answered with
     ``Vary: Accept`` and ``Cache-Control: no-store``.
@@ -260,7 +263,7 @@ class Resource:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Page:
-    """A document made for each GET/HEAD, in the media type the request prefers (H10).
+    """A document made for each GET/HEAD, in the media type the request prefers (H11).
 
     ``render(media_type, now)`` returns the body in one of ``media_types``
     (the first is the default, for requests without a usable Accept).
@@ -648,7 +651,7 @@ class DeviceCore:
         return pairs
 
     def _page(self, page: Page, request: HttpRequest, now: float) -> DeviceResult:
-        """A page in the media type Accept prefers (H10)."""
+        """A page in the media type Accept prefers (H11)."""
         media_type = preferred_media_type(request.headers.get("Accept"), page.media_types)
         headers = self._headers(
             ("Content-Type", media_type),
@@ -784,13 +787,18 @@ class DeviceCore:
     def _control(
         self, hosted: HostedService, request: HttpRequest, *, now: float
     ) -> DeviceResult | PendingAction:
-        if not is_xml_media_type(request.headers.get("Content-Type")):
+        try:  # H10: two Content-Types or SOAPACTIONs that differ are 400
+            content_type = request.headers.get_agreed("Content-Type")
+            soapaction = request.headers.get_agreed("SOAPACTION")
+        except RemoteProtocolError as exc:
+            return DeviceResult(response=self._plain(400, str(exc)))
+        if not is_xml_media_type(content_type):
             return DeviceResult(response=self._plain(415, "Content-Type must be text/xml"))
         if len(request.body) > self.limits.max_body:
             return DeviceResult(response=self._plain(413, "request body too large"))
         try:
             call = self.memo.parse_action_request(
-                request.headers.get("SOAPACTION"), request.body, max_bytes=self.limits.max_body
+                soapaction, request.body, max_bytes=self.limits.max_body
             )
         except RemoteProtocolError as exc:
             return DeviceResult(response=self._plain(exc.http_status, str(exc)))

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Final
 from xml.etree.ElementTree import Element
 
+from upnpcm.core.http import decimal
 from upnpcm.core.protocol_info import ProtocolInfo
 from upnpcm.core.xml import (
     child_text,
@@ -107,10 +108,7 @@ class DidlResult:
 
 
 def _int_attr(elem: Element, name: str) -> int | None:
-    text = elem.get(name)
-    if text is None or not text.strip().isdigit():
-        return None
-    return int(text.strip())
+    return decimal((elem.get(name) or "").strip())
 
 
 def _resource(elem: Element) -> Resource | None:
@@ -296,17 +294,20 @@ def duration_seconds(text: str | None) -> float | None:
     if "." in seconds:
         seconds, _, frac = seconds.partition(".")
         if "/" in frac:
-            num, _, den = frac.partition("/")
-            if not (num.isdigit() and den.isdigit()) or int(den) == 0:
+            num_text, _, den_text = frac.partition("/")
+            num, den = decimal(num_text), decimal(den_text)
+            if num is None or not den:
                 return None
-            fraction = int(num) / int(den)
-        elif frac.isdigit():
-            fraction = int(frac) / 10 ** len(frac)
+            fraction = num / den
         elif frac:
-            return None
-    if not (hours.isdigit() and minutes.isdigit() and seconds.isdigit()):
+            digits = decimal(frac)
+            if digits is None:
+                return None
+            fraction = digits / 10 ** len(frac)
+    h, m, s = decimal(hours), decimal(minutes), decimal(seconds)  # B8: at most 20 digits
+    if h is None or m is None or s is None:
         return None
-    return int(hours) * 3600 + int(minutes) * 60 + int(seconds) + fraction
+    return h * 3600 + m * 60 + s + fraction
 
 
 def format_duration(seconds: float | None) -> str:

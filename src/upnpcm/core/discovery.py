@@ -113,18 +113,13 @@ class Discovered:
             location=headers.get("LOCATION") or None,
             source=source,
             server=headers.get("SERVER"),
-            boot_id=_int(headers.get("BOOTID.UPNP.ORG") or headers.get("X-RINCON-BOOTSEQ")),
-            config_id=_int(headers.get("CONFIGID.UPNP.ORG")),
+            boot_id=decimal(
+                (headers.get("BOOTID.UPNP.ORG") or headers.get("X-RINCON-BOOTSEQ") or "").strip()
+            ),
+            config_id=decimal(headers.get("CONFIGID.UPNP.ORG", "").strip()),
             max_age=max_age(headers.get("CACHE-CONTROL")),
             headers=headers,
         )
-
-
-def _int(text: str | None) -> int | None:
-    """A non-negative decimal header value; None when absent or malformed (never raises)."""
-    if text is None:
-        return None
-    return decimal(text.strip())
 
 
 def max_age(text: str | None) -> int | None:
@@ -132,7 +127,7 @@ def max_age(text: str | None) -> int | None:
     if not text:
         return None
     name, _, value = text.partition("=")  # "max-age = 1800" (Sonos) too
-    return _int(value) if name.strip().lower() == "max-age" else None
+    return decimal(value.strip()) if name.strip().lower() == "max-age" else None
 
 
 def interpret(data: bytes, source: tuple[str, int]) -> Discovered | None:
@@ -316,7 +311,7 @@ class Presence:
         known.expires_at = max(known.expires_at, now + max_age)
         boot_id = found.boot_id
         if found.kind == "update":  # UDA 1.1 §1.2.3: the next BOOTID is announced
-            boot_id = _int(found.headers.get("NEXTBOOTID.UPNP.ORG")) or boot_id
+            boot_id = decimal(found.headers.get("NEXTBOOTID.UPNP.ORG", "").strip()) or boot_id
         changes = []
         if boot_id is not None and known.boot_id is not None and boot_id != known.boot_id:
             changes.append(f"BOOTID {known.boot_id} → {boot_id}")

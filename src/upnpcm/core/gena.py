@@ -30,8 +30,9 @@ CallStranger (CVE-2020-12695)
 -----------------------------
 U1  At most :attr:`GenaPolicy.max_callbacks` URLs are considered (the rest are
     ignored), each at most :attr:`GenaPolicy.max_callback_length` bytes.
-U2  A URL is usable only as ``http://<IP literal>[:port]/path``: no names, no
-    user info, no other scheme. ``[::ffff:a.b.c.d]`` counts as ``a.b.c.d``.
+U2  A URL is usable only as ``http://<IP literal>[:port]/path`` with a port
+    of 1-65535: no names, no user info, no other scheme, no port 0.
+    ``[::ffff:a.b.c.d]`` counts as ``a.b.c.d``.
 U3  The address must equal the subscriber's own (the TCP peer) — or, with
     ``callback_scope="subnet"``, lie in a network of the device's that holds
     the address the SUBSCRIBE arrived on (so a request that came in over the
@@ -79,7 +80,7 @@ from typing import TYPE_CHECKING, Final, Literal
 from urllib.parse import urlsplit
 from xml.etree.ElementTree import tostring
 
-from upnpcm.core.http import Headers, format_host, plain_ip
+from upnpcm.core.http import Headers, decimal, format_host, plain_ip
 from upnpcm.core.xml import check_chars, check_name, escape_text, local_name, parse_xml
 from upnpcm.errors import RemoteProtocolError, SubscriptionError
 
@@ -101,6 +102,7 @@ __all__ = [
     "parse_callback_header",
     "parse_propertyset",
     "parse_timeout",
+    "policy_problem",
     "short_sid",
     "validate_callback",
 ]
@@ -134,7 +136,7 @@ def parse_timeout(value: str | None) -> int | None:
     if value is None:
         return None
     match = _TIMEOUT_RE.match(value)
-    return int(match.group(1)) if match else None
+    return decimal(match.group(1)) if match else None
 
 
 def format_timeout(seconds: int) -> str:
@@ -188,6 +190,8 @@ def validate_callback(
     peer_address = plain_ip(peer)
     if peer_address is None:
         return "subscriber address unknown"
+    if port == 0:
+        return "port 0"
     effective_port = port if port is not None else 80
     if str(address) == own[0] and effective_port == own[1]:
         return "the device's own address"
@@ -254,6 +258,28 @@ def parse_propertyset(data: bytes, *, max_bytes: int = MAX_NOTIFY_BYTES) -> dict
     return values
 
 
+def policy_problem(
+    *,
+    min_timeout: int | None = None,
+    default_timeout: int | None = None,
+    max_timeout: int | None = None,
+    max_subscriptions: int | None = None,
+    max_per_peer: int | None = None,
+    max_callbacks: int | None = None,
+) -> str | None:
+    """What is wrong with these :class:`GenaPolicy` values (None: not given), or None.
+
+    The one check of them: the policy runs it whole, the settings loader on
+    what a file gives before a profile fills in the rest.
+    """
+    ordered = [v for v in (min_timeout, default_timeout, max_timeout) if v is not None]
+    if any(v <= 0 for v in ordered) or ordered != sorted(ordered):
+        return "needs 0 < min_timeout <= default_timeout <= max_timeout"
+    if any(v is not None and v < 1 for v in (max_subscriptions, max_per_peer, max_callbacks)):
+        return "subscription and callback caps must be at least 1"
+    return None
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GenaPolicy:
     """Limits and grants of a subscription table (rule B5).
@@ -277,10 +303,16 @@ class GenaPolicy:
     xml_declaration: bool = True
 
     def __post_init__(self) -> None:
-        if not 0 < self.min_timeout <= self.default_timeout <= self.max_timeout:
-            raise ValueError("need 0 < min_timeout <= default_timeout <= max_timeout")
-        if self.max_subscriptions < 1 or self.max_per_peer < 1 or self.max_callbacks < 1:
-            raise ValueError("subscription and callback caps must be at least 1")
+        problem = policy_problem(
+            min_timeout=self.min_timeout,
+            default_timeout=self.default_timeout,
+            max_timeout=self.max_timeout,
+            max_subscriptions=self.max_subscriptions,
+            max_per_peer=self.max_per_peer,
+            max_callbacks=self.max_callbacks,
+        )
+        if problem:
+            raise ValueError(problem)
 
     def grant(self, requested: int | None) -> int:
         """The TIMEOUT to grant for a request (G4)."""

@@ -12,9 +12,9 @@ import time as _time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, overload
 
-from upnpcm.errors import RemoteProtocolError
+from upnpcm.errors import LocalProtocolError, RemoteProtocolError
 
 if TYPE_CHECKING:
     from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
@@ -24,10 +24,14 @@ if TYPE_CHECKING:
     Network: TypeAlias = IPv4Network | IPv6Network
 
 __all__ = [
+    "MAX_DIGITS",
     "REASONS",
+    "ChunkedBody",
     "Headers",
     "HttpRequest",
     "HttpResponse",
+    "decimal",
+    "format_head",
     "format_host",
     "http_date",
     "is_xml_media_type",
@@ -96,6 +100,19 @@ class Headers:
     def get_all(self, name: str) -> list[str]:
         """Every value of ``name`` in order (empty list when absent)."""
         return list(self._index.get(name.lower(), ()))
+
+    def get_agreed(self, name: str) -> str | None:
+        """The value of ``name`` if every copy of it says the same, or None when absent.
+
+        Raises:
+            RemoteProtocolError: copies that differ (400): which one would be meant?
+        """
+        values = self._index.get(name.lower())
+        if not values:
+            return None
+        if len(values) > 1 and len({value.strip() for value in values}) > 1:
+            raise RemoteProtocolError(f"conflicting {name} headers")
+        return values[0]
 
     def get_single(self, name: str) -> str | None:
         """The only value of ``name``, or None when absent.
@@ -168,15 +185,155 @@ _MONTHS: Final = (
 )
 
 
-def decimal(text: str) -> int | None:
-    """``text`` as a non-negative decimal integer (ASCII digits only), else None.
+#: Most digits a protocol integer may have (rule B8): 20 hold any 64-bit value; Python's
+#: ``int`` refuses more than 4,300 with a ValueError, and a long run costs time.
+MAX_DIGITS: Final = 20
 
-    Protocol numbers (ports, SEQ, MX, versions, error codes, lengths) are
-    ASCII: ``str.isdigit`` alone would admit superscript two (on which
-    ``int`` raises) or Arabic-Indic digits (which ``int`` reads as numbers the
-    peer never wrote in ASCII).
+
+@overload
+def decimal(
+    text: str | None, *, default: int, signed: bool = ..., max_digits: int = ...
+) -> int: ...
+@overload
+def decimal(
+    text: str | None, *, default: None = None, signed: bool = ..., max_digits: int = ...
+) -> int | None: ...
+def decimal(
+    text: str | None,
+    *,
+    default: int | None = None,
+    signed: bool = False,
+    max_digits: int = MAX_DIGITS,
+) -> int | None:
+    """``text`` as a decimal integer, else ``default``: the one integer parser of peer input.
+
+    ASCII digits only (``str.isdigit`` alone would admit superscript two, on
+    which ``int`` raises, or Arabic-Indic digits, which ``int`` reads as
+    numbers the peer never wrote in ASCII), at most ``max_digits`` of them
+    (rule B8: the digits are counted before anything is converted), with a
+    leading ``+`` or ``-`` only when ``signed``. Whitespace is the caller's
+    to strip. Absent (None), empty, or anything else gives ``default``;
+    this never raises.
     """
-    return int(text) if text.isascii() and text.isdigit() else None
+    if text is None:
+        return default
+    digits = text[1:] if signed and text[:1] in ("+", "-") else text
+    if not 0 < len(digits) <= max_digits or not digits.isascii() or not digits.isdigit():
+        return default
+    return int(text)
+
+
+_HEX: Final = frozenset(b"0123456789abcdefABCDEF")
+_CR, _LF, _SEMICOLON = 13, 10, 59
+(_SIZE, _EXTENSION, _SIZE_LF, _DATA, _DATA_CR, _DATA_LF, _TRAILER, _TRAILER_LINE, _END_LF) = range(
+    9
+)
+
+
+class ChunkedBody:
+    """What a chunked request body announces, read before the framing parser sees it (rule B9).
+
+    The framing itself (RFC 9112 §7.1) is llhttp's; llhttp does not report
+    chunk sizes or extensions, so a size over the body cap would be waited
+    for and a kilobyte of extensions accepted. :meth:`feed` reads the same
+    bytes first: a chunk-size that takes the body over ``max_body`` raises
+    413 at once, before its data; one of more than :data:`MAX_DIGITS` digits,
+    a size line that does not start with hex digits, or chunk extensions over
+    ``max_extension`` bytes raise 400. It returns where the body (last chunk and trailer
+    section included) ends, so that what follows is the next request.
+    """
+
+    __slots__ = (
+        "_digits",
+        "_extension",
+        "_left",
+        "_max_body",
+        "_max_extension",
+        "_state",
+        "_total",
+    )
+
+    def __init__(self, *, max_body: int, max_extension: int = 256) -> None:
+        self._max_body = max_body
+        self._max_extension = max_extension
+        self._state = _SIZE
+        self._digits = bytearray()
+        self._extension = 0
+        self._left = 0  # data bytes of the current chunk still to come
+        self._total = 0  # data bytes announced so far
+
+    def feed(self, data: bytes, start: int = 0) -> int | None:
+        """Read ``data[start:]``; the index just past the body's end, or None if it goes on.
+
+        Raises:
+            RemoteProtocolError: 413 for a size over the cap, 400 for a bad size
+                line or too long extensions.
+        """
+        position, end = start, len(data)
+        while position < end:
+            state = self._state
+            if state == _DATA:
+                step = min(self._left, end - position)
+                self._left -= step
+                position += step
+                if not self._left:
+                    self._state = _DATA_CR
+                continue
+            byte = data[position]
+            position += 1
+            if state == _SIZE:
+                if byte in _HEX:
+                    self._digits.append(byte)
+                    if len(self._digits) > MAX_DIGITS:  # B8: not a number we read
+                        raise RemoteProtocolError("chunk size of too many digits")
+                elif not self._digits:
+                    raise RemoteProtocolError("bad chunk size")
+                elif byte == _CR:
+                    self._state = _SIZE_LF
+                else:  # ";" (or what llhttp will refuse): chunk extensions
+                    self._state = _EXTENSION
+                    self._count_extension()
+            elif state == _EXTENSION:
+                if byte == _CR:
+                    self._state = _SIZE_LF
+                else:
+                    self._count_extension()
+            elif state == _SIZE_LF:
+                if byte != _LF:
+                    raise RemoteProtocolError("bad chunk size line")
+                self._start_chunk()
+            elif state == _DATA_CR:
+                self._state = _DATA_LF  # llhttp checks the CRLF after the data
+            elif state == _DATA_LF:
+                self._state = _SIZE
+            elif state == _TRAILER:
+                self._state = _END_LF if byte == _CR else _TRAILER_LINE
+            elif state == _TRAILER_LINE:
+                if byte == _LF:
+                    self._state = _TRAILER
+            elif state == _END_LF:
+                return position
+        return None
+
+    def _count_extension(self) -> None:
+        self._extension += 1
+        if self._extension > self._max_extension:
+            raise RemoteProtocolError(
+                f"chunk extensions over {self._max_extension} bytes", http_status=400
+            )
+
+    def _start_chunk(self) -> None:
+        size = int(self._digits, 16)  # at most MAX_DIGITS hex digits: bounded
+        self._digits.clear()
+        self._extension = 0
+        if not size:
+            self._state = _TRAILER
+            return
+        self._total += size
+        if self._total > self._max_body:
+            raise RemoteProtocolError(f"chunked body over {self._max_body} bytes", http_status=413)
+        self._left = size
+        self._state = _DATA
 
 
 #: The media types of UPnP's XML bodies (UDA 1.1 §2.1, §3.2.1, §4.2: ``text/xml``; some stacks
@@ -257,6 +414,27 @@ def normalise_ip(text: str) -> str:
     return text if address is None else str(address)
 
 
+def format_head(
+    start_line: str, fields: Iterable[tuple[str, str]], *, encoding: str = "latin-1"
+) -> bytes:
+    """A start line and header fields, each line ending in CRLF (RFC 9112 §2.1, §5.1).
+
+    The one serialiser of HTTP heads (requests, responses, SSDP's HTTPU); the
+    caller adds the empty line (and the framing fields) it needs. An empty
+    value is written ``Name:``. SSDP heads are UTF-8, HTTP heads latin-1.
+
+    Raises:
+        LocalProtocolError: CR or LF in a name or value (they would split the head).
+    """
+    lines = [start_line]
+    for name, value in fields:
+        if "\r" in name or "\n" in name or "\r" in value or "\n" in value:
+            raise LocalProtocolError(f"CR/LF in the header field {name!r}")
+        lines.append(f"{name}: {value}" if value else f"{name}:")
+    lines.append("")
+    return "\r\n".join(lines).encode(encoding)
+
+
 def format_host(ip: str, port: int) -> str:
     """``ip:port`` with IPv6 literals bracketed, for URLs and Host headers."""
     return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
@@ -286,7 +464,7 @@ def _accept_ranges(accept: str) -> list[tuple[str, str, float]]:
 def preferred_media_type(accept: str | None, offers: Sequence[str]) -> str:
     """Which of ``offers`` (media types, the server's preference first) ``accept`` prefers.
 
-    Rule H10: each offer gets the weight of the most specific media range
+    Rule H11: each offer gets the weight of the most specific media range
     that matches it (``type/sub`` over ``type/*`` over ``*/*``); the highest
     weight above 0 wins, the server's order breaking ties. No Accept, or one
     that accepts none of the offers, gets the first offer (a server may

@@ -12,8 +12,11 @@ order. Failure: HTTP 500 with the exact UPnPError fault (faultcode ``s:Client``,
 faultstring ``UPnPError``, ``detail/UPnPError`` with ``errorCode`` and
 ``errorDescription``; Sonos omits the description, so it is optional when read).
 
-Malformed input raises :class:`RemoteProtocolError` (HTTP 400); an action in the
-body that differs from the SOAPACTION header raises :class:`UPnPError` 401.
+Malformed input raises :class:`RemoteProtocolError` (HTTP 400), an envelope
+with two Bodies included; an action in the body that differs from the
+SOAPACTION header, or more than one action element, raises :class:`UPnPError`
+401 (rule H10). A fault's ``errorDescription`` over 4 KiB is cut, with a marker,
+where it is read (rule C7): every printer and logger gets the cut text.
 """
 
 from __future__ import annotations
@@ -95,14 +98,25 @@ def parse_soapaction(value: str | None) -> tuple[str, str]:
     return match.group(1), match.group(2)
 
 
-def _body_element(data: bytes, max_bytes: int, *, strip_padding: bool = False) -> Element:
+def _body_elements(data: bytes, max_bytes: int, *, strip_padding: bool = False) -> list[Element]:
+    """The children of the one ``s:Body`` of an envelope (rule H10: two Bodies are 400)."""
     root = parse_xml(data, max_bytes=max_bytes, strip_padding=strip_padding)
     if local_name(root.tag) != "Envelope" or namespace_of(root.tag) != SOAP_ENV_NS:
         raise RemoteProtocolError("not a SOAP 1.1 Envelope")
-    body = child(root, "Body")
-    if body is None or namespace_of(body.tag) != SOAP_ENV_NS:
+    bodies = [
+        sub
+        for sub in root
+        if local_name(sub.tag) == "Body" and namespace_of(sub.tag) == SOAP_ENV_NS
+    ]
+    if not bodies:
         raise RemoteProtocolError("SOAP Envelope without Body")
-    elements = list(body)
+    if len(bodies) > 1:
+        raise RemoteProtocolError("SOAP Envelope with more than one Body")
+    return list(bodies[0])
+
+
+def _body_element(data: bytes, max_bytes: int, *, strip_padding: bool = False) -> Element:
+    elements = _body_elements(data, max_bytes, strip_padding=strip_padding)
     if len(elements) != 1:
         raise RemoteProtocolError("SOAP Body must hold exactly one element")
     return elements[0]
@@ -129,7 +143,12 @@ def parse_action_request(
 
 def _parse_action_request_xml(soapaction: str | None, body: bytes, max_bytes: int) -> ActionRequest:
     service_type, action = parse_soapaction(soapaction)
-    element = _body_element(body, max_bytes)
+    elements = _body_elements(body, max_bytes)
+    if not elements:
+        raise RemoteProtocolError("SOAP Body holds no action")
+    if len(elements) > 1:  # H10: which one would be meant?
+        raise UPnPError(401, f"SOAP Body holds {len(elements)} actions, not one")
+    element = elements[0]
     body_action = local_name(element.tag)
     body_type = namespace_of(element.tag)
     if body_action != action or (body_type and body_type != service_type):
@@ -214,9 +233,21 @@ def _fault_to_error(fault: Element) -> UPnPError:
     code_text = child_text(upnp_error, "errorCode") or ""
     code = decimal(code_text)
     if code is None:
-        raise RemoteProtocolError(f"UPnPError with a bad errorCode {code_text!r}")
+        shown = code_text if len(code_text) <= 40 else f"{code_text[:37]}..."
+        raise RemoteProtocolError(f"UPnPError with a bad errorCode {shown!r}")
     description = child_text(upnp_error, "errorDescription")
-    return UPnPError(code, description or None)
+    return UPnPError(code, _cut_description(description) or None)
+
+
+#: Longest errorDescription kept whole; a longer one is cut, with a marker (rule C7).
+MAX_ERROR_DESCRIPTION: Final = 4096
+
+
+def _cut_description(text: str | None, limit: int = MAX_ERROR_DESCRIPTION) -> str | None:
+    """``text`` with everything past ``limit`` characters replaced by a marker (C7)."""
+    if text is None or len(text) <= limit:
+        return text
+    return f"{text[:limit]} [... {len(text) - limit} more characters cut]"
 
 
 def parse_fault(body: bytes, *, max_bytes: int = MAX_RESPONSE_BYTES) -> UPnPError:

@@ -36,6 +36,14 @@ S5  Reflection defence: a search from outside the device's own networks is
     answered. One global reply budget covers every source, multicast and
     unicast alike: at most ``max_pending`` replies are waiting to be sent or
     were due within the last second (an immediate unicast reply counts too).
+S8  The budget is shared fairly, per source first, then globally: a source
+    may hold at most ``max_pending // (n + 2)`` of those replies (at least
+    one), n being the other sources that hold some; all sources together
+    hold at most ``max_pending``, and sources that keep searching (one
+    answered in the last second, or replies still pending) leave one such
+    share of it free for a searcher that does not. A flood from many
+    sources cannot starve a control point that searches now and then, and
+    one source gets at most half the budget (it could take all of it before).
 S6  Garbage, datagrams over 8 KiB, more than 64 header lines or a header line
     over 1 KiB are dropped (:func:`parse_datagram` raises).
 
@@ -59,7 +67,7 @@ from typing import TYPE_CHECKING, Final, Literal
 from urllib.parse import urlsplit
 
 from upnpcm.core.description import Device
-from upnpcm.core.http import Headers, decimal, format_host, plain_ip
+from upnpcm.core.http import Headers, decimal, format_head, format_host, plain_ip
 from upnpcm.errors import RemoteProtocolError
 
 if TYPE_CHECKING:
@@ -135,11 +143,10 @@ def parse_datagram(data: bytes) -> SsdpMessage:
     elif (
         start.upper().startswith("HTTP/1.")
         and len(start.split()) >= 2
-        and start.split()[1].isascii()
-        and start.split()[1].isdigit()
+        and (code := decimal(start.split()[1], max_digits=3)) is not None
     ):
         kind = "RESPONSE"
-        status = int(start.split()[1])
+        status = code
     else:
         raise RemoteProtocolError("not an SSDP start line")
     pairs: list[tuple[str, str]] = []
@@ -158,12 +165,7 @@ def parse_datagram(data: bytes) -> SsdpMessage:
 
 
 def _serialize(start: str, headers: Iterable[tuple[str, str]]) -> bytes:
-    lines = [start]
-    for name, value in headers:
-        if "\r" in value or "\n" in value or "\r" in name or "\n" in name:
-            raise ValueError("CR/LF in an SSDP header")
-        lines.append(f"{name}: {value}" if value else f"{name}:")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8")
+    return format_head(start, headers, encoding="utf-8") + b"\r\n"
 
 
 def build_msearch(
@@ -300,9 +302,10 @@ def advertisements(root: Device) -> list[Advertisement]:
 
 def _type_parts(value: str) -> tuple[str, str, str, int] | None:
     match = _TYPE_RE.match(value)
-    if match is None:
+    version = decimal(match.group(4)) if match is not None else None
+    if match is None or version is None:
         return None
-    return match.group(1), match.group(2), match.group(3), int(match.group(4))
+    return match.group(1), match.group(2), match.group(3), version
 
 
 def matches(ad: Advertisement, st: str) -> bool:
@@ -384,7 +387,9 @@ class SearchResponder:
         self._max_pending = max_pending
         self._max_rate = max_rate
         self._max_sources = max_sources
-        self._pending: list[float] = []  # due times of replies waiting or sent < 1 s ago
+        #: source ip -> due times of its replies waiting or sent < 1 s ago (S5, S8)
+        self._pending: dict[str, list[float]] = {}
+        self._pending_total = 0
         self._recent: dict[str, list[float]] = {}  # source ip -> times of answered searches
         self.ignored = 0
         self.answered = 0
@@ -445,11 +450,15 @@ class SearchResponder:
         if not _in_networks(source[0], networks):
             self.ignored += 1
             return []
+        quiet = not any(t > now - 1.0 for t in self._recent.get(source[0], ()))
         if not self._admit(source[0], now):
             self.ignored += 1
             return []
-        replies = self._replies(st, delay_max, source, now, location, date, interface)
+        room = self._room(source[0], newcomer=quiet)
+        replies = self._replies(st, delay_max, source, now, location, date, interface, room)
         if replies:
+            self._pending.setdefault(source[0], []).extend(r.send_at for r in replies)
+            self._pending_total += len(replies)
             self.answered += 1
         return replies
 
@@ -462,13 +471,14 @@ class SearchResponder:
         location: str,
         date: str | None,
         interface: str,
+        room: int,
     ) -> list[Outgoing]:
-        """One reply per advertisement ``st`` matches (S4), due within ``delay_max`` (S2), budgeted (S5)."""
+        """One reply per advertisement ``st`` matches (S4), due within ``delay_max`` (S2), at most ``room`` (S5, S8)."""
         replies: list[Outgoing] = []
         for ad in self._ads:
             if not matches(ad, st):
                 continue
-            if len(self._pending) >= self._max_pending:
+            if len(replies) >= room:
                 break
             due = now + (self._rng.uniform(0.0, delay_max) if delay_max else 0.0)
             reply_st = ad.nt if st == "ssdp:all" else st
@@ -478,11 +488,37 @@ class SearchResponder:
             replies.append(
                 Outgoing(data=data_out, address=source, send_at=due, interface=interface)
             )
-            self._pending.append(due)
         return replies
 
+    def _room(self, source: str, *, newcomer: bool) -> int:
+        """How many more replies ``source`` may have now: its fair share, then the budget (S8).
+
+        A ``newcomer`` (no reply pending, no search answered in the last second)
+        may use the whole budget; a source that keeps searching leaves one
+        newcomer's share of it free.
+        """
+        held = len(self._pending.get(source, ()))
+        others = len(self._pending) - (1 if held else 0)
+        share = max(1, self._max_pending // (others + 2))
+        ceiling = self._max_pending
+        if held or not newcomer:
+            ceiling -= max(1, self._max_pending // (len(self._pending) + 2))
+        return max(0, min(share - held, ceiling - self._pending_total))
+
+    def _forget_old(self, now: float) -> None:
+        """Drop replies due more than a second ago (S5); sources with none left go."""
+        total = 0
+        for ip in list(self._pending):
+            kept = [due for due in self._pending[ip] if due > now - 1.0]
+            if kept:
+                self._pending[ip] = kept
+                total += len(kept)
+            else:
+                del self._pending[ip]
+        self._pending_total = total
+
     def _admit(self, source: str, now: float) -> bool:
-        self._pending = [due for due in self._pending if due > now - 1.0]
+        self._forget_old(now)
         times = [t for t in self._recent.get(source, ()) if t > now - 1.0]
         if len(times) >= self._max_rate:
             self._recent[source] = times
