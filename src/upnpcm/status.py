@@ -7,9 +7,10 @@ the last things the device evented (:class:`~upnpcm.core.activity.ActivityLog`).
 Which form is sent follows the request's Accept header (rule H11): HTML for a
 browser, JSON for ``Accept: application/json``, plain text otherwise — for
 the Sonos profile that text is the profile's own, unchanged, as zone
-players' clients read it. The HTML page refreshes its live parts from the
-JSON every two seconds; its script and style are inline, allowed by their
-hashes in a Content-Security-Policy, and it loads nothing else.
+players' clients read it. The HTML page refreshes its live parts every two
+seconds from the page itself (one renderer: this module); its script and
+style are inline, allowed by their hashes in a Content-Security-Policy, and it
+loads nothing else.
 
 It never shows a full SID (a SID lets its holder renew or cancel the
 subscription), a callback's path (control points put tokens there), or any
@@ -57,17 +58,10 @@ th{background:#eef1f4;font-weight:600}code,td.m{font-family:ui-monospace,monospa
 
 _SCRIPT: Final = """
 (function(){
-function cell(tr,text,mono){var td=document.createElement('td');td.textContent=text==null?'':String(text);if(mono)td.className='m';tr.appendChild(td);}
-function fill(id,rows,cols){var body=document.getElementById(id);if(!body)return;
-body.textContent='';if(!rows.length){var tr=document.createElement('tr');var td=document.createElement('td');
-td.colSpan=cols.length;td.className='empty';td.textContent='none';tr.appendChild(td);body.appendChild(tr);return;}
-rows.forEach(function(r){var tr=document.createElement('tr');cols.forEach(function(c){cell(tr,c[0](r),c[1]);});body.appendChild(tr);});}
-function vars(e){return (e.variables||[]).map(function(v){return v[0]+'='+v[1];}).join(' ');}
-function tick(){fetch('/status',{headers:{'Accept':'application/json'},cache:'no-store'}).then(function(r){return r.json();}).then(function(s){
-document.getElementById('uptime').textContent=s.device.uptime+' s';
-fill('connections',s.connections,[[function(c){return c.service;}],[function(c){return c.connectionId;}],[function(c){return c.direction;}],[function(c){return c.status;}],[function(c){return c.protocolInfo;},1],[function(c){return c.peerConnectionManager+' #'+c.peerConnectionId;},1],[function(c){return c.avTransportId+' / '+c.rcsId;}]]);
-fill('subscriptions',s.subscriptions,[[function(x){return x.service;}],[function(x){return x.callbackHost;},1],[function(x){return x.sid;},1],[function(x){return x.timeLeft+' s';}],[function(x){return x.seq;}],[function(x){return x.messages;}],[function(x){return x.failures;}]]);
-fill('events',s.events.slice().reverse(),[[function(e){return e.ago+' s ago';}],[function(e){return e.kind;}],[function(e){return e.service;}],[function(e){return e.sid;},1],[function(e){return e.seq;}],[function(e){return e.status;}],[function(e){return vars(e)||e.detail;},1]]);
+var live=['uptime','connections','subscriptions','events','services'];
+function tick(){fetch('/status',{headers:{'Accept':'text/html'},cache:'no-store'}).then(function(r){return r.text();}).then(function(text){
+var doc=new DOMParser().parseFromString(text,'text/html');
+live.forEach(function(id){var now=document.getElementById(id),next=doc.getElementById(id);if(now&&next)now.replaceWith(document.importNode(next,true));});
 }).catch(function(){});}
 setInterval(tick,2000);
 })();
@@ -320,6 +314,7 @@ class StatusPage:
                     )
                     for s in snap["services"]
                 ],
+                body_id="services",
             )
         )
         parts.append("<h2>Connections</h2>")

@@ -12,6 +12,7 @@ import json
 
 import pytest
 
+from tests.helpers.actions import MP3_INPUT
 from upnpcm.aio.control_point import ControlPoint
 from upnpcm.aio.events import EventListener
 from upnpcm.core.activity import ActivityLog
@@ -50,13 +51,7 @@ async def test_status_lists_the_subscription_and_the_connection(tmp_path, profil
             if profile == "sonos":  # no PrepareForConnection: connection 0 is the table
                 connection_id = 0
             else:
-                prepared = await cm.call(
-                    "PrepareForConnection",
-                    RemoteProtocolInfo="http-get:*:audio/mpeg:*",
-                    PeerConnectionManager="",
-                    PeerConnectionID=-1,
-                    Direction="Input",
-                )
+                prepared = await cm.call("PrepareForConnection", **MP3_INPUT)
                 connection_id = int(prepared["ConnectionID"])
                 await asyncio.wait_for(_first_event(subscription), 5)  # CurrentConnectionIDs
             url = f"http://127.0.0.1:{host.port}/status"

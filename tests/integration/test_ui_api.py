@@ -16,6 +16,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from tests.helpers.actions import MP3_INPUT
 from upnpcm.aio.control_point import ControlPoint
 from upnpcm.host import DeviceHost
 from upnpcm.settings import DeviceSettings
@@ -105,13 +106,7 @@ async def test_subscribing_shows_the_initial_event_then_another_clients_change(w
         assert ["CurrentConnectionIDs", ""] in initial["row"]["variables"]
         async with ControlPoint() as other:  # another control point makes a connection
             device = await other.load(standard.description_url("127.0.0.1"))
-            prepared = await device.service("MR/CM").call(
-                "PrepareForConnection",
-                RemoteProtocolInfo="http-get:*:audio/mpeg:*",
-                PeerConnectionManager="",
-                PeerConnectionID=-1,
-                Direction="Input",
-            )
+            prepared = await device.service("MR/CM").call("PrepareForConnection", **MP3_INPUT)
         change = await next_event(stream, lambda row: row["kind"] == "event")
         assert change["row"]["seq"] == 1
         assert change["row"]["variables"] == [

@@ -54,6 +54,11 @@ class World:
         self.page.screenshot(path=str(path))  # type: ignore[attr-defined]
         return path
 
+    def shot_of(self, page, name: str) -> Path:
+        path = self.shots / f"{name}.png"
+        page.screenshot(path=str(path))
+        return path
+
     def stats(self) -> dict:
         with urllib.request.urlopen(self.ui_url + "api/stats", timeout=5) as reply:
             return json.loads(reply.read())
@@ -106,6 +111,7 @@ def world(tmp_path_factory):
         w.ui_proc, w.ui_url = _start_ui("--interface", "d0", "--interface", "lo", "--port", "0")
         procs.append(w.ui_proc)
         with chromium(work / "profile") as browser:
+            w.browser = browser
             w.page = browser.new_page()
             errors: list[str] = []
             w.page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -291,6 +297,38 @@ def test_check_runs_on_a_device(world):
         r"\d+ passed, \d+ warnings?, 0 failed", page.locator("#check-summary").inner_text()
     )
     world.shot("check")
+
+
+def test_the_devices_status_page_is_live(world):
+    """Our device's /status in the browser: the UI's subscription listed, and it updates itself."""
+    page = world.browser.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    try:
+        page.goto(f"http://10.99.0.1:{world.attic_port}/status")
+        subscriptions = page.locator("#subscriptions")
+        assert "MediaServer/ConnectionManager" in subscriptions.inner_text()
+        assert "10.99.0.1:" in subscriptions.inner_text() and "uuid:…" in subscriptions.inner_text()
+        before = page.locator("#events tr").count()
+        other = subprocess.run(
+            [*UPNPCM, "call", f"10.99.0.1:{world.attic_port}", "MS/CM", "PrepareForConnection",
+             "RemoteProtocolInfo=http-get:*:audio/mpeg:*", "PeerConnectionManager=",
+             "PeerConnectionID=-1", "Direction=Output"],
+            capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+        assert other.returncode == 0, other.stderr
+        connection = json.loads(other.stdout)["ConnectionID"]
+        changed = re.compile(rf"CurrentConnectionIDs=[0-9,]*\b{connection}\b")
+        page.locator("#events tr", has_text=changed).first.wait_for()  # without a reload
+        page.locator("#connections tr", has_text="Output").first.wait_for()
+        page.wait_for_timeout(2500)  # one more refresh: the tail grew without a reload
+        assert page.locator("#events tr").count() > before
+        assert str(connection) in page.locator("#connections").inner_text()
+        world.shot_of(page, "status")
+        assert errors == []  # the inline script ran: its hash is in the CSP
+    finally:
+        page.close()
 
 
 def test_a_byebye_removes_the_device(world):
