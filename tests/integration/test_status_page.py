@@ -136,3 +136,13 @@ async def test_the_event_tail_is_bounded(tmp_path):
     events = json.loads(body)["events"]
     assert len(events) == 100 and host.core.activity.recorded == 150
     assert all(len(value) <= 160 for e in events for _, value in e["variables"])
+
+
+async def test_status_answers_only_get_and_head(tmp_path):
+    settings = DeviceSettings(host=("127.0.0.1",), port=0, ssdp=False)
+    async with DeviceHost(settings, state_dir=tmp_path) as host, ControlPoint() as cp:
+        url = f"http://127.0.0.1:{host.port}/status"
+        reply = await cp.http.request("POST", url, body=b"x", timeout=5)
+        assert reply.status == 405 and reply.headers.get("Allow") == "GET, HEAD"
+        reply = await cp.http.request("GET", url, headers={"Host": "example.com"}, timeout=5)
+        assert reply.status == 400  # the device's DNS-rebinding defence covers it too

@@ -282,3 +282,43 @@ async def next_event(stream: aiohttp.ClientResponse, wanted) -> dict[str, Any]:
         kind, data = await next_message(stream)
         if kind == "event" and wanted(data["row"]):
             return data
+
+
+def test_renewals_and_resubscriptions_are_rows_of_the_tail():
+    from upnpcm.core.subscription import (
+        EventReceived,
+        Resubscribing,
+        RetryScheduled,
+        Subscribed,
+        Unsubscribed,
+    )
+    from upnpcm.ui.model import SubscriptionEntry
+
+    sid, new = (
+        "uuid:11111111-2222-4333-8444-555555555555",
+        "uuid:66666666-2222-4333-8444-777777777777",
+    )
+    sub = SubscriptionEntry(id=1, udn="uuid:x", selector="S", service="S", limits=UiLimits())
+    rows = [
+        sub.record(Subscribed(sid, 1800, False), 1.0),
+        sub.record(EventReceived(sid, 0, {"A": "1"}), 1.1),
+        sub.record(Subscribed(sid, 1800, True), 900.0),
+        sub.record(Resubscribing("SEQ gap: 1 after 3", old_sid=sid, delay=0.5), 950.0),
+        sub.record(RetryScheduled("HTTP 503", 2.0), 951.0),
+        sub.record(Subscribed(new, 300, False), 953.0),
+        sub.record(Unsubscribed(new), 960.0),
+    ]
+    assert [r["kind"] for r in rows] == [
+        "subscribed",
+        "event",
+        "renewed",
+        "resubscribing",
+        "retry",
+        "subscribed",
+        "unsubscribed",
+    ]
+    assert rows[2]["detail"] == "TIMEOUT 1800 s" and rows[3]["sid"] == "uuid:…5555"
+    assert rows[3]["detail"] == "SEQ gap: 1 after 3 (in 0.5 s)"
+    assert rows[4]["detail"] == "HTTP 503; again in 2.0 s"
+    assert (sub.renewals, sub.restarts, sub.state, sub.sid) == (1, 1, "closed", "uuid:…7777")
+    assert [r["n"] for r in rows] == list(range(1, 8))  # the page orders and dedups by n
