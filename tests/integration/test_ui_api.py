@@ -322,3 +322,33 @@ def test_renewals_and_resubscriptions_are_rows_of_the_tail():
     assert rows[4]["detail"] == "HTTP 503; again in 2.0 s"
     assert (sub.renewals, sub.restarts, sub.state, sub.sid) == (1, 1, "closed", "uuid:…7777")
     assert [r["n"] for r in rows] == list(range(1, 8))  # the page orders and dedups by n
+
+
+def test_an_event_row_and_all_tails_together_are_bounded_in_size():
+    from upnpcm.core.lastchange import AVT_NAMESPACE, render_last_change
+    from upnpcm.core.subscription import EventReceived
+    from upnpcm.ui.model import SubscriptionEntry
+
+    limits = UiLimits(max_row=5000, max_value=2000, event_tail=50, max_events=120)
+    sid = "uuid:11111111-2222-4333-8444-555555555555"
+    sub = SubscriptionEntry(id=1, udn="uuid:x", selector="S", service="S", limits=limits)
+    last_change = render_last_change(
+        AVT_NAMESPACE, {n: {(f"V{i}", ""): "y" * 900 for i in range(30)} for n in range(5)}
+    )
+    row = sub.record(EventReceived(sid, 0, {f"A{i}": "x" * 3000 for i in range(40)}), 0.0)
+    *shown, marker = row["variables"]
+    assert sum(len(n) + len(v) for n, v in shown) <= 5000 + 5
+    assert marker == ["…", f"{40 - len(shown)} more variables not shown"]
+    row = sub.record(EventReceived(sid, 1, {"LastChange": last_change}), 0.0)
+    decoded = row["lastChange"]
+    assert decoded[-1] == [None, "…", "", "more not shown"]
+    assert sum(len(r[3]) for r in decoded) <= 5000
+    app = UiApp(discovery=False, limits=limits)
+    for n in range(4):
+        entry = SubscriptionEntry(id=n, udn="uuid:x", selector=f"S{n}", service="S", limits=limits)
+        for seq in range(50):
+            entry.record(EventReceived(sid, seq, {"A": "1"}), 0.0)
+        app.subscriptions[n] = entry
+    app._trim_tails()
+    assert sum(len(s.tail) for s in app.subscriptions.values()) == 120
+    assert sorted(len(s.tail) for s in app.subscriptions.values()) == [30, 30, 30, 30]

@@ -590,6 +590,7 @@ class UiApp:
 
         def on_event(event: SubscriptionEvent) -> None:
             row = sub.record(event, time.time())
+            self._trim_tails()
             self.hub.publish("event", {"sub": sub.id, "row": row, "state": sub.summary()})
             if isinstance(event, EventReceived):
                 self._lists_from_event(udn, remote, event.changes)
@@ -603,6 +604,12 @@ class UiApp:
         summary = {**sub.summary(), "tail": list(sub.tail)}
         self.hub.publish("subscription", summary)
         return summary
+
+    def _trim_tails(self) -> None:
+        """Over every subscription at most ``max_events`` rows: the longest tail gives one up."""
+        subs = self.subscriptions.values()
+        while sum(len(s.tail) for s in subs) > self.limits.max_events:
+            max(subs, key=lambda s: len(s.tail)).tail.popleft()
 
     def _lists_from_event(
         self, udn: str, remote: RemoteService, changes: Mapping[str, str]

@@ -60,12 +60,14 @@ class UiLimits:
     #: Subscriptions, in all and per device.
     max_subscriptions: int = 64
     max_subscriptions_per_device: int = 16
-    #: Events kept per subscription (the oldest go first).
+    #: Events kept per subscription (the oldest go first), and over every subscription.
     event_tail: int = 200
+    max_events: int = 4000
     #: Variables whose last value a subscription remembers.
     max_variables: int = 256
-    #: Characters of one value kept (LastChange, DIDL-Lite…).
-    max_value: int = 4096
+    #: Characters of one value kept (LastChange, DIDL-Lite…), and of one event in all.
+    max_value: int = 2048
+    max_row: int = 8192
     #: LastChange entries decoded per event.
     max_last_change: int = 200
     #: Action calls kept, and bytes of a request or answer shown.
@@ -217,14 +219,21 @@ class SubscriptionEntry:
         if isinstance(event, EventReceived):
             self.state, self.seq, self.sid = "active", event.seq, short_sid(event.sid)
             self.events += 1
-            variables = []
-            for name, value in list(event.changes.items())[: self.limits.max_variables]:
+            variables: list[list[str]] = []
+            budget = self.limits.max_row
+            items = list(event.changes.items())[: self.limits.max_variables]
+            for index, (name, value) in enumerate(items):
                 shown = cut(value, limit)
-                variables.append([name, shown])
                 if name in self.values or len(self.values) < self.limits.max_variables:
                     self.values[name] = shown
+                if budget <= 0:
+                    variables.append(["…", f"{len(items) - index} more variables not shown"])
+                    break
+                shown = cut(shown, max(budget - len(name), 2))
+                budget -= len(name) + len(shown)
+                variables.append([name, shown])
             row.update(kind="event", seq=event.seq, sid=self.sid, variables=variables)
-            decoded = self._last_change(event.changes.get("LastChange"))
+            decoded = self._last_change(event.changes.get("LastChange"), max(budget, 0))
             if decoded is not None:
                 row["lastChange"] = decoded
         elif isinstance(event, Subscribed):
@@ -255,8 +264,8 @@ class SubscriptionEntry:
         self.tail.append(row)
         return row
 
-    def _last_change(self, text: str | None) -> list[list[Any]] | None:
-        """LastChange decoded: [instance, variable, channel, value] rows, bounded."""
+    def _last_change(self, text: str | None, budget: int) -> list[list[Any]] | None:
+        """LastChange decoded: [instance, variable, channel, value] rows, bounded in rows and size."""
         if not text:
             return None
         try:
@@ -266,9 +275,12 @@ class SubscriptionEntry:
         rows: list[list[Any]] = []
         for instance, slots in sorted(changes.items()):
             for (name, channel), value in slots.items():
-                if len(rows) >= self.limits.max_last_change:
+                if len(rows) >= self.limits.max_last_change or budget <= 0:
+                    rows.append([None, "…", "", "more not shown"])
                     return rows
-                rows.append([instance, name, channel, cut(value, self.limits.max_value)])
+                shown = cut(value, min(self.limits.max_value, max(budget, 2)))
+                budget -= len(name) + len(channel) + len(shown)
+                rows.append([instance, name, channel, shown])
         return rows
 
 
