@@ -148,6 +148,18 @@ def call(page, action: str, values: dict[str, str] | None = None):
     return box
 
 
+def another_client_prepares(world) -> int:
+    """`upnpcm call` (another control point) prepares a connection on Attic's server: its ID."""
+    other = subprocess.run(
+        [*UPNPCM, "call", f"10.99.0.1:{world.attic_port}", "MS/CM", "PrepareForConnection",
+         "RemoteProtocolInfo=http-get:*:audio/mpeg:*", "PeerConnectionManager=",
+         "PeerConnectionID=-1", "Direction=Output"],
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert other.returncode == 0, other.stderr
+    return int(json.loads(other.stdout)["ConnectionID"])
+
+
 def test_the_devices_appear(world):
     page = world.page
     page.goto(world.ui_url)
@@ -222,24 +234,7 @@ def test_subscribing_shows_the_initial_event_then_another_clients_change(world):
     first.wait_for()
     assert first.locator("td").nth(2).inner_text() == "0"  # SEQ 0: the initial event
     assert "SourceProtocolInfo" in first.inner_text()
-    other = subprocess.run(
-        [
-            *UPNPCM,
-            "call",
-            f"10.99.0.1:{world.attic_port}",
-            "MS/CM",
-            "PrepareForConnection",
-            "RemoteProtocolInfo=http-get:*:audio/mpeg:*",
-            "PeerConnectionManager=",
-            "PeerConnectionID=-1",
-            "Direction=Output",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-    assert other.returncode == 0, other.stderr
-    connection = json.loads(other.stdout)["ConnectionID"]
+    connection = another_client_prepares(world)
     change = card.locator("tr.ev[data-kind=event]", has_text="CurrentConnectionIDs").first
     change.locator(".var", has_text=f"CurrentConnectionIDs = {connection}").wait_for()
     assert change.locator("td").nth(2).inner_text() == "1"
@@ -311,14 +306,7 @@ def test_the_devices_status_page_is_live(world):
         assert "MediaServer/ConnectionManager" in subscriptions.inner_text()
         assert "10.99.0.1:" in subscriptions.inner_text() and "uuid:…" in subscriptions.inner_text()
         before = page.locator("#events tr").count()
-        other = subprocess.run(
-            [*UPNPCM, "call", f"10.99.0.1:{world.attic_port}", "MS/CM", "PrepareForConnection",
-             "RemoteProtocolInfo=http-get:*:audio/mpeg:*", "PeerConnectionManager=",
-             "PeerConnectionID=-1", "Direction=Output"],
-            capture_output=True, text=True, timeout=30,
-        )  # fmt: skip
-        assert other.returncode == 0, other.stderr
-        connection = json.loads(other.stdout)["ConnectionID"]
+        connection = another_client_prepares(world)
         changed = re.compile(rf"CurrentConnectionIDs=[0-9,]*\b{connection}\b")
         page.locator("#events tr", has_text=changed).first.wait_for()  # without a reload
         page.locator("#connections tr", has_text="Output").first.wait_for()
