@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from dataclasses import replace
 from pathlib import Path
 from typing import Final
@@ -26,20 +27,48 @@ from typing import Final
 from upnpcm.aio.http_server import HttpLimits
 from upnpcm.aio.notifier import NotifyFaults
 from upnpcm.aio.server import DeviceServer
-from upnpcm.aio.ssdp import SsdpServer, reachable_addresses, resolve_interfaces
+from upnpcm.aio.ssdp import Interface, SsdpServer, reachable_addresses, resolve_interfaces
+from upnpcm.core.activity import ActivityLog
 from upnpcm.core.connection_manager import ConnectionManager
 from upnpcm.core.delivery import DeliveryPolicy
-from upnpcm.core.device import DeviceCore, DeviceLimits
+from upnpcm.core.device import DeviceCore, DeviceLimits, Page, Resource
+from upnpcm.core.http import normalise_ip
 from upnpcm.core.ssdp import SsdpConfig
 from upnpcm.hosting import Device, device_spec
 from upnpcm.profiles import DeviceSpec, build_device_spec
 from upnpcm.service import Service
 from upnpcm.settings import DeviceSettings
 from upnpcm.state import StateStore
+from upnpcm.status import CONTENT_SECURITY_POLICY, MEDIA_TYPES, StatusPage
 
 __all__ = ["DeviceHost"]
 
 _LOG: Final = logging.getLogger("upnpcm.host")
+
+
+def _served(interfaces: list[Interface], hosts: tuple[str, ...]) -> list[Interface]:
+    """The interface addresses HTTP also listens on: every LOCATION advertised must answer.
+
+    Raises:
+        ValueError: none of them is served (``--interface`` and ``--host`` disagree).
+    """
+    if not hosts:
+        return interfaces
+    served = {normalise_ip(h) for h in hosts if h not in ("0.0.0.0", "::")}  # noqa: S104
+    kept = [
+        i
+        for i in interfaces
+        if normalise_ip(i.ip) in served
+        or ("0.0.0.0" in hosts and i.family == socket.AF_INET)  # noqa: S104
+        or ("::" in hosts and i.family == socket.AF_INET6)
+    ]
+    if not kept:
+        where = ", ".join(i.ip for i in interfaces)
+        raise ValueError(
+            f"SSDP would advertise {where}, but HTTP listens only on {', '.join(hosts)}: "
+            "choose an --interface that holds one of the --host addresses"
+        )
+    return kept
 
 
 class DeviceHost:
@@ -76,12 +105,32 @@ class DeviceHost:
             hosted.handler for hosted in self.spec.services if isinstance(hosted.handler, Service)
         )
         self._flush_scheduled = False
+        self.ssdp: SsdpServer | None = None
+        #: BOOTID.UPNP.ORG of the current boot (taken from the state directory at every start).
+        self.boot_id: int | None = None
+        resources: dict[str, Resource | Page] = dict(self.spec.resources)
+        #: ``/status`` (None with ``status_page`` off).
+        self.status: StatusPage | None = None
+        if self.settings.status_page:
+            own = self.spec.resources.get("/status")  # a profile's own text (Sonos) stays
+            self.status = StatusPage(
+                self.spec, text=None if own is None else own.body, boot_id=lambda: self.boot_id
+            )
+            resources["/status"] = Page(
+                media_types=MEDIA_TYPES,
+                render=self.status.render,
+                headers=(
+                    ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
+                    ("X-Content-Type-Options", "nosniff"),
+                ),
+            )
         self.core = DeviceCore(
             self.spec.description,
             self.spec.services,
             description_path=self.spec.description_path,
             description_xml=self.spec.description_xml,
-            resources=self.spec.resources,
+            resources=resources,
+            activity=ActivityLog() if self.status is not None else None,
             limits=DeviceLimits(
                 allowed_hosts=frozenset(self.settings.allowed_hosts),
                 action_timeout=self.settings.action_timeout,
@@ -100,15 +149,14 @@ class DeviceHost:
             http_limits = replace(
                 HttpLimits(max_body=self.core.limits.max_body), **self.settings.http.overrides()
             )
+        if self.status is not None:
+            self.status.attach(self.core)
         self.server = DeviceServer(
             self.core,
             host=hosts,
             port=port,
             limits=http_limits,
         )
-        self.ssdp: SsdpServer | None = None
-        #: BOOTID.UPNP.ORG of the current boot (taken from the state directory at every start).
-        self.boot_id: int | None = None
         #: Whether the device is serving (False before start, after stop, while offline).
         self.online = False
 
@@ -134,6 +182,8 @@ class DeviceHost:
         self.boot_id = self.store.next_boot_id()
         self.online = True
         _LOG.info("serving %s on port %d", self.spec.profile, self.server.port)
+        if self.status is not None:
+            self.status.started(asyncio.get_running_loop().time())
         if self.spec.on_up is not None:
             self.spec.on_up(self)
         if self.settings.ssdp:
@@ -197,8 +247,8 @@ class DeviceHost:
             for h in self.settings.host
             if h not in ("0.0.0.0", "::")  # noqa: S104
         )
-        interfaces = resolve_interfaces(selectors)
-        assert self.boot_id is not None
+        interfaces = _served(resolve_interfaces(selectors), self.settings.host)
+        assert self.boot_id is not None  # taken by _come_up
         config = SsdpConfig(
             server=self.spec.server_header,
             boot_id=self.boot_id,

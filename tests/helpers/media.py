@@ -10,6 +10,20 @@ from aiohttp import web
 TRACK_BYTES = 200_000
 
 
+def wav(seconds: float, rate: int = 8000) -> bytes:
+    """A silent mono 16-bit WAV of ``seconds``: its header says how long it lasts."""
+    import io
+    import wave
+
+    out = io.BytesIO()
+    with wave.open(out, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(b"\x00\x00" * int(rate * seconds))
+    return out.getvalue()
+
+
 def didl(
     url: str, *, mime: str = "audio/mpeg", duration: str | None = "0:05:00", title: str = "t"
 ) -> str:
@@ -26,7 +40,8 @@ def didl(
 
 
 class MediaServer:
-    """Serves /track.mp3 (audio/mpeg), /other.mp3, /page (text/html), /missing (404), /slow."""
+    """Serves /track.mp3 (audio/mpeg), /other.mp3, /tone.wav (1.5 s), /page (text/html),
+    /missing (404), /slow."""
 
     def __init__(self) -> None:
         self.requests: list[str] = []
@@ -50,7 +65,12 @@ class MediaServer:
             await asyncio.sleep(30)
             return web.Response(body=b"")
 
+        async def tone(request: web.Request) -> web.StreamResponse:
+            self.requests.append(request.path)
+            return web.Response(body=wav(1.5), content_type="audio/wav")
+
         app = web.Application()
+        app.router.add_get("/tone.wav", tone)
         app.router.add_get("/track.mp3", track)
         app.router.add_get("/other.mp3", track)
         app.router.add_get("/page", page)

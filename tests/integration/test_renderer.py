@@ -173,6 +173,31 @@ async def test_a_stream_without_a_duration_ends_with_its_body(renderer):
     assert (await avt.call("GetMediaInfo", InstanceID=0))["CurrentURI"] == url
 
 
+async def test_a_stream_whose_header_gives_its_length_plays_that_long(renderer):
+    # Y4: no res@duration, but the WAV header says 1.5 s: the track is not over when its
+    # few kilobytes have arrived; it plays 1.5 s, then stops by itself.
+    _, renderer_obj, remote, media = renderer
+    avt = remote.service("AVTransport")
+    await avt.call(
+        "SetAVTransportURI", InstanceID=0, CurrentURI=media.url("tone.wav"), CurrentURIMetaData=""
+    )
+    started = asyncio.get_running_loop().time()
+    await avt.call("Play", InstanceID=0, Speed="1")
+    async with asyncio.timeout(5):
+        while not renderer_obj.sink.streams or not renderer_obj.sink.streams[-1].complete:
+            await asyncio.sleep(0.02)
+    await asyncio.sleep(0.3)  # the whole body is in, well before the track's end
+    assert (await avt.call("GetTransportInfo", InstanceID=0))["CurrentTransportState"] == "PLAYING"
+    assert (await avt.call("GetPositionInfo", InstanceID=0))["TrackDuration"] == "0:00:01"
+    assert (await avt.call("GetMediaInfo", InstanceID=0))["MediaDuration"] == "0:00:01"
+    async with asyncio.timeout(5):
+        while (await avt.call("GetTransportInfo", InstanceID=0))[
+            "CurrentTransportState"
+        ] != "STOPPED":
+            await asyncio.sleep(0.05)
+    assert asyncio.get_running_loop().time() - started >= 1.4
+
+
 async def test_each_connection_gets_its_own_instances(renderer):
     _, renderer_obj, remote, media = renderer
     cm, avt, rcs = (

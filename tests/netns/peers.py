@@ -19,6 +19,7 @@ import os
 import shutil
 import struct
 import subprocess
+import sys
 import time
 import urllib.request
 import wave
@@ -32,6 +33,7 @@ GMR_PORT = 49494
 RYGEL_PORT = 49495
 GERBERA_PORT = 49496  # libupnp takes only ports >= 49152
 MINIDLNA_PORT = 49497
+OUR_RENDERER_PORT = 49498  # `upnpcm serve --profile renderer`
 GMR_UUID = "11111111-2222-3333-4444-555555555555"
 DMS_UUID = "22222222-2222-3333-4444-555555555555"
 DMR_UUID = "33333333-2222-3333-4444-555555555555"
@@ -104,6 +106,8 @@ class Peers:
     rygel_renderer: str | None = None
     gerbera: str | None = None
     minidlna: str | None = None
+    #: Our own MediaRenderer (`upnpcm serve --profile renderer`), started with the servers.
+    upnpcm_renderer: str | None = None
     media: Path | None = None
     missing: dict[str, str] = field(default_factory=dict)
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
@@ -223,6 +227,11 @@ def _start_servers(peers: Peers, work: Path, env: dict[str, str], media: Path) -
         _spawn(peers, "minidlna", argv, env, work / "minidlna.log")
     else:
         peers.missing["minidlna"] = "the Debian package minidlna is not installed"
+    state = work / "upnpcm-renderer"
+    state.mkdir()
+    argv = [sys.executable, "-m", "upnpcm", "serve", "--profile", "renderer", "--no-ssdp"]
+    argv += ["--host", DEVICE_IP, "--port", str(OUR_RENDERER_PORT), "--state-dir", str(state)]
+    _spawn(peers, "upnpcm_renderer", argv, env, work / "upnpcm-renderer.log")
 
 
 def start_peers(work: Path, *, servers: bool = False) -> Peers:
@@ -328,6 +337,7 @@ def start_peers(work: Path, *, servers: bool = False) -> Peers:
     for name, url in (
         ("gerbera", f"http://{DEVICE_IP}:{GERBERA_PORT}/description.xml"),
         ("minidlna", f"http://{DEVICE_IP}:{MINIDLNA_PORT}/rootDesc.xml"),
+        ("upnpcm_renderer", f"http://{DEVICE_IP}:{OUR_RENDERER_PORT}/xml/device_description.xml"),
     ):
         if servers and name not in peers.missing:
             if _wait(url, 30):

@@ -1,7 +1,7 @@
 """`upnpcm play`, `browse` and `negotiate` against real servers and renderers (inside the namespace).
 
 Servers: gerbera, minidlna, rygel's MediaExport; renderers: gmediarender,
-rygel's Playbin (Debian packages), all on d0. The media are made by the
+rygel's Playbin (Debian packages) and our own (`upnpcm serve --profile renderer`), all on d0. The media are made by the
 fixture (tests/netns/peers.py): a tone as MP3, FLAC and WAV, a JPEG, a PPM and
 a text file. rygel transcodes, so its items have several formats.
 """
@@ -22,13 +22,13 @@ import pytest
 from upnpcm.aio.content import browse, by_path
 from upnpcm.aio.control_point import ControlPoint
 from upnpcm.core.protocol_info import match, parse_list
-from upnpcm.errors import NegotiationError, RemoteProtocolError
+from upnpcm.errors import NegotiationError, RemoteProtocolError, UPnPError
 from upnpcm.play import play
 
 pytestmark = pytest.mark.peer
 
 SERVERS = ("gerbera", "minidlna", "rygel_server")
-RENDERERS = ("gmediarender", "rygel_renderer")
+RENDERERS = ("gmediarender", "rygel_renderer", "upnpcm_renderer")
 #: A path of titles to the MP3 track on each server (their own layouts).
 MP3_PATH = {
     "gerbera": "Audio/All Audio/Tone MP3",
@@ -82,33 +82,45 @@ async def _renderer_state(url: str) -> tuple[str, str, str]:
     return str(info["CurrentTransportState"]), str(media["CurrentURI"]), str(ids["ConnectionIDs"])
 
 
-async def _transport_state(av_transport, want: str, seconds: float = 5.0) -> str:
-    """The renderer's TransportState once it is ``want`` (renderers apply Stop asynchronously:
-    gmediarender answers Stop before its pipeline has stopped), or the last one seen."""
+async def _transport_state(av_transport, want: str, instance: int = 0, seconds: float = 5.0) -> str:
+    """The TransportState of ``instance`` once it is ``want`` (renderers apply Stop
+    asynchronously: gmediarender answers Stop before its pipeline has stopped), or the last one
+    seen. "released" when the renderer no longer has the instance (718: ConnectionComplete of
+    a renderer that makes an instance per connection, as ours does, ends it: CM:1 §2.4.3)."""
     deadline = asyncio.get_running_loop().time() + seconds
     while True:
-        info = await av_transport.call("GetTransportInfo", InstanceID=0)
+        try:
+            info = await av_transport.call("GetTransportInfo", InstanceID=instance)
+        except UPnPError as fault:
+            if instance and fault.code == 718:
+                return "released"
+            raise
         state = str(info["CurrentTransportState"])
         if state == want or asyncio.get_running_loop().time() > deadline:
             return state
         await asyncio.sleep(0.1)
 
 
-async def _renderer_state_after_stop(url: str) -> tuple[str, str, str]:
-    """:func:`_renderer_state` once the renderer reports STOPPED (or gave up waiting)."""
+async def _renderer_state_after_stop(url: str, instance: int) -> tuple[str, str, str]:
+    """:func:`_renderer_state` once the instance played is STOPPED or released."""
     async with ControlPoint() as cp:
-        await _transport_state((await cp.load(url)).service("AVTransport"), "STOPPED")
-    return await _renderer_state(url)
+        state = await _transport_state(
+            (await cp.load(url)).service("AVTransport"), "STOPPED", instance
+        )
+    _, uri, ids = await _renderer_state(url)
+    return state, uri, ids
 
 
-async def _positions(url: str, gap: float = 1.5) -> tuple[float, float]:
+async def _positions(url: str, instance: int, gap: float = 1.5) -> tuple[float, float]:
     from upnpcm.core.didl import duration_seconds
 
     async with ControlPoint() as cp:
         avt = (await cp.load(url)).service("AVTransport")
-        first = duration_seconds(str((await avt.call("GetPositionInfo", InstanceID=0))["RelTime"]))
+        info = await avt.call("GetPositionInfo", InstanceID=instance)
+        first = duration_seconds(str(info["RelTime"]))
         await asyncio.sleep(gap)
-        second = duration_seconds(str((await avt.call("GetPositionInfo", InstanceID=0))["RelTime"]))
+        info = await avt.call("GetPositionInfo", InstanceID=instance)
+        second = duration_seconds(str(info["RelTime"]))
     assert first is not None and second is not None
     return first, second
 
@@ -161,7 +173,8 @@ def test_play_reaches_playing_and_ctrl_c_tears_down(peers, server, renderer, by)
         chosen = next(r for r in records if r["type"] == "chosen")
         assert chosen["resource"]["protocolInfo"].split(":")[2] == "audio/mpeg"
         assert playing["transportState"] == "PLAYING"
-        first, second = asyncio.run(_positions(renderer_url))
+        instance = playing["avTransportInstance"]
+        first, second = asyncio.run(_positions(renderer_url, instance))
         assert second > first  # the position advances
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=30)
@@ -170,8 +183,8 @@ def test_play_reaches_playing_and_ctrl_c_tears_down(peers, server, renderer, by)
             proc.kill()
             proc.wait()
     assert proc.returncode == 130, err
-    state, _, ids = asyncio.run(_renderer_state_after_stop(renderer_url))
-    assert state == "STOPPED"
+    state, _, ids = asyncio.run(_renderer_state_after_stop(renderer_url, instance))
+    assert state == ("released" if instance else "STOPPED")
     assert ids in ("", "0")  # no connection left but the implicit one
 
     async def server_ids() -> str:
@@ -250,12 +263,16 @@ async def test_an_item_of_several_formats_plays_the_one_the_renderer_ranks_best(
             assert keys == sorted(keys)
             for c in conversions:
                 assert match(c.resource.info, sinks[c.sink_index]).score == c.score
-            media = await playback.av_transport.call("GetMediaInfo", InstanceID=0)
+            media = await playback.av_transport.call(
+                "GetMediaInfo", InstanceID=playback.instance_id
+            )
             assert media["CurrentURI"] == playback.choice.resource.url
             assert playback.state == "PLAYING"
         finally:
             await playback.stop()
-        assert await _transport_state(playback.av_transport, "STOPPED") == "STOPPED"
+        instance = playback.instance_id
+        state = await _transport_state(playback.av_transport, "STOPPED", instance)
+        assert state == ("released" if instance else "STOPPED")
 
 
 async def test_end_of_track_tears_down_by_itself(peers):

@@ -59,6 +59,10 @@ I7  A service may answer SOAPACTIONs that name other service types it lists
     (``type_aliases``) as if they named its own.
 Q4  Pending values of a variable with a merge rule (``event_merges``:
     LastChange) are merged for each subscriber, not replaced.
+H11 A :class:`Page` (a document made per request, e.g. a status page in
+    HTML, JSON or text) is chosen by the request's Accept header
+    (:func:`~upnpcm.core.http.preferred_media_type`), answered with
+    ``Vary: Accept`` and ``Cache-Control: no-store``.
 """
 
 from __future__ import annotations
@@ -67,8 +71,9 @@ import inspect
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import TYPE_CHECKING, Final, Protocol, cast, runtime_checkable
+from typing import TYPE_CHECKING, Final, Literal, Protocol, cast, runtime_checkable
 
+from upnpcm.core.activity import ActivityLog
 from upnpcm.core.arguments import decode_in_arguments, encode_arguments
 from upnpcm.core.connection_manager import StateVariablesChanged
 from upnpcm.core.datatypes import UPnPValue
@@ -88,6 +93,7 @@ from upnpcm.core.http import (
     decimal,
     is_xml_media_type,
     parse_host_header,
+    preferred_media_type,
 )
 from upnpcm.core.memo import Memo, ReadKey
 from upnpcm.core.soap import (
@@ -109,6 +115,7 @@ __all__ = [
     "DeviceResult",
     "HostedService",
     "LeasedHandler",
+    "Page",
     "PendingAction",
     "Resource",
     "ServiceHandler",
@@ -264,6 +271,24 @@ class Resource:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Page:
+    """A document made for each GET/HEAD, in the media type the request prefers (H11).
+
+    ``render(media_type, now)`` returns the body in one of ``media_types``
+    (the first is the default, for requests without a usable Accept).
+    """
+
+    media_types: tuple[str, ...]
+    render: Callable[[str, float], bytes]
+    #: Sent with every form (a Content-Security-Policy, …).
+    headers: tuple[tuple[str, str], ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.media_types:
+            raise ValueError("a page needs at least one media type")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DeviceResult:
     """The answer to one request and what else it asks of the adapter (rule T3).
 
@@ -279,7 +304,7 @@ class DeviceResult:
 
 @dataclass(frozen=True, slots=True)
 class _ResourceRoute:
-    resource: Resource
+    resource: Resource | Page
     allow: str = "GET, HEAD"
 
 
@@ -339,15 +364,18 @@ class DeviceCore:
         *,
         description_path: str = "/xml/device_description.xml",
         description_xml: bytes | None = None,
-        resources: Mapping[str, Resource] | None = None,
+        resources: Mapping[str, Resource | Page] | None = None,
         limits: DeviceLimits | None = None,
         gena_policy: GenaPolicy | None = None,
         delivery: DeliveryPolicy | None = None,
         server_header: str = "",
         gena_headers: tuple[tuple[str, str], ...] = (),
         fast_paths: bool = True,
+        activity: ActivityLog | None = None,
     ) -> None:
         self.description = description
+        #: What the device evented lately, for a status page (None: nothing is recorded).
+        self.activity = activity
         self.limits = limits or DeviceLimits()
         #: Every fast path of this device (M1); ``fast_paths=False`` turns them off.
         self.memo = Memo(enabled=fast_paths)
@@ -414,7 +442,11 @@ class DeviceCore:
         existing = self._routes.get(svc.scpd_url)
         if existing is None:
             self._add(svc.scpd_url, _ResourceRoute(_xml(hosted.scpd_xml)))
-        elif not isinstance(existing, _ResourceRoute) or existing.resource.body != hosted.scpd_xml:
+        elif (
+            not isinstance(existing, _ResourceRoute)
+            or not isinstance(existing.resource, Resource)
+            or existing.resource.body != hosted.scpd_xml
+        ):
             raise ValueError(f"two different documents at {svc.scpd_url}")
         self._add(svc.control_url, _ControlRoute(hosted))
         table = SubscriberTable(gena_policy, merges=hosted.event_merges)
@@ -505,6 +537,8 @@ class DeviceCore:
         if isinstance(route, _ResourceRoute):
             if method not in ("GET", "HEAD"):
                 return self._not_allowed(route)
+            if isinstance(route.resource, Page):
+                return self._page(route.resource, request, now)
             body = route.resource.body
             return DeviceResult(
                 response=HttpResponse(
@@ -574,7 +608,18 @@ class DeviceCore:
     def notify_done(self, path: str, sid: str, status: int | None, now: float) -> list[Effect]:
         """The outcome of a :class:`SendNotify`: the last status, None if none answered (E4)."""
         self._deadline_stale = True  # invalidates: next_deadline (pacing, drops)
-        return self._delivery.done(path, sid, status, now)
+        if self.activity is None:
+            return self._delivery.done(path, sid, status, now)
+        table = self._tables.get(path)
+        subscriber = table.get(sid) if table is not None else None
+        if subscriber is not None:
+            self.activity.notified(now, path, sid, subscriber.seq, status)
+        effects = self._delivery.done(path, sid, status, now)
+        for effect in effects:
+            if isinstance(effect, SubscriptionEnded):
+                peer = subscriber.peer if subscriber is not None else ""
+                self.activity.subscription(now, "dropped", path, effect.sid, peer)
+        return effects
 
     # ------------------------------------------------------------------ timers
 
@@ -612,7 +657,7 @@ class DeviceCore:
         effects: list[Effect] = []
         for path, table in self._tables.items():
             table.expire(now)
-            effects.extend(self._ended(path, table))
+            effects.extend(self._ended(path, table, now))
         for hosted, handler in self._leased:
             dropped = handler.expire_idle(now)
             if dropped:
@@ -633,6 +678,19 @@ class DeviceCore:
         if self._server_header:
             return (*pairs, ("Server", self._server_header))
         return pairs
+
+    def _page(self, page: Page, request: HttpRequest, now: float) -> DeviceResult:
+        """A page in the media type Accept prefers (H11)."""
+        media_type = preferred_media_type(request.headers.get("Accept"), page.media_types)
+        headers = self._headers(
+            ("Content-Type", media_type),
+            ("Vary", "Accept"),
+            ("Cache-Control", "no-store"),
+            *page.headers,
+        )
+        return DeviceResult(
+            response=HttpResponse(status=200, headers=headers, body=page.render(media_type, now))
+        )
 
     def _plain(self, status: int, text: str, *, allow: str | None = None) -> HttpResponse:
         headers: list[tuple[str, str]] = [("Content-Type", "text/plain; charset=utf-8")]
@@ -736,18 +794,23 @@ class DeviceCore:
         table = self._tables[path]
         sids: dict[str, None] = {}
         for event in events:
-            sids.update(dict.fromkeys(table.queue_changes(event.changes)))
+            queued = table.queue_changes(event.changes)
+            sids.update(dict.fromkeys(queued))
+            if self.activity is not None:
+                self.activity.evented(now, path, event.changes, len(queued))
         effects: list[Effect] = []
         for sid in sids:
             effects.extend(self._delivery.wake(path, sid, now))
         return effects
 
-    def _ended(self, path: str, table: SubscriberTable) -> list[Effect]:
+    def _ended(self, path: str, table: SubscriberTable, now: float) -> list[Effect]:
         """Subscriptions the table dropped by expiry, forgotten by the scheduler too."""
         effects: list[Effect] = []
         for sid in table.drain_expired():
             self._delivery.forget(path, sid)
             effects.append(SubscriptionEnded(path, sid, "expired"))
+            if self.activity is not None:
+                self.activity.subscription(now, "expired", path, sid, "")
         return effects
 
     def _control(
@@ -850,12 +913,14 @@ class DeviceCore:
             if method == "UNSUBSCRIBE":
                 sid = table.unsubscribe(request.headers, now=now)
                 self._delivery.forget(path, sid)
+                if self.activity is not None:
+                    self.activity.subscription(now, "unsubscribe", path, sid, request.peer)
                 return DeviceResult(
                     response=HttpResponse(status=200, headers=plain),
                     operation=method,
                     effects=(
                         SubscriptionEnded(path, sid, "unsubscribed"),
-                        *self._ended(path, table),
+                        *self._ended(path, table, now),
                     ),
                 )
             grant = table.subscribe(
@@ -870,9 +935,12 @@ class DeviceCore:
             return DeviceResult(
                 response=HttpResponse(status=exc.http_status, headers=plain),
                 operation=method,
-                effects=tuple(self._ended(path, table)),
+                effects=tuple(self._ended(path, table, now)),
             )
-        effects = self._ended(path, table)
+        effects = self._ended(path, table, now)
+        if self.activity is not None:
+            kind: Literal["renew", "subscribe"] = "renew" if grant.renewal else "subscribe"
+            self.activity.subscription(now, kind, path, grant.sid, request.peer)
         if not grant.renewal:
             effects += self._delivery.wake(path, grant.sid, now)  # E1: the initial event
         return DeviceResult(

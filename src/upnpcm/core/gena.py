@@ -104,6 +104,7 @@ __all__ = [
     "parse_propertyset",
     "parse_timeout",
     "policy_problem",
+    "short_sid",
     "validate_callback",
 ]
 
@@ -119,6 +120,16 @@ MAX_NOTIFY_BYTES: Final = 1024 * 1024
 def next_seq(seq: int) -> int:
     """The SEQ after ``seq`` (E3: 4294967295 wraps to 1)."""
     return 1 if seq >= SEQ_MAX else seq + 1
+
+
+def short_sid(sid: str) -> str:
+    """A SID as a page may show it: its last 4 characters (``uuid:…3f2a``).
+
+    A full SID lets whoever holds it renew or cancel the subscription (G5),
+    so pages and logs that others may read show only this.
+    """
+    tail = sid[-4:] if len(sid) > 12 else ""
+    return f"uuid:…{tail}" if sid.lower().startswith("uuid:") else f"…{tail}"
 
 
 def parse_timeout(value: str | None) -> int | None:

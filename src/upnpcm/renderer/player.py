@@ -23,6 +23,8 @@ from typing import Final, Protocol
 
 import aiohttp
 
+from upnpcm.renderer.media import SNIFF_BYTES, stream_duration
+
 __all__ = ["DiscardSink", "Fetcher", "Sink", "Stream", "StreamFailed", "StreamRefused"]
 
 #: Bytes of one stream a DiscardSink reads by default before it stops reading.
@@ -110,6 +112,10 @@ class Stream:
         self.uri = uri
         self.content_type = response.headers.get("Content-Type")
         self._opened = False
+        #: Called once with the duration the stream's first bytes give (see
+        #: :mod:`upnpcm.renderer.media`), if they give one.
+        self.on_duration: Callable[[float], None] | None = None
+        self._sniffed = bytearray()
 
     async def pump(self) -> bool:
         """Read the body into the sink; True if its end was reached.
@@ -126,7 +132,9 @@ class Stream:
                     data = await self._response.content.read(_CHUNK)
                 if not data:
                     complete = True
+                    self._sniff(b"", end=True)
                     return True
+                self._sniff(data, end=False)
                 if not await self._sink.write(data):
                     return False
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
@@ -137,6 +145,20 @@ class Stream:
     def close(self) -> None:
         """Drop the connection (nothing more is read)."""
         self._response.close()
+
+    def _sniff(self, data: bytes, *, end: bool) -> None:
+        """Keep the stream's first bytes; once there are enough, read its duration (once)."""
+        if self.on_duration is None:
+            return
+        self._sniffed += data[: SNIFF_BYTES - len(self._sniffed)]
+        if not end and len(self._sniffed) < SNIFF_BYTES:
+            return
+        found = stream_duration(
+            bytes(self._sniffed), self.content_type, self._response.content_length
+        )
+        callback, self.on_duration, self._sniffed = self.on_duration, None, bytearray()
+        if found is not None:
+            callback(found)
 
 
 class Fetcher:

@@ -257,6 +257,12 @@ class AVTransport(Service):
             return
         transport.opened(self.clock())
         self._publish(instance_id)
+
+        def learned(seconds: float) -> None:  # the stream's header gives the length (Y4)
+            if current() and transport.learned_duration(seconds):
+                self._publish(instance_id)
+
+        stream.on_duration = learned
         pump = asyncio.get_running_loop().create_task(self._pump(instance_id, stream, generation))
         self._pumps[instance_id] = pump
 

@@ -50,7 +50,7 @@ Y9  A stream that breaks while PLAYING is a transport error: STOPPED,
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Final
 from urllib.parse import urlsplit
@@ -309,6 +309,16 @@ class Transport:
         self.state = S.PLAYING
         self.status = "OK"
         self._since = now
+
+    def learned_duration(self, seconds: float) -> bool:
+        """The stream's own header says how long the track is (Y4); True if that is news.
+
+        The metadata's ``res@duration``, when there was one, stays.
+        """
+        if self.media.duration is not None:
+            return False
+        self.media = replace(self.media, duration=seconds)
+        return True
 
     def refused(self) -> None:
         """The server refused the resource (716/714): back to STOPPED (Y3)."""
