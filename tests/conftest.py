@@ -14,6 +14,8 @@ import pytest
 from upnpcm.aio.loops import LOOP_ENV, loop_factory, resolve_loop
 
 FIXTURES = Path(__file__).parent / "fixtures"
+#: A downstream project's tests: run by tests/test_downstream.py in a directory of their own.
+collect_ignore = ["downstream"]
 
 
 def load_fixture(*parts: str) -> bytes:

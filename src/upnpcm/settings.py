@@ -151,6 +151,9 @@ class DeviceSettings:
     #: Interfaces (names or addresses) SSDP runs on (default: every one but loopback, or
     #: loopback alone when there is no other). Also `--interface`.
     interfaces: tuple[str, ...] = ()
+    #: Serve /status: the device, its connections, subscriptions and latest events, as
+    #: HTML, JSON or text (the Sonos profile keeps its own text). Also `--no-status-page`.
+    status_page: bool = True
     #: Host header values accepted besides this device's own IP:port (a name, as
     #: "speaker.local:1400"); others are refused with 400 against DNS rebinding.
     allowed_hosts: tuple[str, ...] = ()
@@ -236,6 +239,7 @@ _SECTIONS: Final[dict[str, dict[str, tuple[str, type | tuple[type, ...]]]]] = {
     "network": {
         "port": ("port", int),
         "ssdp": ("ssdp", bool),
+        "status_page": ("status_page", bool),
         "action_timeout": ("action_timeout", (int, float)),
     },
     "device": {

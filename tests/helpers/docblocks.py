@@ -5,9 +5,9 @@ How a block is run (DEVELOPERS.md says the same for writers):
 - ``sh``/``bash``/``shell``: each line (a trailing ``\\`` continues it) is one
   command, run with ``bash -c`` in the page's working directory. A line ending
   in ``# exit N`` must exit with N, every other with 0. A line that runs
-  ``upnpcm serve`` is a device: it runs in the background until it says it is
-  serving, and is stopped (Ctrl-C, exit 0 expected) when the next device
-  starts or the page ends.
+  ``upnpcm serve`` (or ``upnpcm ui``, a server too) is a device: it runs in
+  the background until it says it is serving, and is stopped (Ctrl-C, exit 0
+  expected) when the next device starts or the page ends.
 - ``python``/``py``: run as a script.
 - ``toml``: parsed and loaded by the settings loader, then saved as
   ``upnpcm.toml`` for the commands after it.
@@ -32,7 +32,7 @@ LANGUAGES = SHELL | PYTHON | frozenset({"toml", "json", "xml", "text"})
 _FENCE = re.compile(r"^(\s*)(`{3,}|~{3,})\s*([\w+-]*)")
 _NOT_RUN = re.compile(r"<!--\s*docs-test:\s*not run:\s*(.*?)\s*-->")
 _EXPECT = re.compile(r"\s#\s*exit\s+(\d+)\b")
-_SERVE = re.compile(r"(?:^|[\s/&;|(])upnpcm\s+serve\b")
+_SERVE = re.compile(r"(?:^|[\s/&;|(])upnpcm\s+(?:serve|ui)\b")
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +58,7 @@ class Command:
     line: int
     text: str
     expect: int = 0
-    #: It runs ``upnpcm serve``: a device that stays up while the next commands run.
+    #: It runs ``upnpcm serve`` (or ``upnpcm ui``): it stays up while the next commands run.
     serves: bool = False
 
 

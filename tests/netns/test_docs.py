@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -36,13 +37,23 @@ PAGES = pages(ROOT)
 #: Seconds a command may take; a device has SERVE_WAIT to say it is serving (an install first).
 COMMAND_TIMEOUT = 90.0
 SERVE_WAIT = 240.0
-#: What `upnpcm serve` prints once it listens (src/upnpcm/serve.py).
-SERVING = "upnpcm: serving profile "
+#: What `upnpcm serve` (src/upnpcm/serve.py) and `upnpcm ui` (cli/ui.py) print once they listen.
+SERVING = ("upnpcm: serving profile ", "upnpcm: UI at ")
+#: A line that starts `upnpcm ui`: it runs beside the page's device, not instead of it.
+_UI = re.compile(r"(?:^|[\s/&;|(])upnpcm\s+ui\b")
 #: Names a page uses for a media server, a renderer and a track (README "Play media"):
 #: such a page gets minidlna with a short tone and gmediarender (tests/netns/peers.py).
 MEDIA = ("SERVER", "RENDERER", "TRACK")
 _COPY_IGNORE = shutil.ignore_patterns(
-    ".git", ".venv*", "__pycache__", "*_cache", ".hypothesis", "*.egg-info", "build", "dist"
+    ".git",
+    ".venv*",
+    "__pycache__",
+    "*_cache",
+    ".hypothesis",
+    "*.egg-info",
+    "build",
+    "dist",
+    "node_modules",
 )
 
 
@@ -164,6 +175,7 @@ class Page:
             }
         )
         self.device: Device | None = None
+        self.ui: Device | None = None
 
     def run(self) -> None:
         for block in blocks(self.page):
@@ -187,8 +199,13 @@ class Page:
 
     def shell(self, block: Block, command: Command) -> None:
         where = f"{block.page.name}:{command.line}"
+        if command.serves and _UI.search(command.text):  # beside the device, until the page ends
+            self.stop_ui()
+            self.ui = Device(command.text, where, self.cwd, self.env)
+            self.ui.wait_serving()
+            return
         if command.serves:
-            self.stop()
+            self.stop_device()
             self.device = Device(command.text, where, self.cwd, self.env)
             self.device.wait_serving()
             return
@@ -223,9 +240,18 @@ class Page:
             )
 
     def stop(self) -> None:
+        self.stop_ui()
+        self.stop_device()
+
+    def stop_device(self) -> None:
         if self.device is not None:
             device, self.device = self.device, None
             device.stop()
+
+    def stop_ui(self) -> None:
+        if self.ui is not None:
+            ui, self.ui = self.ui, None
+            ui.stop()
 
 
 def load_toml(block: Block) -> None:

@@ -363,6 +363,21 @@ class LeanHttpClient:
         _log_reply(method, url, started, reply)
         return reply
 
+    def encode_request(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str] | None = None,
+        body: bytes = b"",
+    ) -> bytes:
+        """The bytes :meth:`request` sends for these arguments (to show a person the exact request).
+
+        Raises:
+            LocalProtocolError: not a usable ``http://`` URL, or CR/LF in a header.
+        """
+        host, port, target = _split_url(url)
+        return self._wire(method, host, port, target, headers or {}, body)
+
     def _wire(
         self,
         method: str,

@@ -10,6 +10,8 @@ click command), named in ``_COMMANDS`` below:
 - :mod:`~upnpcm.cli.connections`: ``negotiate``, ``disconnect``
 - :mod:`~upnpcm.cli.play`: ``play``, ``browse``
 - :mod:`~upnpcm.cli.check`: ``check`` (the conformance checker)
+- :mod:`~upnpcm.cli.ui`: ``ui`` (a live control point in the browser)
+- :mod:`~upnpcm.cli.household`: ``household`` (faults for ``serve --profile sonos``)
 
 :mod:`~upnpcm.cli.common` holds the group, its options, target resolution and
 the exit codes; :mod:`~upnpcm.cli.render` every JSON and text shape printed.
@@ -45,6 +47,8 @@ _COMMANDS = {
     "play": "play",
     "browse": "play",
     "check": "check",
+    "ui": "ui",
+    "household": "household",
 }
 #: Other names of a command, listed in ``--help`` (a module's ``ALIASES``).
 _ALIASES = {"subscribe": "eventlog"}

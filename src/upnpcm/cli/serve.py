@@ -42,7 +42,19 @@ __all__ = ["COMMANDS", "serve"]
     default=None,
     help="Where the UDN and BOOTID are kept.",
 )
+@click.option(
+    "--players",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="With --profile sonos: a household of N zone players, on 127.0.0.2, 127.0.0.3, … "
+    "(or the --host addresses, one each); `upnpcm household` injects faults.",
+)
 @click.option("--no-ssdp", is_flag=True, help="Do not advertise or answer searches.")
+@click.option(
+    "--no-status-page",
+    is_flag=True,
+    help="Do not serve /status (the live page of connections, subscriptions and events).",
+)
 @click.option("-v", "--verbose", count=True, help="Log one line per request (-v).")
 @interface_option
 @command
@@ -53,7 +65,9 @@ def serve(
     config_path: str | None,
     profile: str | None,
     state_dir: str | None,
+    players: int | None,
     no_ssdp: bool,
+    no_status_page: bool,
     verbose: int,
 ) -> None:
     """Host ConnectionManager services until stopped.
@@ -61,6 +75,8 @@ def serve(
     A device (the standard profile by default: a MediaRenderer and a
     MediaServer) answers on port 1400 and is advertised by SSDP; Ctrl-C or
     SIGTERM says byebye and stops it. It prints where it can be reached.
+    /status shows what it is doing (HTML in a browser, JSON with
+    Accept: application/json, text for curl).
     """
     from dataclasses import replace
 
@@ -81,6 +97,8 @@ def serve(
         updates["profile"] = profile
     if no_ssdp:
         updates["ssdp"] = False
+    if no_status_page:
+        updates["status_page"] = False
     if settings.interfaces:
         updates["interfaces"] = settings.interfaces
     device_settings = replace(device_settings, **updates)
@@ -93,7 +111,9 @@ def serve(
     from upnpcm.serve import run_forever
 
     try:
-        code = run(run_forever(device_settings, state_dir=state_dir), loop=settings.loop)
+        code = run(
+            run_forever(device_settings, state_dir=state_dir, players=players), loop=settings.loop
+        )
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
     sys.exit(code)

@@ -364,6 +364,12 @@ class ConnectionManager:
             return (0,)
         return tuple(self._connections)
 
+    def rows(self) -> tuple[ConnectionInfo, ...]:
+        """The live connection rows, ascending; reading them renews no lease (unlike R3)."""
+        if not self._config.prepare_for_connection:
+            return (ConnectionInfo(connection_id=0, direction=self._implicit_direction()),)
+        return tuple(self._connections[key] for key in sorted(self._connections))
+
     def connection_info(self, connection_id: int, *, now: float | None = None) -> ConnectionInfo:
         """R3: the row of ``connection_id``; renews its idle lease (R8).
 

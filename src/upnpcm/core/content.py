@@ -22,13 +22,15 @@ from dataclasses import dataclass
 from typing import Final
 
 from upnpcm.core.didl import Resource
-from upnpcm.core.protocol_info import Pair, ProtocolInfo, match
+from upnpcm.core.protocol_info import Pair, ProtocolInfo, best_pairs, match
 
 __all__ = [
     "MAX_PAGES",
+    "ListComparison",
     "Pager",
     "ResourceChoice",
     "closest_sinks",
+    "compare_lists",
     "format_rank",
     "rank_pairs",
     "rank_resources",
@@ -206,3 +208,56 @@ def format_rank(info: ProtocolInfo) -> int:
 def rank_pairs(pairs: Sequence[Pair]) -> list[Pair]:
     """Pairs from :func:`~upnpcm.core.protocol_info.best_pairs` re-ranked by format (rule F3)."""
     return sorted(pairs, key=lambda pair: format_rank(pair.source))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ListComparison:
+    """What a server's Source list and a renderer's Sink list have in common.
+
+    ``best`` is the pair a negotiation without an item would choose (rules
+    P3, F3), ``pairs`` how many pairs match in all; ``explanation`` says why,
+    in the matcher's words: how each rule of the best pair was met, or, when
+    nothing matches, each Source entry's closest Sink entry and what failed.
+    """
+
+    best: Pair | None
+    pairs: int
+    sources: int
+    sinks: int
+    explanation: tuple[str, ...]
+
+    @property
+    def compatible(self) -> bool:
+        """Whether any pair matches."""
+        return self.best is not None
+
+
+def compare_lists(
+    sources: Sequence[ProtocolInfo], sinks: Sequence[ProtocolInfo], *, limit: int = 8
+) -> ListComparison:
+    """Compare a Source list with a Sink list (P3, F3); at most ``limit`` lines of explanation."""
+    ranked = rank_pairs(best_pairs(sources, sinks))
+    if ranked:
+        best = ranked[0]
+        lines = [f"best: {best.source} → {best.sink} (score {best.score})"]
+        lines += match(best.source, best.sink, explain=True).notes
+        lines.append(f"{len(ranked)} of {len(sources) * len(sinks)} (Source, Sink) pairs match")
+        return ListComparison(
+            best=best,
+            pairs=len(ranked),
+            sources=len(sources),
+            sinks=len(sinks),
+            explanation=tuple(lines[:limit]),
+        )
+    if not sources or not sinks:
+        empty = "the Source list is empty" if not sources else "the Sink list is empty"
+        lines = [f"nothing to match: {empty}"]
+    else:
+        lines = []
+        for source in sources[:limit]:
+            near = closest_sinks(source, sinks, count=1)
+            sink, reasons = near[0]
+            lines.append(f"{source}: closest {sink} ({'; '.join(reasons)})")
+    return ListComparison(
+        best=None, pairs=0, sources=len(sources), sinks=len(sinks), explanation=tuple(lines)
+    )

@@ -5,7 +5,7 @@ SCPD, a control URL or an event URL and returns an :class:`HttpResponse` plus
 the effects it asks for. The asyncio adapter (upnpcm.aio.server) converts
 and sends; nothing here does I/O.
 
-The loop contract, aioquic style (rules T1-T3): every call returns the
+The loop contract, aioquic style (rules T1-T3, T5): every call returns the
 effects to carry out (:mod:`upnpcm.core.effects`); the core owns its timers
 (subscription expiry, idle leases, NOTIFY pacing) behind :meth:`DeviceCore.next_deadline`
 and :meth:`DeviceCore.handle_timer`, and drives NOTIFY delivery itself
@@ -36,7 +36,7 @@ H7  Leases: a handler with an idle lease (:class:`LeasedHandler`, e.g. the
     and :meth:`DeviceCore.handle_timer` lets it drop what expired; the
     evented changes that causes are queued like any other.
 
-Hosted services of one's own (rules I1-I4, Q4)
+Hosted services of one's own (rules I1-I4, I6, I7, Q4)
 ----------------------------------------------
 I1  A handler with a clock (:class:`TimedHandler`: LastChange moderation, a
     playing track's end) is moved to ``now`` before its changes are drained,
@@ -53,8 +53,16 @@ I3  An action that fails still has its state changes evented: changes are
     drained after faults as after answers.
 I4  A value outside an argument's allowed list or range is 601, unless the
     service names its own code for that state variable (``value_faults``).
+I6  A service may ignore in-arguments its SCPD does not list
+    (``ignore_extra_arguments``) instead of answering 402.
+I7  A service may answer SOAPACTIONs that name other service types it lists
+    (``type_aliases``) as if they named its own.
 Q4  Pending values of a variable with a merge rule (``event_merges``:
     LastChange) are merged for each subscriber, not replaced.
+H11 A :class:`Page` (a document made per request, e.g. a status page in
+    HTML, JSON or text) is chosen by the request's Accept header
+    (:func:`~upnpcm.core.http.preferred_media_type`), answered with
+    ``Vary: Accept`` and ``Cache-Control: no-store``.
 """
 
 from __future__ import annotations
@@ -63,8 +71,9 @@ import inspect
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import TYPE_CHECKING, Final, Protocol, cast, runtime_checkable
+from typing import TYPE_CHECKING, Final, Literal, Protocol, cast, runtime_checkable
 
+from upnpcm.core.activity import ActivityLog
 from upnpcm.core.arguments import decode_in_arguments, encode_arguments
 from upnpcm.core.connection_manager import StateVariablesChanged
 from upnpcm.core.datatypes import UPnPValue
@@ -84,6 +93,7 @@ from upnpcm.core.http import (
     decimal,
     is_xml_media_type,
     parse_host_header,
+    preferred_media_type,
 )
 from upnpcm.core.memo import Memo, ReadKey
 from upnpcm.core.soap import (
@@ -105,6 +115,7 @@ __all__ = [
     "DeviceResult",
     "HostedService",
     "LeasedHandler",
+    "Page",
     "PendingAction",
     "Resource",
     "ServiceHandler",
@@ -228,6 +239,11 @@ class HostedService:
     value_faults: Mapping[str, int] = field(default_factory=dict)
     #: Evented variable name -> how two pending values of it merge (Q4).
     event_merges: Mapping[str, Callable[[str, str], str]] = field(default_factory=dict)
+    #: In-arguments the SCPD does not list are ignored, not answered 402 (I6).
+    ignore_extra_arguments: bool = False
+    #: Other service types SOAPACTION may name for this service (I7), e.g. Sonos's
+    #: Queue, which clients address as ``urn:schemas-upnp-org:service:Queue:1``.
+    type_aliases: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -255,6 +271,24 @@ class Resource:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Page:
+    """A document made for each GET/HEAD, in the media type the request prefers (H11).
+
+    ``render(media_type, now)`` returns the body in one of ``media_types``
+    (the first is the default, for requests without a usable Accept).
+    """
+
+    media_types: tuple[str, ...]
+    render: Callable[[str, float], bytes]
+    #: Sent with every form (a Content-Security-Policy, …).
+    headers: tuple[tuple[str, str], ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.media_types:
+            raise ValueError("a page needs at least one media type")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DeviceResult:
     """The answer to one request and what else it asks of the adapter (rule T3).
 
@@ -270,7 +304,7 @@ class DeviceResult:
 
 @dataclass(frozen=True, slots=True)
 class _ResourceRoute:
-    resource: Resource
+    resource: Resource | Page
     allow: str = "GET, HEAD"
 
 
@@ -330,15 +364,18 @@ class DeviceCore:
         *,
         description_path: str = "/xml/device_description.xml",
         description_xml: bytes | None = None,
-        resources: Mapping[str, Resource] | None = None,
+        resources: Mapping[str, Resource | Page] | None = None,
         limits: DeviceLimits | None = None,
         gena_policy: GenaPolicy | None = None,
         delivery: DeliveryPolicy | None = None,
         server_header: str = "",
         gena_headers: tuple[tuple[str, str], ...] = (),
         fast_paths: bool = True,
+        activity: ActivityLog | None = None,
     ) -> None:
         self.description = description
+        #: What the device evented lately, for a status page (None: nothing is recorded).
+        self.activity = activity
         self.limits = limits or DeviceLimits()
         #: Every fast path of this device (M1); ``fast_paths=False`` turns them off.
         self.memo = Memo(enabled=fast_paths)
@@ -377,6 +414,11 @@ class DeviceCore:
         self._by_id = {id(h): h for h in services}
         #: The last request answered from the answer cache, and its key (M5).
         self._last_hit: tuple[HttpRequest, ReadKey] | None = None
+        self._aliases = {
+            id(h): frozenset(_service_base(alias)[0] for alias in h.type_aliases)
+            for h in services
+            if h.type_aliases
+        }
         self._routes: dict[str, _Route] = {}
         self._tables: dict[str, SubscriberTable] = {}
         self._handler_paths: dict[int, str] = {}
@@ -406,7 +448,11 @@ class DeviceCore:
         existing = self._routes.get(svc.scpd_url)
         if existing is None:
             self._add(svc.scpd_url, _ResourceRoute(_xml(hosted.scpd_xml)))
-        elif not isinstance(existing, _ResourceRoute) or existing.resource.body != hosted.scpd_xml:
+        elif (
+            not isinstance(existing, _ResourceRoute)
+            or not isinstance(existing.resource, Resource)
+            or existing.resource.body != hosted.scpd_xml
+        ):
             raise ValueError(f"two different documents at {svc.scpd_url}")
         self._add(svc.control_url, _ControlRoute(hosted))
         table = SubscriberTable(gena_policy, merges=hosted.event_merges)
@@ -497,6 +543,8 @@ class DeviceCore:
         if isinstance(route, _ResourceRoute):
             if method not in ("GET", "HEAD"):
                 return self._not_allowed(route)
+            if isinstance(route.resource, Page):
+                return self._page(route.resource, request, now)
             body = route.resource.body
             return DeviceResult(
                 response=HttpResponse(
@@ -543,6 +591,21 @@ class DeviceCore:
         if last is not None and last[0] is request and request.method == "POST":
             self.memo.keep_raw((raw, request.local, request.local_port), last[1], keep_alive)
 
+    def forget_subscriptions(self) -> list[Effect]:
+        """The device restarts (T5): every subscription is gone, renewals get 412 (G3)."""
+        self._deadline_stale = True  # invalidates: next_deadline (subscriptions)
+        effects: list[Effect] = []
+        for path, table in self._tables.items():
+            for sid in table.clear():
+                self._delivery.forget(path, sid)
+                effects.append(SubscriptionEnded(path, sid, "forgotten"))
+        return effects
+
+    def stop_delivery(self) -> None:
+        """The adapter stopped sending: what was in flight is lost (T5; SEQ shows the gap, E3)."""
+        self._deadline_stale = True  # invalidates: next_deadline (pacing, retries)
+        self._delivery.abandon()
+
     def flush_events(self, now: float) -> list[Effect]:
         """Queue the changes made outside a request (API calls); return what to send."""
         effects: list[Effect] = []
@@ -579,10 +642,19 @@ class DeviceCore:
 
     def notify_done(self, path: str, sid: str, status: int | None, now: float) -> list[Effect]:
         """The outcome of a :class:`SendNotify`: the last status, None if none answered (E4)."""
+        table = self._tables.get(path) if self.activity is not None else None
+        subscriber = table.get(sid) if table is not None else None
+        if subscriber is not None and self.activity is not None:
+            self.activity.notified(now, path, sid, subscriber.seq, status)
         effects = self._delivery.done(path, sid, status, now)
         self._pacing_stale = True  # invalidates: next_deadline (pacing)
         if effects and any(type(effect) is SubscriptionEnded for effect in effects):
             self._shared_stale = True  # invalidates: next_deadline (a dropped subscription)
+            if self.activity is not None:
+                peer = subscriber.peer if subscriber is not None else ""
+                for effect in effects:
+                    if isinstance(effect, SubscriptionEnded):
+                        self.activity.subscription(now, "dropped", path, effect.sid, peer)
         return effects
 
     # ------------------------------------------------------------------ timers
@@ -625,7 +697,7 @@ class DeviceCore:
         effects: list[Effect] = []
         for path, table in self._tables.items():
             table.expire(now)
-            effects.extend(self._ended(path, table))
+            effects.extend(self._ended(path, table, now))
         for hosted, handler in self._leased:
             dropped = handler.expire_idle(now)
             if dropped:
@@ -646,6 +718,19 @@ class DeviceCore:
         if self._server_header:
             return (*pairs, ("Server", self._server_header))
         return pairs
+
+    def _page(self, page: Page, request: HttpRequest, now: float) -> DeviceResult:
+        """A page in the media type Accept prefers (H11)."""
+        media_type = preferred_media_type(request.headers.get("Accept"), page.media_types)
+        headers = self._headers(
+            ("Content-Type", media_type),
+            ("Vary", "Accept"),
+            ("Cache-Control", "no-store"),
+            *page.headers,
+        )
+        return DeviceResult(
+            response=HttpResponse(status=200, headers=headers, body=page.render(media_type, now))
+        )
 
     def _plain(self, status: int, text: str, *, allow: str | None = None) -> HttpResponse:
         headers: list[tuple[str, str]] = [("Content-Type", "text/plain; charset=utf-8")]
@@ -748,7 +833,10 @@ class DeviceCore:
         table = self._tables[path]
         sids: dict[str, None] = {}
         for event in events:
-            sids.update(dict.fromkeys(table.queue_changes(event.changes)))
+            queued = table.queue_changes(event.changes)
+            sids.update(dict.fromkeys(queued))
+            if self.activity is not None:
+                self.activity.evented(now, path, event.changes, len(queued))
         if not sids:
             return []  # nobody subscribed: nothing to pace
         self._pacing_stale = True  # invalidates: next_deadline (pacing of the events queued)
@@ -757,12 +845,14 @@ class DeviceCore:
             effects.extend(self._delivery.wake(path, sid, now))
         return effects
 
-    def _ended(self, path: str, table: SubscriberTable) -> list[Effect]:
+    def _ended(self, path: str, table: SubscriberTable, now: float) -> list[Effect]:
         """Subscriptions the table dropped by expiry, forgotten by the scheduler too."""
         effects: list[Effect] = []
         for sid in table.drain_expired():
             self._delivery.forget(path, sid)
             effects.append(SubscriptionEnded(path, sid, "expired"))
+            if self.activity is not None:
+                self.activity.subscription(now, "expired", path, sid, "")
         return effects
 
     def _control(
@@ -788,7 +878,9 @@ class DeviceCore:
         operation = call.action
         ours, our_version = self._versions[id(hosted)]
         theirs, their_version = _service_base(call.service_type)
-        if theirs != ours or not 0 < their_version <= our_version:
+        if (
+            theirs != ours and theirs not in self._aliases.get(id(hosted), ())  # I7
+        ) or not 0 < their_version <= our_version:
             return self._fault(
                 UPnPError(401, f"{call.service_type} is not served here"), operation=operation
             )
@@ -839,7 +931,11 @@ class DeviceCore:
         values = self.memo.decoded(
             key,
             lambda: decode_in_arguments(
-                hosted.scpd, action, key[2], value_faults=hosted.value_faults
+                hosted.scpd,
+                action,
+                key[2],
+                value_faults=hosted.value_faults,
+                ignore_extra=hosted.ignore_extra_arguments,
             ),
         )
         return dict(values)
@@ -860,12 +956,14 @@ class DeviceCore:
             if method == "UNSUBSCRIBE":
                 sid = table.unsubscribe(request.headers, now=now)
                 self._delivery.forget(path, sid)
+                if self.activity is not None:
+                    self.activity.subscription(now, "unsubscribe", path, sid, request.peer)
                 return DeviceResult(
                     response=HttpResponse(status=200, headers=plain),
                     operation=method,
                     effects=(
                         SubscriptionEnded(path, sid, "unsubscribed"),
-                        *self._ended(path, table),
+                        *self._ended(path, table, now),
                     ),
                 )
             grant = table.subscribe(
@@ -880,9 +978,12 @@ class DeviceCore:
             return DeviceResult(
                 response=HttpResponse(status=exc.http_status, headers=plain),
                 operation=method,
-                effects=tuple(self._ended(path, table)),
+                effects=tuple(self._ended(path, table, now)),
             )
-        effects = self._ended(path, table)
+        effects = self._ended(path, table, now)
+        if self.activity is not None:
+            kind: Literal["renew", "subscribe"] = "renew" if grant.renewal else "subscribe"
+            self.activity.subscription(now, kind, path, grant.sid, request.peer)
         if not grant.renewal:
             effects += self._delivery.wake(path, grant.sid, now)  # E1: the initial event
         return DeviceResult(

@@ -9,7 +9,7 @@ duplicates visible (h11's rule), so a doubled ``Host``, ``SID`` or
 from __future__ import annotations
 
 import time as _time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Final, overload
@@ -37,6 +37,7 @@ __all__ = [
     "is_xml_media_type",
     "normalise_ip",
     "parse_host_header",
+    "preferred_media_type",
 ]
 
 #: Reason phrases for the statuses upnpcm produces.
@@ -437,3 +438,58 @@ def format_head(
 def format_host(ip: str, port: int) -> str:
     """``ip:port`` with IPv6 literals bracketed, for URLs and Host headers."""
     return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
+
+
+def _accept_ranges(accept: str) -> list[tuple[str, str, float]]:
+    """(type, subtype, weight) of each media range of an Accept value; malformed ones skipped."""
+    ranges: list[tuple[str, str, float]] = []
+    for item in accept.split(",")[:64]:
+        media, *params = item.split(";")
+        kind, slash, sub = media.strip().lower().partition("/")
+        if not slash or not kind or not sub:
+            continue
+        weight = 1.0
+        for param in params:
+            name, _, value = param.strip().partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    weight = float(value.strip())
+                except ValueError:
+                    weight = -1.0
+        if 0.0 <= weight <= 1.0:
+            ranges.append((kind, sub, weight))
+    return ranges
+
+
+def preferred_media_type(accept: str | None, offers: Sequence[str]) -> str:
+    """Which of ``offers`` (media types, the server's preference first) ``accept`` prefers.
+
+    Rule H11: each offer gets the weight of the most specific media range
+    that matches it (``type/sub`` over ``type/*`` over ``*/*``); the highest
+    weight above 0 wins, the server's order breaking ties. No Accept, or one
+    that accepts none of the offers, gets the first offer (a server may
+    disregard Accept rather than answer 406).
+    """
+    if not offers:
+        raise ValueError("no media type to offer")
+    if not accept:
+        return offers[0]
+    ranges = _accept_ranges(accept)
+    best, best_weight = offers[0], 0.0
+    for offer in offers:
+        kind, _, sub = offer.split(";")[0].strip().lower().partition("/")
+        weight, specificity = 0.0, -1
+        for r_kind, r_sub, r_weight in ranges:
+            if (r_kind, r_sub) == (kind, sub):
+                rank = 2
+            elif r_kind == kind and r_sub == "*":
+                rank = 1
+            elif (r_kind, r_sub) == ("*", "*"):
+                rank = 0
+            else:
+                continue
+            if rank > specificity:
+                weight, specificity = r_weight, rank
+        if weight > best_weight:
+            best, best_weight = offer, weight
+    return best

@@ -352,52 +352,77 @@ def format_list(entries: Iterable[ProtocolInfo | str]) -> str:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MatchResult:
-    """Whether an offer and an accepting entry fit, how well, and why not.
+    """Whether an offer and an accepting entry fit, how well, and why (not).
 
     ``reasons`` names each failed rule as ``"<rule>: <detail>"`` where rule is
     one of ``protocol``, ``network``, ``mime``, ``parameters``, ``dlna_profile``.
+    ``notes`` (only with ``match(..., explain=True)``) says, in the same form,
+    how each rule was met: equal fields, a wildcard, a MIME alias, a DLNA
+    profile only one side names.
     """
 
     compatible: bool
     score: int
     reasons: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
 
     def __bool__(self) -> bool:
         return self.compatible
+
+    @property
+    def explanation(self) -> tuple[str, ...]:
+        """What met each rule (``notes``), then what failed (``reasons``)."""
+        return (*self.notes, *self.reasons)
 
 
 def _wild(value: str) -> bool:
     return value.strip() == WILDCARD
 
 
-def match(offer: ProtocolInfo, accept: ProtocolInfo) -> MatchResult:
-    """Check one protocolInfo against another (rules in the module docstring).
+def match(offer: ProtocolInfo, accept: ProtocolInfo, *, explain: bool = False) -> MatchResult:
+    """Check one protocolInfo against another (rules in the module docstring; rule P3).
 
     The score ranks compatible pairs: exact fields beat aliases beat wildcards;
-    an agreeing DLNA profile and agreeing MIME parameters add to it.
+    an agreeing DLNA profile and agreeing MIME parameters add to it. With
+    ``explain`` the result also says how each rule that held was met
+    (:attr:`MatchResult.notes`), for a person reading why a pair fits.
     """
     reasons: list[str] = []
+    notes: list[str] | None = [] if explain else None
     score = 0
     # 1. protocol (and network for internal)
     if _wild(offer.protocol) or _wild(accept.protocol):
         score += 5
+        if notes is not None:
+            notes.append(f"protocol: {offer.protocol} ~ {accept.protocol} (wildcard)")
     elif offer.protocol.lower() == accept.protocol.lower():
         score += 20
         if offer.protocol.lower() == "internal" and not (
             _wild(offer.network) or _wild(accept.network) or offer.network == accept.network
         ):
             reasons.append(f"network: {offer.network} ≠ {accept.network} (internal)")
+        elif notes is not None:
+            notes.append(f"protocol: {offer.protocol} = {accept.protocol}")
     else:
         reasons.append(f"protocol: {offer.protocol} ≠ {accept.protocol}")
     # 2. contentFormat
     if _wild(offer.content_format) or _wild(accept.content_format):
         score += 10
+        if notes is not None:
+            notes.append(f"mime: {offer.content_format} ~ {accept.content_format} (wildcard)")
     else:
         mime_a, mime_b = offer.mime, accept.mime
         if mime_a.canonical != mime_b.canonical:
             reasons.append(f"mime: {mime_a.essence} ≠ {mime_b.essence}")
         else:
-            score += 40 if mime_a.essence.lower() == mime_b.essence.lower() else 35
+            same = mime_a.essence.lower() == mime_b.essence.lower()
+            score += 40 if same else 35
+            if notes is not None:
+                notes.append(
+                    f"mime: {mime_a.essence} = {mime_b.essence}"
+                    if same
+                    else f"mime: {mime_a.essence} ~ {mime_b.essence} (aliases of {mime_a.canonical})"
+                )
             params_b = dict(mime_b.parameters)
             for key, value in mime_a.parameters:
                 if key in params_b:
@@ -405,6 +430,8 @@ def match(offer: ProtocolInfo, accept: ProtocolInfo) -> MatchResult:
                         reasons.append(f"parameters: {key}={value} ≠ {key}={params_b[key]}")
                     else:
                         score += 2
+                        if notes is not None:
+                            notes.append(f"parameters: {key}={value} = {key}={params_b[key]}")
     # 3. DLNA.ORG_PN
     dlna_a, dlna_b = offer.dlna, accept.dlna
     pn_a = dlna_a.profile if dlna_a else None
@@ -412,11 +439,20 @@ def match(offer: ProtocolInfo, accept: ProtocolInfo) -> MatchResult:
     if pn_a and pn_b and not (_wild(pn_a) or _wild(pn_b)):
         if pn_a.lower() == pn_b.lower():
             score += 15
+            if notes is not None:
+                notes.append(f"dlna_profile: {pn_a} = {pn_b}")
         else:
             reasons.append(f"dlna_profile: {pn_a} ≠ {pn_b}")
+    elif notes is not None and (pn_a or pn_b):
+        notes.append(
+            f"dlna_profile: {pn_a or 'none'} ~ {pn_b or 'none'} (checked only when both name one)"
+        )
     compatible = not reasons
     return MatchResult(
-        compatible=compatible, score=score if compatible else 0, reasons=tuple(reasons)
+        compatible=compatible,
+        score=score if compatible else 0,
+        reasons=tuple(reasons),
+        notes=tuple(notes or ()),
     )
 
 
