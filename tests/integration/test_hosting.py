@@ -198,17 +198,17 @@ async def test_an_injected_fault_beats_a_cached_answer(tmp_path):
         services=[manager],
     )
     settings = DeviceSettings(host=("127.0.0.1",), port=0, ssdp=False)
-    async with DeviceHost(device, settings=settings, state_dir=tmp_path) as host:
-        async with ControlPoint() as cp:
-            service = (await cp.load(host.description_url("127.0.0.1"))).service(
-                "ConnectionManager"
-            )
-            for _ in range(3):  # answered, then from the caches
-                assert (await service.call("GetProtocolInfo"))["Sink"] == "http-get:*:audio/mpeg:*"
-            manager.fail_next("GetProtocolInfo", 501, "injected", times=2)
-            for _ in range(2):
-                with pytest.raises(UPnPError) as fault:
-                    await service.call("GetProtocolInfo")
-                assert (fault.value.code, fault.value.description) == (501, "injected")
-            for _ in range(2):
-                assert (await service.call("GetProtocolInfo"))["Sink"] == "http-get:*:audio/mpeg:*"
+    async with (
+        DeviceHost(device, settings=settings, state_dir=tmp_path) as host,
+        ControlPoint() as cp,
+    ):
+        service = (await cp.load(host.description_url("127.0.0.1"))).service("ConnectionManager")
+        for _ in range(3):  # answered, then from the caches
+            assert (await service.call("GetProtocolInfo"))["Sink"] == "http-get:*:audio/mpeg:*"
+        manager.fail_next("GetProtocolInfo", 501, "injected", times=2)
+        for _ in range(2):
+            with pytest.raises(UPnPError) as fault:
+                await service.call("GetProtocolInfo")
+            assert (fault.value.code, fault.value.description) == (501, "injected")
+        for _ in range(2):
+            assert (await service.call("GetProtocolInfo"))["Sink"] == "http-get:*:audio/mpeg:*"
