@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 FIXTURES = Path(__file__).parent / "fixtures"
+#: A downstream project's tests: run by tests/test_downstream.py in a directory of their own.
+collect_ignore = ["downstream"]
 
 
 def load_fixture(*parts: str) -> bytes:

@@ -23,6 +23,8 @@ ABOVE_AIO = (
     "upnpcm.hosting",
     "upnpcm.service",
     "upnpcm.renderer",
+    "upnpcm.sonos",
+    "upnpcm.testing",
 )
 BANNED = {"asyncio", "aiohttp", "socket", "selectors", "ssl", "threading"}
 

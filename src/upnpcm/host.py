@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Final
 
 from upnpcm.aio.http_server import HttpLimits
+from upnpcm.aio.notifier import NotifyFaults
 from upnpcm.aio.server import DeviceServer
 from upnpcm.aio.ssdp import Interface, SsdpServer, reachable_addresses, resolve_interfaces
 from upnpcm.core.activity import ActivityLog
@@ -105,6 +106,7 @@ class DeviceHost:
         )
         self._flush_scheduled = False
         self.ssdp: SsdpServer | None = None
+        #: BOOTID.UPNP.ORG of the current boot (taken from the state directory at every start).
         self.boot_id: int | None = None
         resources: dict[str, Resource | Page] = dict(self.spec.resources)
         #: ``/status`` (None with ``status_page`` off).
@@ -134,7 +136,10 @@ class DeviceHost:
                 action_timeout=self.settings.action_timeout,
             ),
             gena_policy=self.spec.gena_policy,
-            delivery=DeliveryPolicy(min_interval=self.settings.gena.min_interval),
+            delivery=DeliveryPolicy(
+                min_interval=self.settings.gena.min_interval,
+                initial_retry=self.spec.initial_event_retry,
+            ),
             server_header=self.spec.server_header,
             gena_headers=self.spec.gena_headers,
         )
@@ -152,6 +157,8 @@ class DeviceHost:
             port=port,
             limits=http_limits,
         )
+        #: Whether the device is serving (False before start, after stop, while offline).
+        self.online = False
 
     async def start(self) -> None:
         """Start the services, then serve HTTP, then SSDP (when enabled).
@@ -164,22 +171,75 @@ class DeviceHost:
             service.attach(self._wake)
             await service.on_start()
         try:
-            await self.server.start()
+            await self._come_up()
         except BaseException:
             await self._stop_services()
             raise
+
+    async def _come_up(self) -> None:
+        """Serve HTTP, then SSDP (when enabled), with the next BOOTID."""
+        await self.server.start()
+        self.boot_id = self.store.next_boot_id()
+        self.online = True
         _LOG.info("serving %s on port %d", self.spec.profile, self.server.port)
         if self.status is not None:
             self.status.started(asyncio.get_running_loop().time())
+        if self.spec.on_up is not None:
+            self.spec.on_up(self)
         if self.settings.ssdp:
             try:
                 await self._start_ssdp()
             except BaseException:
                 # SsdpServer.start closed the sockets it had opened; forget it.
                 self.ssdp = None
+                self.online = False
                 await self.server.stop()
-                await self._stop_services()
                 raise
+
+    async def _go_down(self, *, byebye: bool) -> None:
+        """Stop SSDP (with or without byebye) and HTTP; the services keep their state."""
+        self.online = False
+        if self.server.requested_port == 0 and self.server.addresses:
+            self.server.requested_port = self.server.port  # it comes back where it was
+        if self.ssdp is not None:
+            if byebye:
+                await self.ssdp.stop()
+            else:
+                self.ssdp.close()
+            self.ssdp = None
+        await self.server.stop()
+
+    async def reboot(self, *, port: int | None = None, downtime: float = 0.0) -> None:
+        """Restart as a device does (rule T5): byebye, every subscription forgotten, BOOTID +1, alive.
+
+        The services keep their state; renewals of the old subscriptions get
+        412 (G3). ``port`` serves on another port from now on; ``downtime``
+        seconds pass between going down and coming back.
+        """
+        await self._go_down(byebye=True)
+        self.core.forget_subscriptions()
+        if port is not None:
+            self.server.requested_port = port
+        if downtime > 0:
+            await asyncio.sleep(downtime)
+        await self._come_up()
+
+    async def go_offline(self, *, byebye: bool = False) -> None:
+        """Leave the network (a pulled cable: no byebye unless asked); subscriptions are kept."""
+        if self.online:
+            await self._go_down(byebye=byebye)
+
+    async def go_online(self, *, port: int | None = None) -> None:
+        """Come back (on ``port`` if given) with the next BOOTID, as a device rejoining does."""
+        if port is not None:
+            self.server.requested_port = port
+        if not self.online:
+            await self._come_up()
+
+    @property
+    def notify_faults(self) -> NotifyFaults:
+        """Injected NOTIFY faults (``delay``, ``fail``), applied to every delivery from now on."""
+        return self.server.notifier.faults
 
     async def _start_ssdp(self) -> None:
         selectors = self.settings.interfaces or tuple(
@@ -188,7 +248,7 @@ class DeviceHost:
             if h not in ("0.0.0.0", "::")  # noqa: S104
         )
         interfaces = _served(resolve_interfaces(selectors), self.settings.host)
-        self.boot_id = self.store.next_boot_id()
+        assert self.boot_id is not None  # taken by _come_up
         config = SsdpConfig(
             server=self.spec.server_header,
             boot_id=self.boot_id,
@@ -209,10 +269,7 @@ class DeviceHost:
 
     async def stop(self) -> None:
         """Say byebye (SSDP), stop serving (subscriptions end; NOTIFYs are cancelled), stop the services."""
-        if self.ssdp is not None:
-            await self.ssdp.stop()
-            self.ssdp = None
-        await self.server.stop()
+        await self._go_down(byebye=True)
         await self._stop_services()
 
     async def _stop_services(self) -> None:

@@ -88,6 +88,8 @@ class ConnectionManagerService(Service):
         binder: makes the AVTransport/RenderingControl instances of each new
             connection and frees them when it ends (R9); a renderer's.
         config: a whole configuration instead of the keywords above.
+        scpd: the SCPD to serve, as given (default: the standard's, rendered
+            for ``prepare_for_connection``); it must list the actions offered.
     """
 
     service_type = CONNECTION_MANAGER_TYPE
@@ -103,6 +105,7 @@ class ConnectionManagerService(Service):
         connection_idle_timeout: float = 3600.0,
         binder: ConnectionBinder | None = None,
         config: ConnectionManagerConfig | None = None,
+        scpd: str | bytes | None = None,
         **urls: str,
     ) -> None:
         config = config or ConnectionManagerConfig(
@@ -114,8 +117,10 @@ class ConnectionManagerService(Service):
         )
         #: The ConnectionManager state machine behind this service.
         self.manager = ConnectionManager(config, binder=binder)
-        scpd = connection_manager_scpd(prepare_for_connection=config.prepare_for_connection)
-        super().__init__(scpd=scpd, **urls)
+        given = scpd or connection_manager_scpd(
+            prepare_for_connection=config.prepare_for_connection
+        )
+        super().__init__(scpd=given, **urls)
         self.cacheable_actions = self.manager.cacheable_actions
 
     @property
@@ -241,6 +246,8 @@ def _place(service: Service, prefix: str, layout: _Layout) -> ServiceEntry:
             handler=service,
             value_faults=dict(service.value_faults),
             event_merges=service.event_merges,
+            ignore_extra_arguments=service.ignore_extra_arguments,
+            type_aliases=tuple(service.type_aliases),
         )
     )
     return entry

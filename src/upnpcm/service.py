@@ -69,7 +69,7 @@ from upnpcm.core.description import (
     render_scpd,
 )
 from upnpcm.core.description import StateVariable as VariableModel
-from upnpcm.core.lastchange import LastChange, merge_last_change
+from upnpcm.core.lastchange import LastChange
 from upnpcm.errors import UpnpCmError, UPnPError
 
 __all__ = ["Instance", "Service", "StateVariable", "action"]
@@ -354,8 +354,11 @@ class Instance:
         """The value of ``name`` (on ``channel``), or ``default`` when it has none."""
         return self._values.get((name, channel), default)
 
-    def set(self, name: str, value: object, *, channel: str = "") -> None:
+    def set(self, name: str, value: object, *, channel: str = "", force: bool = False) -> None:
         """Set ``name`` (on ``channel``); a change goes out with the next LastChange (Q2).
+
+        ``force`` sends the value with the next LastChange even when it did not
+        change (a vendor that repeats related values in every event).
 
         Raises:
             KeyError: no such state variable in the SCPD.
@@ -366,9 +369,11 @@ class Instance:
             raise KeyError(f"{self._service.service_type} has no state variable {name}")
         text, typed = converter(value)
         self._values[(name, channel)] = typed
-        last_change = self._service._last_change
+        service = self._service
+        last_change = service._last_change
         assert last_change is not None
-        if last_change.set(self.id, name, text, channel=channel):
+        qualified = service.last_change_names.get(name, name) if service.last_change_names else name
+        if last_change.set(self.id, qualified, text, channel=channel, force=force):
             self._service._state_changed(None, text)
 
     def update(self, values: Mapping[str, object] | None = None, /, **more: object) -> None:
@@ -475,16 +480,27 @@ class Service:
       RenderingControl 702);
     * ``unimplemented_code`` — fault of an SCPD action without a method (I5);
     * ``value_faults`` — state variable -> code for a value outside its allowed
-      list or range (rule I4; e.g. AVTransport's seek mode 710).
+      list or range (rule I4; e.g. AVTransport's seek mode 710);
+    * ``last_change_instance_tag``, ``last_change_prefixes`` (prefix ->
+      namespace URI) and ``last_change_names`` (variable -> ``prefix:Name``)
+      — a vendor's LastChange shape (rule Q6; Sonos: ``QueueID``, ``r:``);
+    * ``ignore_extra_arguments`` — ignore in-arguments the SCPD does not list
+      instead of answering 402 (rule I6; Sonos players do);
+    * ``type_aliases`` — other service types a SOAPACTION may name (rule I7).
     """
 
     service_type: str = ""
     service_id: str = ""
     scpd: str | bytes | ServiceDescription | None = None
     last_change_namespace: ClassVar[str | None] = None
+    last_change_instance_tag: ClassVar[str] = "InstanceID"
+    last_change_prefixes: ClassVar[Mapping[str, str]] = MappingProxyType({})
+    last_change_names: ClassVar[Mapping[str, str]] = MappingProxyType({})
     invalid_instance_code: ClassVar[int] = 402
     unimplemented_code: ClassVar[int] = 602
     value_faults: ClassVar[Mapping[str, int]] = MappingProxyType({})
+    ignore_extra_arguments: ClassVar[bool] = False
+    type_aliases: ClassVar[tuple[str, ...]] = ()
 
     def __init__(
         self,
@@ -531,7 +547,11 @@ class Service:
         if self.last_change_namespace is not None:
             if LAST_CHANGE not in self._variables:
                 raise TypeError(f"{type(self).__name__} has LastChange eventing but no LastChange")
-            self._last_change = LastChange(self.last_change_namespace)
+            self._last_change = LastChange(
+                self.last_change_namespace,
+                instance_tag=self.last_change_instance_tag,
+                prefixes=self.last_change_prefixes,
+            )
             self.add_instance(0)
 
     # ------------------------------------------------------------ building
@@ -653,7 +673,7 @@ class Service:
     @property
     def event_merges(self) -> Mapping[str, Callable[[str, str], str]]:
         """How pending values of an evented variable merge (LastChange: rule Q4)."""
-        return {LAST_CHANGE: merge_last_change} if self._last_change is not None else {}
+        return {LAST_CHANGE: self._last_change.merge} if self._last_change is not None else {}
 
     @property
     def instances(self) -> Mapping[int, Instance]:

@@ -43,7 +43,7 @@ def failing_multicast(monkeypatch) -> list[socket.socket]:
     """Receive sockets open (plain loopback ones: nothing leaves), then a send socket fails."""
     opened: list[socket.socket] = []
 
-    def receive_socket(family, interfaces):
+    def receive_socket(family, interfaces, **_kwargs):
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         sock.bind(("127.0.0.1", 0))
         sock.setblocking(False)

@@ -181,8 +181,8 @@ async def test_with_a_sonos_renderer_the_renderer_side_is_connection_zero(tmp_pa
                 "service": "MediaRenderer/ConnectionManager",
                 "peerConnectionManager": server.peer_id,
                 "connectionId": 0,
-                "avTransportId": -1,
-                "rcsId": -1,
+                "avTransportId": 0,  # a zone player has an AVTransport and a RenderingControl:
+                "rcsId": 0,  # connection 0 uses their instance 0
                 "prepared": False,
                 "note": "PrepareForConnection is not offered: connection 0",
             }

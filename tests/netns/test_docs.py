@@ -45,7 +45,15 @@ _UI = re.compile(r"(?:^|[\s/&;|(])upnpcm\s+ui\b")
 #: such a page gets minidlna with a short tone and gmediarender (tests/netns/peers.py).
 MEDIA = ("SERVER", "RENDERER", "TRACK")
 _COPY_IGNORE = shutil.ignore_patterns(
-    ".git", ".venv*", "__pycache__", "*_cache", ".hypothesis", "*.egg-info", "build", "dist"
+    ".git",
+    ".venv*",
+    "__pycache__",
+    "*_cache",
+    ".hypothesis",
+    "*.egg-info",
+    "build",
+    "dist",
+    "node_modules",
 )
 
 

@@ -30,7 +30,7 @@ from upnpcm.core.effects import Effect, SendNotify, SubscriptionEnded
 from upnpcm.core.gena import Notification
 from upnpcm.errors import TransportError
 
-__all__ = ["DeliveryStats", "Notifier", "send_notify"]
+__all__ = ["DeliveryStats", "Notifier", "NotifyFaults", "send_notify"]
 
 _LOG: Final = logging.getLogger("upnpcm.gena")
 #: Most reply bytes read before giving up on a subscriber's answer.
@@ -75,6 +75,19 @@ async def send_notify(
     return reply.status
 
 
+@dataclass(slots=True)
+class NotifyFaults:
+    """Delivery faults injected for tests: slow or failing NOTIFYs.
+
+    Every NOTIFY waits ``delay`` seconds before it is sent; with ``fail`` it
+    is not sent at all and counts as unanswered (a refused connection: the
+    core's failure rules then apply, E4).
+    """
+
+    delay: float = 0.0
+    fail: bool = False
+
+
 class Notifier:
     """Carry out the :class:`SendNotify` effects of a :class:`DeviceCore`."""
 
@@ -93,6 +106,8 @@ class Notifier:
         #: Where the effects of each outcome go (the server's effect loop).
         self.on_effects: Callable[[list[Effect]], None] = lambda effects: None
         self.stats = DeliveryStats()
+        #: Faults injected for tests (none by default).
+        self.faults = NotifyFaults()
 
     def start(self) -> None:
         """Allow deliveries (called by the server when it starts)."""
@@ -122,7 +137,10 @@ class Notifier:
 
     async def _run(self, effect: SendNotify) -> None:
         message = effect.message
-        status = await self._deliver(message)
+        faults = self.faults
+        if faults.delay > 0:
+            await asyncio.sleep(faults.delay)
+        status = None if faults.fail else await self._deliver(message)
         if status is not None and 200 <= status < 300:
             self.stats.sent += 1
         else:

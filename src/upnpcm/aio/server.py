@@ -77,7 +77,8 @@ class DeviceServer:
         self._hosts: list[str] | None = (
             None if host is None else [host] if isinstance(host, str) else list(host)
         )
-        self._requested_port = port
+        #: The port bound by the next :meth:`start` (0: any free one).
+        self.requested_port = port
         self.notifier = notifier or Notifier(core)
         self.notifier.on_effects = self.perform
         self.limits = limits or HttpLimits(max_body=core.limits.max_body)
@@ -107,7 +108,7 @@ class DeviceServer:
         hosts = self._hosts
         if hosts is None:
             hosts = ["0.0.0.0", "::"] if socket.has_ipv6 else ["0.0.0.0"]  # noqa: S104 - the default is all interfaces
-        port = self._requested_port
+        port = self.requested_port
         try:
             for index, host in enumerate(hosts):
                 try:
@@ -175,6 +176,7 @@ class DeviceServer:
             await asyncio.gather(self._reaper, return_exceptions=True)
         self._reaper = None
         await self.notifier.close()
+        self.core.stop_delivery()  # what was in flight will never be reported
         await close_connections(self._servers, self._connections, grace=self._stop_grace)
         self._addresses = []
 

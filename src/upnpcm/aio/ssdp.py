@@ -12,6 +12,7 @@ gets nothing).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import itertools
 import logging
@@ -104,11 +105,25 @@ def resolve_interfaces(selectors: Sequence[str] = (), *, ipv6: bool = True) -> l
     if selectors:
         chosen = [i for i in found if i.name in selectors or i.ip in selectors]
         missing = [s for s in selectors if not any(s in (i.name, i.ip) for i in found)]
+        for alias in [s for s in missing if _loopback_alias(s)]:
+            # 127.0.0.2 … are local on the loopback interface though none lists them.
+            loopback = next((i for i in found if i.ip == "127.0.0.1"), None)
+            if loopback is not None:
+                chosen.append(Interface(loopback.name, alias, loopback.network, loopback.index))
+                missing.remove(alias)
         if missing:
             raise ValueError(f"no such interface or address: {', '.join(missing)}")
         return chosen
     outside = [i for i in found if not ipaddress.ip_address(i.ip).is_loopback]
     return outside or [i for i in found if ipaddress.ip_address(i.ip).is_loopback]
+
+
+def _loopback_alias(text: str) -> bool:
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return address.version == 4 and address.is_loopback
 
 
 def reachable_addresses(addresses: Sequence[str]) -> list[str]:
@@ -169,7 +184,13 @@ class _Receiver(asyncio.DatagramProtocol):
 
 
 class SsdpServer:
-    """Advertise a device and answer searches on the given interfaces."""
+    """Advertise a device and answer searches on the given interfaces.
+
+    A device on loopback alone (a virtual household on 127.0.0.x) also listens
+    on every other IPv4 interface, where control points such as
+    ``soco.discover()`` search, and answers searches that come from this
+    host's own addresses: its replies never leave the machine (rule S10).
+    """
 
     def __init__(
         self,
@@ -192,6 +213,11 @@ class SsdpServer:
         self.advertiser = Advertiser(
             ads, config, {i.ip: self.location(i) for i in self._interfaces}, rng=self._rng
         )
+        #: Rule S10: only a device on loopback alone hears (and answers) this host's other addresses.
+        self._loopback_only = bool(self._interfaces) and all(
+            ipaddress.ip_address(i.ip).is_loopback for i in self._interfaces
+        )
+        self._own_addresses: frozenset[str] = frozenset()
         self._receivers: list[asyncio.DatagramTransport] = []
         self._senders: dict[str, asyncio.DatagramTransport] = {}
         self._timer: asyncio.TimerHandle | None = None
@@ -221,10 +247,17 @@ class SsdpServer:
         """
         loop = self._loop = asyncio.get_running_loop()
         families = {i.family for i in self._interfaces}
+        others: list[Interface] = []
+        if self._loopback_only:
+            present = local_interfaces(ipv6=False)
+            self._own_addresses = frozenset(i.ip for i in present)
+            others = [i for i in present if not ipaddress.ip_address(i.ip).is_loopback]
         try:
             for family in families:
                 sock = multicast_receive_socket(
-                    family, [i for i in self._interfaces if i.family == family]
+                    family,
+                    [i for i in self._interfaces if i.family == family],
+                    also=[i for i in others if i.family == family],
                 )
                 transport, _ = await loop.create_datagram_endpoint(
                     lambda: _Receiver(self), sock=sock
@@ -250,16 +283,24 @@ class SsdpServer:
     async def stop(self) -> None:
         """Send a byebye for every advertisement, then close."""
         loop = self._loop or asyncio.get_running_loop()
+        self._cancel_timers()
+        if self._senders:
+            self._send(self.advertiser.stop(loop.time()))
+            await asyncio.sleep(0.05)  # let the byebyes leave before the sockets close
+        self._close_transports()
+
+    def close(self) -> None:
+        """Close without a byebye (the device vanished from the network)."""
+        self._cancel_timers()
+        self._close_transports()
+
+    def _cancel_timers(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
         for handle in self._scheduled.values():
             handle.cancel()
         self._scheduled.clear()
-        if self._senders:
-            self._send(self.advertiser.stop(loop.time()))
-            await asyncio.sleep(0.05)  # let the byebyes leave before the sockets close
-        self._close_transports()
 
     # ------------------------------------------------------------------ events
 
@@ -283,12 +324,15 @@ class SsdpServer:
         if interface is None:
             self.responder.ignored += 1  # not from a network of ours: reflection defence
             return
+        networks: list[Network] = [interface.network]
+        if self._loopback_only and source[0] in self._own_addresses:
+            networks.append(ipaddress.ip_network(source[0]))  # S10
         replies = self.responder.handle_datagram(
             data,
             source,
             now=self._loop.time(),
             location=self.location(interface),
-            networks=[interface.network],
+            networks=networks,
             date=http_date(time.time()),
             interface=interface.ip,
         )
@@ -302,6 +346,8 @@ class SsdpServer:
         for interface in self._interfaces:
             if address.version == interface.network.version and address in interface.network:
                 return interface
+        if self._loopback_only and str(address) in self._own_addresses:
+            return self._interfaces[0]  # S10: a search from this host, answered over loopback
         return None
 
     def _send(self, outgoing: list[Outgoing]) -> None:
@@ -341,8 +387,13 @@ class SsdpServer:
         self._rearm()
 
 
-def multicast_receive_socket(family: int, interfaces: Sequence[Interface]) -> socket.socket:
-    """A socket on port 1900 (shared) that joined the SSDP group on ``interfaces``."""
+def multicast_receive_socket(
+    family: int, interfaces: Sequence[Interface], *, also: Sequence[Interface] = ()
+) -> socket.socket:
+    """A socket on port 1900 (shared) that joined the SSDP group on ``interfaces``.
+
+    ``also`` are joined where possible (an interface without multicast is skipped).
+    """
     sock = socket.socket(family, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -362,6 +413,10 @@ def multicast_receive_socket(family: int, interfaces: Sequence[Interface]) -> so
             for interface in interfaces:
                 membership = socket.inet_aton(SSDP_GROUP_V4) + socket.inet_aton(interface.ip)
                 sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, membership)
+            for interface in also:
+                membership = socket.inet_aton(SSDP_GROUP_V4) + socket.inet_aton(interface.ip)
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, membership)
         sock.setblocking(False)
     except OSError:
         sock.close()

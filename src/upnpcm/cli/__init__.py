@@ -11,6 +11,7 @@ click command) that is registered below:
 - :mod:`~upnpcm.cli.play`: ``play``, ``browse``
 - :mod:`~upnpcm.cli.check`: ``check`` (the conformance checker)
 - :mod:`~upnpcm.cli.ui`: ``ui`` (a live control point in the browser)
+- :mod:`~upnpcm.cli.household`: ``household`` (faults for ``serve --profile sonos``)
 
 :mod:`~upnpcm.cli.common` holds the group, its options, target resolution and
 the exit codes; :mod:`~upnpcm.cli.render` every JSON and text shape printed.
@@ -26,13 +27,23 @@ payloads, ``-DDD`` also the raw HTTP heads and XML, on stderr.
 
 from __future__ import annotations
 
-from upnpcm.cli import check, connections, devices, events, play, protocolinfo, serve, ui
+from upnpcm.cli import (
+    check,
+    connections,
+    devices,
+    events,
+    household,
+    play,
+    protocolinfo,
+    serve,
+    ui,
+)
 from upnpcm.cli.common import cli
 
 __all__ = ["cli", "main"]
 
 #: Every command module; a new command group is one module and one entry here.
-_MODULES = (serve, devices, events, protocolinfo, connections, play, check, ui)
+_MODULES = (serve, devices, events, protocolinfo, connections, play, check, ui, household)
 
 for _module in _MODULES:
     for _name, _command in _module.COMMANDS.items():

@@ -42,6 +42,13 @@ __all__ = ["COMMANDS", "serve"]
     default=None,
     help="Where the UDN and BOOTID are kept.",
 )
+@click.option(
+    "--players",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="With --profile sonos: a household of N zone players, on 127.0.0.2, 127.0.0.3, … "
+    "(or the --host addresses, one each); `upnpcm household` injects faults.",
+)
 @click.option("--no-ssdp", is_flag=True, help="Do not advertise or answer searches.")
 @click.option(
     "--no-status-page",
@@ -58,6 +65,7 @@ def serve(
     config_path: str | None,
     profile: str | None,
     state_dir: str | None,
+    players: int | None,
     no_ssdp: bool,
     no_status_page: bool,
     verbose: int,
@@ -104,7 +112,7 @@ def serve(
     from upnpcm.serve import run_forever
 
     try:
-        code = asyncio.run(run_forever(device_settings, state_dir=state_dir))
+        code = asyncio.run(run_forever(device_settings, state_dir=state_dir, players=players))
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
     sys.exit(code)

@@ -4,7 +4,8 @@ Device side (:func:`decode_in_arguments`): the raw ``(name, text)`` pairs of a
 request become typed values, or :class:`UPnPError`:
 
 * 402 Invalid Args: a missing, extra or duplicated argument, or a value that is
-  not of the argument's data type;
+  not of the argument's data type (a service may choose to ignore arguments its
+  SCPD does not list, rule I6: Sonos zone players do, and SoCo relies on it);
 * 601 Argument Value Out of Range: outside the ``allowedValueRange``, off its
   step, or not in the ``allowedValueList`` (UDA 1.1 table 3-3 defines 601 so:
   "... or is not in the allowed value list"), unless the service names its
@@ -78,18 +79,21 @@ def decode_in_arguments(
     pairs: Sequence[tuple[str, str]],
     *,
     value_faults: Mapping[str, int] | None = None,
+    ignore_extra: bool = False,
 ) -> dict[str, UPnPValue]:
     """Check and convert the in-arguments of a request (device side).
 
     ``value_faults`` maps a state variable's name to the error code a value
     outside its allowed list or range gets instead of 601 (rule I4).
+    ``ignore_extra`` drops arguments the action does not list instead of
+    answering 402 (rule I6); a duplicate is still 402.
 
     Raises:
         UPnPError: 402 or 601 (or the ``value_faults`` code) as described in
             the module docstring.
     """
     expected = action.in_arguments
-    if len(pairs) != len(expected):
+    if len(pairs) != len(expected) and not ignore_extra:
         names = {name for name, _ in pairs}
         missing = [a.name for a in expected if a.name not in names]
         if missing:
@@ -99,6 +103,8 @@ def decode_in_arguments(
     for name, text in pairs:
         entry = typed.get(name)
         if entry is None or entry[0].direction != "in":
+            if ignore_extra:
+                continue  # I6: the service ignores what its SCPD does not list
             raise UPnPError(402, f"unexpected argument {name}")
         if name in values:
             raise UPnPError(402, f"duplicate argument {name}")

@@ -13,6 +13,12 @@ T2  At most one NOTIFY per subscription is in flight: the next one waits for
     others wait for a free slot, oldest first.
 E4  The outcome decides the subscription's fate: a 412 drops it, as do
     ``max_failures`` consecutive failures (the table counts them).
+T4  With ``initial_retry`` set, an initial event (SEQ 0) that met no answer
+    (a refused connection) or a 412 is sent again, once, that many seconds
+    later, before anything newer for that subscription: a listener may start
+    only once its SUBSCRIBE has been answered (node-sonos-ts does), and
+    register the SID only once it has read the answer. The second outcome
+    counts as E4 says.
 
 Time is an argument; the pacing deadlines are offered through
 :meth:`next_deadline` and run by :meth:`handle_timer`.
@@ -24,7 +30,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from upnpcm.core.effects import Effect, SendNotify, SubscriptionEnded
-from upnpcm.core.gena import SubscriberTable
+from upnpcm.core.gena import Notification, SubscriberTable
 
 __all__ = ["DeliveryPolicy", "NotifyScheduler"]
 
@@ -39,10 +45,15 @@ class DeliveryPolicy:
     min_interval: float = 0.2
     #: Most deliveries in flight at once, over every subscription of the device.
     max_in_flight: int = 256
+    #: Seconds after which an unanswered (or 412) initial event is sent once more (T4);
+    #: None: never.
+    initial_retry: float | None = None
 
     def __post_init__(self) -> None:
         if self.min_interval < 0:
             raise ValueError("min_interval must not be negative")
+        if self.initial_retry is not None and self.initial_retry < 0:
+            raise ValueError("initial_retry must not be negative")
         if self.max_in_flight < 1:
             raise ValueError("max_in_flight must be at least 1")
 
@@ -53,7 +64,10 @@ class NotifyScheduler:
     def __init__(self, tables: Mapping[str, SubscriberTable], policy: DeliveryPolicy) -> None:
         self._tables = tables
         self.policy = policy
-        self._in_flight: set[Key] = set()
+        #: Deliveries handed out: key -> (message, whether it is a T4 retry).
+        self._in_flight: dict[Key, tuple[Notification, bool]] = {}
+        #: Initial events waiting to be sent again (T4): key -> (when, message).
+        self._retries: dict[Key, tuple[float, Notification]] = {}
         #: When each subscription's last message was handed out (for pacing).
         self._sent_at: dict[Key, float] = {}
         #: Subscriptions with a message waiting for its pacing time: key -> when.
@@ -68,7 +82,7 @@ class NotifyScheduler:
 
     def tracked(self) -> set[Key]:
         """Subscriptions this scheduler holds any state for."""
-        return {*self._in_flight, *self._sent_at, *self._resting, *self._queued}
+        return {*self._in_flight, *self._sent_at, *self._resting, *self._queued, *self._retries}
 
     def wake(self, path: str, sid: str, now: float) -> list[Effect]:
         """A message may be waiting for (path, sid): send it now if T2 allows."""
@@ -80,18 +94,39 @@ class NotifyScheduler:
         self._sent_at.pop(key, None)
         self._resting.pop(key, None)
         self._queued.pop(key, None)
+        self._retries.pop(key, None)
         # An in-flight delivery stays counted until its outcome is reported.
+
+    def abandon(self) -> None:
+        """The adapter stopped: deliveries in flight will never be reported, retries never made.
+
+        Their messages are lost; their SEQs were used, so a subscriber that is
+        still there sees a gap (E3) and may resubscribe.
+        """
+        self._in_flight.clear()
+        self._retries.clear()
+        self._queued.clear()
+        self._resting.clear()
 
     def done(self, path: str, sid: str, status: int | None, now: float) -> list[Effect]:
         """The outcome of the delivery handed out for (path, sid) (E4, T2)."""
         key = (path, sid)
-        if key not in self._in_flight:
+        flight = self._in_flight.pop(key, None)
+        if flight is None:
             return []  # not ours (reported twice, or before a restart)
-        self._in_flight.discard(key)
+        message, retried = flight
         effects: list[Effect] = []
         table = self._tables.get(path)
         if table is not None and sid in table:
-            if status is not None and 200 <= status < 300:
+            delay = self.policy.initial_retry
+            if (
+                delay is not None
+                and not retried
+                and message.seq == 0
+                and (status is None or status == 412)
+            ):
+                self._retries[key] = (now + delay, message)  # T4: once more, later
+            elif status is not None and 200 <= status < 300:
                 table.delivered(sid)
             elif table.delivery_failed(sid, status=status):
                 self.forget(path, sid)
@@ -106,21 +141,39 @@ class NotifyScheduler:
         return effects
 
     def next_deadline(self) -> float | None:
-        """When the earliest resting message may go out, or None."""
-        return min(self._resting.values(), default=None)
+        """When the earliest resting message (or T4 retry) may go out, or None."""
+        resting = min(self._resting.values(), default=None)
+        if not self._retries:
+            return resting
+        retry = min(when for when, _ in self._retries.values())
+        return retry if resting is None else min(resting, retry)
 
     def handle_timer(self, now: float) -> list[Effect]:
-        """Send the messages whose pacing time has come."""
-        due = [key for key, when in self._resting.items() if when <= now]
+        """Send the messages whose pacing time (or T4 retry time) has come."""
         effects: list[Effect] = []
+        for key, (when, message) in list(self._retries.items()):
+            if when <= now:
+                del self._retries[key]
+                table = self._tables.get(key[0])
+                if table is None or key[1] not in table:
+                    self.forget(*key)
+                    continue
+                self._in_flight[key] = (message, True)
+                effects.append(SendNotify(key[0], message))
+        due = [key for key, when in self._resting.items() if when <= now]
         for key in due:
             del self._resting[key]
             effects.extend(self._try(key, now))
         return effects
 
     def _try(self, key: Key, now: float) -> list[Effect]:
-        if key in self._in_flight or key in self._resting or key in self._queued:
-            return []  # already waiting for its outcome, its time or a slot
+        if (
+            key in self._in_flight
+            or key in self._resting
+            or key in self._queued
+            or key in self._retries
+        ):
+            return []  # already waiting for its outcome, its time, a slot or a T4 retry
         path, sid = key
         table = self._tables.get(path)
         subscriber = table.get(sid) if table is not None else None
@@ -139,6 +192,6 @@ class NotifyScheduler:
         message = table.take_message(sid)
         if message is None:
             return []
-        self._in_flight.add(key)
+        self._in_flight[key] = (message, False)
         self._sent_at[key] = now
         return [SendNotify(path, message)]

@@ -5,7 +5,7 @@ SCPD, a control URL or an event URL and returns an :class:`HttpResponse` plus
 the effects it asks for. The asyncio adapter (upnpcm.aio.server) converts
 and sends; nothing here does I/O.
 
-The loop contract, aioquic style (rules T1-T3): every call returns the
+The loop contract, aioquic style (rules T1-T3, T5): every call returns the
 effects to carry out (:mod:`upnpcm.core.effects`); the core owns its timers
 (subscription expiry, idle leases, NOTIFY pacing) behind :meth:`DeviceCore.next_deadline`
 and :meth:`DeviceCore.handle_timer`, and drives NOTIFY delivery itself
@@ -36,7 +36,7 @@ H7  Leases: a handler with an idle lease (:class:`LeasedHandler`, e.g. the
     and :meth:`DeviceCore.handle_timer` lets it drop what expired; the
     evented changes that causes are queued like any other.
 
-Hosted services of one's own (rules I1-I4, Q4)
+Hosted services of one's own (rules I1-I4, I6, I7, Q4)
 ----------------------------------------------
 I1  A handler with a clock (:class:`TimedHandler`: LastChange moderation, a
     playing track's end) is moved to ``now`` before its changes are drained,
@@ -53,6 +53,10 @@ I3  An action that fails still has its state changes evented: changes are
     drained after faults as after answers.
 I4  A value outside an argument's allowed list or range is 601, unless the
     service names its own code for that state variable (``value_faults``).
+I6  A service may ignore in-arguments its SCPD does not list
+    (``ignore_extra_arguments``) instead of answering 402.
+I7  A service may answer SOAPACTIONs that name other service types it lists
+    (``type_aliases``) as if they named its own.
 Q4  Pending values of a variable with a merge rule (``event_merges``:
     LastChange) are merged for each subscriber, not replaced.
 H11 A :class:`Page` (a document made per request, e.g. a status page in
@@ -235,6 +239,11 @@ class HostedService:
     value_faults: Mapping[str, int] = field(default_factory=dict)
     #: Evented variable name -> how two pending values of it merge (Q4).
     event_merges: Mapping[str, Callable[[str, str], str]] = field(default_factory=dict)
+    #: In-arguments the SCPD does not list are ignored, not answered 402 (I6).
+    ignore_extra_arguments: bool = False
+    #: Other service types SOAPACTION may name for this service (I7), e.g. Sonos's
+    #: Queue, which clients address as ``urn:schemas-upnp-org:service:Queue:1``.
+    type_aliases: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -402,6 +411,11 @@ class DeviceCore:
             if id(h) not in self._addressed
         }
         self._versions = {id(h): _service_base(h.service.service_type) for h in services}
+        self._aliases = {
+            id(h): frozenset(_service_base(alias)[0] for alias in h.type_aliases)
+            for h in services
+            if h.type_aliases
+        }
         self._routes: dict[str, _Route] = {}
         self._tables: dict[str, SubscriberTable] = {}
         self._handler_paths: dict[int, str] = {}
@@ -541,6 +555,21 @@ class DeviceCore:
             return self._not_allowed(route)
         self._deadline_stale = True  # invalidates: next_deadline (subscriptions)
         return self._event(request, route.table, route.service, now=now, entropy=entropy)
+
+    def forget_subscriptions(self) -> list[Effect]:
+        """The device restarts (T5): every subscription is gone, renewals get 412 (G3)."""
+        self._deadline_stale = True  # invalidates: next_deadline (subscriptions)
+        effects: list[Effect] = []
+        for path, table in self._tables.items():
+            for sid in table.clear():
+                self._delivery.forget(path, sid)
+                effects.append(SubscriptionEnded(path, sid, "forgotten"))
+        return effects
+
+    def stop_delivery(self) -> None:
+        """The adapter stopped sending: what was in flight is lost (T5; SEQ shows the gap, E3)."""
+        self._deadline_stale = True  # invalidates: next_deadline (pacing, retries)
+        self._delivery.abandon()
 
     def flush_events(self, now: float) -> list[Effect]:
         """Queue the changes made outside a request (API calls); return what to send."""
@@ -807,7 +836,9 @@ class DeviceCore:
         operation = call.action
         ours, our_version = self._versions[id(hosted)]
         theirs, their_version = _service_base(call.service_type)
-        if theirs != ours or not 0 < their_version <= our_version:
+        if (
+            theirs != ours and theirs not in self._aliases.get(id(hosted), ())  # I7
+        ) or not 0 < their_version <= our_version:
             return self._fault(
                 UPnPError(401, f"{call.service_type} is not served here"), operation=operation
             )
@@ -857,7 +888,11 @@ class DeviceCore:
         values = self.memo.decoded(
             key,
             lambda: decode_in_arguments(
-                hosted.scpd, action, key[2], value_faults=hosted.value_faults
+                hosted.scpd,
+                action,
+                key[2],
+                value_faults=hosted.value_faults,
+                ignore_extra=hosted.ignore_extra_arguments,
             ),
         )
         return dict(values)

@@ -34,7 +34,7 @@ class SubscriptionEnded:
 
     path: str
     sid: str
-    reason: Literal["unsubscribed", "expired", "dropped"]
+    reason: Literal["unsubscribed", "expired", "dropped", "forgotten"]
 
 
 @dataclass(frozen=True, slots=True)

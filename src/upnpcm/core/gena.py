@@ -51,8 +51,9 @@ K1  At most ``max_subscriptions`` per service and ``max_per_peer`` per
 Events and SEQ
 --------------
 E1  A new subscription's first message is the initial event, SEQ 0, holding
-    every evented variable. The adapter sends it only after the SUBSCRIBE
-    200 is on the wire. Renewals send nothing.
+    every evented variable (an empty propertyset for a service that events
+    none). The adapter sends it only after the SUBSCRIBE 200 is on the wire.
+    Renewals send nothing.
 E2  Changes are merged into each subscription's pending set (bounded by the
     number of evented variables; a later value replaces an earlier one, so
     the last value always goes out). :meth:`SubscriberTable.take_message`
@@ -343,8 +344,8 @@ class Subscriber:
 
     @property
     def has_pending(self) -> bool:
-        """Whether a NOTIFY is waiting to be taken."""
-        return bool(self.pending)
+        """Whether a NOTIFY is waiting to be taken (the initial event always is, E1)."""
+        return bool(self.pending) or self.seq < 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -575,7 +576,7 @@ class SubscriberTable:
     def take_message(self, sid: str, *, declaration: bool | None = None) -> Notification | None:
         """The next NOTIFY for ``sid`` (assigning its SEQ, E1-E3), or None if nothing waits."""
         sub = self._subs.get(sid)
-        if sub is None or not sub.pending:
+        if sub is None or not sub.has_pending:
             return None
         use_declaration = self._policy.xml_declaration if declaration is None else declaration
         body = build_propertyset(sub.pending, declaration=use_declaration)
@@ -605,6 +606,12 @@ class SubscriberTable:
             del self._subs[sid]
             return True
         return False
+
+    def clear(self) -> list[str]:
+        """Forget every subscription (the device restarts); return their SIDs (G3 from now on)."""
+        gone = list(self._subs)
+        self._subs.clear()
+        return gone
 
     def drop(self, sid: str) -> bool:
         """Remove ``sid``; True if it existed."""

@@ -29,6 +29,9 @@ Q4  A subscriber that has not yet been sent one LastChange value when the next
 Q5  An instance removed (its connection completed) is dropped from the state
     and from what is pending; LastChange cannot say "gone", so nothing is sent
     for it.
+Q6  A vendor's LastChange may name its instances otherwise (Sonos's Queue:
+    ``<QueueID val>``) and qualify vendor variables with a prefix declared on
+    ``<Event>`` (Sonos: ``r:``); parsing and merging keep both.
 """
 
 from __future__ import annotations
@@ -62,16 +65,30 @@ Slot = tuple[str, str]
 Changes = dict[int, dict[Slot, str]]
 
 
-def render_last_change(namespace: str, changes: Mapping[int, Mapping[Slot, str]]) -> str:
-    """The ``<Event>`` document for ``changes``, instances ascending (Q1).
+def render_last_change(
+    namespace: str,
+    changes: Mapping[int, Mapping[Slot, str]],
+    *,
+    instance_tag: str = "InstanceID",
+    prefixes: Mapping[str, str] | None = None,
+) -> str:
+    """The ``<Event>`` document for ``changes``, instances ascending (Q1, Q6).
+
+    ``prefixes`` (prefix -> namespace) are declared on ``<Event>``; a variable
+    named ``prefix:Name`` is in that namespace.
 
     Raises:
         LocalProtocolError: a variable name that is not an XML name, or a value
             XML cannot carry.
     """
-    parts = [f'<Event xmlns="{escape_attr(namespace)}">']
+    declared = "".join(
+        f' xmlns:{check_name(prefix)}="{escape_attr(uri)}"'
+        for prefix, uri in (prefixes or {}).items()
+    )
+    parts = [f'<Event xmlns="{escape_attr(namespace)}"{declared}>']
+    tag_name = check_name(instance_tag)
     for instance in sorted(changes):
-        parts.append(f'<InstanceID val="{instance}">')
+        parts.append(f'<{tag_name} val="{instance}">')
         for (name, channel), value in changes[instance].items():
             tag = check_name(name)
             if channel:
@@ -80,16 +97,23 @@ def render_last_change(namespace: str, changes: Mapping[int, Mapping[Slot, str]]
                 )
             else:
                 parts.append(f'<{tag} val="{escape_attr(value)}"/>')
-        parts.append("</InstanceID>")
+        parts.append(f"</{tag_name}>")
     parts.append("</Event>")
     return "".join(parts)
 
 
-def parse_last_change(text: str) -> tuple[str, Changes]:
-    """Read a LastChange value into (namespace, changes) (Q1).
+def parse_last_change(
+    text: str,
+    *,
+    instance_tag: str = "InstanceID",
+    prefixes: Mapping[str, str] | None = None,
+) -> tuple[str, Changes]:
+    """Read a LastChange value into (namespace, changes) (Q1, Q6).
 
     Lenient as a control point must be: elements without ``val`` are skipped,
-    an ``InstanceID`` without a number counts as 0.
+    an ``InstanceID`` without a number counts as 0. A variable in a namespace
+    of ``prefixes`` (prefix -> namespace) is named ``prefix:Name``; in any
+    other namespace by its local name.
 
     Raises:
         RemoteProtocolError: unsafe or malformed XML, or not an ``<Event>``.
@@ -98,9 +122,10 @@ def parse_last_change(text: str) -> tuple[str, Changes]:
     if local_name(root.tag) != "Event":
         raise RemoteProtocolError("LastChange is not an <Event> document")
     namespace = root.tag[1:].partition("}")[0] if root.tag.startswith("{") else ""
+    by_uri = {uri: prefix for prefix, uri in (prefixes or {}).items()}
     changes: Changes = {}
     for instance_elem in root:
-        if local_name(instance_elem.tag) != "InstanceID":
+        if local_name(instance_elem.tag) != instance_tag:
             continue
         try:
             instance = int((instance_elem.get("val") or "0").strip())
@@ -110,23 +135,34 @@ def parse_last_change(text: str) -> tuple[str, Changes]:
         for var in instance_elem:
             value = var.get("val")
             if value is not None:
-                slots[(local_name(var.tag), var.get("channel") or "")] = value
+                name = local_name(var.tag)
+                if by_uri and var.tag.startswith("{"):
+                    prefix = by_uri.get(var.tag[1:].partition("}")[0])
+                    if prefix is not None:
+                        name = f"{prefix}:{name}"
+                slots[(name, var.get("channel") or "")] = value
     return namespace, changes
 
 
-def merge_last_change(earlier: str, later: str) -> str:
+def merge_last_change(
+    earlier: str,
+    later: str,
+    *,
+    instance_tag: str = "InstanceID",
+    prefixes: Mapping[str, str] | None = None,
+) -> str:
     """One LastChange value saying what ``earlier`` and ``later`` say, later winning (Q4).
 
     A value that cannot be read (not ours) leaves ``later`` as it is.
     """
     try:
-        namespace, merged = parse_last_change(earlier)
-        _, newer = parse_last_change(later)
+        namespace, merged = parse_last_change(earlier, instance_tag=instance_tag, prefixes=prefixes)
+        _, newer = parse_last_change(later, instance_tag=instance_tag, prefixes=prefixes)
     except RemoteProtocolError:
         return later
     for instance, slots in newer.items():
         merged.setdefault(instance, {}).update(slots)
-    return render_last_change(namespace, merged)
+    return render_last_change(namespace, merged, instance_tag=instance_tag, prefixes=prefixes)
 
 
 class LastChange:
@@ -137,10 +173,19 @@ class LastChange:
     and wakes up at :meth:`next_deadline` (Q2).
     """
 
-    def __init__(self, namespace: str, *, min_interval: float = MODERATION) -> None:
+    def __init__(
+        self,
+        namespace: str,
+        *,
+        min_interval: float = MODERATION,
+        instance_tag: str = "InstanceID",
+        prefixes: Mapping[str, str] | None = None,
+    ) -> None:
         if min_interval < 0:
             raise ValueError("min_interval must not be negative")
         self.namespace = namespace
+        self.instance_tag = check_name(instance_tag)
+        self.prefixes = dict(prefixes or {})
         self.min_interval = min_interval
         self._state: Changes = {}
         self._pending: Changes = {}
@@ -173,8 +218,10 @@ class LastChange:
         """The current wire value of a variable of ``instance``, or None."""
         return self._state.get(instance, {}).get((name, channel))
 
-    def set(self, instance: int, name: str, value: str, *, channel: str = "") -> bool:
-        """Record a value; True if it changed (then it is pending, Q2).
+    def set(
+        self, instance: int, name: str, value: str, *, channel: str = "", force: bool = False
+    ) -> bool:
+        """Record a value; True if it changed, or ``force`` is set (then it is pending, Q2).
 
         Raises:
             KeyError: no such instance.
@@ -183,7 +230,7 @@ class LastChange:
         slots = self._state[instance]
         slot = (name, channel)
         known = slots.get(slot)
-        if known == value:
+        if known == value and not force:
             return False
         if known is None:
             check_name(name)  # a new name; a known one was checked when it came
@@ -205,7 +252,18 @@ class LastChange:
 
     def full(self) -> str:
         """Every variable of every instance, for an initial event (Q3)."""
-        return render_last_change(self.namespace, self._state)
+        return self._render(self._state)
+
+    def _render(self, changes: Changes) -> str:
+        return render_last_change(
+            self.namespace, changes, instance_tag=self.instance_tag, prefixes=self.prefixes
+        )
+
+    def merge(self, earlier: str, later: str) -> str:
+        """Two published values of this LastChange as one (Q4, Q6)."""
+        return merge_last_change(
+            earlier, later, instance_tag=self.instance_tag, prefixes=self.prefixes
+        )
 
     def take(self, now: float) -> str | None:
         """The value to publish now, or None (nothing pending, or inside the window, Q2)."""
@@ -213,7 +271,7 @@ class LastChange:
             return None
         if self._published_at is not None and now < self._published_at + self.min_interval:
             return None
-        text = render_last_change(self.namespace, self._pending)
+        text = self._render(self._pending)
         self._pending = {}
         self._published_at = now
         self.published += 1

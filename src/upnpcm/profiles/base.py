@@ -12,7 +12,7 @@ import hashlib
 import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
 from upnpcm._version import __version__
 from upnpcm.core.connection_manager import (
@@ -72,6 +72,10 @@ class DeviceSpec:
     gena_headers: tuple[tuple[str, str], ...] = ()
     #: Whether SSDP messages carry CONFIGID.UPNP.ORG.
     ssdp_config_id: bool = True
+    #: Seconds after which an unanswered initial NOTIFY is sent once more (rule T4; None: never).
+    initial_event_retry: float | None = None
+    #: Called with the host each time it has (re)started serving (its port and BOOTID known).
+    on_up: Callable[[Any], None] | None = None
 
     @property
     def config_id(self) -> int:
