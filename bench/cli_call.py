@@ -3,6 +3,10 @@
 Both CLIs call ConnectionManager GetProtocolInfo on the same device, started by
 this script on 127.0.0.1 (our device, and async_upnp_client's own server as a
 second target). Runs are interleaved, 10 each (bounded), median reported.
+Bytecode is written and used as an installed package would have it
+(``PYTHONDONTWRITEBYTECODE`` is dropped for the runs): pip compiles
+upnp-client's modules at install, and an editable checkout's are compiled by
+the warm-up run. Peak RSS (``/usr/bin/time``, where it exists) is reported too.
 
     python bench/cli_call.py [--runs 10]
 """
@@ -24,12 +28,20 @@ from soap_load import free_port, start_auc, start_upnpcm
 BIN = Path(sys.executable).parent
 
 
+ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+TIME = Path("/usr/bin/time")
+PEAK: dict[str, list[int]] = {}
+
+
 def timed(cmd: list[str]) -> float:
+    measure = [str(TIME), "-f", "%M", *cmd] if TIME.exists() else cmd
     started = time.perf_counter()
-    result = subprocess.run(cmd, capture_output=True, timeout=60, check=False)
+    result = subprocess.run(measure, capture_output=True, timeout=60, check=False, env=ENV)
     elapsed = time.perf_counter() - started
     if result.returncode != 0 or b"Sink" not in result.stdout:
         raise RuntimeError(f"{cmd[0]} failed: {result.stderr.decode()[-300:]}")
+    if TIME.exists():
+        PEAK.setdefault(cmd[0], []).append(int(result.stderr.split()[-1]))
     return elapsed
 
 
@@ -97,6 +109,10 @@ def main() -> int:
         ours = next(r[2] for r in rows if r[0] == label and r[1] == "upnpcm call")
         theirs = next(r[2] for r in rows if r[0] == label and r[1] != "upnpcm call")
         print(f"- {label}: upnpcm / upnp-client = {ours / theirs:.2f}")
+    for program, peaks in PEAK.items():
+        print(
+            f"- peak RSS of {Path(program).name}: median {statistics.median(peaks) / 1024:.0f} MiB"
+        )
     return 0
 
 

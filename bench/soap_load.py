@@ -1,19 +1,29 @@
-"""SOAP load benchmark: upnpcm's device against async_upnp_client's, same tool, same settings.
+"""SOAP load benchmark: upnpcm's device against async_upnp_client's and gmediarender (C).
 
-Starts both devices on 127.0.0.1 (separate processes, HTTP only) and loads each
-with wrk (Debian) at concurrency 1 and 50, for GetProtocolInfo and for a
-PrepareForConnection + ConnectionComplete cycle. Every run is bounded by
-wrk's -d. Where ``taskset`` exists and there are two or more CPUs, the devices
-run on CPU 0 and wrk (one thread) on CPU 1, so load generator and device never
-fight over a core. Prints a Markdown table for bench/RESULTS.md.
+Re-runs itself inside a network namespace it creates (``unshare -n``: lo and a
+veth pair d0/d1 whose both ends stay inside, as tests/test_netns.py builds),
+because gmediarender (pupnp) refuses lo. There it starts gmediarender on d0,
+reads its Sink list (about 6.3 KB, what GStreamer on this machine plays) and
+starts upnpcm's device and async_upnp_client's on the same address, each
+answering that same Sink list; each in its own process, HTTP only. wrk
+(Debian) loads each at concurrency 1 and 50: GetProtocolInfo on a kept-alive
+connection and with ``Connection: close`` (a new TCP connection per request,
+as SoCo without a session, Sonos itself and pupnp-based control points do),
+and a PrepareForConnection + ConnectionComplete cycle (upnpcm and
+async_upnp_client: gmediarender has no PrepareForConnection). Every run is
+bounded by wrk's -d. Where ``taskset`` exists and there are two or more CPUs,
+the devices run on CPU 0 and wrk (one thread) on CPU 1, so load generator and
+device never fight over a core. Prints a Markdown table for bench/RESULTS.md,
+and the ratios of upnpcm to each peer.
 
-    python bench/soap_load.py [--seconds 10] [--warmup 2]
+    python bench/soap_load.py [--seconds 10] [--warmup 2] [--loop auto|uvloop|asyncio]
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import re
 import shlex
@@ -100,15 +110,22 @@ def pinned(cpu: int, cmd: list[str]) -> list[str]:
 
 
 def start_upnpcm(
-    port: int, state: Path, *, config: str = "", pin: bool = True, args: tuple[str, ...] = ()
+    port: int,
+    state: Path,
+    *,
+    config: str = "",
+    pin: bool = True,
+    args: tuple[str, ...] = (),
+    host: str = "127.0.0.1",
+    loop: str = "auto",
 ) -> subprocess.Popen[bytes]:
-    """`upnpcm serve ARGS` on 127.0.0.1:``port`` (HTTP only), with ``config`` as its TOML file.
+    """`upnpcm serve ARGS` on ``host``:``port`` (HTTP only), with ``config`` as its TOML file.
 
-    Pinned to CPU 0 when ``pin`` (and pinning is possible); returns once the
-    description answers.
+    Pinned to CPU 0 when ``pin`` (and pinning is possible), on the event loop
+    ``loop``; returns once the description answers.
     """
-    cmd = [sys.executable, "-m", "upnpcm", "serve", "--host", "127.0.0.1", "--port", str(port)]
-    cmd += ["--no-ssdp", "--state-dir", str(state), *args]
+    cmd = [sys.executable, "-m", "upnpcm", "serve", "--host", host, "--port", str(port)]
+    cmd += ["--no-ssdp", "--state-dir", str(state), "--loop", loop, *args]
     if config:
         path = state / f"bench-{port}.toml"
         path.write_text(config, encoding="utf-8")
@@ -116,14 +133,17 @@ def start_upnpcm(
     proc = subprocess.Popen(
         pinned(0, cmd) if pin else cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
-    wait_http(f"http://127.0.0.1:{port}/xml/device_description.xml")
+    wait_http(f"http://{host}:{port}/xml/device_description.xml")
     return proc
 
 
 def start_auc(
-    port: int, module: str = "tests.peers.auc_device", args: tuple[str, ...] = ()
+    port: int,
+    module: str = "tests.peers.auc_device",
+    args: tuple[str, ...] = (),
+    host: str = "127.0.0.1",
 ) -> subprocess.Popen[bytes]:
-    """The async_upnp_client peer ``module`` (with ``args``) on 127.0.0.1:``port``, pinned like ours."""
+    """The async_upnp_client peer ``module`` (with ``args``) on ``host``:``port``, pinned like ours."""
     proc = subprocess.Popen(
         pinned(
             0,
@@ -133,6 +153,8 @@ def start_auc(
                 module,
                 "--port",
                 str(port),
+                "--host",
+                host,
                 "--seconds",
                 "3600",
                 *args,
@@ -142,7 +164,7 @@ def start_auc(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    wait_http(f"http://127.0.0.1:{port}/desc.xml")
+    wait_http(f"http://{host}:{port}/desc.xml")
     return proc
 
 
@@ -178,7 +200,18 @@ def rerun_in_namespace(
         return 2
     command = f"{setup} && exec {sys.executable} {script} {shlex.join(argv)}"
     return subprocess.run(
-        ["unshare", "--net", "--pid", "--fork", "--kill-child", "sh", "-c", command],
+        # --mount-proc: the /proc of the namespace's own PIDs (a device's RSS is read there)
+        [
+            "unshare",
+            "--net",
+            "--pid",
+            "--fork",
+            "--kill-child",
+            "--mount-proc",
+            "sh",
+            "-c",
+            command,
+        ],
         cwd=script.parent.parent,
         env=env,
         timeout=timeout,
@@ -255,8 +288,10 @@ def load(scenarios: dict[str, tuple[Path, Targets]], *, seconds: int, warmup: in
     return rows
 
 
-def report(rows: list[Row], *, seconds: int, warmup: int, ours: str, peer: str) -> None:
-    """The Markdown table of ``rows`` and the ratios ours / peer."""
+def report(
+    rows: list[Row], *, seconds: int, warmup: int, ours: str, peer: str, third: str | None = None
+) -> None:
+    """The Markdown table of ``rows`` and the ratios ours / each other device."""
     pin = "devices on CPU 0, wrk -t1 on CPU 1" if PIN else "unpinned"
     print(
         f"wrk {seconds}s per run (after {warmup}s warm-up), {pin}, "
@@ -265,18 +300,139 @@ def report(rows: list[Row], *, seconds: int, warmup: int, ours: str, peer: str) 
     print("| scenario | c | device | req/s | p50 ms | p99 ms | non-2xx | RSS MiB |")
     print("|---|---|---|---|---|---|---|---|")
     for scenario, connections, name, r, rss in rows:
+        errors = " (socket errors)" if r["socket_errors"] else ""
         print(
-            f"| {scenario} | {connections} | {name} | {r['rps']:.0f} | {r['p50']:.2f} | "
+            f"| {scenario} | {connections} | {name} | {r['rps']:.0f}{errors} | {r['p50']:.2f} | "
             f"{r['p99']:.2f} | {int(r['non2xx'])} | {rss / 1024:.0f} |"
         )
     by_key = {(s, c, n): r for s, c, n, r, _ in rows}
     print()
     for scenario, connections in dict.fromkeys((s, c) for s, c, *_ in rows):
-        ratio = (
-            by_key[(scenario, connections, ours)]["rps"]
-            / by_key[(scenario, connections, peer)]["rps"]
-        )
-        print(f"- {scenario}, c={connections}: {ours} / async_upnp_client = {ratio:.2f}x")
+        mine = by_key[(scenario, connections, ours)]
+        for other in (peer, third):
+            theirs = by_key.get((scenario, connections, other or ""))
+            if theirs is None:
+                continue
+            print(
+                f"- {scenario}, c={connections}: {ours} / {other} = "
+                f"{mine['rps'] / theirs['rps']:.2f}x req/s, "
+                f"{mine['p99'] / theirs['p99']:.2f}x p99"
+            )
+
+
+GMR_PORT = 49494
+GMR_UUID = "11111111-2222-3333-4444-555555555555"
+GMR: Final = "gmediarender (pupnp, C)"
+#: The address the devices serve on inside the namespace (d0 of the veth pair).
+DEVICE_IP = "10.99.0.1"
+#: The namespace of tests/test_netns.py: lo with multicast, a veth pair whose ends stay inside.
+NAMESPACE_SETUP = (
+    "ip link set lo up && ip link set lo multicast on && ip route add 239.0.0.0/8 dev lo"
+    " && sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0"
+    " && ip link add d0 type veth peer name d1"
+    " && ip addr add 10.99.0.1/24 dev d0 && ip addr add 10.99.0.2/32 dev d1"
+    " && ip link set d0 multicast on && ip link set d0 up && ip link set d1 up"
+)
+GET_PROTOCOL_INFO_CLOSE_LUA = GET_PROTOCOL_INFO_LUA + 'wrk.headers["Connection"] = "close"\n'
+
+
+def start_gmediarender(work: Path) -> subprocess.Popen[bytes]:
+    """gmediarender on d0 (libupnp refuses lo), pinned like the others; back once it answers."""
+    argv = ["gmediarender", "-I", "d0", "-p", str(GMR_PORT), "-u", GMR_UUID, "-f", "bench"]
+    argv += ["--gstout-audiosink=fakesink", "--gstout-videosink=fakesink"]
+    env = {**os.environ, "HOME": str(work), "XDG_CACHE_HOME": str(work / "cache")}
+    proc = subprocess.Popen(
+        pinned(0, argv), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    wait_http(f"http://{DEVICE_IP}:{GMR_PORT}/description.xml")
+    return proc
+
+
+def sink_list(control_url: str) -> str:
+    """The Sink list a ConnectionManager answers to GetProtocolInfo."""
+    body = ENVELOPE.format(f'<u:GetProtocolInfo xmlns:u="{CM}"></u:GetProtocolInfo>').encode()
+    request = urllib.request.Request(
+        control_url,
+        data=body,
+        headers={
+            "Content-Type": 'text/xml; charset="utf-8"',
+            "SOAPACTION": f'"{CM}#GetProtocolInfo"',
+        },
+    )
+    with urllib.request.urlopen(request, timeout=5) as reply:
+        text = reply.read().decode()
+    found = re.search(r"<Sink>([^<]*)</Sink>", text)
+    if found is None:
+        raise RuntimeError(f"no Sink in {control_url}'s answer")
+    return found.group(1)
+
+
+def inside(args: argparse.Namespace) -> int:
+    """The run itself, inside the namespace: three devices on d0, wrk from the same namespace."""
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        scripts = {
+            "gpi": GET_PROTOCOL_INFO_LUA,
+            "close": GET_PROTOCOL_INFO_CLOSE_LUA,
+            "cycle": CYCLE_LUA,
+        }
+        for name, text in scripts.items():
+            (work / f"{name}.lua").write_text(text, encoding="utf-8")
+        procs: list[subprocess.Popen[bytes]] = []
+        try:
+            gmr = start_gmediarender(work)
+            procs.append(gmr)
+            gmr_url = f"http://{DEVICE_IP}:{GMR_PORT}/upnp/control/renderconnmgr1"
+            sink = sink_list(gmr_url)  # what gmediarender accepts: all three answer this list
+            (work / "sink.txt").write_text(sink, encoding="utf-8")
+            ours_port, theirs_port = free_port(), free_port()
+            config = (
+                LOAD_CONFIG
+                + "[connection_manager]\nmax_connections = 100000\n"
+                + f"[renderer]\nsink = {json.dumps(sink)}\n"
+            )
+            ours = start_upnpcm(ours_port, work, config=config, host=DEVICE_IP, loop=args.loop)
+            procs.append(ours)
+            theirs = start_auc(
+                theirs_port, args=("--sink-file", str(work / "sink.txt")), host=DEVICE_IP
+            )
+            procs.append(theirs)
+            base, peer_base = f"http://{DEVICE_IP}:{ours_port}", f"http://{DEVICE_IP}:{theirs_port}"
+            ours_gpi = f"{base}/MediaRenderer/ConnectionManager/Control"
+            theirs_cm = f"{peer_base}/upnp/control/ConnectionManager1"
+            sizes = {len(sink_list(url)) for url in (gmr_url, ours_gpi, theirs_cm)}
+            assert sizes == {len(sink)}, sizes
+            gpi = {"upnpcm": (ours, ours_gpi), PEER: (theirs, theirs_cm), GMR: (gmr, gmr_url)}
+            cycle = {
+                "upnpcm": (ours, f"{base}/MediaServer/ConnectionManager/Control"),
+                PEER: (theirs, theirs_cm),
+            }
+            runs: list[tuple[str, Path, int, Targets]] = [
+                ("GetProtocolInfo keep-alive", work / "gpi.lua", 1, gpi),
+                ("GetProtocolInfo keep-alive", work / "gpi.lua", 50, gpi),
+                ("GetProtocolInfo Connection: close", work / "close.lua", 50, gpi),
+                ("Prepare+Complete cycle", work / "cycle.lua", 1, cycle),
+                ("Prepare+Complete cycle", work / "cycle.lua", 50, cycle),
+            ]
+            if args.only:
+                runs = [run for run in runs if any(word in run[0].lower() for word in args.only)]
+            rows: list[Row] = []
+            for scenario, script, connections, targets in runs:
+                for name, (proc, url) in targets.items():
+                    run_wrk(url, script, connections, args.warmup)
+                    result = run_wrk(url, script, connections, args.seconds)
+                    rows.append((scenario, connections, name, result, rss_kib(proc.pid)))
+        finally:
+            for proc in procs:
+                proc.terminate()
+                proc.wait(timeout=10)
+    print(
+        f"Sink list: {len(sink)} bytes, {sink.count(',') + 1} entries, the same on all three "
+        f"(gmediarender's own); devices on {DEVICE_IP} (d0 of a veth pair inside the namespace); "
+        f"upnpcm on the {args.loop} loop\n"
+    )
+    report(rows, seconds=args.seconds, warmup=args.warmup, ours="upnpcm", peer=PEER, third=GMR)
+    return 0
 
 
 def main() -> int:
@@ -285,38 +441,26 @@ def main() -> int:
     )
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument(
+        "--loop", choices=["auto", "uvloop", "asyncio"], default="auto", help="upnpcm's loop"
+    )
+    parser.add_argument(
+        "--only", nargs="+", default=[], metavar="WORD", help="scenarios whose name has WORD"
+    )
     args = parser.parse_args()
-    if shutil.which("wrk") is None:
-        print("wrk is not installed (apt-get install wrk)", file=sys.stderr)
-        return 2
-    peer = "async_upnp_client 0.49.0"
-    with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
-        gpi, cycle = work / "gpi.lua", work / "cycle.lua"
-        gpi.write_text(GET_PROTOCOL_INFO_LUA, encoding="utf-8")
-        cycle.write_text(CYCLE_LUA, encoding="utf-8")
-        ours_port, theirs_port = free_port(), free_port()
-        # wrk's 50 connections all come from 127.0.0.1: one peer, allowed them all here.
-        ours = start_upnpcm(
-            ours_port, work, config=LOAD_CONFIG + "[connection_manager]\nmax_connections = 100000\n"
-        )
-        theirs = start_auc(theirs_port)
-        targets: Targets = {
-            "upnpcm": (ours, f"http://127.0.0.1:{ours_port}/MediaServer/ConnectionManager/Control"),
-            peer: (theirs, f"http://127.0.0.1:{theirs_port}/upnp/control/ConnectionManager1"),
-        }
-        try:
-            rows = load(
-                {"GetProtocolInfo": (gpi, targets), "Prepare+Complete cycle": (cycle, targets)},
-                seconds=args.seconds,
-                warmup=args.warmup,
-            )
-        finally:
-            for proc, _ in targets.values():
-                proc.terminate()
-                proc.wait(timeout=10)
-    report(rows, seconds=args.seconds, warmup=args.warmup, ours="upnpcm", peer=peer)
-    return 0
+    args.seconds, args.warmup = max(1, min(args.seconds, 60)), max(0, min(args.warmup, 10))
+    for tool in ("wrk", "gmediarender"):
+        if shutil.which(tool) is None:
+            print(f"{tool} is not installed (apt-get install {tool})", file=sys.stderr)
+            return 2
+    if os.environ.get("UPNPCM_NETNS") == "veth":
+        return inside(args)
+    env = {**os.environ, "UPNPCM_NETNS": "veth", "PYTHONPATH": str(ROOT)}
+    argv = ["--seconds", str(args.seconds), "--warmup", str(args.warmup), "--loop", args.loop]
+    argv += ["--only", *args.only] if args.only else []
+    return rerun_in_namespace(
+        Path(__file__).resolve(), argv, setup=NAMESPACE_SETUP, env=env, timeout=900
+    )
 
 
 if __name__ == "__main__":

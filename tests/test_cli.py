@@ -53,23 +53,39 @@ def test_help_documents_exit_codes():
 
 
 def test_every_command_module_is_registered():
-    # A command module in cli/ that is missing from _MODULES would silently not exist.
+    # A command (or alias) of a module in cli/ missing from _COMMANDS would silently not exist.
     import importlib
     import pkgutil
 
     import upnpcm.cli
 
-    registered = {module.__name__ for module in upnpcm.cli._MODULES}
-    with_commands = set()
+    commands, aliases = {}, {}
     for info in pkgutil.iter_modules(upnpcm.cli.__path__, "upnpcm.cli."):
         if info.name == "upnpcm.cli.__main__":
             continue
         module = importlib.import_module(info.name)
-        if hasattr(module, "COMMANDS"):
-            with_commands.add(info.name)
-            for name, command in module.COMMANDS.items():
-                assert cli.get_command(None, name) is command, name
-    assert with_commands == registered
+        for name, command in getattr(module, "COMMANDS", {}).items():
+            commands[name] = info.name.rpartition(".")[2]
+            assert cli.get_command(None, name) is command, name
+        aliases.update(getattr(module, "ALIASES", {}))
+    assert commands == upnpcm.cli._COMMANDS
+    assert aliases == upnpcm.cli._ALIASES
+    assert cli.list_commands(None) == list(upnpcm.cli._COMMANDS)  # --help lists them so
+
+
+def test_a_command_imports_only_its_own_module():
+    """`upnpcm call` starts without the checker, the player or the server (bench/cli_call.py)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from upnpcm.cli import cli\n"
+        "cli.get_command(None, 'call')\n"
+        "print(sorted(m for m in sys.modules if m.startswith('upnpcm.cli.')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "['upnpcm.cli.common', 'upnpcm.cli.devices']"
 
 
 def test_call_prints_json_out_arguments(served):
@@ -511,7 +527,8 @@ def test_debug_after_the_command_name(served):
 def every_command(group=cli, path=()):
     import click
 
-    for name, command in group.commands.items():
+    for name in group.list_commands(None):
+        command = group.get_command(None, name)
         if isinstance(command, click.Group):
             yield from every_command(command, (*path, name))
         else:

@@ -125,12 +125,13 @@ class ConnectionManagerService(Service):
 
     @property
     def state_version(self) -> int:
-        """The ConnectionManager's (cached Get answers follow it)."""
-        return self.manager.state_version
+        """The ConnectionManager's, plus this service's own steps (cached answers follow it)."""
+        return self.manager.state_version + self._own_version
 
     @state_version.setter
     def state_version(self, value: int) -> None:
-        """Ignored: the ConnectionManager keeps its own version."""
+        """A step of this service's own (an injected fault); the manager's steps still count."""
+        self._own_version = value - self.manager.state_version
 
     def handle_action(
         self, action: str, arguments: Mapping[str, object], *, now: float | None = None

@@ -723,6 +723,7 @@ class Service:
         self._faults.setdefault(action, []).extend(
             UPnPError(code, description) for _ in range(times)
         )
+        self.state_version += 1  # invalidates: cached answers (the fault answers first)
 
     def clear_faults(self) -> None:
         """Forget every injected fault."""

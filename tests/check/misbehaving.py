@@ -661,6 +661,8 @@ class ScriptedHost(DeviceHost):
         self.core.handle = lambda request, *, now=0.0, entropy=0: script.handle(  # type: ignore[method-assign]
             original, request, now=now, entropy=entropy
         )
+        # Every request goes through the script: none answered by its bytes (rule M5).
+        self.core.recall = lambda raw, local, local_port: None  # type: ignore[method-assign]
         self._server_perform = self.server.perform
         self.server.perform = self._perform  # type: ignore[method-assign]
         self._client = LeanHttpClient(user_agent="")

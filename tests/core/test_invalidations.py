@@ -116,6 +116,15 @@ def test_a_delivery_outcome_moves_the_deadline():
     assert core.next_deadline() == 0.2
 
 
+def test_a_subscription_dropped_by_its_outcome_leaves_the_deadline():
+    core, _ = make_core()
+    sid = _subscribe(core)
+    assert core.next_deadline() == 1800.0  # its expiry
+    ended = core.notify_done(EVENT, sid, 412, now=0.1)  # E4: the subscriber forgot it
+    assert [effect.reason for effect in ended] == ["dropped"]
+    assert core.next_deadline() is None
+
+
 def test_flushed_changes_move_the_deadline():
     core, cm = make_core()
     sid = _subscribe(core)

@@ -185,3 +185,30 @@ async def test_two_devices_in_one_process_each_on_its_own_address(tmp_path):
     finally:
         for host in hosts:
             await host.stop()
+
+
+async def test_an_injected_fault_beats_a_cached_answer(tmp_path):
+    """I5 over M1/M5/M6: a Get answered from the device's caches still meets its fault."""
+    from upnpcm.hosting import ConnectionManagerService
+
+    manager = ConnectionManagerService(sink="http-get:*:audio/mpeg:*")
+    device = Device(
+        device_type="urn:schemas-upnp-org:device:MediaRenderer:1",
+        friendly_name="cached",
+        services=[manager],
+    )
+    settings = DeviceSettings(host=("127.0.0.1",), port=0, ssdp=False)
+    async with (
+        DeviceHost(device, settings=settings, state_dir=tmp_path) as host,
+        ControlPoint() as cp,
+    ):
+        service = (await cp.load(host.description_url("127.0.0.1"))).service("ConnectionManager")
+        for _ in range(3):  # answered, then from the caches
+            assert (await service.call("GetProtocolInfo"))["Sink"] == "http-get:*:audio/mpeg:*"
+        manager.fail_next("GetProtocolInfo", 501, "injected", times=2)
+        for _ in range(2):
+            with pytest.raises(UPnPError) as fault:
+                await service.call("GetProtocolInfo")
+            assert (fault.value.code, fault.value.description) == (501, "injected")
+        for _ in range(2):
+            assert (await service.call("GetProtocolInfo"))["Sink"] == "http-get:*:audio/mpeg:*"

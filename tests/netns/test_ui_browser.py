@@ -406,3 +406,6 @@ def test_200_devices_at_once_and_100_events_a_second_keep_the_page_responsive(wo
         except subprocess.TimeoutExpired:
             load.kill()
             load.wait()
+        for pipe in (load.stdin, load.stdout, load.stderr):
+            if pipe is not None and not pipe.closed:
+                pipe.close()

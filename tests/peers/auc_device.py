@@ -4,7 +4,7 @@ Used by the integration tests (as a device our control point talks to) and by
 the benchmarks (as the peer we are compared against). HTTP only: the SSDP part
 of ``UpnpServer`` is switched off so nothing is multicast.
 
-Run: ``python -m tests.peers.auc_device --port 8200 [--seconds 60]``.
+Run: ``python -m tests.peers.auc_device --port 8200 [--seconds 60] [--sink-file FILE]``.
 
 No ``from __future__ import annotations`` here: async_upnp_client reads the
 action handlers' annotations as real types.
@@ -15,6 +15,7 @@ import asyncio
 import itertools
 import xml.etree.ElementTree as ET
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 from async_upnp_client.client import UpnpStateVariable
 from async_upnp_client.const import DeviceInfo, ServiceInfo
@@ -247,8 +248,25 @@ class HttpOnlyUpnpServer(UpnpServer):
         return
 
 
-async def start(port: int, host: str = "127.0.0.1") -> UpnpServer:
-    server = HttpOnlyUpnpServer(MediaServerDevice, (host, 0), http_port=port)
+def with_sink(sink: str) -> type[UpnpServerDevice]:
+    """The device with ``sink`` as its ConnectionManager's SinkProtocolInfo."""
+
+    class SinkConnectionManager(ConnectionManagerService):
+        STATE_VARIABLE_DEFINITIONS = {  # noqa: RUF012 - the framework reads it
+            **ConnectionManagerService.STATE_VARIABLE_DEFINITIONS,
+            "SinkProtocolInfo": create_event_var("string", default=sink),
+        }
+
+    class SinkDevice(MediaServerDevice):
+        SERVICES = [SinkConnectionManager, AVTransportService]  # noqa: RUF012
+
+    return SinkDevice
+
+
+async def start(port: int, host: str = "127.0.0.1", sink: str | None = None) -> UpnpServer:
+    """Serve on ``host:port``, answering ``sink`` as the SinkProtocolInfo."""
+    device = with_sink(sink) if sink else MediaServerDevice
+    server = HttpOnlyUpnpServer(device, (host, 0), http_port=port)
     await server.async_start()
     return server
 
@@ -275,4 +293,15 @@ async def serve(
 
 
 if __name__ == "__main__":
-    asyncio.run(serve(start, 8200))
+    asyncio.run(
+        serve(
+            start,
+            8200,
+            lambda parser: parser.add_argument(
+                "--sink-file",
+                dest="sink",
+                type=lambda path: Path(path).read_text(encoding="utf-8").strip(),
+                help="a file whose text is the SinkProtocolInfo to answer",
+            ),
+        )
+    )

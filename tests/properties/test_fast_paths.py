@@ -5,15 +5,25 @@ of requests (every action, odd and broken bodies, unknown IDs, other Host
 headers, SUBSCRIBE/UNSUBSCRIBE) interleaved with state changes (new protocol
 lists, a new Server header, time passing, delivery outcomes). Every response —
 status, headers, body — and every effect must be the same.
+
+The fast device also gets every control request as an adapter hands it over
+(rule M5): first :meth:`DeviceCore.recall` with its bytes (here an injective
+encoding of the request), and when that knows no answer, :meth:`handle`
+followed by :meth:`DeviceCore.remember`. A recalled answer must be the slow
+device's, which must have had no effects.
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from tests.core.test_device import CM, CONTROL, make_core, request
+from upnpcm.core import memo
 from upnpcm.core.effects import SendNotify, ServiceFailed
+from upnpcm.core.memo import Memo
 from upnpcm.core.soap import build_action_request
 
 EVENT = "/MediaRenderer/ConnectionManager/Event"
@@ -69,11 +79,12 @@ REWRITES = st.sampled_from(
     ]
 )
 
-control = st.tuples(
-    st.just("control"),
-    ACTIONS,
-    REWRITES,
-    st.sampled_from(["127.0.0.1:1400"] * 6 + ["127.0.0.1:1401", "example.com"]),
+HOSTS = st.sampled_from(["127.0.0.1:1400"] * 6 + ["127.0.0.1:1401", "example.com"])
+#: The port the request arrived on: the same bytes on another port get another Host verdict.
+PORTS = st.sampled_from([1400] * 5 + [1401])
+control = st.one_of(
+    st.tuples(st.just("control"), ACTIONS, REWRITES, HOSTS),
+    st.tuples(st.just("control"), ACTIONS, REWRITES, HOSTS, PORTS),
 )
 subscribe = st.tuples(st.just("subscribe"), st.sampled_from(["Second-1800", "Second-5", None]))
 unsubscribe = st.tuples(st.just("unsubscribe"), st.integers(0, 3))
@@ -100,31 +111,46 @@ def _effects(effects):
     return out
 
 
+def raw_bytes(req) -> bytes:
+    """An injective encoding of a request, standing in for its bytes on the wire."""
+    return repr((req.method, req.path, req.query, req.headers.items, req.body)).encode()
+
+
 class Device:
     def __init__(self, fast_paths: bool) -> None:
         self.core, self.cm = make_core(fast_paths=fast_paths, connection_idle_timeout=600)
+        self.fast = fast_paths
         self.now = 0.0
         self.sids: list[str] = []
         self.flight: list[tuple[str, str]] = []
+        #: Control requests answered by recall (M5), without handle().
+        self.recalled = 0
 
     def step(self, step, entropy: int):
         kind = step[0]
         if kind == "control":
-            _, (action, args), rewrite, host = step
+            (action, args), rewrite, host = step[1:4]
+            port = step[4] if len(step) > 4 else 1400
             headers, body = build_action_request(CM, action, list(args))
-            result = self.core.handle(
-                request(
-                    "POST",
-                    CONTROL,
-                    headers=[
-                        ("Content-Type", headers["Content-Type"]),
-                        ("SOAPACTION", headers["SOAPACTION"]),
-                    ],
-                    body=rewrite(body),
-                    host=host,
-                ),
-                now=self.now,
+            req = request(
+                "POST",
+                CONTROL,
+                headers=[
+                    ("Content-Type", headers["Content-Type"]),
+                    ("SOAPACTION", headers["SOAPACTION"]),
+                ],
+                body=rewrite(body),
+                host=host,
             )
+            req = dataclasses.replace(req, local_port=port)
+            raw = raw_bytes(req)
+            known = self.core.recall(raw, req.local, req.local_port)
+            if known is not None:
+                self.recalled += 1
+                assert known[1] is True  # the keep-alive verdict handed over below
+                return (known[0].status, known[0].headers, known[0].body, "recalled", [])
+            result = self.core.handle(req, now=self.now)
+            self.core.remember(raw, req, True)
             return self._result(result)
         if kind == "subscribe":
             extra = [("TIMEOUT", step[1])] if step[1] else []
@@ -199,14 +225,45 @@ PREPARE = (
 @settings(max_examples=300, deadline=None)
 @given(STEPS)
 @example([GET_INFO, ("server", "other/2"), GET_INFO])
+@example([GET_INFO, GET_INFO, ("sink", "http-get:*:audio/flac:*"), GET_INFO])
+@example([GET_INFO, GET_INFO, ("server", "other/2"), GET_INFO])
+@example([GET_INFO, GET_INFO, (*GET_INFO, 1401)])
 @example([GET_INFO, ("sink", "http-get:*:audio/flac:*"), GET_INFO])
 @example([PREPARE, ("sink", "http-get:*:audio/flac:*"), PREPARE])
 def test_fast_paths_change_no_byte(steps):
     fast, slow = Device(True), Device(False)
     for number, step in enumerate(steps):
         entropy = 1000 + number
-        assert fast.step(step, entropy) == slow.step(step, entropy), (number, step)
+        got, expected = fast.step(step, entropy), slow.step(step, entropy)
+        if isinstance(got, tuple) and got[3] == "recalled":
+            assert got[:3] == expected[:3], (number, step)
+            assert expected[4] == [], (number, step)  # an answer without effects
+        else:
+            assert got == expected, (number, step)
     assert fast.core.next_deadline() == slow.core.next_deadline()
+    assert slow.recalled == 0
+
+
+def test_a_repeated_request_is_recalled_until_the_state_changes():
+    """M5: the second GetProtocolInfo is recalled by its bytes; a new Sink list ends that."""
+    fast, slow = Device(True), Device(False)
+    steps = [GET_INFO, GET_INFO, GET_INFO, ("sink", "http-get:*:audio/flac:*"), GET_INFO, GET_INFO]
+    answers = []
+    for number, step in enumerate(steps):
+        got, expected = fast.step(step, number), slow.step(step, number)
+        assert got == expected if not isinstance(got, tuple) else got[:3] == expected[:3]
+        answers.append(got)
+    # the first is parsed, the second answered from the answer cache (and its bytes
+    # remembered), the third recalled; after the change the next is parsed again (its
+    # answer is cached anew) and the one after it recalled from that
+    assert [a[3] for a in answers if isinstance(a, tuple)] == [
+        "GetProtocolInfo",
+        "GetProtocolInfo",
+        "recalled",
+        "GetProtocolInfo",
+        "recalled",
+    ]
+    assert b"audio/flac" in answers[-1][2]
 
 
 def test_the_switch_really_turns_the_fast_paths_off():
@@ -216,4 +273,20 @@ def test_the_switch_really_turns_the_fast_paths_off():
         fast.step(step, 0)
         slow.step(step, 0)
     assert fast.core.memo._answers and fast.core.memo._requests and fast.core.memo._hosts
+    assert fast.core.memo._raw and fast.recalled == 1
     assert not (slow.core.memo._answers or slow.core.memo._requests or slow.core.memo._hosts)
+    assert not slow.core.memo._raw
+
+
+def test_whole_requests_kept_are_bounded_in_count_and_bytes():
+    """M2 for M5: the bytes are the client's; a full table is emptied."""
+    kept = Memo()
+    key = (0, "GetProtocolInfo", ())
+    for i in range(600):
+        kept.keep_raw((b"x" * 8000 + b"%d" % i, "127.0.0.1", 1400), key, True)
+        assert sum(len(raw) for raw, _, _ in kept._raw) <= memo.MAX_RAW_KEY_BYTES
+    for i in range(600):
+        kept.keep_raw((b"%d" % i, "127.0.0.1", 1400), key, True)
+        assert len(kept._raw) <= memo.MAX_ENTRIES
+    assert kept.recall((b"599", "127.0.0.1", 1400)) == (key, True)
+    assert kept.recall((b"599", "127.0.0.1", 1401)) is None

@@ -43,6 +43,7 @@ from upnpcm.aio.http_server import (
     HttpLimits,
     HttpProtocol,
     close_connections,
+    listen,
     quiet_accept_errors,
     reap_connections,
 )
@@ -255,8 +256,8 @@ class EventListener:
         limits, gate = self.limits, self._gate
         quiet_accept_errors()
 
-        def factory() -> asyncio.Protocol:
-            return gate.protocol(lambda: HttpProtocol(self._handle, limits, gate=gate))
+        def make(local: tuple[str, int] | None) -> HttpProtocol:
+            return HttpProtocol(self._handle, limits, gate=gate, loop=loop, local=local)
 
         if self.bind_host is not None:
             hosts: list[str] = [self.bind_host]
@@ -264,9 +265,7 @@ class EventListener:
             hosts = ["0.0.0.0", "::"]  # noqa: S104 - devices must reach it
         for host in hosts:
             try:
-                server = await loop.create_server(
-                    factory, host, self.port or self.bind_port, reuse_address=True
-                )
+                server = await listen(gate, make, host, self.port or self.bind_port)
             except OSError:
                 if self.bind_host is not None or not self._servers:
                     await close_connections(self._servers, self._connections)

@@ -69,7 +69,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final, cast
+from typing import Final, Protocol, cast
 
 import httptools
 
@@ -83,7 +83,9 @@ from upnpcm.core.http import (
     format_head,
     http_date,
     normalise_ip,
+    plain_ip,
 )
+from upnpcm.core.memo import HeadMemo, KnownHead
 from upnpcm.errors import RemoteProtocolError
 
 __all__ = [
@@ -92,6 +94,8 @@ __all__ = [
     "HttpProtocol",
     "Reply",
     "RequestHandler",
+    "RequestMemory",
+    "listen",
     "reap_connections",
 ]
 
@@ -102,6 +106,26 @@ _TOKEN: Final = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+ ")
 Reply = tuple[HttpResponse, Callable[[], None] | None]
 #: ``handle(request) -> reply``, or a future of the reply when the answer takes time.
 RequestHandler = Callable[[HttpRequest], "Reply | asyncio.Future[Reply]"]
+
+
+class RequestMemory(Protocol):
+    """An application's memory of whole requests, by their bytes (optional).
+
+    A read that starts between requests is first offered to :meth:`recall`
+    with the address and port it arrived on: an answer (and its keep-alive
+    verdict) is sent as the handler's would be, and nothing is parsed. A read
+    that held exactly one whole request, answered at once and needing nothing
+    else from the connection (no ``100 Continue``, no chunked body), is
+    handed to :meth:`remember` afterwards with that request and verdict. The
+    application decides what it keeps (e.g. answers that are a pure function
+    of the bytes and of state it can check).
+    """
+
+    def recall(self, raw: bytes, local: str, local_port: int) -> tuple[HttpResponse, bool] | None:
+        """The answer to a request whose bytes are ``raw`` and its keep-alive verdict, or None."""
+
+    def remember(self, raw: bytes, request: HttpRequest, keep_alive: bool) -> None:
+        """``raw`` were exactly the bytes of ``request``, just answered."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -252,6 +276,40 @@ class ConnectionGate:
                 self._per_peer[peer] = count
 
 
+async def listen(
+    gate: ConnectionGate,
+    make: Callable[[tuple[str, int] | None], HttpProtocol],
+    host: str,
+    port: int,
+    *,
+    server_header: str = "",
+) -> asyncio.Server:
+    """Listen on ``host``:``port``; each connection gets ``make(local)``, through ``gate``.
+
+    ``local`` is the (address, port) the server listens on when that is one
+    specific address: its connections then need not ask the kernel where they
+    arrived (a ``getsockname`` per connection). None for a wildcard address
+    or a name that bound several sockets.
+
+    Raises:
+        OSError: the address cannot be bound.
+    """
+    local: tuple[str, int] | None = None
+
+    def factory() -> asyncio.Protocol:
+        return gate.protocol(lambda: make(local), server_header)
+
+    server = await asyncio.get_running_loop().create_server(
+        factory, host=host, port=port, reuse_address=True
+    )
+    if len(server.sockets) == 1:
+        ip, bound = server.sockets[0].getsockname()[:2]
+        address = plain_ip(str(ip))
+        if address is not None and not address.is_unspecified:
+            local = (str(address), int(bound))
+    return server
+
+
 class _Date:
     """The ``Date:`` header line, rebuilt at most once a second."""
 
@@ -321,8 +379,71 @@ def serialize_response(
     return _wire(block, response.body, head=head, close=close or asked_close)
 
 
+def _append(buffer: bytes | bytearray, more: bytes) -> bytes | bytearray:
+    """``buffer`` + ``more``: a first piece is kept as it came, later ones join a bytearray."""
+    if not buffer:
+        return more
+    if type(buffer) is bytes:
+        buffer = bytearray(buffer)
+    buffer += more
+    return buffer
+
+
 class HttpProtocol(asyncio.Protocol):
-    """One client connection (see the module docstring for the rules)."""
+    """One client connection (see the module docstring for the rules).
+
+    Slotted: a device may hold thousands of idle kept-alive connections, and
+    each costs what its protocol object, its parser and its transport weigh.
+    ``loop`` and ``local`` (the listening address and port) may be given by
+    the server, which knows them, so a new connection asks neither the loop
+    nor the kernel (:func:`listen`).
+    """
+
+    __slots__ = (
+        "_admitted",
+        "_after_write",
+        "_backlog",
+        "_body",
+        "_body_left",
+        "_body_timed",
+        "_chunks",
+        "_closed_waiter",
+        "_closing",
+        "_coded",
+        "_gate",
+        "_handler",
+        "_head_bytes",
+        "_headers",
+        "_heads",
+        "_idle",
+        "_in_body",
+        "_in_head",
+        "_limits",
+        "_local",
+        "_local_port",
+        "_loop",
+        "_memory",
+        "_messages",
+        "_method",
+        "_on_close",
+        "_parser",
+        "_paused",
+        "_peer",
+        "_plain",
+        "_raw_head",
+        "_reject",
+        "_request_headers",
+        "_server_header",
+        "_stopped",
+        "_tail",
+        "_transport",
+        "_unsent",
+        "_url",
+        "_waiting",
+        "_waiting_for",
+        "_whole",
+        "deadline",
+    )
 
     def __init__(
         self,
@@ -332,20 +453,35 @@ class HttpProtocol(asyncio.Protocol):
         server_header: str = "",
         on_close: Callable[[HttpProtocol], None] | None = None,
         gate: ConnectionGate | None = None,
+        loop: asyncio.AbstractEventLoop | None = None,
+        local: tuple[str, int] | None = None,
+        memory: RequestMemory | None = None,
+        heads: HeadMemo | None = None,
     ) -> None:
         self._handler = handler
+        self._memory = memory
+        #: Heads read before (rule M6), shared by the server's connections.
+        self._heads = heads
+        #: Requests completed in the current read, and the one answered at once (with
+        #: its keep-alive verdict) when it needed nothing else: for ``memory``.
+        self._messages = 0
+        self._whole: tuple[HttpRequest, bool] | None = None
         self._on_close = on_close
         self._gate = gate
         self._admitted: str | None = None  # the peer address the gate counted
         self._closed_waiter: asyncio.Future[None] | None = None  # made by wait_closed()
         self._limits = limits
         self._server_header = server_header
-        self._loop = asyncio.get_running_loop()
+        self._loop = loop or asyncio.get_running_loop()
         self._transport: asyncio.Transport | None = None
-        self._parser = httptools.HttpRequestParser(self)
+        #: llhttp, made when a read needs it and dropped by the reaper's sweep while
+        #: the connection waits for its next request: an idle connection holds none
+        #: (one weighs about 0.9 KB), and a request answered by its bytes or its
+        #: known head (M5, M6) never needs one.
+        self._parser: httptools.HttpRequestParser | None = None
         self._peer = ""
-        self._local = ""
-        self._local_port = 0
+        #: The address and port the connection arrived on ("", 0: ask the transport).
+        self._local, self._local_port = local or ("", 0)
         #: loop.time() after which the connection is closed (checked by a reaper).
         self.deadline = float("inf")
         self._closing = False
@@ -353,22 +489,22 @@ class HttpProtocol(asyncio.Protocol):
         self._idle = False  # between requests on a kept-alive connection
         self._unsent = 0  # responses written while the write buffer was not empty
         self._stopped = False  # no longer answering this peer's pipelined requests
-        #: Run once the write buffer is empty (see _after_flush).
-        self._after_write: list[Callable[[], None]] = []
+        #: Run once the write buffer is empty (see _after_flush); a list only while some wait.
+        self._after_write: list[Callable[[], None]] | None = None
         #: The answer being waited for (a future), with its (HEAD?, keep-alive?).
         self._waiting: asyncio.Future[Reply] | None = None
         self._waiting_for = (False, False)
         #: Requests pipelined behind a pending answer, answered in order after it.
-        self._backlog: list[tuple[HttpRequest, bool]] = []
+        self._backlog: list[tuple[HttpRequest, bool]] | None = None
         self._tail = b""  # the last bytes read: a CRLFCRLF may be split between reads
         self._coded = False  # the head being read came in a read that held "Transfer-Encoding"
         self._reset()
 
     def _reset(self) -> None:
-        self._url = bytearray()
+        self._url: bytes | bytearray = b""
         self._headers: list[tuple[str, str]] = []
         self._request_headers = _NO_HEADERS  # the header section, once complete
-        self._body = bytearray()
+        self._body: bytes | bytearray = b""
         self._head_bytes = 0  # target + header fields, counted in the callbacks
         self._raw_head = 0  # bytes received while no body was expected (backstop)
         self._in_body = False
@@ -378,6 +514,7 @@ class HttpProtocol(asyncio.Protocol):
         self._body_timed = False
         self._method = ""
         self._reject: RemoteProtocolError | None = None
+        self._plain = True  # no 100 Continue written, no chunked body (see RequestMemory)
 
     # ------------------------------------------------------------- connection
 
@@ -467,8 +604,14 @@ class HttpProtocol(asyncio.Protocol):
         self.deadline = float("inf")
 
     def expire(self, now: float) -> bool:
-        """Close the connection if its deadline has passed; True if it did."""
+        """Close the connection if its deadline has passed; True if it did.
+
+        A connection waiting for its next request (kept alive) gives up its
+        llhttp parser here: between requests llhttp holds nothing of ours.
+        """
         if now < self.deadline:
+            if self._idle:
+                self._parser = None
             return False
         self.deadline = float("inf")
         if self._transport is not None:
@@ -482,6 +625,21 @@ class HttpProtocol(asyncio.Protocol):
         """Feed llhttp; answer framing errors with their exact status and close."""
         if self._closing:
             return
+        memory, heads = self._memory, self._heads
+        whole = not (self._in_head or self._in_body) and self._waiting is None
+        if whole:
+            if memory is not None:
+                known = memory.recall(data, self._local, self._local_port)
+                if known is not None:
+                    self._deliver(known[0], None, head=False, keep_alive=known[1])
+                    return
+            if heads is not None:
+                cut = data.find(b"\r\n\r\n") + 4
+                seen = heads.get(data[:cut]) if cut > 3 else None
+                if seen is not None and len(data) - cut == seen.body_length:
+                    self._take(data, seen, data[cut:])
+                    return
+            self._messages, self._whole = 0, None
         if not self._in_body:
             # Backstop for what llhttp/httptools hold between reads (a header
             # field is only reported once complete): never more than one head.
@@ -502,6 +660,10 @@ class HttpProtocol(asyncio.Protocol):
         except httptools.HttpParserError as exc:
             self._error(400, str(exc))
         else:
+            if whole and self._messages == 1 and self._whole is not None:
+                if not (self._in_head or self._in_body):  # the read held that request alone
+                    self._learn(data, *self._whole)
+                self._whole = None
             if not self._in_body:
                 if self._raw_head > self._limits.max_head:
                     self._error(414 if not self._headers else 431, "request head too large")
@@ -512,6 +674,49 @@ class HttpProtocol(asyncio.Protocol):
                 self._body_timed = True
                 self._arm(self._limits.body_timeout)
 
+    def _learn(self, data: bytes, request: HttpRequest, keep_alive: bool) -> None:
+        """``data`` held ``request`` alone, answered at once: remember it (rules M5, M6)."""
+        if self._memory is not None:
+            self._memory.remember(data, request, keep_alive)
+        heads = self._heads
+        # llhttp takes CRLF line ends only: the head ends at the first blank line, unless
+        # the read starts with the empty lines llhttp skips between requests.
+        if heads is not None and data[:1] not in b"\r\n":
+            heads.keep(
+                data[: data.find(b"\r\n\r\n") + 4],
+                KnownHead(
+                    method=request.method,
+                    path=request.path,
+                    query=request.query,
+                    headers=request.headers,
+                    keep_alive=keep_alive,
+                    body_length=len(request.body),
+                ),
+            )
+
+    def _take(self, data: bytes, seen: KnownHead, body: bytes) -> None:
+        """A read that is a head read before and its whole body (M6): answer it, unparsed."""
+        self._idle = False
+        request = HttpRequest(
+            method=seen.method,
+            path=seen.path,
+            query=seen.query,
+            headers=seen.headers,
+            body=body,
+            peer=self._peer,
+            local=self._local,
+            local_port=self._local_port,
+        )
+        answered = self._answer(request, seen.keep_alive) and self._waiting is None
+        if answered and self._memory is not None:
+            self._memory.remember(data, request, seen.keep_alive)
+
+    def _llhttp(self) -> httptools.HttpRequestParser:
+        parser = self._parser
+        if parser is None:
+            parser = self._parser = httptools.HttpRequestParser(self)
+        return parser
+
     def _feed(self, data: bytes) -> None:
         """Hand ``data`` to llhttp; a chunked body is read by its ChunkedBody first (B9).
 
@@ -519,7 +724,7 @@ class HttpProtocol(asyncio.Protocol):
         continue a head goes to llhttp whole: no chunked body can start in it.
         """
         if not self._in_head and self._chunks is None and b"transfer-encoding" not in data.lower():
-            self._parser.feed_data(data)
+            self._llhttp().feed_data(data)
         else:
             self._feed_in_parts(data)
         if self._in_head:  # the head goes on in the next read: keep the end of this one
@@ -544,7 +749,7 @@ class HttpProtocol(asyncio.Protocol):
                 upto = end if stop is None else stop
             else:  # on_body counts the Content-Length body down
                 upto = min(end, position + self._body_left) if self._body_left > 0 else end
-            self._parser.feed_data(data[position:upto])
+            self._llhttp().feed_data(data[position:upto])
             position = upto
 
     def _head_end(self, data: bytes, position: int) -> int:
@@ -572,7 +777,7 @@ class HttpProtocol(asyncio.Protocol):
 
     def on_url(self, url: bytes) -> None:
         """llhttp: (part of) the request target."""
-        self._url += url
+        self._url = _append(self._url, url)
         self._head_bytes += len(url)
         if len(self._url) > self._limits.max_request_line:
             self._fail(414, "request line too long")
@@ -597,7 +802,7 @@ class HttpProtocol(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         """llhttp: the head is complete; check the announced body size, then 100-continue."""
-        self._method = self._parser.get_method().decode("ascii", "replace")
+        self._method = self._llhttp().get_method().decode("ascii", "replace")
         self._in_head = False
         self._in_body = True
         # Complete now: trailer fields (on_header after this) are never added.
@@ -614,6 +819,7 @@ class HttpProtocol(asyncio.Protocol):
             self._chunks = ChunkedBody(
                 max_body=self._limits.max_body, max_extension=self._limits.max_chunk_extension
             )
+            self._plain = False
         for value in headers.get_all("content-length"):
             # llhttp has validated the digits; more than 20 of them (leading zeros
             # included) are not a length we read (rule B8).
@@ -631,10 +837,11 @@ class HttpProtocol(asyncio.Protocol):
             and self._transport is not None
         ):
             self._transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            self._plain = False
 
     def on_body(self, body: bytes) -> None:
         """llhttp: (part of) the body."""
-        self._body += body
+        self._body = _append(self._body, body)
         self._body_left -= len(body)
         if len(self._body) > self._limits.max_body:
             self._fail(413, "request body too large")
@@ -646,7 +853,7 @@ class HttpProtocol(asyncio.Protocol):
         (connection lost) or none while an answer is pending (the application
         bounds that); the handler runs synchronously, so no reaper runs before.
         """
-        path, _, query = bytes(self._url).decode("latin-1").partition("?")
+        path, _, query = self._url.decode("latin-1").partition("?")
         request = HttpRequest(
             method=self._method,
             path=path,
@@ -657,23 +864,31 @@ class HttpProtocol(asyncio.Protocol):
             local=self._local,
             local_port=self._local_port,
         )
-        keep_alive = self._parser.should_keep_alive()
-        if not keep_alive and self._parser.get_http_version() == "0.9":  # never kept alive
+        parser = self._llhttp()
+        keep_alive = parser.should_keep_alive()
+        if not keep_alive and parser.get_http_version() == "0.9":  # never kept alive
             self._fail(400, "request line without an HTTP version")  # B10
+        plain = self._plain and self._chunks is None
         self._reset()
+        self._messages += 1
         if self._waiting is not None:
-            if len(self._backlog) >= self._limits.max_pipelined:
+            backlog = self._backlog
+            if backlog is None:
+                backlog = self._backlog = []
+            if len(backlog) >= self._limits.max_pipelined:
                 # Answer what is owed, then close; raising ends this read's parse.
                 self._stopped = True
                 raise RemoteProtocolError(
                     "too many requests behind a pending answer", http_status=503
                 )
-            self._backlog.append((request, keep_alive))
+            backlog.append((request, keep_alive))
             return
         if not self._answer(request, keep_alive):
             # A peer pipelining without reading: stop answering, so what we hold
             # for it stays bounded; raising ends this read's parse.
             raise RemoteProtocolError("pipelined responses not read", http_status=503)
+        if plain and self._waiting is None:
+            self._whole = (request, keep_alive)
 
     def _answer(self, request: HttpRequest, keep_alive: bool) -> bool:
         """Run the handler for ``request``; False if the peer stopped reading (we close)."""
@@ -713,7 +928,7 @@ class HttpProtocol(asyncio.Protocol):
         if self._saturated():
             _LOG.debug("%s: pipelined responses not read; closing", self._peer)
             self._stopped = True
-            self._backlog.clear()
+            self._backlog = None
             self._close_after_write()
             return False
         if keep_alive:
@@ -726,7 +941,7 @@ class HttpProtocol(asyncio.Protocol):
         self._waiting = None
         head, keep_alive = self._waiting_for
         if self._transport is None or self._closing:
-            self._backlog.clear()
+            self._backlog = None
             return  # the peer is gone, or we are closing: nobody to answer
         reply: Reply
         if future.cancelled() or future.exception() is not None:
@@ -806,13 +1021,17 @@ class HttpProtocol(asyncio.Protocol):
         if transport is None or transport.get_write_buffer_size() == 0:
             after()
             return
-        self._after_write.append(after)
-        if len(self._after_write) == 1:
+        if self._after_write is None:
+            self._after_write = [after]
             transport.set_write_buffer_limits(high=0, low=0)
+        else:
+            self._after_write.append(after)
 
     def _run_after_write(self) -> None:
-        waiting, self._after_write = self._after_write, []
-        if waiting and self._transport is not None:
+        waiting, self._after_write = self._after_write, None
+        if waiting is None:
+            return
+        if self._transport is not None:
             self._transport.set_write_buffer_limits()  # the defaults again
         for after in waiting:
             after()

@@ -24,6 +24,7 @@ from upnpcm.aio.http_server import (
     HttpProtocol,
     Reply,
     close_connections,
+    listen,
     quiet_accept_errors,
     reap_connections,
 )
@@ -31,7 +32,8 @@ from upnpcm.aio.notifier import Notifier
 from upnpcm.aio.ssdp import serving_networks
 from upnpcm.core.device import DeviceCore, DeviceResult, PendingAction
 from upnpcm.core.effects import Effect, LeasesExpired, SendNotify, ServiceFailed, SubscriptionEnded
-from upnpcm.core.http import HttpRequest, format_host, normalise_ip
+from upnpcm.core.http import HttpRequest, HttpResponse, format_host, normalise_ip
+from upnpcm.core.memo import HeadMemo
 
 if TYPE_CHECKING:
     from upnpcm.core.http import Network
@@ -84,6 +86,8 @@ class DeviceServer:
         self.limits = limits or HttpLimits(max_body=core.limits.max_body)
         self._servers: list[asyncio.Server] = []
         self.gate = ConnectionGate(self.limits)
+        #: Request heads read before, for every connection (rule M6).
+        self._heads = HeadMemo(enabled=core.memo.enabled)
         self._connections = self.gate.connections
         self._addresses: list[tuple[str, int]] = []
         self._timer: asyncio.TimerHandle | None = None
@@ -103,7 +107,7 @@ class DeviceServer:
         Raises:
             OSError: an address could not be bound (e.g. the port is in use).
         """
-        loop = self._loop = asyncio.get_running_loop()
+        self._loop = asyncio.get_running_loop()
         quiet_accept_errors()
         hosts = self._hosts
         if hosts is None:
@@ -112,8 +116,8 @@ class DeviceServer:
         try:
             for index, host in enumerate(hosts):
                 try:
-                    server = await loop.create_server(
-                        self._protocol, host=host, port=port, reuse_address=True
+                    server = await listen(
+                        self.gate, self._protocol, host, port, server_header=self.core.server_header
                     )
                 except OSError:
                     if self._hosts is None and host == "::" and index > 0:
@@ -141,12 +145,16 @@ class DeviceServer:
             reap_connections(self._connections), name="upnpcm-http-reaper"
         )
 
-    def _protocol(self) -> asyncio.Protocol:
-        return self.gate.protocol(
-            lambda: HttpProtocol(
-                self._handle, self.limits, server_header=self.core.server_header, gate=self.gate
-            ),
-            self.core.server_header,
+    def _protocol(self, local: tuple[str, int] | None) -> HttpProtocol:
+        return HttpProtocol(
+            self._handle,
+            self.limits,
+            server_header=self.core.server_header,
+            gate=self.gate,
+            loop=self._loop,
+            local=local,
+            memory=self,
+            heads=self._heads,
         )
 
     @property
@@ -209,6 +217,19 @@ class DeviceServer:
             self.perform(self.core.flush_events(self._loop.time()))
 
     # ------------------------------------------------------------------ requests
+
+    def recall(self, raw: bytes, local: str, local_port: int) -> tuple[HttpResponse, bool] | None:
+        """The core's answer to a whole request it knows by its bytes (rule M5), or None.
+
+        None while access lines are logged: each request then goes the slow way and is logged.
+        """
+        if _ACCESS.isEnabledFor(logging.INFO):
+            return None
+        return self.core.recall(raw, local, local_port)
+
+    def remember(self, raw: bytes, request: HttpRequest, keep_alive: bool) -> None:
+        """Tell the core the bytes of a request it just answered (rule M5)."""
+        self.core.remember(raw, request, keep_alive)
 
     def _handle(self, request: HttpRequest) -> Reply | asyncio.Future[Reply]:
         loop = self._loop
@@ -287,17 +308,24 @@ class DeviceServer:
         self._rearm()
 
     def _rearm(self) -> None:
+        """Have a timer fire at the core's next deadline, or before it.
+
+        A timer already armed for an earlier moment is kept: it fires, the
+        core finds nothing due yet, and the timer is armed again then. So a
+        deadline that moves later with every request (an idle lease renewed,
+        the oldest connection completed) costs no timer per request.
+        """
         loop = self._loop
         if loop is None:
             return
         deadline = self.core.next_deadline()
-        if deadline == self._timer_at:
+        armed = self._timer_at
+        if deadline is None or (armed is not None and armed <= deadline):
             return
         self._disarm()
-        if deadline is not None:
-            # A hair late rather than early: the core then finds the work due.
-            self._timer = loop.call_at(deadline + _TIMER_SLACK, self._on_timer)
-            self._timer_at = deadline
+        # A hair late rather than early: the core then finds the work due.
+        self._timer = loop.call_at(deadline + _TIMER_SLACK, self._on_timer)
+        self._timer_at = deadline
 
     def _disarm(self) -> None:
         if self._timer is not None:

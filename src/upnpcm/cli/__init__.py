@@ -1,7 +1,7 @@
 """The ``upnpcm`` command line.
 
 One module per command group, each with a ``COMMANDS`` mapping (name →
-click command) that is registered below:
+click command), named in ``_COMMANDS`` below:
 
 - :mod:`~upnpcm.cli.serve`: ``serve``
 - :mod:`~upnpcm.cli.devices`: ``discover``, ``describe``, ``call``
@@ -16,8 +16,9 @@ click command) that is registered below:
 :mod:`~upnpcm.cli.common` holds the group, its options, target resolution and
 the exit codes; :mod:`~upnpcm.cli.render` every JSON and text shape printed.
 
-Imports are lazy: each command imports what it needs when it runs, so a
-one-shot command such as ``upnpcm call`` starts fast (bench/RESULTS.md).
+Imports are lazy: a command's module is imported when it runs, and it imports
+what it needs then, so a one-shot command such as ``upnpcm call`` starts fast
+(bench/RESULTS.md).
 
 Output is JSON when stdout is not a terminal (NDJSON for streams), readable
 text on a terminal; ``--json`` / ``--text`` choose explicitly, before or after
@@ -27,28 +28,33 @@ payloads, ``-DDD`` also the raw HTTP heads and XML, on stderr.
 
 from __future__ import annotations
 
-from upnpcm.cli import (
-    check,
-    connections,
-    devices,
-    events,
-    household,
-    play,
-    protocolinfo,
-    serve,
-    ui,
-)
 from upnpcm.cli.common import cli
 
 __all__ = ["cli", "main"]
 
-#: Every command module; a new command group is one module and one entry here.
-_MODULES = (serve, devices, events, protocolinfo, connections, play, check, ui, household)
+#: Every command: its name → the module of ``upnpcm.cli`` whose ``COMMANDS`` holds it
+#: (and aliases in its ``ALIASES``). A module is imported when one of its commands
+#: runs, or for the list in ``--help``: ``upnpcm call`` does not load the checker.
+_COMMANDS = {
+    "serve": "serve",
+    "discover": "devices",
+    "describe": "devices",
+    "call": "devices",
+    "eventlog": "events",
+    "protocolinfo": "protocolinfo",
+    "negotiate": "connections",
+    "disconnect": "connections",
+    "play": "play",
+    "browse": "play",
+    "check": "check",
+    "ui": "ui",
+    "household": "household",
+}
+#: Other names of a command, listed in ``--help`` (a module's ``ALIASES``).
+_ALIASES = {"subscribe": "eventlog"}
 
-for _module in _MODULES:
-    for _name, _command in _module.COMMANDS.items():
-        cli.add_command(_command, name=_name)
-    cli.aliases.update(getattr(_module, "ALIASES", {}))
+cli.lazy.update(_COMMANDS)
+cli.aliases.update(_ALIASES)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -126,7 +126,7 @@ def check(
     runner = _CheckRun(
         settings, target, _names(only), _names(skip), junit, not no_changes, timeout, listen
     )
-    run(runner.run())
+    run(runner.run(), listens=True)
     sys.exit(runner.exit_code)
 
 

@@ -106,6 +106,8 @@ class Settings:
         self.timeout: float | None = None
         #: ``--allow-foreign-urls``: use a description's URLs on other hosts (rule D5).
         self.allow_foreign_urls = False
+        #: ``--loop``: the event loop (None: ``$UPNPCM_LOOP``, else uvloop where installed).
+        self.loop: str | None = None
 
     @property
     def json(self) -> bool:
@@ -159,6 +161,11 @@ def _allow_foreign_urls(ctx: click.Context, _: click.Parameter, value: bool) -> 
         _settings(ctx).allow_foreign_urls = True
 
 
+def _choose_loop(ctx: click.Context, _: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        _settings(ctx).loop = value
+
+
 def _set_timeout(ctx: click.Context, _: click.Parameter, value: float | None) -> None:
     if value is not None:
         _settings(ctx).timeout = value
@@ -168,8 +175,17 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _global_options(fn: F) -> F:
-    """``-D``, ``--json``, ``--text``: accepted by the group and by every command."""
+    """``-D``, ``--json``, ``--text``, ``--loop``: accepted by the group and by every command."""
     for option in (
+        click.option(
+            "--loop",
+            type=click.Choice(["auto", "uvloop", "asyncio"]),
+            default=None,
+            expose_value=False,
+            callback=_choose_loop,
+            help="Event loop: uvloop or asyncio's own (default: $UPNPCM_LOOP, else auto: "
+            "uvloop where it is installed).",
+        ),
         click.option(
             "--text",
             is_flag=True,
@@ -357,14 +373,21 @@ class _NotedHttp:
 # ---------------------------------------------------------------------- running
 
 
-def run(coro: Coroutine[Any, Any, None]) -> None:
-    """Run a command's coroutine; map our errors to exit codes (see :func:`failure_of`)."""
-    import asyncio
+def run(coro: Coroutine[Any, Any, None], *, listens: bool = False) -> None:
+    """Run a command's coroutine; map our errors to exit codes (see :func:`failure_of`).
+
+    It runs on the loop ``--loop`` (or ``$UPNPCM_LOOP``) chooses
+    (:mod:`upnpcm.aio.loops`); by default uvloop for a command that ``listens``
+    (NOTIFYs, many connections: ``eventlog``, ``check``, ``play``), asyncio's
+    own for a one-shot command (``call``: importing uvloop would cost it more
+    than it saves, bench/RESULTS.md).
+    """
+    from upnpcm.aio.loops import run as run_on_loop
 
     settings = click.get_current_context().ensure_object(Settings)
     setup_logging(settings.debug)
     try:
-        asyncio.run(coro)
+        run_on_loop(coro, loop=settings.loop, auto="uvloop" if listens else "asyncio")
     except KeyboardInterrupt:  # pragma: no cover - interactive
         fail(130, "interrupted")
     except BrokenPipeError:  # the reader of stdout left (| head): leave quietly, as SIGPIPE would
@@ -546,9 +569,12 @@ class _Group(click.Group):
         super().__init__(*args, **kwargs)
         #: Another name → the command it stands for (listed in that command's help).
         self.aliases: dict[str, str] = {}
+        #: A command's name → the module of ``upnpcm.cli`` that defines it, imported
+        #: when the command is first asked for (its ``COMMANDS[name]``).
+        self.lazy: dict[str, str] = {}
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return list(self.commands)
+        return [*self.lazy, *(name for name in self.commands if name not in self.lazy)]
 
     def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         super().format_epilog(ctx, formatter)
@@ -561,8 +587,15 @@ class _Group(click.Group):
                     + "."
                 )
 
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        return super().get_command(ctx, self.aliases.get(cmd_name, cmd_name))
+    def get_command(self, ctx: click.Context | None, cmd_name: str) -> click.Command | None:
+        name = self.aliases.get(cmd_name, cmd_name)
+        module = self.lazy.get(name)
+        if module is not None and name not in self.commands:
+            import importlib
+
+            command: click.Command = importlib.import_module(f"upnpcm.cli.{module}").COMMANDS[name]
+            self.add_command(command, name=name)
+        return self.commands.get(name)
 
     def resolve_command(
         self, ctx: click.Context, args: list[str]

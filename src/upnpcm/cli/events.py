@@ -139,7 +139,7 @@ def eventlog(
         watch_ssdp,
     )
     log = _EventLog(settings, options)
-    run(log.run())
+    run(log.run(), listens=True)
     if log.broken_pipe:
         sys.exit(EXIT_BROKEN_PIPE)
 

@@ -242,7 +242,7 @@ def play(
         finally:
             await cp.close()
 
-    run(playing())
+    run(playing(), listens=True)
 
 
 def _report(settings: Settings, record: dict[str, Any]) -> None:

@@ -107,12 +107,13 @@ def serve(
             "--interface (or [network].interfaces) chooses where SSDP runs; "
             "with --no-ssdp (or [network].ssdp = false) there is none: drop one of them"
         )
-    import asyncio
-
+    from upnpcm.aio.loops import run
     from upnpcm.serve import run_forever
 
     try:
-        code = asyncio.run(run_forever(device_settings, state_dir=state_dir, players=players))
+        code = run(
+            run_forever(device_settings, state_dir=state_dir, players=players), loop=settings.loop
+        )
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
     sys.exit(code)

@@ -52,8 +52,9 @@ def ui(settings: Settings, host: str, port: int, timeout: float, verbose: int) -
     --interface chooses where SSDP searches and listens (default: every
     interface but loopback). Ctrl-C stops it (subscriptions are cancelled).
     """
-    import asyncio
     import ipaddress
+
+    from upnpcm.errors import ConfigError
 
     setup_logging(settings.debug, verbose)
     try:
@@ -67,7 +68,13 @@ def ui(settings: Settings, host: str, port: int, timeout: float, verbose: int) -
             "you mean that",
             err=True,
         )
-    sys.exit(asyncio.run(_serve(host, port, settings.interfaces, timeout)))
+    from upnpcm.aio.loops import run
+
+    try:
+        code = run(_serve(host, port, settings.interfaces, timeout), loop=settings.loop)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    sys.exit(code)
 
 
 async def _serve(host: str, port: int, interfaces: tuple[str, ...], timeout: float) -> int:

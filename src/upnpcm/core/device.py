@@ -411,6 +411,9 @@ class DeviceCore:
             if id(h) not in self._addressed
         }
         self._versions = {id(h): _service_base(h.service.service_type) for h in services}
+        self._by_id = {id(h): h for h in services}
+        #: The last request answered from the answer cache, and its key (M5).
+        self._last_hit: tuple[HttpRequest, ReadKey] | None = None
         self._aliases = {
             id(h): frozenset(_service_base(alias)[0] for alias in h.type_aliases)
             for h in services
@@ -426,6 +429,9 @@ class DeviceCore:
         self._deadline_stale = True
         self._shared_deadline: float | None = None  # tables and delivery
         self._shared_stale = True
+        # The pacing part alone (queued events move it; subscription expiry does not).
+        self._tables_deadline: float | None = None
+        self._pacing_stale = True
         self._service_deadlines: dict[int, float | None] = {}
         self._stale_services: set[int] = set()
         document = description_xml
@@ -556,6 +562,35 @@ class DeviceCore:
         self._deadline_stale = True  # invalidates: next_deadline (subscriptions)
         return self._event(request, route.table, route.service, now=now, entropy=entropy)
 
+    def recall(self, raw: bytes, local: str, local_port: int) -> tuple[HttpResponse, bool] | None:
+        """The answer to the request whose bytes are ``raw``, without reading it (M5), or None.
+
+        Only a request whose bytes were handed to :meth:`remember` after it
+        was answered from the answer cache is known, and only while that
+        answer is valid; the second value is the keep-alive verdict that was
+        handed over with it. None means: parse it and call :meth:`handle`.
+        """
+        found = self.memo.recall((raw, local, local_port))
+        if found is None:
+            return None
+        key, keep_alive = found
+        version = getattr(self._by_id[key[0]].handler, "state_version", -1)
+        hit = self.memo.answer(key, version)
+        return None if hit is None else (hit, keep_alive)
+
+    def remember(self, raw: bytes, request: HttpRequest, keep_alive: bool) -> None:
+        """``raw`` are exactly the bytes of ``request``, just answered (M5).
+
+        If that answer came from the answer cache, the same bytes arriving at
+        the same address and port are answered by :meth:`recall` from then on
+        (with ``keep_alive``, the adapter's verdict on them), while the answer
+        stays valid. The adapter calls it only for a request that came whole
+        in one read and needed nothing else from it (no ``100 Continue``).
+        """
+        last, self._last_hit = self._last_hit, None
+        if last is not None and last[0] is request and request.method == "POST":
+            self.memo.keep_raw((raw, request.local, request.local_port), last[1], keep_alive)
+
     def forget_subscriptions(self) -> list[Effect]:
         """The device restarts (T5): every subscription is gone, renewals get 412 (G3)."""
         self._deadline_stale = True  # invalidates: next_deadline (subscriptions)
@@ -607,18 +642,19 @@ class DeviceCore:
 
     def notify_done(self, path: str, sid: str, status: int | None, now: float) -> list[Effect]:
         """The outcome of a :class:`SendNotify`: the last status, None if none answered (E4)."""
-        self._deadline_stale = True  # invalidates: next_deadline (pacing, drops)
-        if self.activity is None:
-            return self._delivery.done(path, sid, status, now)
-        table = self._tables.get(path)
+        table = self._tables.get(path) if self.activity is not None else None
         subscriber = table.get(sid) if table is not None else None
-        if subscriber is not None:
+        if subscriber is not None and self.activity is not None:
             self.activity.notified(now, path, sid, subscriber.seq, status)
         effects = self._delivery.done(path, sid, status, now)
-        for effect in effects:
-            if isinstance(effect, SubscriptionEnded):
+        self._pacing_stale = True  # invalidates: next_deadline (pacing)
+        if effects and any(type(effect) is SubscriptionEnded for effect in effects):
+            self._shared_stale = True  # invalidates: next_deadline (a dropped subscription)
+            if self.activity is not None:
                 peer = subscriber.peer if subscriber is not None else ""
-                self.activity.subscription(now, "dropped", path, effect.sid, peer)
+                for effect in effects:
+                    if isinstance(effect, SubscriptionEnded):
+                        self.activity.subscription(now, "dropped", path, effect.sid, peer)
         return effects
 
     # ------------------------------------------------------------------ timers
@@ -629,13 +665,17 @@ class DeviceCore:
             self._deadline_stale = False
             self._shared_stale = True
             self._stale_services.update(self._clocks)
-        elif not self._shared_stale and not self._stale_services:
+        elif not (self._shared_stale or self._pacing_stale or self._stale_services):
             return self._deadline
         if self._shared_stale:
             self._shared_stale = False
+            self._pacing_stale = True
             deadlines = [table.next_deadline() for table in self._tables.values()]
-            deadlines.append(self._delivery.next_deadline())
-            self._shared_deadline = min((d for d in deadlines if d is not None), default=None)
+            self._tables_deadline = min((d for d in deadlines if d is not None), default=None)
+        if self._pacing_stale:
+            self._pacing_stale = False
+            parts = (self._delivery.next_deadline(), self._tables_deadline)
+            self._shared_deadline = min((d for d in parts if d is not None), default=None)
         for key in self._stale_services:
             lease, clock = self._clocks[key]
             due = lease.next_expiry() if lease is not None else None
@@ -789,7 +829,6 @@ class DeviceCore:
         events = hosted.handler.events()
         if not events:
             return []
-        self._shared_stale = True  # invalidates: next_deadline (pacing of the events queued)
         path = hosted.service.event_sub_url
         table = self._tables[path]
         sids: dict[str, None] = {}
@@ -798,6 +837,9 @@ class DeviceCore:
             sids.update(dict.fromkeys(queued))
             if self.activity is not None:
                 self.activity.evented(now, path, event.changes, len(queued))
+        if not sids:
+            return []  # nobody subscribed: nothing to pace
+        self._pacing_stale = True  # invalidates: next_deadline (pacing of the events queued)
         effects: list[Effect] = []
         for sid in sids:
             effects.extend(self._delivery.wake(path, sid, now))
@@ -852,6 +894,7 @@ class DeviceCore:
             version = getattr(hosted.handler, "state_version", -1)
             hit = self.memo.answer(key, version)
             if hit is not None:
+                self._last_hit = (request, key)
                 return DeviceResult(response=hit, operation=operation)
         try:
             arguments = self._decode(hosted, action, key)

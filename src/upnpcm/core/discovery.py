@@ -26,7 +26,7 @@ A9  A BOOTID.UPNP.ORG or CONFIGID.UPNP.ORG other than the one known means the
     the address it was first seen at. Other LOCATIONs it is heard with (one
     per address of a device on IPv4 and IPv6) are kept, bounded, as
     alternatives.
-M5  The list holds a bounded number of devices, in all and per sender address,
+M7  The list holds a bounded number of devices, in all and per sender address,
     and a bounded number of embedded UDNs per device; what is over a bound is
     refused and counted, never evicting a device already there.
 """
@@ -231,7 +231,7 @@ class PresenceChange:
 
 
 class Presence:
-    """Which root devices are present, by what SSDP says (rules A8, A9, M5). Pure: ``now`` is an argument."""
+    """Which root devices are present, by what SSDP says (rules A8, A9, M7). Pure: ``now`` is an argument."""
 
     def __init__(
         self,
@@ -252,7 +252,7 @@ class Presence:
         self._devices: dict[str, PresentDevice] = {}
         self._roots: dict[str, str] = {}  # embedded UDN -> root UDN
         self._per_peer: dict[str, int] = {}
-        #: Messages of new devices refused by a bound (M5).
+        #: Messages of new devices refused by a bound (M7).
         self.refused = 0
 
     def __len__(self) -> int:
@@ -270,7 +270,7 @@ class Presence:
         return dict(self._per_peer)
 
     def observe(self, found: Discovered, now: float) -> PresenceChange | None:
-        """What ``found`` changes (A8, A9); None when nothing (or it was refused, M5)."""
+        """What ``found`` changes (A8, A9); None when nothing (or it was refused, M7)."""
         udn = found.udn
         root = self._roots.get(udn, udn)
         known = self._devices.get(root)
@@ -342,7 +342,7 @@ class Presence:
         return PresenceChange("seen", known)
 
     def set_embedded(self, root: str, udns: Iterable[str]) -> None:
-        """The embedded devices of ``root`` (from its description): their messages renew it (M5)."""
+        """The embedded devices of ``root`` (from its description): their messages renew it (M7)."""
         device = self._devices.get(root)
         if device is None:
             return

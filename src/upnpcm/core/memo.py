@@ -14,7 +14,12 @@ remembers what the protocol code would compute again for a repeated input:
   while the handler's ``state_version`` is unchanged;
 * the answer of an action without out-arguments (SetVolume, Stop…), by
   (service, action): it is the same bytes every time it succeeds;
-* the verdict on a Host header (rule H2), by (Host, local address, port).
+* the verdict on a Host header (rule H2), by (Host, local address, port);
+* whole requests, by their bytes and the address and port they arrived on:
+  a request whose bytes equal, exactly, those of one answered from the
+  answer cache is answered from it again, while the entry is valid, without
+  being parsed at all (:meth:`Memo.recall`; the adapter hands over the bytes
+  of a request that came whole in one read, rule M5).
 
 M1  A fast path gives exactly the answer of the slow path: ``Memo(enabled=False)``
     turns every one off, and a property test requires byte-identical responses
@@ -22,6 +27,18 @@ M1  A fast path gives exactly the answer of the slow path: ``Memo(enabled=False)
     except a Host verdict, which is a pure function of its key.
 M2  Every table here is bounded: entries by count, templates also in bytes.
     Keys are the client's choice, so a full table is emptied, not grown.
+M5  Whole requests are remembered only when their answer came from the answer
+    cache, and lead back to that cache entry (so its validity rules it): the
+    bytes of a request decide everything the slow path reads before that cache
+    (method, target, Host, Content-Type, SOAPACTION, body) and the key holds
+    the address and port it arrived on (rule H2 compares them), so equal
+    bytes on the same address get the slow path's answer.
+M6  A request head (request line and header section, up to its blank line)
+    equal, byte for byte, to one the HTTP framing accepted before is read
+    from what that framing made of it (:class:`HeadMemo`): method, target,
+    header section and keep-alive verdict, with the body its Content-Length
+    announced. Only heads of requests with a Content-Length body (or none)
+    that needed nothing else (no chunked body, no ``100 Continue``) are kept.
 M3  A control point's :class:`DescriptionCache` keeps one loaded description
     (and its SCPDs) per LOCATION, valid only for the BOOTID.UPNP.ORG and
     CONFIGID.UPNP.ORG it was loaded under; a load with a failed SCPD is not kept.
@@ -39,11 +56,11 @@ from typing import Final, TypeVar
 from urllib.parse import urlsplit
 
 from upnpcm.core.description import DeviceDescription, ServiceDescription
-from upnpcm.core.http import HttpResponse
+from upnpcm.core.http import Headers, HttpResponse
 from upnpcm.core.soap import ActionRequest, parse_action_request
 from upnpcm.core.xml import _INVALID_XML_CHARS
 
-__all__ = ["DescriptionCache", "LoadedDevice", "Memo", "Template"]
+__all__ = ["DescriptionCache", "HeadMemo", "KnownHead", "LoadedDevice", "Memo", "Template"]
 
 _T = TypeVar("_T")
 _K = TypeVar("_K")
@@ -59,12 +76,18 @@ MAX_TEMPLATE_BODY: Final = 4 * 1024
 MAX_TEMPLATE_BYTES: Final = 256 * 1024
 #: Most body bytes the parsed-request table holds as keys.
 MAX_REQUEST_KEY_BYTES: Final = 1024 * 1024
+#: Most request bytes the whole-request table holds as keys (M5).
+MAX_RAW_KEY_BYTES: Final = 1024 * 1024
+#: Most head bytes a head memo holds as keys (M6).
+MAX_HEAD_KEY_BYTES: Final = 512 * 1024
 
 #: Locations a control point's description cache holds, in all and per host (M4).
 MAX_DESCRIPTIONS: Final = 64
 MAX_DESCRIPTIONS_PER_HOST: Final = 8
 
 ReadKey = tuple[int, str, tuple[tuple[str, str], ...]]
+#: A whole request: its bytes, and the local address and port it arrived on.
+RawKey = tuple[bytes, str, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +202,8 @@ class Memo:
         self._answers: dict[ReadKey, tuple[int, HttpResponse]] = {}
         self._empty_answers: dict[tuple[int, str], HttpResponse] = {}
         self._hosts: dict[tuple[str, str, int], str] = {}
+        self._raw: dict[RawKey, tuple[ReadKey, bool]] = {}
+        self._raw_bytes = 0
 
     # ------------------------------------------------------------ SOAP parsing
 
@@ -265,6 +290,24 @@ class Memo:
             _put(self._empty_answers, key, found)
         return found
 
+    # ---------------------------------------------------------- whole requests
+
+    def recall(self, key: RawKey) -> tuple[ReadKey, bool] | None:
+        """The answer-cache key and keep-alive verdict remembered for a whole request (M5)."""
+        if not self.enabled:
+            return None
+        return self._raw.get(key)
+
+    def keep_raw(self, key: RawKey, read: ReadKey, keep_alive: bool) -> None:
+        """Remember that the request ``key`` was answered from the answer cache's ``read``."""
+        if not self.enabled:
+            return
+        if self._raw_bytes + len(key[0]) > MAX_RAW_KEY_BYTES or len(self._raw) >= MAX_ENTRIES:
+            self._raw.clear()  # M2: keys are the client's bytes
+            self._raw_bytes = 0
+        self._raw[key] = (read, keep_alive)
+        self._raw_bytes += len(key[0])
+
     def forget_answers(self) -> None:
         """Drop every remembered answer (something they all carry changed)."""
         self._answers.clear()
@@ -281,6 +324,47 @@ class Memo:
             verdict = judge()
             _put(self._hosts, key, verdict)
         return verdict
+
+
+@dataclass(frozen=True, slots=True)
+class KnownHead:
+    """What the HTTP framing made of a request head (M6)."""
+
+    method: str
+    path: str
+    query: str
+    headers: Headers
+    keep_alive: bool
+    #: The body length its Content-Length announced (0 without one).
+    body_length: int
+
+
+class HeadMemo:
+    """Request heads seen before, by their bytes (M6, M2); ``enabled=False`` keeps none.
+
+    One per server, shared by its connections: control points send the same
+    head again and again (the same action, the same Host, a Content-Length
+    that rarely changes).
+    """
+
+    def __init__(self, *, enabled: bool = True) -> None:
+        self.enabled = enabled
+        self._heads: dict[bytes, KnownHead] = {}
+        self._bytes = 0
+
+    def get(self, head: bytes) -> KnownHead | None:
+        """What ``head`` was read as before, or None."""
+        return self._heads.get(head)
+
+    def keep(self, head: bytes, known: KnownHead) -> None:
+        """Remember what the framing made of ``head``."""
+        if not self.enabled:
+            return
+        if self._bytes + len(head) > MAX_HEAD_KEY_BYTES or len(self._heads) >= MAX_ENTRIES:
+            self._heads.clear()  # M2: heads are the client's bytes
+            self._bytes = 0
+        self._heads[head] = known
+        self._bytes += len(head)
 
 
 def _put(table: dict[_K, _V], key: _K, value: _V) -> None:

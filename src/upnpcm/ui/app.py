@@ -1,7 +1,7 @@
 """The UI's control point: discovery, loading, calls, subscriptions, the matrix, checks.
 
 Everything UPnP is done by the library — :func:`~upnpcm.aio.discovery.discover`
-and the core's :class:`~upnpcm.core.discovery.Presence` (rules A8, A9, M5;
+and the core's :class:`~upnpcm.core.discovery.Presence` (rules A8, A9, M7;
 LOCATIONs fetched only from their sender, rule D1), the
 :class:`~upnpcm.aio.control_point.ControlPoint` (SCPD checks before sending,
 faults), :class:`~upnpcm.aio.events.EventListener` (renewal, resubscription,

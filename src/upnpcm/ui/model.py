@@ -2,7 +2,7 @@
 
 Nothing here does I/O. Every table a device (a peer) can fill has a bound in
 all and per peer (:class:`UiLimits`): present devices (by the core's
-:class:`~upnpcm.core.discovery.Presence`, rule M5), devices added by URL,
+:class:`~upnpcm.core.discovery.Presence`, rule M7), devices added by URL,
 subscriptions (in all, per device), each subscription's event tail and the
 variables it remembers, the exchanges of action calls, the rows of a check
 run, and the page's live connections (:mod:`upnpcm.ui.hub`). Texts a device
@@ -50,7 +50,7 @@ RENDERER_TYPE: Final = "MediaRenderer"
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class UiLimits:
-    """Every bound of the UI (rule M5 for devices; the others are the UI's own)."""
+    """Every bound of the UI (rule M7 for devices; the others are the UI's own)."""
 
     #: Devices present by SSDP, in all and per sender address.
     max_devices: int = 512
