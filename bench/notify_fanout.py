@@ -141,8 +141,9 @@ async def run_one(kind: str, n: int, receiver_port: int, state: Path) -> tuple[f
 
 async def main_async(counts: list[int]) -> list[tuple[str, int, float, int]]:
     loop = asyncio.get_running_loop()
-    receiver_port = free_port()
-    server = await loop.create_server(Receiver, RECEIVER_IP, receiver_port, backlog=2048)
+    # Port 0 on the receiver's own address: a port free on 127.0.0.1 may be held there.
+    server = await loop.create_server(Receiver, RECEIVER_IP, 0, backlog=2048)
+    receiver_port = int(server.sockets[0].getsockname()[1])
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         try:
