@@ -197,10 +197,27 @@ def test_watch_playing_then_end_of_track():
     assert watch.phase == "ended"
 
 
+def test_while_starting_the_looks_come_soon_then_back_off():
+    """A renderer already playing events no change for our Play: look at 0.05 s, 0.1, 0.2, 0.3…"""
+    watch = PlaybackWatch(0.0, poll_interval=1.0, event_grace=1.5)
+    watch.arm(10.0)
+    looks = []
+    now = 10.0
+    for _ in range(6):
+        due = watch.next_deadline()
+        assert due is not None and not watch.poll_due(due - 0.001) and watch.poll_due(due)
+        looks.append(round(due - 10.0, 3))
+        now = due
+        watch.on_transport_info({"CurrentTransportState": "TRANSITIONING"}, now)
+    assert looks == [0.05, 0.1, 0.2, 0.4, 0.7, 1.0]
+    watch.on_transport_info({"CurrentTransportState": "PLAYING", "CurrentSpeed": "1"}, now + 0.3)
+    assert watch.phase == "playing" and watch.next_deadline() == pytest.approx(now + 1.3)
+
+
 def test_watch_stop_error_and_polling():
     watch = PlaybackWatch(0.0, poll_interval=1.0, event_grace=1.5)
     watch.arm(0.0)
-    assert not watch.needs_transport_polls(0.1) and not watch.poll_due(0.1)
+    assert not watch.needs_transport_polls(0.01) and not watch.poll_due(0.01)
     assert watch.needs_transport_polls(0.4)  # no PLAYING yet: look (a renderer already playing)
     assert watch.poll_due(0.4) and watch.next_deadline() is not None
     watch.on_transport_info({"CurrentTransportState": "PLAYING", "CurrentSpeed": "1"}, 2.0)

@@ -32,7 +32,10 @@ __all__ = [
     "parse_last_change",
 ]
 
-#: While waiting for PLAYING, seconds between looks when no event has said so.
+#: While waiting for PLAYING, the first look when no event has said so, in seconds
+#: after our Play; each later gap is the time since Play (doubling), up to STARTING_POLL.
+STARTING_FIRST: Final = 0.05
+#: While waiting for PLAYING, the longest gap between looks when no event has said so.
 STARTING_POLL: Final = 0.3
 #: Largest LastChange document read.
 MAX_LAST_CHANGE_BYTES: Final = 256 * 1024
@@ -207,7 +210,7 @@ class PlaybackWatch:
         A renderer already playing may take our Play without a change to event.
         """
         if self.phase == "starting":
-            return self.subscription_failed or now - self.started_at >= STARTING_POLL
+            return self.subscription_failed or now - self.started_at >= STARTING_FIRST
         if self.events:
             return False
         return self.subscription_failed or now - self.started_at >= self.event_grace
@@ -219,7 +222,10 @@ class PlaybackWatch:
 
     def _due(self) -> float:
         if self.phase == "starting":  # PLAYING is what the caller waits for: look sooner
-            return max(self.last_poll + STARTING_POLL, self.started_at + STARTING_POLL)
+            if self.last_poll < self.started_at:
+                return self.started_at + STARTING_FIRST
+            gap = min(STARTING_POLL, max(STARTING_FIRST, self.last_poll - self.started_at))
+            return self.last_poll + gap
         return max(self.last_poll + self.poll_interval, self.started_at)
 
     def next_deadline(self) -> float | None:
