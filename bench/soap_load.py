@@ -34,6 +34,7 @@ import sys
 import tempfile
 import textwrap
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -289,7 +290,14 @@ def load(scenarios: dict[str, tuple[Path, Targets]], *, seconds: int, warmup: in
 
 
 def report(
-    rows: list[Row], *, seconds: int, warmup: int, ours: str, peer: str, third: str | None = None
+    rows: list[Row],
+    *,
+    seconds: int,
+    warmup: int,
+    ours: str,
+    peer: str,
+    third: str | None = None,
+    floor: str | None = None,
 ) -> None:
     """The Markdown table of ``rows`` and the ratios ours / each other device."""
     pin = "devices on CPU 0, wrk -t1 on CPU 1" if PIN else "unpinned"
@@ -309,7 +317,7 @@ def report(
     print()
     for scenario, connections in dict.fromkeys((s, c) for s, c, *_ in rows):
         mine = by_key[(scenario, connections, ours)]
-        for other in (peer, third):
+        for other in (peer, third, floor):
             theirs = by_key.get((scenario, connections, other or ""))
             if theirs is None:
                 continue
@@ -323,6 +331,8 @@ def report(
 GMR_PORT = 49494
 GMR_UUID = "11111111-2222-3333-4444-555555555555"
 GMR: Final = "gmediarender (pupnp, C)"
+#: The reference row of --floor (bench/floor_server.py).
+FLOOR: Final = "floor: uvloop writing upnpcm's answer bytes"
 #: The address the devices serve on inside the namespace (d0 of the veth pair).
 DEVICE_IP = "10.99.0.1"
 #: The namespace of tests/test_netns.py: lo with multicast, a veth pair whose ends stay inside.
@@ -346,6 +356,36 @@ def start_gmediarender(work: Path) -> subprocess.Popen[bytes]:
     )
     wait_http(f"http://{DEVICE_IP}:{GMR_PORT}/description.xml")
     return proc
+
+
+def raw_answer(control_url: str) -> bytes:
+    """The whole HTTP answer (head and body, as sent) to GetProtocolInfo at ``control_url``."""
+    body = ENVELOPE.format(f'<u:GetProtocolInfo xmlns:u="{CM}"></u:GetProtocolInfo>').encode()
+    host, port = urllib.parse.urlsplit(control_url).netloc.rsplit(":", 1)
+    path = urllib.parse.urlsplit(control_url).path
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Length: {len(body)}\r\n"
+        f'Content-Type: text/xml; charset="utf-8"\r\nSOAPACTION: "{CM}#GetProtocolInfo"\r\n'
+        "Connection: close\r\n\r\n"
+    )
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        sock.sendall(head.encode() + body)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    answer = b"".join(chunks)
+    # as answered on a kept-alive connection: no Connection: close in the head
+    return re.sub(rb"(?i)\r\nconnection: close", b"", answer, count=1)
+
+
+def wait_port(host: str, port: int, timeout: float = 10.0) -> None:
+    """Until something listens on ``host``:``port``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=1):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on {host}:{port}")
 
 
 def sink_list(control_url: str) -> str:
@@ -403,6 +443,25 @@ def inside(args: argparse.Namespace) -> int:
             sizes = {len(sink_list(url)) for url in (gmr_url, ours_gpi, theirs_cm)}
             assert sizes == {len(sink)}, sizes
             gpi = {"upnpcm": (ours, ours_gpi), PEER: (theirs, theirs_cm), GMR: (gmr, gmr_url)}
+            if args.floor:
+                floor_port = free_port()
+                (work / "answer.bin").write_bytes(raw_answer(ours_gpi))
+                floor = subprocess.Popen(
+                    pinned(
+                        0,
+                        [
+                            sys.executable,
+                            str(ROOT / "bench" / "floor_server.py"),
+                            DEVICE_IP,
+                            str(floor_port),
+                            str(work / "answer.bin"),
+                        ],
+                    ),
+                )
+                procs.append(floor)
+                floor_url = f"http://{DEVICE_IP}:{floor_port}/"
+                wait_port(DEVICE_IP, floor_port)
+                gpi[FLOOR] = (floor, floor_url)
             cycle = {
                 "upnpcm": (ours, f"{base}/MediaServer/ConnectionManager/Control"),
                 PEER: (theirs, theirs_cm),
@@ -431,7 +490,15 @@ def inside(args: argparse.Namespace) -> int:
         f"(gmediarender's own); devices on {DEVICE_IP} (d0 of a veth pair inside the namespace); "
         f"upnpcm on the {args.loop} loop\n"
     )
-    report(rows, seconds=args.seconds, warmup=args.warmup, ours="upnpcm", peer=PEER, third=GMR)
+    report(
+        rows,
+        seconds=args.seconds,
+        warmup=args.warmup,
+        ours="upnpcm",
+        peer=PEER,
+        third=GMR,
+        floor=FLOOR,
+    )
     return 0
 
 
@@ -447,6 +514,11 @@ def main() -> int:
     parser.add_argument(
         "--only", nargs="+", default=[], metavar="WORD", help="scenarios whose name has WORD"
     )
+    parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="GetProtocolInfo rows of a server that only writes upnpcm's answer bytes (uvloop)",
+    )
     args = parser.parse_args()
     args.seconds, args.warmup = max(1, min(args.seconds, 60)), max(0, min(args.warmup, 10))
     for tool in ("wrk", "gmediarender"):
@@ -458,6 +530,7 @@ def main() -> int:
     env = {**os.environ, "UPNPCM_NETNS": "veth", "PYTHONPATH": str(ROOT)}
     argv = ["--seconds", str(args.seconds), "--warmup", str(args.warmup), "--loop", args.loop]
     argv += ["--only", *args.only] if args.only else []
+    argv += ["--floor"] if args.floor else []
     return rerun_in_namespace(
         Path(__file__).resolve(), argv, setup=NAMESPACE_SETUP, env=env, timeout=900
     )

@@ -509,3 +509,21 @@ def test_http_limits_check_themselves(values, message):
     # The one check of these values: the TOML loader reports the same text as a ConfigError.
     with pytest.raises(ValueError, match=message):
         HttpLimits(**values)
+
+
+def test_the_listen_backlog_holds_a_burst_of_new_connections(device):
+    """LISTEN_BACKLOG, not asyncio's 100: the kernel's Send-Q of a listening socket is its backlog."""
+    import subprocess
+    from pathlib import Path
+
+    from upnpcm.aio.http_server import LISTEN_BACKLOG
+
+    listing = subprocess.run(
+        ["ss", "-ltnH", f"sport = :{device.port}"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=10,
+    ).stdout.split()
+    somaxconn = int(Path("/proc/sys/net/core/somaxconn").read_text())
+    assert int(listing[2]) == min(LISTEN_BACKLOG, somaxconn) > 100

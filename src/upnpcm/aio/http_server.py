@@ -183,6 +183,11 @@ _OVERLOADED: Final = HttpResponse(
 
 #: How long a refused connection may take to read its 503 and hang up; bytes it may send meanwhile.
 REFUSE_GRACE: Final = 1.0
+#: Connections the kernel may hold for accept() (the kernel caps it at somaxconn).
+#: asyncio's default of 100 overflowed now and then at 40k new connections a second
+#: from 50 clients (a control point opening one per action): an overflow drops the
+#: handshake's last ACK, and that request waits for the retransmission.
+LISTEN_BACKLOG: Final = 1024
 _REFUSE_MAX_READ: Final = 64 * 1024
 
 
@@ -300,7 +305,7 @@ async def listen(
         return gate.protocol(lambda: make(local), server_header)
 
     server = await asyncio.get_running_loop().create_server(
-        factory, host=host, port=port, reuse_address=True
+        factory, host=host, port=port, reuse_address=True, backlog=LISTEN_BACKLOG
     )
     if len(server.sockets) == 1:
         ip, bound = server.sockets[0].getsockname()[:2]
