@@ -937,8 +937,15 @@ class HttpProtocol(asyncio.Protocol):
             self._close_after_write()
             return False
         if keep_alive:
-            self._idle = True
-            self._arm(self._limits.keepalive_timeout)
+            if self._in_head or self._in_body:
+                # A request began behind a pending answer (its start is in llhttp):
+                # not idle, so the reaper keeps the parser, and that request has its time.
+                self._arm(
+                    self._limits.body_timeout if self._in_body else self._limits.header_timeout
+                )
+            else:
+                self._idle = True
+                self._arm(self._limits.keepalive_timeout)
         return True
 
     def _answered(self, future: asyncio.Future[Reply]) -> None:
