@@ -527,10 +527,11 @@ class HttpProtocol(asyncio.Protocol):
         """Record the addresses; the first head must arrive within header_timeout."""
         self._transport = cast(asyncio.Transport, transport)  # uvloop's is no subclass
         peer = transport.get_extra_info("peername")
-        local = transport.get_extra_info("sockname")
         self._peer = normalise_ip(str(peer[0])) if peer else ""
-        if local:
-            self._local, self._local_port = normalise_ip(str(local[0])), int(local[1])
+        if not self._local_port:  # not handed in by listen(): ask the kernel
+            local = transport.get_extra_info("sockname")
+            if local:
+                self._local, self._local_port = normalise_ip(str(local[0])), int(local[1])
         self._arm(self._limits.header_timeout)
         if self._gate is not None:
             if not self._gate.admit(self._peer):
