@@ -176,3 +176,35 @@ async def test_a_deferred_head_answer_has_no_body(method):
         assert b"Content-Length: 12" in head
         assert await read_responses(reader, 1) == [b"/z"]  # no body bytes in between
         writer.close()
+
+
+async def test_a_request_begun_behind_a_pending_answer_keeps_its_bytes_when_the_reaper_sweeps():
+    # The read that held /slow also held the start of the next request; llhttp holds
+    # those bytes. Once /slow is answered the connection is not idle: a reaper sweep
+    # must not drop the parser (and with it the start of that request).
+    app = App()
+    protocols: list[HttpProtocol] = []
+
+    def make() -> HttpProtocol:
+        protocol = HttpProtocol(app, HttpLimits())
+        protocols.append(protocol)
+        return protocol
+
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(make, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        nxt = get("/next")
+        writer.write(get("/slow") + nxt[:10])
+        await wait_until(lambda: bool(app.waiting))
+        app.finish(b"late")
+        assert await read_responses(reader, 1) == [b"late"]
+        (protocol,) = protocols
+        protocol.expire(loop.time())  # what reap_connections does every 0.5 s
+        writer.write(nxt[10:])
+        assert await read_responses(reader, 1) == [b"/next"]
+    finally:
+        writer.close()
+        server.close()
+        await server.wait_closed()

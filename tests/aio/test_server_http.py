@@ -299,3 +299,35 @@ async def test_the_application_sees_the_header_section_only():
     assert request.headers.get_all("Host") == ["127.0.0.1:1400"]
     assert "X-Trailer" not in request.headers
     assert transport.written[0].startswith(b"HTTP/1.1 200 OK")
+
+
+async def test_a_connection_takes_the_local_address_the_server_listens_on():
+    """listen() hands in its one address: no getsockname per connection; else the kernel's."""
+    from upnpcm.aio.http_server import HttpLimits, HttpProtocol
+    from upnpcm.core.http import HttpResponse
+
+    seen = []
+
+    def handler(request):
+        seen.append(request)
+        return HttpResponse(status=200, body=b"ok"), None
+
+    class Counting(_Transport):
+        def __init__(self):
+            super().__init__()
+            self.asked = []
+
+        def get_extra_info(self, name):
+            self.asked.append(name)
+            return super().get_extra_info(name)
+
+    for local, expected, asks in (
+        (("10.1.2.3", 49152), ("10.1.2.3", 49152), False),
+        (None, ("127.0.0.1", 1400), True),
+    ):
+        transport = Counting()
+        protocol = HttpProtocol(handler, HttpLimits(), local=local)
+        protocol.connection_made(transport)
+        protocol.data_received(b"GET /d HTTP/1.1\r\nHost: h\r\n\r\n")
+        assert (seen[-1].local, seen[-1].local_port) == expected
+        assert ("sockname" in transport.asked) is asks

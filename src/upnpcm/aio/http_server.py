@@ -527,10 +527,11 @@ class HttpProtocol(asyncio.Protocol):
         """Record the addresses; the first head must arrive within header_timeout."""
         self._transport = cast(asyncio.Transport, transport)  # uvloop's is no subclass
         peer = transport.get_extra_info("peername")
-        local = transport.get_extra_info("sockname")
         self._peer = normalise_ip(str(peer[0])) if peer else ""
-        if local:
-            self._local, self._local_port = normalise_ip(str(local[0])), int(local[1])
+        if not self._local_port:  # not handed in by listen(): ask the kernel
+            local = transport.get_extra_info("sockname")
+            if local:
+                self._local, self._local_port = normalise_ip(str(local[0])), int(local[1])
         self._arm(self._limits.header_timeout)
         if self._gate is not None:
             if not self._gate.admit(self._peer):
@@ -937,8 +938,15 @@ class HttpProtocol(asyncio.Protocol):
             self._close_after_write()
             return False
         if keep_alive:
-            self._idle = True
-            self._arm(self._limits.keepalive_timeout)
+            if self._in_head or self._in_body:
+                # A request began behind a pending answer (its start is in llhttp):
+                # not idle, so the reaper keeps the parser, and that request has its time.
+                self._arm(
+                    self._limits.body_timeout if self._in_body else self._limits.header_timeout
+                )
+            else:
+                self._idle = True
+                self._arm(self._limits.keepalive_timeout)
         return True
 
     def _answered(self, future: asyncio.Future[Reply]) -> None:
