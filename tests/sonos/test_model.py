@@ -274,3 +274,19 @@ def test_a_members_transport_is_its_coordinators(household):
     [change] = b.av_transport.events()
     assert f'xmlns:r="{RINCON}"' in change.changes["LastChange"]
     assert "<r:EnqueuedTransportURI " in change.changes["LastChange"]
+
+
+def test_browsing_the_queue_from_an_index_with_a_count_of_0_gives_the_rest(household):
+    _, (a, _) = household
+    for number in range(1, 6):
+        a.av_transport.add_uri_to_queue(0, f"http://127.0.0.1:9/{number}.mp3", "", 0, False)
+    answer = a.content_directory.browse("Q:0", "BrowseDirectChildren", "*", 2, 0, "")
+    assert (answer["NumberReturned"], answer["TotalMatches"]) == (3, 5)  # O14: 0 is all
+    assert '<item id="Q:0/3" ' in answer["Result"] and "Q:0/5" in answer["Result"]
+    answer = a.queue_service.browse(0, 2, 0)
+    assert (answer["NumberReturned"], answer["TotalMatches"]) == (3, 5)
+    assert '<item id="Q:0/3" ' in answer["Result"]
+    answer = a.content_directory.browse("Q:0", "BrowseDirectChildren", "*", 4, 10, "")
+    assert (answer["NumberReturned"], answer["TotalMatches"]) == (1, 5)
+    answer = a.content_directory.browse("Q:0", "BrowseDirectChildren", "*", 9, 0, "")
+    assert (answer["NumberReturned"], answer["TotalMatches"]) == (0, 5)
