@@ -290,3 +290,30 @@ def test_browsing_the_queue_from_an_index_with_a_count_of_0_gives_the_rest(house
     assert (answer["NumberReturned"], answer["TotalMatches"]) == (1, 5)
     answer = a.content_directory.browse("Q:0", "BrowseDirectChildren", "*", 9, 0, "")
     assert (answer["NumberReturned"], answer["TotalMatches"]) == (0, 5)
+
+
+def test_a_coordinator_that_goes_offline_hands_its_group_to_a_member(household):
+    model, (a, b) = household
+    b.join(a.uid)
+    a.set_online(False)
+    state = model.topology.zone_group_state()
+    assert groups(state) == [(b.uid, [b.uid])]  # what the ZoneGroupState says …
+    assert b.is_coordinator and model.topology.group_members(b.uid) == [b.uid]  # … b does
+    assert b.zone_group_topology.state["ZoneGroupID"] in state
+    assert b.group_rendering_control.get_group_volume(0) == b.rendering_control.volume
+    b.play_uri("http://127.0.0.1:9/x.mp3")
+    b.av_transport.pause(0)  # its own transport, not a member's (701)
+    a.set_online(True)
+    assert sorted(groups(model.topology.zone_group_state())) == sorted(
+        [(a.uid, [a.uid]), (b.uid, [b.uid])]
+    )
+
+
+def test_players_that_go_offline_leave_their_groups():
+    found, (a, b, c) = topology()
+    found.join(b, a)
+    found.join(c, a)
+    found.set_online(b, False)
+    found.set_online(a, False)
+    assert groups(found.zone_group_state()) == [(c, [c])]
+    assert found.is_coordinator(c) and found.group_members(c) == [c]

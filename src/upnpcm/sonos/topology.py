@@ -15,7 +15,8 @@ O3  The ZoneGroupState is one line of XML in the ``<ZoneGroupState>
     </ZoneGroupState>`` form (node-sonos-ts reads no other), every attribute
     a client reads present (``Location`` with an explicit port, ``BootSeq``),
     the same document on every player. A player that is offline is listed
-    under VanishedDevices instead.
+    under VanishedDevices instead: it has left its group (O5), so what its
+    group's members report agrees with the ZoneGroupState.
 O4  Joining (``x-rincon:<UUID>``) makes a player a member of that player's
     group, its coordinator's when it is a member itself; a coordinator that
     leaves hands its other members to the first of them, which becomes their
@@ -246,7 +247,9 @@ class Topology:
         return delegated, self.group_id(uuid)
 
     def set_online(self, uuid: str, online: bool) -> None:
-        """A player left the network or came back (O3: VanishedDevices meanwhile)."""
+        """A player left the network or came back (O3: VanishedDevices meanwhile, out of its group)."""
+        if not online and self._members[uuid].online:
+            self.leave(uuid)
         self.update(uuid, online=online)
 
     # --------------------------------------------------------------- internals
