@@ -317,3 +317,34 @@ def test_players_that_go_offline_leave_their_groups():
     found.set_online(a, False)
     assert groups(found.zone_group_state()) == [(c, [c])]
     assert found.is_coordinator(c) and found.group_members(c) == [c]
+
+
+def test_removing_the_track_being_played_plays_the_next_from_its_start():
+    now = [0.0]
+    rng = random.Random(5)
+    player = ZonePlayer(
+        HouseholdModel(rng=rng),
+        PlayerIdentity(udn=rincon_udn(rng), room="A"),
+        address="127.0.0.2",
+        clock=lambda: now[0],
+    )
+    avt = player.av_transport
+    for number in (1, 2, 3):
+        meta = (
+            '<DIDL-Lite xmlns="urn:schemas-upnp-org:metadata-1-0/DIDL-Lite/" '
+            'xmlns:dc="http://purl.org/dc/elements/1.1/"><item id="1" parentID="0" '
+            f'restricted="1"><dc:title>T{number}</dc:title><res protocolInfo="http-get:*:'
+            f'audio/mpeg:*" duration="0:01:00">http://127.0.0.1:9/{number}.mp3</res></item>'
+            "</DIDL-Lite>"
+        )
+        avt.add_uri_to_queue(0, f"http://127.0.0.1:9/{number}.mp3", meta, 0, False)
+    avt.set_av_transport_uri(0, player.transport.queue_uri, "")
+    avt.play(0, "1")
+    now[0] = 40.0
+    avt.remove_track_from_queue(0, "Q:0/1", 0)
+    position = avt.get_position_info(0)
+    assert (position["Track"], position["TrackURI"]) == (1, "http://127.0.0.1:9/2.mp3")
+    assert position["RelTime"] == "0:00:00" and player.transport.deadline() == 100.0
+    now[0] = 50.0
+    avt.remove_track_from_queue(0, "Q:0/2", 0)  # not the one playing: it plays on
+    assert avt.get_position_info(0)["RelTime"] == "0:00:10"

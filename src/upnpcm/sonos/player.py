@@ -445,6 +445,8 @@ class ZonePlayer:
         self.queue.remove(start, count)
         if self.transport.on_queue and self.transport.track >= start + count:
             self.transport.track -= count
+        elif self.transport.on_queue and self.transport.track >= start:
+            self.transport.current_removed(self.clock())
         self.queue_changed()
         return self.queue.update_id
 
