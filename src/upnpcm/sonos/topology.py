@@ -218,8 +218,10 @@ class Topology:
         """
         if uuid not in self._members:
             raise TopologyError(f"{uuid} is not in this household")
-        if target not in self._members or not self._members[target].online:
+        if target not in self._members:
             raise TopologyError(f"no player {target} in this household")
+        if not self._members[target].online:
+            raise TopologyError(f"{target} is offline")
         coordinator = self._group_of[target]
         if self._group_of[uuid] == coordinator:
             return False
