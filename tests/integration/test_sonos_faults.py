@@ -218,3 +218,16 @@ async def test_the_control_endpoint_refuses_bad_commands_with_400_and_a_reason(
             assert living.zone.rendering_control.volume == 20  # nothing changed
     finally:
         await control.stop()
+
+
+async def test_a_player_rebooted_while_offline_is_listed_again(async_sonos_household):
+    household = await async_sonos_household(players=2)
+    living, kitchen = household.players
+    await kitchen.go_offline()
+    await kitchen.reboot()  # it serves again: no longer a vanished device
+    assert kitchen.online
+    async with ControlPoint() as cp:
+        topology = (await cp.load(living.location)).service("ZoneGroupTopology")
+        state = (await topology.call("GetZoneGroupState"))["ZoneGroupState"]
+    assert "<VanishedDevices></VanishedDevices>" in state
+    assert f'UUID="{kitchen.uid}" Location="{kitchen.location}"' in state
