@@ -231,3 +231,19 @@ async def test_a_player_rebooted_while_offline_is_listed_again(async_sonos_house
         state = (await topology.call("GetZoneGroupState"))["ZoneGroupState"]
     assert "<VanishedDevices></VanishedDevices>" in state
     assert f'UUID="{kitchen.uid}" Location="{kitchen.location}"' in state
+
+
+async def test_a_player_comes_back_from_a_reboot_stopped_with_its_volume(async_sonos_household):
+    household = await async_sonos_household(players=1)
+    [player] = household.players
+    player.play_uri("http://127.0.0.1:9/a.mp3")
+    player.press_volume(33)
+    await player.reboot()
+    async with ControlPoint() as cp:
+        device = await cp.load(player.location)
+        info = await device.service("AVTransport").call("GetTransportInfo", InstanceID=0)
+        volume = await device.service("RenderingControl").call(
+            "GetVolume", InstanceID=0, Channel="Master"
+        )
+    assert info["CurrentTransportState"] == "STOPPED"  # a rebooted speaker is silent
+    assert volume["CurrentVolume"] == 33
