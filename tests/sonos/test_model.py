@@ -348,3 +348,11 @@ def test_removing_the_track_being_played_plays_the_next_from_its_start():
     now[0] = 50.0
     avt.remove_track_from_queue(0, "Q:0/2", 0)  # not the one playing: it plays on
     assert avt.get_position_info(0)["RelTime"] == "0:00:10"
+
+
+def test_add_uri_to_queue_reports_the_uri_it_enqueued_at_once(household):
+    _, (a, _) = household
+    for number in (1, 2):
+        uri = f"http://127.0.0.1:9/{number}.mp3"
+        a.av_transport.add_uri_to_queue(0, uri, "", 0, False)
+        assert a.av_transport.instance(0)["EnqueuedTransportURI"] == uri  # not the one before

@@ -988,13 +988,12 @@ class AVTransport(ZoneService):
     ) -> tuple[int, int, int]:
         """AddURIToQueue (O9)."""
         self._queue_owner(instance_id)
-        answer = self.player.add_to_queue(
+        self.enqueued = (enqueued_uri, enqueued_uri_meta_data)  # before the change is published
+        return self.player.add_to_queue(
             [track_for(enqueued_uri, enqueued_uri_meta_data)],
             desired=desired_first_track_number_enqueued,
             as_next=enqueue_as_next,
         )
-        self.enqueued = (enqueued_uri, enqueued_uri_meta_data)
-        return answer
 
     @action
     def remove_all_tracks_from_queue(self, instance_id: int) -> None:
