@@ -317,6 +317,9 @@ def test_players_that_go_offline_leave_their_groups():
     found.set_online(a, False)
     assert groups(found.zone_group_state()) == [(c, [c])]
     assert found.is_coordinator(c) and found.group_members(c) == [c]
+    with pytest.raises(TopologyError, match="offline"):
+        found.join(a, c)  # an offline player joins no group either
+    assert found.group_members(c) == [c]
 
 
 def test_removing_the_track_being_played_plays_the_next_from_its_start():

@@ -21,7 +21,7 @@ O4  Joining (``x-rincon:<UUID>``) makes a player a member of that player's
     group, its coordinator's when it is a member itself; a coordinator that
     leaves hands its other members to the first of them, which becomes their
     coordinator. Joining oneself, or one's own group, changes nothing; an
-    unknown or offline player cannot be joined.
+    unknown or offline player cannot be joined, nor join.
 O5  Leaving (BecomeCoordinatorOfStandaloneGroup) makes the player a group of
     its own with a new ID; it names the member that took over the group it
     left, if it coordinated one. A player alone already stays as it is.
@@ -214,10 +214,12 @@ class Topology:
         """``uuid`` joins ``target``'s group (O4); True if anything changed.
 
         Raises:
-            TopologyError: ``uuid`` or ``target`` unknown, or ``target`` offline.
+            TopologyError: ``uuid`` or ``target`` unknown or offline.
         """
         if uuid not in self._members:
             raise TopologyError(f"{uuid} is not in this household")
+        if not self._members[uuid].online:  # O3: an offline player is in no group
+            raise TopologyError(f"{uuid} is offline")
         if target not in self._members:
             raise TopologyError(f"no player {target} in this household")
         if not self._members[target].online:
