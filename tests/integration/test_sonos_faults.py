@@ -186,3 +186,64 @@ async def test_a_listener_that_starts_after_the_subscribe_answer_gets_the_initia
         b"\r\nSEQ: 0\r\n" in message and b"\r\nSID: " + reply.headers.get("SID").encode() in message
     )
     assert b'&lt;Volume channel="Master" val="20"/&gt;' in message  # escaped once more
+
+
+async def test_the_control_endpoint_refuses_bad_commands_with_400_and_a_reason(
+    async_sonos_household, tmp_path
+):
+    import aiohttp
+
+    from upnpcm.sonos.control import ControlServer
+
+    household = await async_sonos_household(players=2)
+    living, kitchen = household.players
+    control = ControlServer(household, tmp_path)
+    await control.start()
+    try:
+        headers = {"Authorization": f"Bearer {control.token}"}
+        async with aiohttp.ClientSession(headers=headers) as session:
+
+            async def post(command, body):
+                async with session.post(f"{control.url}/v1/{command}", json=body) as answer:
+                    return answer.status, (await answer.json()).get("error", "")
+
+            await kitchen.go_offline()
+            assert await post("join", {"player": "Living Room", "coordinator": "Kitchen"}) == (
+                400,
+                f"{kitchen.uid} is offline",
+            )
+            assert await post("volume", {"player": "Living Room"}) == (400, "volume is needed")
+            status, reason = await post("play", {"player": "Living Room", "uri": ""})
+            assert (status, reason) == (400, "UPnP error 402: CurrentURI is empty")
+            assert living.zone.rendering_control.volume == 20  # nothing changed
+    finally:
+        await control.stop()
+
+
+async def test_a_player_rebooted_while_offline_is_listed_again(async_sonos_household):
+    household = await async_sonos_household(players=2)
+    living, kitchen = household.players
+    await kitchen.go_offline()
+    await kitchen.reboot()  # it serves again: no longer a vanished device
+    assert kitchen.online
+    async with ControlPoint() as cp:
+        topology = (await cp.load(living.location)).service("ZoneGroupTopology")
+        state = (await topology.call("GetZoneGroupState"))["ZoneGroupState"]
+    assert "<VanishedDevices></VanishedDevices>" in state
+    assert f'UUID="{kitchen.uid}" Location="{kitchen.location}"' in state
+
+
+async def test_a_player_comes_back_from_a_reboot_stopped_with_its_volume(async_sonos_household):
+    household = await async_sonos_household(players=1)
+    [player] = household.players
+    player.play_uri("http://127.0.0.1:9/a.mp3")
+    player.press_volume(33)
+    await player.reboot()
+    async with ControlPoint() as cp:
+        device = await cp.load(player.location)
+        info = await device.service("AVTransport").call("GetTransportInfo", InstanceID=0)
+        volume = await device.service("RenderingControl").call(
+            "GetVolume", InstanceID=0, Channel="Master"
+        )
+    assert info["CurrentTransportState"] == "STOPPED"  # a rebooted speaker is silent
+    assert volume["CurrentVolume"] == 33

@@ -274,3 +274,88 @@ def test_a_members_transport_is_its_coordinators(household):
     [change] = b.av_transport.events()
     assert f'xmlns:r="{RINCON}"' in change.changes["LastChange"]
     assert "<r:EnqueuedTransportURI " in change.changes["LastChange"]
+
+
+def test_browsing_the_queue_from_an_index_with_a_count_of_0_gives_the_rest(household):
+    _, (a, _) = household
+    for number in range(1, 6):
+        a.av_transport.add_uri_to_queue(0, f"http://127.0.0.1:9/{number}.mp3", "", 0, False)
+    answer = a.content_directory.browse("Q:0", "BrowseDirectChildren", "*", 2, 0, "")
+    assert (answer["NumberReturned"], answer["TotalMatches"]) == (3, 5)  # O14: 0 is all
+    assert '<item id="Q:0/3" ' in answer["Result"] and "Q:0/5" in answer["Result"]
+    answer = a.queue_service.browse(0, 2, 0)
+    assert (answer["NumberReturned"], answer["TotalMatches"]) == (3, 5)
+    assert '<item id="Q:0/3" ' in answer["Result"]
+    answer = a.content_directory.browse("Q:0", "BrowseDirectChildren", "*", 4, 10, "")
+    assert (answer["NumberReturned"], answer["TotalMatches"]) == (1, 5)
+    answer = a.content_directory.browse("Q:0", "BrowseDirectChildren", "*", 9, 0, "")
+    assert (answer["NumberReturned"], answer["TotalMatches"]) == (0, 5)
+
+
+def test_a_coordinator_that_goes_offline_hands_its_group_to_a_member(household):
+    model, (a, b) = household
+    b.join(a.uid)
+    a.set_online(False)
+    state = model.topology.zone_group_state()
+    assert groups(state) == [(b.uid, [b.uid])]  # what the ZoneGroupState says …
+    assert b.is_coordinator and model.topology.group_members(b.uid) == [b.uid]  # … b does
+    assert b.zone_group_topology.state["ZoneGroupID"] in state
+    assert b.group_rendering_control.get_group_volume(0) == b.rendering_control.volume
+    b.play_uri("http://127.0.0.1:9/x.mp3")
+    b.av_transport.pause(0)  # its own transport, not a member's (701)
+    a.set_online(True)
+    assert sorted(groups(model.topology.zone_group_state())) == sorted(
+        [(a.uid, [a.uid]), (b.uid, [b.uid])]
+    )
+
+
+def test_players_that_go_offline_leave_their_groups():
+    found, (a, b, c) = topology()
+    found.join(b, a)
+    found.join(c, a)
+    found.set_online(b, False)
+    found.set_online(a, False)
+    assert groups(found.zone_group_state()) == [(c, [c])]
+    assert found.is_coordinator(c) and found.group_members(c) == [c]
+    with pytest.raises(TopologyError, match="offline"):
+        found.join(a, c)  # an offline player joins no group either
+    assert found.group_members(c) == [c]
+
+
+def test_removing_the_track_being_played_plays_the_next_from_its_start():
+    now = [0.0]
+    rng = random.Random(5)
+    player = ZonePlayer(
+        HouseholdModel(rng=rng),
+        PlayerIdentity(udn=rincon_udn(rng), room="A"),
+        address="127.0.0.2",
+        clock=lambda: now[0],
+    )
+    avt = player.av_transport
+    for number in (1, 2, 3):
+        meta = (
+            '<DIDL-Lite xmlns="urn:schemas-upnp-org:metadata-1-0/DIDL-Lite/" '
+            'xmlns:dc="http://purl.org/dc/elements/1.1/"><item id="1" parentID="0" '
+            f'restricted="1"><dc:title>T{number}</dc:title><res protocolInfo="http-get:*:'
+            f'audio/mpeg:*" duration="0:01:00">http://127.0.0.1:9/{number}.mp3</res></item>'
+            "</DIDL-Lite>"
+        )
+        avt.add_uri_to_queue(0, f"http://127.0.0.1:9/{number}.mp3", meta, 0, False)
+    avt.set_av_transport_uri(0, player.transport.queue_uri, "")
+    avt.play(0, "1")
+    now[0] = 40.0
+    avt.remove_track_from_queue(0, "Q:0/1", 0)
+    position = avt.get_position_info(0)
+    assert (position["Track"], position["TrackURI"]) == (1, "http://127.0.0.1:9/2.mp3")
+    assert position["RelTime"] == "0:00:00" and player.transport.deadline() == 100.0
+    now[0] = 50.0
+    avt.remove_track_from_queue(0, "Q:0/2", 0)  # not the one playing: it plays on
+    assert avt.get_position_info(0)["RelTime"] == "0:00:10"
+
+
+def test_add_uri_to_queue_reports_the_uri_it_enqueued_at_once(household):
+    _, (a, _) = household
+    for number in (1, 2):
+        uri = f"http://127.0.0.1:9/{number}.mp3"
+        a.av_transport.add_uri_to_queue(0, uri, "", 0, False)
+        assert a.av_transport.instance(0)["EnqueuedTransportURI"] == uri  # not the one before

@@ -23,7 +23,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from upnpcm.errors import CommandError
+from upnpcm.errors import CommandError, UPnPError
+from upnpcm.sonos.topology import TopologyError
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -107,7 +108,10 @@ async def _fail_next(player: HouseholdPlayer, args: Mapping[str, Any]) -> object
 
 
 async def _volume(player: HouseholdPlayer, args: Mapping[str, Any]) -> object:
-    player.press_volume(_number(args, "volume", int))
+    volume = _number(args, "volume", int)
+    if volume is None:
+        raise ValueError("volume is needed")
+    player.press_volume(volume)
     return player.describe()
 
 
@@ -248,7 +252,8 @@ class ControlServer:
             return web.json_response({"error": str(exc)}, status=400)
         try:
             result = await handler(player, args)
-        except (ValueError, KeyError) as exc:
+        except (ValueError, KeyError, TopologyError, UPnPError) as exc:
+            # a refused join (an offline player), an empty URI: 400 with the reason, not a 500
             message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
             return web.json_response({"error": str(message)}, status=400)
         return web.json_response({"result": result})

@@ -128,9 +128,14 @@ class HouseholdPlayer:
     async def reboot(self, *, downtime: float = 0.0, port: int | None = None) -> None:
         """Reboot (T5): byebye, every subscription forgotten (renewals get 412), BOOTID +1, alive.
 
-        The household's ZoneGroupState reports its new BootSeq on every player.
+        It comes back silent, as a zone player does: its transport STOPPED
+        (its queue, volumes and group kept). The household's ZoneGroupState
+        reports its new BootSeq on every player, and lists it again if it was
+        offline (it serves again).
         """
         await self.host.reboot(port=port, downtime=downtime)
+        self.zone.restarted()
+        self.zone.set_online(True)
 
     async def go_offline(self, *, byebye: bool = False) -> None:
         """Leave the network (no byebye unless asked); the others list it as vanished."""

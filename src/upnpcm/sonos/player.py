@@ -343,6 +343,11 @@ class ZonePlayer:
         self.model.topology.update(self.uid, location=self.location, boot_seq=boot_seq)
         self.model.topology_changed()
 
+    def restarted(self) -> None:
+        """It rebooted: it plays nothing until told to (a group it coordinates stops too)."""
+        self.transport.stop()
+        self.transport_changed()
+
     def set_online(self, online: bool) -> None:
         """It left the network or came back (VanishedDevices meanwhile, O3)."""
         self.model.topology.set_online(self.uid, online)
@@ -445,6 +450,8 @@ class ZonePlayer:
         self.queue.remove(start, count)
         if self.transport.on_queue and self.transport.track >= start + count:
             self.transport.track -= count
+        elif self.transport.on_queue and self.transport.track >= start:
+            self.transport.current_removed(self.clock())
         self.queue_changed()
         return self.queue.update_id
 

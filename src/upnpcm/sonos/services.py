@@ -33,7 +33,7 @@ O16 A group member's AVTransport is its coordinator's: AVTransportURI and
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeVar
 
 from upnpcm.core.connection_manager import ConnectionManagerConfig
 from upnpcm.core.didl import DC_NS, DIDL_NS, UPNP_NS
@@ -73,6 +73,7 @@ _DIDL_OPEN: Final = (
 )
 _DEFAULTS: Final = {"boolean": False, "string": ""}
 _CHANNELS: Final = ("Master", "LF", "RF")
+T = TypeVar("T")
 
 
 class ZoneService(Service):
@@ -402,8 +403,12 @@ class ContentDirectory(ZoneService):
             raise UPnPError(701, f"No such object {object_id}")
         if browse_flag == "BrowseMetadata":
             raise UPnPError(701, f"No such object {object_id} (a container)")
-        window = items[starting_index : starting_index + requested_count or None]
-        return _browse_answer(window, len(items), update_id)
+        return _browse_answer(_page(items, starting_index, requested_count), len(items), update_id)
+
+
+def _page(items: list[T], start: int, count: int) -> list[T]:
+    """``count`` items from index ``start`` (O14: a count of 0 is all the rest)."""
+    return items[start : start + count] if count else items[start:]
 
 
 def _browse_answer(objects: list[str], total: int, update_id: int) -> dict[str, object]:
@@ -983,13 +988,12 @@ class AVTransport(ZoneService):
     ) -> tuple[int, int, int]:
         """AddURIToQueue (O9)."""
         self._queue_owner(instance_id)
-        answer = self.player.add_to_queue(
+        self.enqueued = (enqueued_uri, enqueued_uri_meta_data)  # before the change is published
+        return self.player.add_to_queue(
             [track_for(enqueued_uri, enqueued_uri_meta_data)],
             desired=desired_first_track_number_enqueued,
             as_next=enqueue_as_next,
         )
-        self.enqueued = (enqueued_uri, enqueued_uri_meta_data)
-        return answer
 
     @action
     def remove_all_tracks_from_queue(self, instance_id: int) -> None:
@@ -1046,7 +1050,7 @@ class Queue(ZoneService):
         """Browse (O9)."""
         self.instance(queue_id)
         tracks = self.player.queue.tracks
-        window = tracks[starting_index : starting_index + requested_count or None]
+        window = _page(tracks, starting_index, requested_count)
         items = [_queue_item(starting_index + i, t) for i, t in enumerate(window, 1)]
         return _browse_answer(items, len(tracks), self.player.queue.update_id)
 

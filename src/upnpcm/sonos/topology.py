@@ -15,12 +15,13 @@ O3  The ZoneGroupState is one line of XML in the ``<ZoneGroupState>
     </ZoneGroupState>`` form (node-sonos-ts reads no other), every attribute
     a client reads present (``Location`` with an explicit port, ``BootSeq``),
     the same document on every player. A player that is offline is listed
-    under VanishedDevices instead.
+    under VanishedDevices instead: it has left its group (O5), so what its
+    group's members report agrees with the ZoneGroupState.
 O4  Joining (``x-rincon:<UUID>``) makes a player a member of that player's
     group, its coordinator's when it is a member itself; a coordinator that
     leaves hands its other members to the first of them, which becomes their
     coordinator. Joining oneself, or one's own group, changes nothing; an
-    unknown or offline player cannot be joined.
+    unknown or offline player cannot be joined, nor join.
 O5  Leaving (BecomeCoordinatorOfStandaloneGroup) makes the player a group of
     its own with a new ID; it names the member that took over the group it
     left, if it coordinated one. A player alone already stays as it is.
@@ -213,12 +214,16 @@ class Topology:
         """``uuid`` joins ``target``'s group (O4); True if anything changed.
 
         Raises:
-            TopologyError: ``uuid`` or ``target`` unknown, or ``target`` offline.
+            TopologyError: ``uuid`` or ``target`` unknown or offline.
         """
         if uuid not in self._members:
             raise TopologyError(f"{uuid} is not in this household")
-        if target not in self._members or not self._members[target].online:
+        if not self._members[uuid].online:  # O3: an offline player is in no group
+            raise TopologyError(f"{uuid} is offline")
+        if target not in self._members:
             raise TopologyError(f"no player {target} in this household")
+        if not self._members[target].online:
+            raise TopologyError(f"{target} is offline")
         coordinator = self._group_of[target]
         if self._group_of[uuid] == coordinator:
             return False
@@ -246,7 +251,9 @@ class Topology:
         return delegated, self.group_id(uuid)
 
     def set_online(self, uuid: str, online: bool) -> None:
-        """A player left the network or came back (O3: VanishedDevices meanwhile)."""
+        """A player left the network or came back (O3: VanishedDevices meanwhile, out of its group)."""
+        if not online and self._members[uuid].online:
+            self.leave(uuid)
         self.update(uuid, online=online)
 
     # --------------------------------------------------------------- internals

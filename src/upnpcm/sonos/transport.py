@@ -26,7 +26,7 @@ O9  The queue numbers its tracks from 1. AddURIToQueue inserts at
     ``EnqueueAsNext``: after the current track) and answers the first
     number, the count and the new length; every change increases its
     UpdateID. Removing the track being played moves playback to the track
-    that takes its place.
+    that takes its place, from that track's start.
 """
 
 from __future__ import annotations
@@ -331,6 +331,10 @@ class Transport:
         else:
             self.track = 1 if tracks else 0
             self.stop()
+
+    def current_removed(self, now: float) -> None:
+        """The current track left the queue (O9): the one in its place, from its start."""
+        self._go(self.track, now)
 
     def queue_changed(self) -> None:
         """The queue changed under a transport playing it: keep a valid track number (O9)."""
