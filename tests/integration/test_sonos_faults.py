@@ -148,7 +148,7 @@ async def test_an_injected_fault_answers_the_next_call_only(async_sonos_househol
 async def test_a_listener_that_starts_after_the_subscribe_answer_gets_the_initial_event(
     async_sonos_household, unused_tcp_port
 ):
-    """T4: the refused initial NOTIFY is sent once more about 0.3 s later."""
+    """T4: the refused initial NOTIFY is sent once more about 1 s later."""
     household = await async_sonos_household(players=1)
     [player] = household.players
     url = f"http://{player.address}:{player.port}/MediaRenderer/RenderingControl/Event"
