@@ -9,9 +9,10 @@ import asyncio
 
 import pytest
 
+from tests.helpers.services import Volume
 from upnpcm import Service, StateVariable, UPnPError, action
 from upnpcm.core.description import parse_scpd
-from upnpcm.core.lastchange import RCS_NAMESPACE, parse_last_change
+from upnpcm.core.lastchange import parse_last_change
 from upnpcm.hosting import ConnectionManagerService, Device, device_spec
 from upnpcm.settings import DeviceSettings
 from upnpcm.state import StateStore
@@ -231,28 +232,6 @@ async def test_async_methods_answer_an_awaitable():
     assert not isinstance(pending, dict)
     assert await pending == {"First": "done"}
     assert woken == ["wake"]  # a change made while awaited wakes the host
-
-
-class Volume(Service):
-    """A LastChange service with channels (RenderingControl-like)."""
-
-    service_type = "urn:schemas-upnp-org:service:RenderingControl:1"
-    last_change_namespace = RCS_NAMESPACE
-    invalid_instance_code = 702
-
-    Volume = StateVariable("ui2", evented=False, minimum=0, maximum=100)
-    A_ARG_TYPE_InstanceID = StateVariable("ui4")
-    A_ARG_TYPE_Channel = StateVariable("string", allowed=["Master"])
-
-    @action(
-        args={
-            "InstanceID": A_ARG_TYPE_InstanceID,
-            "Channel": A_ARG_TYPE_Channel,
-            "DesiredVolume": Volume,
-        }
-    )
-    def set_volume(self, instance_id: int, channel: str, desired_volume: int) -> None:
-        self.instance(instance_id).set("Volume", desired_volume, channel=channel)
 
 
 def test_last_change_services_moderate_and_merge():

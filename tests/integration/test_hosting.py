@@ -15,10 +15,11 @@ import time
 
 import pytest
 
+from tests.helpers.services import Volume
 from upnpcm import Device, DeviceHost, DeviceSettings, Service, StateVariable, UPnPError, action
 from upnpcm.aio.control_point import ControlPoint
 from upnpcm.aio.events import EventListener
-from upnpcm.core.lastchange import RCS_NAMESPACE, parse_last_change
+from upnpcm.core.lastchange import parse_last_change
 from upnpcm.core.subscription import EventReceived
 
 
@@ -39,26 +40,6 @@ class Counter(Service):
         await asyncio.sleep(seconds)
         self.Count += 1
         return self.Count
-
-
-class Volume(Service):
-    service_type = "urn:schemas-upnp-org:service:RenderingControl:1"
-    last_change_namespace = RCS_NAMESPACE
-    invalid_instance_code = 702
-
-    Volume = StateVariable("ui2", evented=False, minimum=0, maximum=100)
-    A_ARG_TYPE_InstanceID = StateVariable("ui4")
-    A_ARG_TYPE_Channel = StateVariable("string", allowed=["Master"])
-
-    @action(
-        args={
-            "InstanceID": A_ARG_TYPE_InstanceID,
-            "Channel": A_ARG_TYPE_Channel,
-            "DesiredVolume": Volume,
-        }
-    )
-    def set_volume(self, instance_id: int, channel: str, desired_volume: int) -> None:
-        self.instance(instance_id).set("Volume", desired_volume, channel=channel)
 
 
 @pytest.fixture
