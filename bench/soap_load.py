@@ -46,12 +46,14 @@ ENVELOPE = (
     '<?xml version="1.0"?><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" '
     's:encodingStyle="http://schemas.xmlsoap.org/soap/encoding/"><s:Body>{}</s:Body></s:Envelope>'
 )
+#: The GetProtocolInfo request body every load and probe sends.
+GPI_BODY: Final = ENVELOPE.format(f'<u:GetProtocolInfo xmlns:u="{CM}"></u:GetProtocolInfo>')
 GET_PROTOCOL_INFO_LUA = textwrap.dedent(
     f"""
     wrk.method = "POST"
     wrk.headers["Content-Type"] = 'text/xml; charset="utf-8"'
     wrk.headers["SOAPACTION"] = '"{CM}#GetProtocolInfo"'
-    wrk.body = '{ENVELOPE.format(f'<u:GetProtocolInfo xmlns:u="{CM}"></u:GetProtocolInfo>')}'
+    wrk.body = '{GPI_BODY}'
     """
 )
 PREPARE_BODY = ENVELOPE.format(
@@ -360,7 +362,7 @@ def start_gmediarender(work: Path) -> subprocess.Popen[bytes]:
 
 def raw_answer(control_url: str) -> bytes:
     """The whole HTTP answer (head and body, as sent) to GetProtocolInfo at ``control_url``."""
-    body = ENVELOPE.format(f'<u:GetProtocolInfo xmlns:u="{CM}"></u:GetProtocolInfo>').encode()
+    body = GPI_BODY.encode()
     host, port = urllib.parse.urlsplit(control_url).netloc.rsplit(":", 1)
     path = urllib.parse.urlsplit(control_url).path
     head = (
@@ -378,19 +380,9 @@ def raw_answer(control_url: str) -> bytes:
     return re.sub(rb"(?i)\r\nconnection: close", b"", answer, count=1)
 
 
-def wait_port(host: str, port: int, timeout: float = 10.0) -> None:
-    """Until something listens on ``host``:``port``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=1):
-            return
-        time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on {host}:{port}")
-
-
 def sink_list(control_url: str) -> str:
     """The Sink list a ConnectionManager answers to GetProtocolInfo."""
-    body = ENVELOPE.format(f'<u:GetProtocolInfo xmlns:u="{CM}"></u:GetProtocolInfo>').encode()
+    body = GPI_BODY.encode()
     request = urllib.request.Request(
         control_url,
         data=body,
@@ -460,7 +452,7 @@ def inside(args: argparse.Namespace) -> int:
                 )
                 procs.append(floor)
                 floor_url = f"http://{DEVICE_IP}:{floor_port}/"
-                wait_port(DEVICE_IP, floor_port)
+                wait_http(floor_url)
                 gpi[FLOOR] = (floor, floor_url)
             cycle = {
                 "upnpcm": (ours, f"{base}/MediaServer/ConnectionManager/Control"),
