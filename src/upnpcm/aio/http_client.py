@@ -30,6 +30,7 @@ from upnpcm.core.http_reply import (
     DEFAULT_MAX_HEAD,
     HttpReply,
     ReplyReader,
+    connect_error,
     encode_request,
     split_url,
 )
@@ -267,9 +268,7 @@ class LeanHttpClient:
                 f"cannot connect to {format_host(host, port)}: {reason}"
             ) from None
         except OSError as exc:
-            raise ConnectError(
-                f"cannot connect to {format_host(host, port)}: {exc.strerror or exc}"
-            ) from exc
+            raise connect_error(host, port, exc) from exc
         return transport
 
     async def close(self) -> None:

@@ -23,6 +23,7 @@ Rules (docs/rules.md):
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final
@@ -38,6 +39,7 @@ __all__ = [
     "DEFAULT_MAX_HEAD",
     "HttpReply",
     "ReplyReader",
+    "connect_error",
     "encode_request",
     "split_url",
 ]
@@ -126,6 +128,17 @@ def encode_request(
         fields.append(("Content-Length", str(len(body))))
     fields.append(("Connection", "close"))
     return format_head(f"{method} {target} HTTP/1.1", fields) + b"\r\n" + body
+
+
+def connect_error(host: str, port: int, exc: OSError) -> ConnectError:
+    """What a failed connect says: the system's text for its errno ("Connection refused").
+
+    The same from every client, whatever wording the event loop gave the error.
+    """
+    code = exc.errno
+    # getaddrinfo's codes are negative: its own text says more
+    reason = os.strerror(code) if code is not None and code > 0 else (exc.strerror or str(exc))
+    return ConnectError(f"cannot connect to {format_host(host, port)}: {reason}")
 
 
 class ReplyReader:
