@@ -144,7 +144,19 @@ class BlockingHttpClient:
         wait = min(self.connect_timeout, max(0.0, deadline - time.monotonic()))
         source = None if self.source_address is None else (self.source_address, 0)
         try:
-            return socket.create_connection((host, port), timeout=wait, source_address=source)
+            literal = _ip_family(host)
+            if literal is None:  # a name: resolved, each address tried in turn
+                return socket.create_connection((host, port), timeout=wait, source_address=source)
+            sock = socket.socket(literal, socket.SOCK_STREAM)
+            try:
+                sock.settimeout(wait)
+                if source is not None:
+                    sock.bind(source)
+                sock.connect((host, port))
+            except BaseException:
+                sock.close()
+                raise
+            return sock
         except TimeoutError:  # an OSError too: this clause must come first
             raise UpnpTimeoutError(
                 f"cannot connect to {where}: no answer within {self.connect_timeout:g} s"
@@ -175,6 +187,17 @@ class BlockingHttpClient:
             reply = reader.feed(data)
             if reply is not None:
                 return reply
+
+
+def _ip_family(host: str) -> socket.AddressFamily | None:
+    """The address family of an IP literal (no resolver needed), None for a name."""
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            socket.inet_pton(family, host)
+        except OSError:
+            continue
+        return family
+    return None
 
 
 def _left(deadline: float) -> float:
