@@ -11,9 +11,12 @@ import asyncio
 import socket
 import subprocess
 import sys
+import warnings
 
 import pytest
 from aiohttp import web
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.conftest import load_fixture
 from tests.helpers.fake_http import FakeHttp
@@ -115,7 +118,7 @@ def test_only_the_plain_form_is_read() -> None:
         {"InstanceID": "0", "Speed": "1"},
         "text",
     )
-    assert plain_call(["call", "http://h/d.xml", "CM", "X", "--json", "--text"]).format == "text"
+    assert plain_call(["--text", "call", "http://h/d.xml", "CM", "X", "--text"]).format == "text"
     for other in (
         ["describe", "192.0.2.7", "CM", "X"],
         ["call", "192.0.2.7", "CM"],  # too few: click says what is missing
@@ -126,6 +129,7 @@ def test_only_the_plain_form_is_read() -> None:
         ["call", "192.0.2.7", "CM", "X", "Volume"],  # not NAME=VALUE
         ["call", "192.0.2.7", "CM", "X", "=1"],
         ["call", "192.0.2.7", "CM", "X", "A=1", "A=2"],
+        ["--json", "call", "192.0.2.7", "CM", "X", "--text"],  # both: click's order decides
     ):
         assert plain_call(other) is None, other
 
@@ -158,3 +162,52 @@ def test_the_quick_way_imports_neither_click_nor_asyncio() -> None:
     assert out.returncode == 3 and "Connection refused" in out.stderr
     assert {"upnpcm.blocking", "upnpcm.cli.quick"} <= imported
     assert not {"click", "asyncio", "aiohttp"} & imported
+
+
+TARGETS = st.sampled_from(
+    ["192.0.2.7", "192.0.2.7:1400", "[2001:db8::7]:1400", "2001:db8::7", "h/d.xml", "uuid:x"]
+)
+NAMES = st.sampled_from(["MR/CM", "CM", "GetProtocolInfo", "A=1", "x"])
+PAIRS = st.builds(
+    "{}={}".format, st.sampled_from(["", "A", "ConnectionID"]), st.sampled_from(["", "0", "x=y"])
+)
+FLAGS = st.sampled_from(["--json", "--text", "--json", "--text", "-D", "--timeout", "3", "Volume"])
+
+
+@st.composite
+def call_lines(draw: st.DrawFn) -> list[str]:
+    """A ``call`` command line, with options and stray words anywhere."""
+    words = ["call", draw(TARGETS), draw(NAMES), draw(NAMES), *draw(st.lists(PAIRS, max_size=3))]
+    for flag in draw(st.lists(FLAGS, max_size=3)):
+        words.insert(draw(st.integers(0, len(words))), flag)
+    return words
+
+
+def read_by_click(argv: list[str]) -> PlainCall:
+    """What click makes of ``argv`` as a ``call``, in PlainCall's terms."""
+    from upnpcm.cli import cli
+    from upnpcm.cli.common import Settings, parse_assignments
+    from upnpcm.cli.plain import url_of
+
+    group = cli.make_context("upnpcm", list(argv))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # click 9 folds these into args
+        name, *rest = [*group.protected_args, *group.args]
+    command = cli.get_command(group, name)
+    assert command is not None and command.name == "call"
+    call = command.make_context(name, rest, parent=group)
+    params = call.params
+    with call:
+        arguments = parse_assignments(params["arguments"])
+    url = url_of(params["target"])
+    assert url is not None
+    chosen = call.ensure_object(Settings).format  # --json/--text, wherever they were written
+    return PlainCall(url, params["service"], params["action"], arguments, chosen)
+
+
+@settings(max_examples=300, deadline=None)
+@given(call_lines())
+def test_what_the_quick_way_reads_click_reads_the_same(argv: list[str]) -> None:
+    plan = plain_call(argv)
+    if plan is not None:  # else click has it all: nothing to compare
+        assert read_by_click(argv) == plan

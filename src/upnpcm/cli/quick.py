@@ -1,7 +1,7 @@
 """``upnpcm call`` in its plain form, run without click and without an event loop.
 
-``upnpcm call TARGET SERVICE ACTION [NAME=VALUE]...``, with at most ``--json``
-or ``--text`` besides, is the command scripts run most; here it starts in
+``upnpcm call TARGET SERVICE ACTION [NAME=VALUE]...``, with ``--json`` or
+``--text`` (not both) anywhere besides, is the command scripts run most; here it starts in
 about half the time (no click, no asyncio to import: bench/RESULTS.md) and calls
 through the blocking control point (:mod:`upnpcm.blocking`), which runs the
 same steps as the asyncio one. Everything else goes to click and asyncio as
@@ -72,7 +72,9 @@ def plain_call(args: list[str]) -> PlainCall | None:
     words: list[str] = []
     for arg in args:
         if arg in ("--json", "--text"):
-            chosen = arg[2:]  # the last one wins, before or after the command name
+            if chosen not in (None, arg[2:]):
+                return None  # both: which wins is click's to say
+            chosen = arg[2:]
         elif arg.startswith("-"):
             return None
         else:
