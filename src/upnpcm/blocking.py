@@ -29,21 +29,19 @@ import socket
 import time
 from collections.abc import Mapping
 from types import TracebackType
-from typing import Final
+from typing import Final, Unpack
 
 from upnpcm._version import __version__
 from upnpcm.core.control import (
-    MAX_DEVICES,
-    MAX_LOAD_BYTES,
-    MAX_SERVICES,
     ActionCaller,
     ControlPointCore,
+    ControlPointSettings,
     LoadBudget,
     RemoteDevice,
     RemoteService,
 )
 from upnpcm.core.datatypes import UPnPValue
-from upnpcm.core.description import MAX_DESCRIPTION_BYTES, ServiceDescription
+from upnpcm.core.description import ServiceDescription
 from upnpcm.core.http import format_host
 from upnpcm.core.http_reply import (
     DEFAULT_MAX_BYTES,
@@ -223,27 +221,15 @@ class ControlPoint(ControlPointCore):
         self,
         *,
         http: BlockingHttpClient | None = None,
-        timeout: float = 10.0,
-        max_description_bytes: int = MAX_DESCRIPTION_BYTES,
-        cache: bool = True,
-        strict: bool = False,
-        max_devices: int = MAX_DEVICES,
-        max_services: int = MAX_SERVICES,
-        max_load_bytes: int = MAX_LOAD_BYTES,
-        allow_foreign_urls: bool = False,
+        **settings: Unpack[ControlPointSettings],
     ) -> None:
+        """``settings``: those of :class:`~upnpcm.core.control.ControlPointCore`.
+
+        ``scpd_concurrency`` is accepted and has no effect: SCPDs are fetched
+        one at a time.
+        """
         self.http = http if http is not None else BlockingHttpClient()
-        super().__init__(
-            timeout=timeout,
-            max_description_bytes=max_description_bytes,
-            cache=cache,
-            strict=strict,
-            max_devices=max_devices,
-            max_services=max_services,
-            max_load_bytes=max_load_bytes,
-            scpd_concurrency=1,
-            allow_foreign_urls=allow_foreign_urls,
-        )
+        super().__init__(**settings)
 
     def _caller(self) -> ActionCaller:
         return self

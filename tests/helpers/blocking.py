@@ -23,7 +23,6 @@ class ThreadedControlPoint:
     """:class:`upnpcm.blocking.ControlPoint`, awaited: each load and call in a thread."""
 
     def __init__(self, **settings: Any) -> None:
-        settings.pop("scpd_concurrency", None)  # one SCPD at a time, by design
         self.inner = BlockingControlPoint(**settings)
 
     async def __aenter__(self) -> ThreadedControlPoint:

@@ -39,16 +39,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Unpack
 
 from upnpcm.aio.http_client import HttpClient, LeanHttpClient
 from upnpcm.core.control import (
-    MAX_DEVICES,
-    MAX_LOAD_BYTES,
-    MAX_SERVICES,
-    SCPD_CONCURRENCY,
     ActionCaller,
     ControlPointCore,
+    ControlPointSettings,
     LoadBudget,
     RemoteDevice,
     RemoteService,
@@ -56,7 +53,7 @@ from upnpcm.core.control import (
     status_error,
 )
 from upnpcm.core.datatypes import UPnPValue
-from upnpcm.core.description import MAX_DESCRIPTION_BYTES, ServiceDescription
+from upnpcm.core.description import ServiceDescription
 from upnpcm.errors import LocalProtocolError, TransportError
 
 if TYPE_CHECKING:
@@ -76,16 +73,9 @@ class ControlPoint(ControlPointCore):
         session: aiohttp.ClientSession | None = None,
         *,
         http: HttpClient | None = None,
-        timeout: float = 10.0,
-        max_description_bytes: int = MAX_DESCRIPTION_BYTES,
-        cache: bool = True,
-        strict: bool = False,
-        max_devices: int = MAX_DEVICES,
-        max_services: int = MAX_SERVICES,
-        max_load_bytes: int = MAX_LOAD_BYTES,
-        scpd_concurrency: int = SCPD_CONCURRENCY,
-        allow_foreign_urls: bool = False,
+        **settings: Unpack[ControlPointSettings],
     ) -> None:
+        """``settings``: those of :class:`~upnpcm.core.control.ControlPointCore`."""
         if http is not None:
             self.http: HttpClient = http
         elif session is not None:
@@ -94,17 +84,7 @@ class ControlPoint(ControlPointCore):
             self.http = AiohttpHttpClient(session)
         else:
             self.http = LeanHttpClient()
-        super().__init__(
-            timeout=timeout,
-            max_description_bytes=max_description_bytes,
-            cache=cache,
-            strict=strict,
-            max_devices=max_devices,
-            max_services=max_services,
-            max_load_bytes=max_load_bytes,
-            scpd_concurrency=scpd_concurrency,
-            allow_foreign_urls=allow_foreign_urls,
-        )
+        super().__init__(**settings)
 
     def _caller(self) -> ActionCaller:
         return self

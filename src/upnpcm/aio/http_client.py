@@ -186,7 +186,9 @@ class LeanHttpClient:
                 or is too large.
         """
         host, port, target = split_url(url)
-        wire = self._wire(method, host, port, target, headers or {}, body)
+        wire = encode_request(
+            method, host, port, target, headers or {}, body, user_agent=self.user_agent
+        )
         loop = asyncio.get_running_loop()
         done: asyncio.Future[HttpReply] = loop.create_future()
         started = log_request(method, url, wire.partition(b"\r\n\r\n")[0].decode("latin-1"), body)
@@ -234,19 +236,9 @@ class LeanHttpClient:
             LocalProtocolError: not a usable ``http://`` URL, or CR/LF in a header.
         """
         host, port, target = split_url(url)
-        return self._wire(method, host, port, target, headers or {}, body)
-
-    def _wire(
-        self,
-        method: str,
-        host: str,
-        port: int,
-        target: str,
-        headers: Mapping[str, str],
-        body: bytes,
-    ) -> bytes:
-        """The request as bytes (:func:`~upnpcm.core.http_reply.encode_request`, rule HC1)."""
-        return encode_request(method, host, port, target, headers, body, user_agent=self.user_agent)
+        return encode_request(
+            method, host, port, target, headers or {}, body, user_agent=self.user_agent
+        )
 
     async def _connect(
         self, host: str, port: int, reader: Callable[[], _ReplyReader]

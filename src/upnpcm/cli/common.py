@@ -38,7 +38,7 @@ from upnpcm.cli.plain import (
     discard_stdout,
     emit,
     fail,
-    failure_of,
+    failures_reported,
     note,
     print_json,
     report,
@@ -347,18 +347,8 @@ def run(coro: Coroutine[Any, Any, None], *, listens: bool = False) -> None:
 
     settings = click.get_current_context().ensure_object(Settings)
     setup_logging(settings.debug)
-    try:
+    with failures_reported(settings):
         run_on_loop(coro, loop=settings.loop, auto="uvloop" if listens else "asyncio")
-    except KeyboardInterrupt:  # pragma: no cover - interactive
-        fail(130, "interrupted")
-    except BrokenPipeError:  # the reader of stdout left (| head): leave quietly, as SIGPIPE would
-        discard_stdout()
-        sys.exit(EXIT_BROKEN_PIPE)
-    except Exception as exc:
-        failure = failure_of(exc)
-        if failure is None:
-            raise
-        report(settings, *failure)
 
 
 # ---------------------------------------------------------------------- targets

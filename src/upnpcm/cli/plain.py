@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import re
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Final, NoReturn, Protocol, TypeVar
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "emit",
     "fail",
     "failure_of",
+    "failures_reported",
     "note",
     "print_json",
     "report",
@@ -121,6 +122,26 @@ def emit(settings: HasFormat, data: T, text: Callable[[T], Iterable[str]]) -> No
 def note(message: str) -> None:
     """One line for the person waiting, on stderr."""
     echo(f"upnpcm: {message}", err=True)
+
+
+@contextlib.contextmanager
+def failures_reported(settings: HasFormat) -> Iterator[None]:
+    """Turn what a command raises into its exit code, its message and hints (:func:`failure_of`).
+
+    Anything else (a bug) is let through, to show.
+    """
+    try:
+        yield
+    except KeyboardInterrupt:  # pragma: no cover - interactive
+        fail(130, "interrupted")
+    except BrokenPipeError:  # the reader of stdout left (| head): leave quietly, as SIGPIPE would
+        discard_stdout()
+        sys.exit(EXIT_BROKEN_PIPE)
+    except Exception as exc:
+        failure = failure_of(exc)
+        if failure is None:
+            raise
+        report(settings, *failure)
 
 
 def failure_of(exc: BaseException) -> tuple[int, str, dict[str, Any]] | None:

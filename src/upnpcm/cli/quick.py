@@ -24,15 +24,11 @@ from typing import Final
 
 from upnpcm.blocking import BlockingHttpClient, ControlPoint
 from upnpcm.cli.plain import (
-    EXIT_BROKEN_PIPE,
     HTTP_TIMEOUT,
     NOTE_AFTER,
-    discard_stdout,
     emit,
-    fail,
-    failure_of,
+    failures_reported,
     note,
-    report,
     setup_logging,
     still_waiting,
     url_of,
@@ -134,18 +130,8 @@ def run_plain_call(plan: PlainCall) -> None:
 
     setup_logging(0)
     http = _NotedHttp(connect_timeout=min(5.0, HTTP_TIMEOUT))
-    try:
+    with failures_reported(plan):
         with ControlPoint(http=http, timeout=HTTP_TIMEOUT) as cp:
             device = cp.load(plan.url)
             result = cp.call(device.service(plan.service), plan.action, plan.arguments)
         emit(plan, {name: jsonable(value) for name, value in result.items()}, action_result_text)
-    except KeyboardInterrupt:  # pragma: no cover - interactive
-        fail(130, "interrupted")
-    except BrokenPipeError:  # the reader of stdout left (| head): leave quietly, as SIGPIPE would
-        discard_stdout()
-        sys.exit(EXIT_BROKEN_PIPE)
-    except Exception as exc:
-        failure = failure_of(exc)
-        if failure is None:
-            raise
-        report(plan, *failure)

@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, field
-from typing import Final, Protocol
+from typing import Final, Protocol, TypedDict
 from urllib.parse import urlsplit
 
 from upnpcm.core.arguments import decode_arguments, encode_arguments, rename_lone_out_argument
@@ -61,6 +61,7 @@ __all__ = [
     "SCPD_CONCURRENCY",
     "ActionCaller",
     "ControlPointCore",
+    "ControlPointSettings",
     "LoadBudget",
     "RemoteDevice",
     "RemoteService",
@@ -220,11 +221,31 @@ class RemoteDevice:
         return [r for r in self.services if r.name.lower() == name.lower()]
 
 
+class ControlPointSettings(TypedDict, total=False):
+    """What a control point may be given besides its HTTP client (see :class:`ControlPointCore`)."""
+
+    timeout: float
+    max_description_bytes: int
+    cache: bool
+    strict: bool
+    max_devices: int
+    max_services: int
+    max_load_bytes: int
+    scpd_concurrency: int
+    allow_foreign_urls: bool
+
+
 class ControlPointCore:
     """The settings, the description cache and the I/O-free steps of a control point.
 
     Subclasses fetch and post: :class:`upnpcm.aio.control_point.ControlPoint`
-    (asyncio) and :class:`upnpcm.blocking.ControlPoint`.
+    (asyncio) and :class:`upnpcm.blocking.ControlPoint`. The settings: seconds
+    for each HTTP request (``timeout``), the largest description or SCPD read
+    (``max_description_bytes``, B7), the description cache on or off
+    (``cache``, M3), refusing what tolerant reading repairs (``strict``, D4),
+    the load bounds (``max_devices``, ``max_services``, ``max_load_bytes``,
+    SCPDs fetched at once ``scpd_concurrency``: B11), and using URLs on other
+    hosts (``allow_foreign_urls``, D5).
     """
 
     def __init__(
