@@ -2,7 +2,9 @@
 
 Both CLIs call ConnectionManager GetProtocolInfo on the same device, started by
 this script on 127.0.0.1 (our device, and async_upnp_client's own server as a
-second target). Runs are interleaved, 10 each (bounded), median reported.
+second target). ``upnpcm call`` runs its quick way (no click, no asyncio:
+upnpcm.cli.quick) and, for comparison, through click and asyncio
+(``UPNPCM_QUICK=0``). Runs are interleaved, 10 each (bounded), median reported.
 Bytecode is written and used as an installed package would have it
 (``PYTHONDONTWRITEBYTECODE`` is dropped for the runs): pip compiles
 upnp-client's modules at install, and an editable checkout's are compiled by
@@ -21,6 +23,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Final
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from soap_load import free_port, start_auc, start_upnpcm
@@ -33,15 +36,20 @@ TIME = Path("/usr/bin/time")
 PEAK: dict[str, list[int]] = {}
 
 
-def timed(cmd: list[str]) -> float:
+#: The same command through click and asyncio (cli/quick.py's switch), for comparison.
+CLICK_WAY: Final = "upnpcm call, UPNPCM_QUICK=0"
+
+
+def timed(cmd: list[str], name: str = "") -> float:
     measure = [str(TIME), "-f", "%M", *cmd] if TIME.exists() else cmd
+    env = {**ENV, "UPNPCM_QUICK": "0"} if name == CLICK_WAY else ENV
     started = time.perf_counter()
-    result = subprocess.run(measure, capture_output=True, timeout=60, check=False, env=ENV)
+    result = subprocess.run(measure, capture_output=True, timeout=60, check=False, env=env)
     elapsed = time.perf_counter() - started
     if result.returncode != 0 or b"Sink" not in result.stdout:
         raise RuntimeError(f"{cmd[0]} failed: {result.stderr.decode()[-300:]}")
     if TIME.exists():
-        PEAK.setdefault(cmd[0], []).append(int(result.stderr.split()[-1]))
+        PEAK.setdefault(name or cmd[0], []).append(int(result.stderr.split()[-1]))
     return elapsed
 
 
@@ -78,6 +86,13 @@ def main() -> int:
                         "MR/CM" if label == "upnpcm device" else "ConnectionManager",
                         "GetProtocolInfo",
                     ],
+                    CLICK_WAY: [
+                        str(ours_cli),
+                        "call",
+                        url,
+                        "MR/CM" if label == "upnpcm device" else "ConnectionManager",
+                        "GetProtocolInfo",
+                    ],
                     "upnp-client call-action": [
                         str(theirs_cli),
                         "call-action",
@@ -86,11 +101,11 @@ def main() -> int:
                     ],
                 }
                 samples: dict[str, list[float]] = {name: [] for name in commands}
-                for cmd in commands.values():
-                    timed(cmd)  # warm the page cache
+                for name, cmd in commands.items():
+                    timed(cmd, name)  # warm the page cache
                 for _ in range(args.runs):
                     for name, cmd in commands.items():
-                        samples[name].append(timed(cmd))
+                        samples[name].append(timed(cmd, name))
                 for name, values in samples.items():
                     rows.append((label, name, statistics.median(values), min(values), max(values)))
         finally:
@@ -106,9 +121,10 @@ def main() -> int:
         print(f"| {label} | {name} | {median:.3f} | {low:.3f} | {high:.3f} |")
     print()
     for label in {r[0] for r in rows}:
-        ours = next(r[2] for r in rows if r[0] == label and r[1] == "upnpcm call")
-        theirs = next(r[2] for r in rows if r[0] == label and r[1] != "upnpcm call")
-        print(f"- {label}: upnpcm / upnp-client = {ours / theirs:.2f}")
+        theirs = next(r[2] for r in rows if r[0] == label and r[1] == "upnp-client call-action")
+        for way in ("upnpcm call", CLICK_WAY):
+            ours = next(r[2] for r in rows if r[0] == label and r[1] == way)
+            print(f"- {label}: {way} / upnp-client = {ours / theirs:.2f}")
     for program, peaks in PEAK.items():
         print(
             f"- peak RSS of {Path(program).name}: median {statistics.median(peaks) / 1024:.0f} MiB"

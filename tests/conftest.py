@@ -11,11 +11,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.blocking import both_control_points
 from upnpcm.aio.loops import LOOP_ENV, loop_factory, resolve_loop
 
 FIXTURES = Path(__file__).parent / "fixtures"
 #: A downstream project's tests: run by tests/test_downstream.py in a directory of their own.
 collect_ignore = ["downstream"]
+#: Tests marked ``usefixtures("both_control_points")`` run with the asyncio and the blocking one.
+__all__ = ["both_control_points"]
 
 
 def load_fixture(*parts: str) -> bytes:

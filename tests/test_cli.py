@@ -74,7 +74,7 @@ def test_every_command_module_is_registered():
 
 
 def test_a_command_imports_only_its_own_module():
-    """`upnpcm call` starts without the checker, the player or the server (bench/cli_call.py)."""
+    """`upnpcm call` through click starts without the checker, the player or the server."""
     import subprocess
     import sys
 
@@ -85,7 +85,7 @@ def test_a_command_imports_only_its_own_module():
         "print(sorted(m for m in sys.modules if m.startswith('upnpcm.cli.')))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "['upnpcm.cli.common', 'upnpcm.cli.devices']"
+    assert out.stdout.strip() == "['upnpcm.cli.common', 'upnpcm.cli.devices', 'upnpcm.cli.plain']"
 
 
 def test_call_prints_json_out_arguments(served):

@@ -145,3 +145,15 @@ def test_core_has_no_module_level_mutable_state():
                         found.add((path.name, target.id))
     assert found <= set(MUTABLE_ALLOWLIST), sorted(found - set(MUTABLE_ALLOWLIST))
     assert set(MUTABLE_ALLOWLIST) <= found, sorted(set(MUTABLE_ALLOWLIST) - found)  # stale entries
+
+
+def test_the_blocking_control_point_needs_no_event_loop():
+    # upnpcm.blocking is for code without asyncio, and keeps `upnpcm call` fast (bench/RESULTS.md).
+    code = (
+        "import sys\n"
+        "import upnpcm.blocking\n"
+        "heavy = ['asyncio', 'aiohttp', 'click', 'upnpcm.aio']\n"
+        "print(','.join(m for m in heavy if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pytest
@@ -58,8 +58,13 @@ def stop(proc: subprocess.Popen[str], timeout: float = 15.0) -> int:
     return code
 
 
-async def run_upnpcm(*args: str, timeout: float = 60) -> tuple[int | None, str, str]:
-    """Run ``python -m upnpcm ARGS`` without blocking the loop (a fake device may be on it)."""
+async def run_upnpcm(
+    *args: str, timeout: float = 60, env: Mapping[str, str] | None = None
+) -> tuple[int | None, str, str]:
+    """Run ``python -m upnpcm ARGS`` without blocking the loop (a fake device may be on it).
+
+    ``env``: variables set for it, on top of this process's environment.
+    """
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -67,6 +72,7 @@ async def run_upnpcm(*args: str, timeout: float = 60) -> tuple[int | None, str, 
         *args,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        env=None if env is None else {**os.environ, **env},
     )
     out, err = await asyncio.wait_for(proc.communicate(), timeout)
     return proc.returncode, out.decode(), err.decode()

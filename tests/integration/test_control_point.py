@@ -8,6 +8,7 @@ from aiohttp import web
 
 from tests.conftest import load_fixture
 from tests.helpers.actions import MP3_INPUT
+from tests.helpers.blocking import ThreadedControlPoint
 from tests.helpers.fake_http import FakeHttp, never_answer
 from upnpcm.aio.control_point import ControlPoint
 from upnpcm.aio.events import EventListener
@@ -29,6 +30,7 @@ from upnpcm.settings import DeviceSettings
 CM = "urn:schemas-upnp-org:service:ConnectionManager:1"
 
 
+@pytest.mark.usefixtures("both_control_points")
 async def test_every_cm_action_on_both_services_of_our_device(device):
     async with ControlPoint() as cp:
         remote = await cp.load(device.description_url("127.0.0.1"))
@@ -112,6 +114,7 @@ async def test_injected_aiohttp_session(device):
         assert not session.closed  # the caller's session stays open
 
 
+@pytest.mark.usefixtures("both_control_points")
 async def test_sonos_quirks_load_and_fault_without_description():
     async def fault(request: web.Request) -> web.Response:
         body = build_fault(402, None)  # Sonos omits errorDescription
@@ -144,6 +147,7 @@ async def test_sonos_quirks_load_and_fault_without_description():
         assert paths.count("/xml/ConnectionManager1.xml") == 1  # shared SCPD fetched once
 
 
+@pytest.mark.usefixtures("both_control_points")
 async def test_description_limits_redirects_timeouts_and_dtd():
     async def redirect(request):
         return web.Response(status=302, headers={"Location": "http://203.0.113.9/x.xml"})
@@ -346,11 +350,15 @@ def odd_description(services: list[tuple[str, str, str]]) -> bytes:
     ).encode()
 
 
-@pytest.fixture(params=["lean", "aiohttp"])
+@pytest.fixture(params=["lean", "aiohttp", "blocking"])
 async def any_cp(request):
     if request.param == "lean":
         async with ControlPoint() as cp:
             yield cp
+        return
+    if request.param == "blocking":
+        async with ThreadedControlPoint() as threaded:
+            yield threaded
         return
     async with aiohttp.ClientSession() as session, ControlPoint(session=session) as cp:
         yield cp

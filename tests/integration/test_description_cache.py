@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.conftest import load_fixture
 from tests.helpers.fake_http import FakeHttp
 from upnpcm.aio.control_point import ControlPoint
@@ -18,6 +20,9 @@ ROUTES = {
     "/upnp/rendercontrolSCPD.xml": load_fixture("gmediarender/rendercontrolSCPD.xml"),
     "/upnp/rendertransportSCPD.xml": load_fixture("gmediarender/rendertransportSCPD.xml"),
 }
+
+#: Every test here runs with the asyncio control point and again with the blocking one.
+pytestmark = pytest.mark.usefixtures("both_control_points")
 
 
 def _gets(server: FakeHttp) -> int:

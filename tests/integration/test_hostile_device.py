@@ -18,6 +18,9 @@ from upnpcm.errors import RemoteProtocolError, UPnPError
 CM_TYPE = "urn:schemas-upnp-org:service:ConnectionManager:1"
 DIGITS = "9" * 5000
 
+#: Every test here runs with the asyncio control point and again with the blocking one.
+pytestmark = pytest.mark.usefixtures("both_control_points")
+
 
 def description(services: str, *, url_base: str = "", devices: str = "") -> bytes:
     base = f"<URLBase>{url_base}</URLBase>" if url_base else ""

@@ -19,40 +19,39 @@ logged for the CLI's debug levels:
 from __future__ import annotations
 
 import asyncio
-import logging
-import time
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Final, Protocol, cast
-from urllib.parse import quote, urlsplit
-
-import httptools
+from urllib.parse import urlsplit
 
 from upnpcm._version import __version__
-from upnpcm.core.http import Headers, format_head, format_host
+from upnpcm.core.http import Headers, format_host
+from upnpcm.core.http_reply import (
+    DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_HEAD,
+    HttpReply,
+    ReplyReader,
+    connect_error,
+    encode_request,
+    split_url,
+)
 from upnpcm.errors import ConnectError, LocalProtocolError, TransportError, UpnpTimeoutError
+from upnpcm.httplog import CALLS, RAW, log_reply, log_request, raw_text
 
 if TYPE_CHECKING:
     import aiohttp
 
-__all__ = ["AiohttpHttpClient", "HttpClient", "HttpReply", "LeanHttpClient"]
+__all__ = [
+    "CALLS",
+    "DEFAULT_MAX_BYTES",
+    "RAW",
+    "AiohttpHttpClient",
+    "HttpClient",
+    "HttpReply",
+    "LeanHttpClient",
+    "raw_text",
+]
 
-CALLS: Final = logging.getLogger("upnpcm.calls")
-RAW: Final = logging.getLogger("upnpcm.raw")
 USER_AGENT: Final = f"upnpcm/{__version__} UPnP/1.1"
-DEFAULT_MAX_BYTES: Final = 1024 * 1024
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class HttpReply:
-    """A complete HTTP reply."""
-
-    status: int
-    headers: Headers = field(default_factory=Headers)
-    body: bytes = b""
-    url: str = ""
-    #: The reason phrase of the status line, as the peer sent it ("" if none).
-    reason: str = ""
 
 
 class HttpClient(Protocol):
@@ -76,56 +75,8 @@ class HttpClient(Protocol):
         ...
 
 
-#: Characters left as they are in a request target: RFC 3986 pchar, "/" and "?",
-#: and "%" so that what is already percent-encoded stays so.
-_TARGET_SAFE: Final = "/?%:@!$&'()*+,;=-._~"
-
-
-def _request_target(path: str, query: str = "") -> str:
-    """The origin-form request target for ``path`` and ``query`` (RFC 9112 §3.2.1).
-
-    A description may hold URLs with spaces or non-ASCII characters
-    (``/x/€.xml``); those are percent-encoded as UTF-8, so the request line
-    is always ASCII. Existing ``%XX`` escapes are kept.
-    """
-    target = quote(path or "/", safe=_TARGET_SAFE)
-    return f"{target}?{quote(query, safe=_TARGET_SAFE)}" if query else target
-
-
-def raw_text(head: str | Iterable[tuple[str, str]], body: bytes) -> str:
-    """A message's head and body as ``-DDD`` shows them."""
-    if not isinstance(head, str):
-        head = "\n".join(f"{name}: {value}" for name, value in head)
-    text = body.decode("utf-8", "replace")
-    return f"{head}\n\n{text}" if text else head
-
-
-def _log_request(method: str, url: str, head: str, body: bytes) -> float:
-    """``-DDD``: the request head (SOAP, SUBSCRIBE, UNSUBSCRIBE, NOTIFY alike) and body."""
-    if RAW.isEnabledFor(logging.INFO):
-        RAW.info(">>> %s %s\n%s", method, url, raw_text(head, body))
-    return time.monotonic()
-
-
-def _log_reply(method: str, url: str, started: float, reply: HttpReply) -> None:
-    if CALLS.isEnabledFor(logging.INFO):
-        CALLS.info(
-            "%s %s -> %d (%.0f ms)", method, url, reply.status, (time.monotonic() - started) * 1000
-        )
-    if RAW.isEnabledFor(logging.INFO):
-        RAW.info(
-            "<<< %d %s %s\n%s", reply.status, reply.reason, url, raw_text(reply.headers, reply.body)
-        )
-
-
 class _ReplyReader(asyncio.Protocol):
-    """Write one request; read the reply (or only its head) with llhttp.
-
-    Interim ``1xx`` replies (``100 Continue``, ``102``, ``103``) are skipped:
-    the final reply is the answer (RFC 9110 §15.2). A ``101 Switching
-    Protocols`` (or any reply llhttp treats as an upgrade) is an error: we
-    never ask to switch protocols.
-    """
+    """Write one request; read the reply with :class:`~upnpcm.core.http_reply.ReplyReader`."""
 
     def __init__(
         self,
@@ -139,17 +90,7 @@ class _ReplyReader(asyncio.Protocol):
     ) -> None:
         self._request = request
         self._done = done
-        self._max = max_bytes
-        self._max_head = max_head
-        self._head_only = head_only
-        self._head_bytes = 0
-        self._url = url
-        self._parser = httptools.HttpResponseParser(self)
-        self._headers: list[tuple[str, str]] = []
-        self._reason = b""
-        self._body = bytearray()
-        self._head_done = False
-        self._framed = False  # Content-Length or chunked: the parser knows where the body ends
+        self._reader = ReplyReader(url, max_bytes=max_bytes, max_head=max_head, head_only=head_only)
         self._transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -158,85 +99,21 @@ class _ReplyReader(asyncio.Protocol):
         self._transport.write(self._request)
 
     def data_received(self, data: bytes) -> None:
-        """Feed llhttp; a head still incomplete after ``max_head`` bytes is an error."""
-        if not self._head_done:
-            self._head_bytes += len(data)
+        """Feed the reader; a complete reply, or an error, ends the exchange."""
         try:
-            self._parser.feed_data(data)
-        except httptools.HttpParserCallbackError:
-            pass  # _fail already recorded why
-        except httptools.HttpParserUpgrade:  # not an HttpParserError subclass
-            self._finish(TransportError(f"{self._url} answered with a protocol upgrade"))
+            reply = self._reader.feed(data)
+        except TransportError as exc:
+            self._finish(exc)
             return
-        except httptools.HttpParserError as exc:
-            self._finish(TransportError(f"invalid HTTP reply from {self._url}: {exc}"))
-            return
-        if not self._head_done and self._head_bytes > self._max_head:
-            self._finish(TransportError(f"reply head from {self._url} over {self._max_head} bytes"))
-
-    def on_status(self, reason: bytes) -> None:
-        """llhttp: (part of) the reason phrase of the status line."""
-        if len(self._reason) < 256:
-            self._reason += reason[: 256 - len(self._reason)]
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        """llhttp: one header field."""
-        if len(self._headers) >= 100:
-            self._fail(TransportError(f"too many header fields from {self._url}"))
-        text_name = name.decode("latin-1")
-        if text_name.lower() in ("content-length", "transfer-encoding"):
-            self._framed = True
-        self._headers.append((text_name, value.decode("latin-1")))
-
-    def on_headers_complete(self) -> None:
-        """llhttp: the head is in; with ``head_only`` that is the whole answer.
-
-        The head of an interim ``1xx`` reply is dropped (its message has no
-        body; llhttp goes on with the next one); a ``101`` is refused.
-        """
-        status = self._parser.get_status_code()
-        if status == 101:
-            self._fail(TransportError(f"{self._url} answered 101 Switching Protocols"))
-        if 100 <= status < 200:
-            self._headers.clear()
-            self._reason = b""
-            self._framed = False
-            return
-        self._head_done = True
-        if self._head_only:
-            self._complete()
-
-    def on_body(self, body: bytes) -> None:
-        """llhttp: (part of) the body, capped at ``max_bytes``."""
-        self._body += body
-        if len(self._body) > self._max:
-            self._fail(TransportError(f"reply from {self._url} is larger than {self._max} bytes"))
-
-    def on_message_complete(self) -> None:
-        """llhttp: the reply is complete (an interim ``1xx`` is not the reply)."""
-        if self._head_done:
-            self._complete()
+        if reply is not None:
+            self._finish(reply)
 
     def connection_lost(self, exc: Exception | None) -> None:
         """End of an unframed body, or a peer that hung up early."""
-        if self._head_done and not self._framed:
-            self._complete()  # the body ended with the connection (HTTP/1.0 style)
-        self._finish(ConnectError(f"{self._url}: connection closed before a complete reply"))
-
-    def _complete(self) -> None:
-        self._finish(
-            HttpReply(
-                status=self._parser.get_status_code(),
-                headers=Headers(self._headers),
-                body=bytes(self._body),
-                url=self._url,
-                reason=self._reason.decode("latin-1"),
-            )
-        )
-
-    def _fail(self, error: BaseException) -> None:
-        self._finish(error)
-        raise error
+        try:
+            self._finish(self._reader.eof())
+        except ConnectError as error:
+            self._finish(error)
 
     def _finish(self, outcome: HttpReply | BaseException) -> None:
         if not self._done.done():
@@ -259,25 +136,6 @@ def _forget(done: asyncio.Future[HttpReply]) -> None:
         done.cancel()
     elif not done.cancelled():
         done.exception()  # mark an unawaited error as retrieved
-
-
-def _split_url(url: str) -> tuple[str, int, str]:
-    """Host, port and request target of an ``http://`` URL.
-
-    Raises:
-        LocalProtocolError: not a usable ``http://`` URL.
-    """
-    try:
-        parts = urlsplit(url)
-    except ValueError as exc:  # "http://[::1/x.xml"
-        raise LocalProtocolError(f"not a usable URL {url!r}: {exc}") from None
-    if parts.scheme.lower() != "http" or not parts.hostname:
-        raise LocalProtocolError(f"only http:// URLs are supported, not {url!r}")
-    try:
-        port = parts.port or 80
-    except ValueError:
-        raise LocalProtocolError(f"bad port in {url!r}") from None
-    return parts.hostname, port, _request_target(parts.path, parts.query)
 
 
 class LeanHttpClient:
@@ -308,7 +166,7 @@ class LeanHttpClient:
         body: bytes = b"",
         timeout: float = 10.0,
         max_bytes: int = DEFAULT_MAX_BYTES,
-        max_head: int = 64 * 1024,
+        max_head: int = DEFAULT_MAX_HEAD,
         head_only: bool = False,
     ) -> HttpReply:
         """Send one request and return the whole reply (module contract).
@@ -327,11 +185,13 @@ class LeanHttpClient:
             TransportError: the reply is not HTTP, switches protocols (101)
                 or is too large.
         """
-        host, port, target = _split_url(url)
-        wire = self._wire(method, host, port, target, headers or {}, body)
+        host, port, target = split_url(url)
+        wire = encode_request(
+            method, host, port, target, headers or {}, body, user_agent=self.user_agent
+        )
         loop = asyncio.get_running_loop()
         done: asyncio.Future[HttpReply] = loop.create_future()
-        started = _log_request(method, url, wire.partition(b"\r\n\r\n")[0].decode("latin-1"), body)
+        started = log_request(method, url, wire.partition(b"\r\n\r\n")[0].decode("latin-1"), body)
         transport: asyncio.BaseTransport | None = None
         try:
             async with asyncio.timeout(timeout):
@@ -360,7 +220,7 @@ class LeanHttpClient:
             if transport is not None:
                 transport.close()
             _forget(done)
-        _log_reply(method, url, started, reply)
+        log_reply(method, url, started, reply)
         return reply
 
     def encode_request(
@@ -375,34 +235,10 @@ class LeanHttpClient:
         Raises:
             LocalProtocolError: not a usable ``http://`` URL, or CR/LF in a header.
         """
-        host, port, target = _split_url(url)
-        return self._wire(method, host, port, target, headers or {}, body)
-
-    def _wire(
-        self,
-        method: str,
-        host: str,
-        port: int,
-        target: str,
-        headers: Mapping[str, str],
-        body: bytes,
-    ) -> bytes:
-        """The request as bytes: head (Host, the caller's headers, User-Agent, framing), body.
-
-        Raises:
-            LocalProtocolError: CR or LF in a header name or value.
-        """
-        names = {name.lower() for name in headers}
-        fields: list[tuple[str, str]] = []
-        if "host" not in names:  # a caller's own Host (a NOTIFY's HOST) is sent as given
-            fields.append(("Host", format_host(host, port)))
-        fields.extend(headers.items())
-        if "user-agent" not in names and self.user_agent:
-            fields.append(("User-Agent", self.user_agent))
-        if body or method in ("POST", "NOTIFY"):
-            fields.append(("Content-Length", str(len(body))))
-        fields.append(("Connection", "close"))
-        return format_head(f"{method} {target} HTTP/1.1", fields) + b"\r\n" + body
+        host, port, target = split_url(url)
+        return encode_request(
+            method, host, port, target, headers or {}, body, user_agent=self.user_agent
+        )
 
     async def _connect(
         self, host: str, port: int, reader: Callable[[], _ReplyReader]
@@ -424,9 +260,7 @@ class LeanHttpClient:
                 f"cannot connect to {format_host(host, port)}: {reason}"
             ) from None
         except OSError as exc:
-            raise ConnectError(
-                f"cannot connect to {format_host(host, port)}: {exc.strerror or exc}"
-            ) from exc
+            raise connect_error(host, port, exc) from exc
         return transport
 
     async def close(self) -> None:
@@ -477,7 +311,7 @@ class AiohttpHttpClient:
             urlsplit(url).port  # noqa: B018 - parse now: yarl's ValueError is not ours
         except ValueError as exc:
             raise LocalProtocolError(f"not a usable URL {url!r}: {exc}") from None
-        started = _log_request(method, url, raw_text((headers or {}).items(), b""), body)
+        started = log_request(method, url, raw_text((headers or {}).items(), b""), body)
         try:
             async with asyncio.timeout(timeout):
                 async with self.session.request(
@@ -505,7 +339,7 @@ class AiohttpHttpClient:
             raise ConnectError(f"{url}: {exc}") from exc
         except aiohttp.ClientError as exc:
             raise TransportError(f"{url}: {exc}") from exc
-        _log_reply(method, url, started, reply)
+        log_reply(method, url, started, reply)
         return reply
 
     async def close(self) -> None:

@@ -17,8 +17,10 @@ click command), named in ``_COMMANDS`` below:
 the exit codes; :mod:`~upnpcm.cli.render` every JSON and text shape printed.
 
 Imports are lazy: a command's module is imported when it runs, and it imports
-what it needs then, so a one-shot command such as ``upnpcm call`` starts fast
-(bench/RESULTS.md).
+what it needs then, so a one-shot command starts fast (bench/RESULTS.md).
+``upnpcm call`` in its plain form does not even import click or asyncio
+(:mod:`~upnpcm.cli.quick`); :mod:`~upnpcm.cli.plain` holds what it shares
+with the click commands (exit codes, output, errors).
 
 Output is JSON when stdout is not a terminal (NDJSON for streams), readable
 text on a terminal; ``--json`` / ``--text`` choose explicitly, before or after
@@ -28,7 +30,11 @@ payloads, ``-DDD`` also the raw HTTP heads and XML, on stderr.
 
 from __future__ import annotations
 
-from upnpcm.cli.common import cli
+import sys
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from upnpcm.cli.common import _Group
 
 __all__ = ["cli", "main"]
 
@@ -53,10 +59,29 @@ _COMMANDS = {
 #: Other names of a command, listed in ``--help`` (a module's ``ALIASES``).
 _ALIASES = {"subscribe": "eventlog"}
 
-cli.lazy.update(_COMMANDS)
-cli.aliases.update(_ALIASES)
+
+def _group() -> _Group:
+    """The ``upnpcm`` click group, its commands registered (click is imported here)."""
+    from upnpcm.cli.common import cli
+
+    cli.lazy.update(_COMMANDS)
+    cli.aliases.update(_ALIASES)
+    return cli
+
+
+def __getattr__(name: str) -> Any:
+    """``upnpcm.cli.cli``: the click group, imported when first asked for."""
+    if name == "cli":
+        return _group()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console-script entry point."""
-    cli.main(args=argv, prog_name="upnpcm")
+    """Console-script entry point: a plain ``call`` quickly, everything else through click."""
+    from upnpcm.cli.quick import plain_call, run_plain_call
+
+    plan = plain_call(sys.argv[1:] if argv is None else list(argv))
+    if plan is not None:
+        run_plain_call(plan)
+        return
+    _group().main(args=argv, prog_name="upnpcm")

@@ -21,10 +21,31 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, Final, NoReturn, TypeVar
+from collections.abc import Callable, Coroutine, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import click
+
+from upnpcm.cli.plain import (
+    EXIT_BROKEN_PIPE,
+    EXIT_NETWORK,
+    EXIT_OK,
+    EXIT_UPNP,
+    EXIT_USAGE,
+    HTTP_TIMEOUT,
+    NOTE_AFTER,
+    SEARCH_TIMEOUT,
+    discard_stdout,
+    emit,
+    fail,
+    failures_reported,
+    note,
+    print_json,
+    report,
+    setup_logging,
+    still_waiting,
+    url_of,
+)
 
 if TYPE_CHECKING:
     from upnpcm.aio.control_point import ControlPoint
@@ -51,24 +72,13 @@ __all__ = [
     "parse_assignments",
     "print_json",
     "reply_location",
+    "report",
     "run",
     "setup_logging",
     "target_epilog",
     "timeout_option",
     "waiting",
 ]
-
-EXIT_OK: Final = 0
-EXIT_UPNP: Final = 1
-EXIT_USAGE: Final = 2
-EXIT_NETWORK: Final = 3
-EXIT_BROKEN_PIPE: Final = 141  # 128 + SIGPIPE: the reader of stdout went away
-
-#: Seconds a network wait may take before a note on stderr says what is awaited.
-NOTE_AFTER: Final = 2.0
-#: Seconds an HTTP request may take, and a search for a uuid: TARGET, without --timeout.
-HTTP_TIMEOUT: Final = 10.0
-SEARCH_TIMEOUT: Final = 3.0
 
 _EXIT_CODES: Final = """\b
 Exit codes: 0 ok; 1 UPnP error (the device answered with a fault);
@@ -260,61 +270,12 @@ def command(fn: Callable[..., None]) -> Callable[..., None]:
 # ---------------------------------------------------------------------- output
 
 
-def setup_logging(debug: int, verbose: int = 0) -> None:
-    """Log to stderr: ``-D`` calls and events, ``-DD`` payloads, ``-DDD`` raw HTTP; ``-v`` INFO.
-
-    Calling it again replaces what an earlier call set up.
-    """
-    import logging
-
-    root = logging.getLogger()
-    for handler in [h for h in root.handlers if getattr(h, "upnpcm", False)]:
-        root.removeHandler(handler)
-    handler = logging.StreamHandler(sys.stderr)
-    handler.upnpcm = True  # type: ignore[attr-defined]
-    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s", "%H:%M:%S"))
-    root.addHandler(handler)
-    root.setLevel(logging.INFO if verbose else logging.WARNING)
-    levels = [("upnpcm.calls", 1), ("upnpcm.events", 1), ("upnpcm.payloads", 2), ("upnpcm.raw", 3)]
-    for name, level in levels:
-        logging.getLogger(name).setLevel(logging.INFO if debug >= level else logging.WARNING)
-    logging.getLogger("aiohttp").setLevel(logging.WARNING)
-
-
-def print_json(obj: object, *, pretty: bool = False) -> None:
-    """One JSON document on stdout (one line unless ``pretty``)."""
-    import json
-
-    text = json.dumps(obj, indent=2 if pretty else None, ensure_ascii=False, default=str)
-    click.echo(text)
-
-
-T = TypeVar("T")
-
-
-def emit(settings: Settings, data: T, text: Callable[[T], Iterable[str]]) -> None:
-    """``data`` as one JSON document, or as the lines ``text`` makes of it on a terminal."""
-    if settings.json:
-        print_json(data)
-        return
-    for line in text(data):
-        click.echo(line)
-
-
-def note(message: str) -> None:
-    """One line for the person waiting, on stderr."""
-    click.echo(f"upnpcm: {message}", err=True)
-
-
 @contextlib.contextmanager
 def waiting(what: str, limit: float | None) -> Iterator[None]:
     """Say on stderr what is awaited if the wait passes :data:`NOTE_AFTER` seconds (once)."""
     import asyncio
 
-    bound = f"; giving up after {limit:g} s" if limit else ""
-    handle = asyncio.get_running_loop().call_later(
-        NOTE_AFTER, note, f"still waiting for {what} ({NOTE_AFTER:g} s so far{bound})…"
-    )
+    handle = asyncio.get_running_loop().call_later(NOTE_AFTER, note, still_waiting(what, limit))
     try:
         yield
     finally:
@@ -386,107 +347,8 @@ def run(coro: Coroutine[Any, Any, None], *, listens: bool = False) -> None:
 
     settings = click.get_current_context().ensure_object(Settings)
     setup_logging(settings.debug)
-    try:
+    with failures_reported(settings):
         run_on_loop(coro, loop=settings.loop, auto="uvloop" if listens else "asyncio")
-    except KeyboardInterrupt:  # pragma: no cover - interactive
-        fail(130, "interrupted")
-    except BrokenPipeError:  # the reader of stdout left (| head): leave quietly, as SIGPIPE would
-        discard_stdout()
-        sys.exit(EXIT_BROKEN_PIPE)
-    except Exception as exc:
-        failure = failure_of(exc)
-        if failure is None:
-            raise
-        report(settings, *failure)
-
-
-def failure_of(exc: BaseException) -> tuple[int, str, dict[str, Any]] | None:
-    """The exit code, message and JSON details of an error a command may end with.
-
-    None for anything else (a bug: let it show).
-    """
-    from upnpcm.cli.render import negotiation_error_json
-    from upnpcm.errors import (
-        ActionArgumentError,
-        CommandError,
-        ConnectError,
-        HttpStatusError,
-        LocalProtocolError,
-        NegotiationError,
-        RemoteProtocolError,
-        TransportError,
-        UPnPError,
-        UpnpTimeoutError,
-    )
-
-    if isinstance(exc, CommandError):
-        return exc.exit_code, str(exc), dict(exc.details)
-    if isinstance(exc, NegotiationError):
-        return EXIT_UPNP, str(exc), negotiation_error_json(exc)
-    if isinstance(exc, UPnPError):
-        description = exc.description or exc.meaning
-        message = f"UPnP error {exc.code}" + (f": {exc.description}" if exc.description else "")
-        return EXIT_UPNP, message, {"code": exc.code, "description": description}
-    if isinstance(exc, ActionArgumentError):
-        return EXIT_USAGE, f"{exc} (a device would answer {exc.code})", {"code": exc.code}
-    if isinstance(exc, LookupError | LocalProtocolError | ValueError):
-        return EXIT_USAGE, _message(exc), {}
-    if isinstance(exc, HttpStatusError):
-        details = {
-            "httpStatus": exc.http_status,
-            "reason": exc.reason,
-            "detail": exc.detail,
-            "method": exc.method,
-            "url": exc.url,
-        }
-        return EXIT_NETWORK, str(exc), details
-    if isinstance(exc, TransportError | RemoteProtocolError | OSError):
-        kind = (
-            {"kind": "timeout"}
-            if isinstance(exc, UpnpTimeoutError)
-            else {"kind": "connect"}
-            if isinstance(exc, ConnectError) and str(exc).startswith("cannot connect")
-            else {}
-        )
-        return EXIT_NETWORK, str(exc) or type(exc).__name__, kind
-    return None
-
-
-def report(settings: Settings, code: int, message: str, details: Mapping[str, Any]) -> NoReturn:
-    """Say why on stderr (with hints), as a JSON object on stdout too when output is JSON; exit."""
-    from upnpcm.cli.render import error_json, hints
-
-    advice = hints(code, message, details)
-    if settings.json:
-        with contextlib.suppress(BrokenPipeError):
-            print_json(error_json(code, message, details, advice))
-    click.echo(f"upnpcm: {message}", err=True)
-    for hint in advice:
-        click.echo(f"upnpcm: hint: {hint}", err=True)
-    sys.exit(code)
-
-
-def discard_stdout() -> None:
-    """Point stdout at /dev/null: nothing more can be written, and the exit flush stays quiet."""
-    import os
-
-    with contextlib.suppress(OSError, ValueError, AttributeError):
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
-
-
-def _message(exc: BaseException) -> str:
-    """An exception's message as written: ``str(KeyError("x"))`` is ``"'x'"``."""
-    if isinstance(exc, KeyError) and len(exc.args) == 1 and isinstance(exc.args[0], str):
-        return exc.args[0]
-    return str(exc) or type(exc).__name__
-
-
-def fail(code: int, message: str) -> NoReturn:
-    """Say why on stderr and leave with ``code``."""
-    click.echo(f"upnpcm: {message}", err=True)
-    sys.exit(code)
 
 
 # ---------------------------------------------------------------------- targets
@@ -496,23 +358,10 @@ async def location(
     target: str, *, timeout: float = SEARCH_TIMEOUT, interfaces: tuple[str, ...] = ()
 ) -> str:
     """Turn a TARGET into a description URL (see the epilog)."""
-    target = target.strip()
-    if target.lower().startswith(("http://", "https://")):
-        return target
-    if target.lower().startswith("uuid:"):
-        return await _search(target, timeout, interfaces)
-    if "/" in target:  # host[:port]/path
-        return f"http://{target}"
-    if target.startswith("["):  # [v6]:port
-        host, _, rest = target[1:].partition("]")
-        port = rest.lstrip(":") or "1400"
-        return f"http://[{host}]:{port}/xml/device_description.xml"
-    if target.count(":") == 1:
-        host, port = target.split(":")
-        return f"http://{host}:{port}/xml/device_description.xml"
-    if ":" in target:
-        return f"http://[{target}]:1400/xml/device_description.xml"
-    return f"http://{target}:1400/xml/device_description.xml"
+    url = url_of(target)
+    if url is not None:
+        return url
+    return await _search(target.strip(), timeout, interfaces)
 
 
 async def _search(udn: str, timeout: float, interfaces: tuple[str, ...]) -> str:

@@ -8,7 +8,6 @@ imports are cheap (types only), so a command may import it at once.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
@@ -65,13 +64,23 @@ def jsonable(value: object) -> object:
 
     bytes become hex, dates and times ISO 8601; everything else is unchanged.
     """
+    if isinstance(value, str | int | float | None):  # most values: nothing to convert
+        return value
     if isinstance(value, bytes):
         return value.hex()
+    import datetime as dt
+
     if isinstance(value, dt.date | dt.time):
         return value.isoformat()
     if isinstance(value, Mapping):
         return {str(k): jsonable(v) for k, v in value.items()}
     return value
+
+
+def _now_iso() -> str:
+    import datetime as dt
+
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
 
 
 def action_result_text(result: Mapping[str, object]) -> Iterator[str]:
@@ -261,7 +270,7 @@ def event_json(service: RemoteService, event: SubscriptionEvent) -> dict[str, An
     )
 
     base: dict[str, Any] = {
-        "time": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
+        "time": _now_iso(),
         "device": service.device.udn,
         "service": service.qualified_name,
     }

@@ -1,0 +1,137 @@
+"""``upnpcm call`` in its plain form, run without click and without an event loop.
+
+``upnpcm call TARGET SERVICE ACTION [NAME=VALUE]...``, with ``--json`` or
+``--text`` (not both) anywhere besides, is the command scripts run most; here it starts in
+about half the time (no click, no asyncio to import: bench/RESULTS.md) and calls
+through the blocking control point (:mod:`upnpcm.blocking`), which runs the
+same steps as the asyncio one. Everything else goes to click and asyncio as
+before: another command, any other option (``-D``, ``--timeout``, ``-h`` …),
+a ``uuid:`` TARGET (found by SSDP), an argument that is not ``NAME=VALUE`` or
+is given twice (click says why). Both ways print and fail in the same words
+and exit codes, because they share :mod:`upnpcm.cli.plain` and
+:mod:`upnpcm.cli.render`; the tests run each case both ways.
+``UPNPCM_QUICK=0`` sends every command to click.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Final
+
+from upnpcm.blocking import BlockingHttpClient, ControlPoint
+from upnpcm.cli.plain import (
+    HTTP_TIMEOUT,
+    NOTE_AFTER,
+    emit,
+    failures_reported,
+    note,
+    setup_logging,
+    still_waiting,
+    url_of,
+)
+from upnpcm.core.http_reply import DEFAULT_MAX_BYTES, DEFAULT_MAX_HEAD, HttpReply
+
+__all__ = ["QUICK_ENV", "PlainCall", "plain_call", "run_plain_call"]
+
+#: Set to 0 to send ``upnpcm call`` to click as well.
+QUICK_ENV: Final = "UPNPCM_QUICK"
+
+
+@dataclass(frozen=True, slots=True)
+class PlainCall:
+    """``upnpcm call`` in its plain form, its arguments read."""
+
+    url: str
+    service: str
+    action: str
+    arguments: Mapping[str, str]
+    #: ``"json"`` or ``"text"`` when asked for; None: JSON unless stdout is a terminal.
+    format: str | None
+
+    @property
+    def json(self) -> bool:
+        """JSON output: asked for, or stdout is not a terminal (as the click commands decide)."""
+        if self.format is not None:
+            return self.format == "json"
+        return not sys.stdout.isatty()
+
+
+def plain_call(args: list[str]) -> PlainCall | None:
+    """``args`` (after the program name) read as a plain ``call``; None for anything else."""
+    if os.environ.get(QUICK_ENV, "") == "0":
+        return None
+    chosen: str | None = None
+    words: list[str] = []
+    for arg in args:
+        if arg in ("--json", "--text"):
+            if chosen not in (None, arg[2:]):
+                return None  # both: which wins is click's to say
+            chosen = arg[2:]
+        elif arg.startswith("-"):
+            return None
+        else:
+            words.append(arg)
+    if len(words) < 4 or words[0] != "call":
+        return None
+    target, service, action, *pairs = words[1:]
+    url = url_of(target)
+    if url is None:
+        return None
+    arguments: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name or name in arguments:
+            return None
+        arguments[name] = value
+    return PlainCall(url, service, action, arguments, chosen)
+
+
+class _NotedHttp(BlockingHttpClient):
+    """Notes on stderr any request still unanswered after :data:`NOTE_AFTER` seconds."""
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        body: bytes = b"",
+        timeout: float = HTTP_TIMEOUT,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        max_head: int = DEFAULT_MAX_HEAD,
+        head_only: bool = False,
+    ) -> HttpReply:
+        """The request, watched."""
+        timer = threading.Timer(NOTE_AFTER, note, (still_waiting(f"{method} {url}", timeout),))
+        timer.daemon = True
+        timer.start()
+        try:
+            return super().request(
+                method,
+                url,
+                headers=headers,
+                body=body,
+                timeout=timeout,
+                max_bytes=max_bytes,
+                max_head=max_head,
+                head_only=head_only,
+            )
+        finally:
+            timer.cancel()
+
+
+def run_plain_call(plan: PlainCall) -> None:
+    """Call the action and print what it returns, as ``upnpcm call`` does; exit on failure."""
+    from upnpcm.cli.render import action_result_text, jsonable
+
+    setup_logging(0)
+    http = _NotedHttp(connect_timeout=min(5.0, HTTP_TIMEOUT))
+    with failures_reported(plan):
+        with ControlPoint(http=http, timeout=HTTP_TIMEOUT) as cp:
+            device = cp.load(plan.url)
+            result = cp.call(device.service(plan.service), plan.action, plan.arguments)
+        emit(plan, {name: jsonable(value) for name, value in result.items()}, action_result_text)
