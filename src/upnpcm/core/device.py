@@ -88,6 +88,7 @@ from upnpcm.core.description import (
 from upnpcm.core.effects import Effect, LeasesExpired, ServiceFailed, SubscriptionEnded
 from upnpcm.core.gena import GenaPolicy, SubscriberTable
 from upnpcm.core.http import (
+    Headers,
     HttpRequest,
     HttpResponse,
     decimal,
@@ -534,7 +535,7 @@ class DeviceCore:
         if method not in KNOWN_METHODS:
             return DeviceResult(response=self._plain(501, "method not implemented"))
         if self.limits.check_host:
-            problem = self._host_problem(request)
+            problem = self.memo.host_problem(request, self._host_problem)
             if problem:
                 return DeviceResult(response=self._plain(400, problem))
         route = self._routes.get(request.path)
@@ -743,7 +744,7 @@ class DeviceCore:
     def _not_allowed(self, route: _Route) -> DeviceResult:
         return DeviceResult(response=self._plain(405, "method not allowed", allow=route.allow))
 
-    def _host_problem(self, request: HttpRequest) -> str | None:
+    def _host_problem(self, request: HttpRequest) -> str:
         try:
             host = request.headers.get_single("Host")
         except RemoteProtocolError:
@@ -751,9 +752,9 @@ class DeviceCore:
         if host is None:
             return "missing Host header"
         if not request.local:
-            return None  # the adapter could not tell the local address: nothing to compare
+            return ""  # the adapter could not tell the local address: nothing to compare
         key = (host, request.local, request.local_port)
-        return self.memo.host_verdict(key, lambda: self._judge_host(*key)) or None
+        return self.memo.host_verdict(key, lambda: self._judge_host(*key))
 
     def _judge_host(self, host: str, local: str, local_port: int) -> str:
         if host.strip() in self.limits.allowed_hosts:
@@ -859,11 +860,10 @@ class DeviceCore:
         self, hosted: HostedService, request: HttpRequest, *, now: float
     ) -> DeviceResult | PendingAction:
         try:  # H10: two Content-Types or SOAPACTIONs that differ are 400
-            content_type = request.headers.get_agreed("Content-Type")
-            soapaction = request.headers.get_agreed("SOAPACTION")
+            xml, soapaction = self.memo.control_head(request.headers, request.peer, _control_head)
         except RemoteProtocolError as exc:
             return DeviceResult(response=self._plain(400, str(exc)))
-        if not is_xml_media_type(content_type):
+        if not xml:
             return DeviceResult(response=self._plain(415, "Content-Type must be text/xml"))
         if len(request.body) > self.limits.max_body:
             return DeviceResult(response=self._plain(413, "request body too large"))
@@ -991,6 +991,16 @@ class DeviceCore:
             operation="RENEW" if grant.renewal else "SUBSCRIBE",
             effects=tuple(effects),
         )
+
+
+def _control_head(headers: Headers) -> tuple[bool, str | None]:
+    """(Content-Type names XML, the SOAPACTION) of a control request (H4, H10).
+
+    Raises:
+        RemoteProtocolError: two Content-Types or SOAPACTIONs that differ (400).
+    """
+    content_type = headers.get_agreed("Content-Type")
+    return is_xml_media_type(content_type), headers.get_agreed("SOAPACTION")
 
 
 def _xml(document: bytes) -> Resource:

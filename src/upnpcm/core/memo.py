@@ -15,6 +15,10 @@ remembers what the protocol code would compute again for a repeated input:
 * the answer of an action without out-arguments (SetVolume, Stop…), by
   (service, action): it is the same bytes every time it succeeds;
 * the verdict on a Host header (rule H2), by (Host, local address, port);
+* what a header section says that does not depend on the rest of the request
+  (the Host verdict, the control checks of Content-Type and SOAPACTION), kept
+  with that very :class:`~upnpcm.core.http.Headers` object (rule M8): the HTTP
+  framing hands the same object again for a head it read before (M6);
 * whole requests, by their bytes and the address and port they arrived on:
   a request whose bytes equal, exactly, those of one answered from the
   answer cache is answered from it again, while the entry is valid, without
@@ -39,6 +43,13 @@ M6  A request head (request line and header section, up to its blank line)
     header section and keep-alive verdict, with the body its Content-Length
     announced. Only heads of requests with a Content-Length body (or none)
     that needed nothing else (no chunked body, no ``100 Continue``) are kept.
+M8  What the device core reads from a header section alone (the Host verdict
+    for the local address and port, Content-Type's and SOAPACTION's agreement,
+    the XML media type check) is kept with that header section, by identity:
+    an object the framing hands again is the same immutable section, so the
+    same verdict. A check that fails is not kept (M1). The table holds at most
+    :data:`MAX_HEAD_FACTS` sections, :data:`MAX_HEAD_FACTS_PER_PEER` first seen
+    from one peer address (a peer over its share loses its own entries).
 M3  A control point's :class:`DescriptionCache` keeps one loaded description
     (and its SCPDs) per LOCATION, valid only for the BOOTID.UPNP.ORG and
     CONFIGID.UPNP.ORG it was loaded under; a load with a failed SCPD is not kept.
@@ -56,7 +67,7 @@ from typing import Final, TypeVar
 from urllib.parse import urlsplit
 
 from upnpcm.core.description import DeviceDescription, ServiceDescription
-from upnpcm.core.http import Headers, HttpResponse
+from upnpcm.core.http import Headers, HttpRequest, HttpResponse
 from upnpcm.core.soap import ActionRequest, parse_action_request
 from upnpcm.core.xml import _INVALID_XML_CHARS
 
@@ -80,6 +91,10 @@ MAX_REQUEST_KEY_BYTES: Final = 1024 * 1024
 MAX_RAW_KEY_BYTES: Final = 1024 * 1024
 #: Most head bytes a head memo holds as keys (M6).
 MAX_HEAD_KEY_BYTES: Final = 512 * 1024
+
+#: Header sections whose facts are kept (M8), in all and first seen from one peer.
+MAX_HEAD_FACTS: Final = 64
+MAX_HEAD_FACTS_PER_PEER: Final = 16
 
 #: Locations a control point's description cache holds, in all and per host (M4).
 MAX_DESCRIPTIONS: Final = 64
@@ -189,6 +204,20 @@ class Template:
         )
 
 
+class _HeadFacts:
+    """What was read from one header section (M8); ``headers`` keeps it alive, so its id."""
+
+    __slots__ = ("control", "headers", "host", "peer")
+
+    def __init__(self, headers: Headers, peer: str) -> None:
+        self.headers = headers
+        self.peer = peer
+        #: (local address, local port, Host verdict: "" when it passes).
+        self.host: tuple[str, int, str] | None = None
+        #: (whether Content-Type names XML, the agreed SOAPACTION).
+        self.control: tuple[bool, str | None] | None = None
+
+
 class Memo:
     """The fast paths of one device (M1, M2); ``enabled=False`` turns them all off."""
 
@@ -204,6 +233,8 @@ class Memo:
         self._hosts: dict[tuple[str, str, int], str] = {}
         self._raw: dict[RawKey, tuple[ReadKey, bool]] = {}
         self._raw_bytes = 0
+        self._head_facts: dict[int, _HeadFacts] = {}
+        self._head_fact_peers: dict[str, int] = {}
 
     # ------------------------------------------------------------ SOAP parsing
 
@@ -324,6 +355,52 @@ class Memo:
             verdict = judge()
             _put(self._hosts, key, verdict)
         return verdict
+
+    # ---------------------------------------------------- header sections (M8)
+
+    def host_problem(self, request: HttpRequest, judge: Callable[[HttpRequest], str]) -> str:
+        """``judge(request)``, the Host verdict ("" when it passes), kept with the headers."""
+        if not self.enabled:
+            return judge(request)
+        facts = self._facts(request.headers, request.peer)
+        host = facts.host
+        if host is not None and host[1] == request.local_port and host[0] == request.local:
+            return host[2]
+        verdict = judge(request)
+        facts.host = (request.local, request.local_port, verdict)
+        return verdict
+
+    def control_head(
+        self, headers: Headers, peer: str, read: Callable[[Headers], tuple[bool, str | None]]
+    ) -> tuple[bool, str | None]:
+        """``read(headers)``: (Content-Type is XML, SOAPACTION), kept with the headers.
+
+        What ``read`` raises propagates and is not kept (M1).
+        """
+        if not self.enabled:
+            return read(headers)
+        facts = self._facts(headers, peer)
+        control = facts.control
+        if control is None:
+            control = facts.control = read(headers)
+        return control
+
+    def _facts(self, headers: Headers, peer: str) -> _HeadFacts:
+        facts = self._head_facts.get(id(headers))
+        if facts is not None and facts.headers is headers:
+            return facts
+        table, peers = self._head_facts, self._head_fact_peers
+        if len(table) >= MAX_HEAD_FACTS:
+            table.clear()  # M2: emptied when full
+            peers.clear()
+        count = peers.get(peer, 0)
+        if count >= MAX_HEAD_FACTS_PER_PEER:  # M8: the peer filled its share
+            for key in [key for key, kept in table.items() if kept.peer == peer]:
+                del table[key]
+            count = 0
+        facts = table[id(headers)] = _HeadFacts(headers, peer)
+        peers[peer] = count + 1
+        return facts
 
 
 @dataclass(frozen=True, slots=True)
