@@ -579,7 +579,7 @@ class DeviceCore:
         hit = self.memo.answer(key, version)
         return None if hit is None else (hit, keep_alive)
 
-    def remember(self, raw: bytes, request: HttpRequest, keep_alive: bool) -> None:
+    def remember(self, raw: bytes, request: HttpRequest, keep_alive: bool) -> bool:
         """``raw`` are exactly the bytes of ``request``, just answered (M5).
 
         If that answer came from the answer cache, the same bytes arriving at
@@ -587,10 +587,12 @@ class DeviceCore:
         (with ``keep_alive``, the adapter's verdict on them), while the answer
         stays valid. The adapter calls it only for a request that came whole
         in one read and needed nothing else from it (no ``100 Continue``).
+        Returns whether the bytes were kept.
         """
         last, self._last_hit = self._last_hit, None
         if last is not None and last[0] is request and request.method == "POST":
-            self.memo.keep_raw((raw, request.local, request.local_port), last[1], keep_alive)
+            return self.memo.keep_raw((raw, request.local, request.local_port), last[1], keep_alive)
+        return False
 
     def forget_subscriptions(self) -> list[Effect]:
         """The device restarts (T5): every subscription is gone, renewals get 412 (G3)."""

@@ -36,7 +36,9 @@ M5  Whole requests are remembered only when their answer came from the answer
     bytes of a request decide everything the slow path reads before that cache
     (method, target, Host, Content-Type, SOAPACTION, body) and the key holds
     the address and port it arrived on (rule H2 compares them), so equal
-    bytes on the same address get the slow path's answer.
+    bytes on the same address get the slow path's answer. A connection whose
+    last read was not recalled offers a read only when its head is unknown or
+    marked :attr:`KnownHead.recallable` (a request was remembered under it).
 M6  A request head (request line and header section, up to its blank line)
     equal, byte for byte, to one the HTTP framing accepted before is read
     from what that framing made of it (:class:`HeadMemo`): method, target,
@@ -62,7 +64,7 @@ Nothing here is module-level state: two devices (or control points) never share 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final, TypeVar
 from urllib.parse import urlsplit
 
@@ -329,15 +331,19 @@ class Memo:
             return None
         return self._raw.get(key)
 
-    def keep_raw(self, key: RawKey, read: ReadKey, keep_alive: bool) -> None:
-        """Remember that the request ``key`` was answered from the answer cache's ``read``."""
+    def keep_raw(self, key: RawKey, read: ReadKey, keep_alive: bool) -> bool:
+        """Remember that the request ``key`` was answered from the answer cache's ``read``.
+
+        Returns whether it was kept (False with the fast paths off).
+        """
         if not self.enabled:
-            return
+            return False
         if self._raw_bytes + len(key[0]) > MAX_RAW_KEY_BYTES or len(self._raw) >= MAX_ENTRIES:
             self._raw.clear()  # M2: keys are the client's bytes
             self._raw_bytes = 0
         self._raw[key] = (read, keep_alive)
         self._raw_bytes += len(key[0])
+        return True
 
     def forget_answers(self) -> None:
         """Drop every remembered answer (something they all carry changed)."""
@@ -414,6 +420,9 @@ class KnownHead:
     keep_alive: bool
     #: The body length its Content-Length announced (0 without one).
     body_length: int
+    #: A whole request with this head was remembered by its bytes (M5): a read with
+    #: it is worth offering to that memory first; others go straight to the handler.
+    recallable: bool = False
 
 
 class HeadMemo:
@@ -432,6 +441,12 @@ class HeadMemo:
     def get(self, head: bytes) -> KnownHead | None:
         """What ``head`` was read as before, or None."""
         return self._heads.get(head)
+
+    def mark_recallable(self, head: bytes) -> None:
+        """A whole request with this (kept) head was just remembered by its bytes (M5)."""
+        known = self._heads.get(head)
+        if known is not None and not known.recallable:
+            self._heads[head] = replace(known, recallable=True)
 
     def keep(self, head: bytes, known: KnownHead) -> None:
         """Remember what the framing made of ``head``."""
