@@ -21,11 +21,14 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from tests.core.test_device import CM, CONTROL, make_core, request, soap
-from upnpcm.core import memo
+from upnpcm.core import description, memo
+from upnpcm.core.connection_manager import connection_manager_scpd
+from upnpcm.core.device import DeviceCore, HostedService
 from upnpcm.core.effects import SendNotify, ServiceFailed
 from upnpcm.core.http import Headers, HttpRequest
 from upnpcm.core.memo import Memo
 from upnpcm.core.soap import build_action_request
+from upnpcm.profiles import cm_service
 
 EVENT = "/MediaRenderer/ConnectionManager/Event"
 FORMATS = st.sampled_from(
@@ -299,8 +302,9 @@ def test_the_switch_really_turns_the_fast_paths_off():
         slow.step(step, 0)
     assert fast.core.memo._answers and fast.core.memo._requests and fast.core.memo._hosts
     assert fast.core.memo._raw and fast.recalled == 1 and fast.core.memo._head_facts
+    assert fast.core.memo._plans
     assert not (slow.core.memo._answers or slow.core.memo._requests or slow.core.memo._hosts)
-    assert not (slow.core.memo._raw or slow.core.memo._head_facts)
+    assert not (slow.core.memo._raw or slow.core.memo._head_facts or slow.core.memo._plans)
 
 
 def _headed(peer: str, n: int) -> HttpRequest:
@@ -367,3 +371,77 @@ def test_whole_requests_kept_are_bounded_in_count_and_bytes():
         assert len(kept._raw) <= memo.MAX_ENTRIES
     assert kept.recall((b"599", "127.0.0.1", 1400)) == (key, True)
     assert kept.recall((b"599", "127.0.0.1", 1401)) is None
+
+
+class Answering:
+    """A service answering GetCurrentConnectionInfo with whatever outputs it is given."""
+
+    def __init__(self, outputs: dict[str, object]) -> None:
+        self.outputs = outputs
+
+    def handle_action(self, action, arguments, *, now=None):
+        return dict(self.outputs)
+
+    def evented_state(self):
+        return {}
+
+    def events(self):
+        return []
+
+
+OUT_NAMES = ["RcsID", "AVTransportID", "ProtocolInfo", "PeerConnectionManager"]
+OUT_NAMES += ["PeerConnectionID", "Direction", "Status", "Other"]
+OUT_VALUES = st.one_of(
+    st.integers(-(2**32), 2**32),
+    st.sampled_from(["Input", "Output", "OK", "Unknown", "", "a&b<c>", "x\x00y", "-1", "7"]),
+    st.booleans(),
+    st.none(),
+    st.text(max_size=8),
+)
+FULL = {
+    "RcsID": -1,
+    "AVTransportID": 0,
+    "ProtocolInfo": "http-get:*:audio/mpeg:*",
+    "PeerConnectionManager": "",
+    "PeerConnectionID": -1,
+    "Direction": "Input",
+    "Status": "OK",
+}
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.one_of(
+        st.dictionaries(st.sampled_from(OUT_NAMES), OUT_VALUES, max_size=8),
+        st.tuples(st.sampled_from(OUT_NAMES), OUT_VALUES).map(lambda p: {**FULL, p[0]: p[1]}),
+    )
+)
+@example(FULL)
+@example({**FULL, "Other": 1})
+@example({**FULL, "ProtocolInfo": "a&b<c>"})
+def test_an_answer_is_built_byte_for_byte_as_the_slow_path_builds_it(outputs):
+    """M1 for OutPlan: any outputs a service answers, the same bytes (or the same fault)."""
+    answers = []
+    scpd = connection_manager_scpd()
+    service = cm_service("MediaRenderer")
+    device = description.DeviceDescription(
+        device=description.Device(device_type="urn:x:device:X:1", udn="uuid:1", services=(service,))
+    )
+    for fast_paths in (True, False):
+        handler = Answering(outputs)
+        hosted = HostedService(
+            service=service, scpd=scpd, scpd_xml=description.render_scpd(scpd), handler=handler
+        )
+        core = DeviceCore(device, [hosted], fast_paths=fast_paths, server_header="s/1")
+        for _ in range(2):  # the second from a plan derived before
+            try:
+                result = core.handle(soap("GetCurrentConnectionInfo", [("ConnectionID", "0")]))
+            except Exception as exc:  # e.g. a NUL the answer cannot carry: raised both ways
+                answers.append((type(exc), str(exc)))
+                continue
+            response = result.response
+            answers.append(
+                (response.status, response.headers, response.body, _effects(result.effects))
+            )
+    assert answers[:2] == answers[2:]
+    assert answers[0] == answers[1]

@@ -14,6 +14,9 @@ remembers what the protocol code would compute again for a repeated input:
   while the handler's ``state_version`` is unchanged;
 * the answer of an action without out-arguments (SetVolume, Stop…), by
   (service, action): it is the same bytes every time it succeeds;
+* how an action's out-arguments become its answer (:class:`OutPlan`), by
+  (service, action): the types and checks of each, and the markup between
+  them, looked up in the SCPD once;
 * the verdict on a Host header (rule H2), by (Host, local address, port);
 * what a header section says that does not depend on the rest of the request
   (the Host verdict, the control checks of Content-Type and SOAPACTION), kept
@@ -63,17 +66,33 @@ Nothing here is module-level state: two devices (or control points) never share 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Final, TypeVar
 from urllib.parse import urlsplit
 
-from upnpcm.core.description import DeviceDescription, ServiceDescription
+from upnpcm.core.arguments import check_allowed, variable_for
+from upnpcm.core.datatypes import from_wire, to_wire
+from upnpcm.core.description import (
+    Action,
+    DeviceDescription,
+    ServiceDescription,
+    StateVariable,
+)
 from upnpcm.core.http import Headers, HttpRequest, HttpResponse
-from upnpcm.core.soap import ActionRequest, parse_action_request
-from upnpcm.core.xml import _INVALID_XML_CHARS
+from upnpcm.core.soap import ActionRequest, parse_action_request, response_literals
+from upnpcm.core.xml import _INVALID_XML_CHARS, escape_text
+from upnpcm.errors import UPnPError
 
-__all__ = ["DescriptionCache", "HeadMemo", "KnownHead", "LoadedDevice", "Memo", "Template"]
+__all__ = [
+    "DescriptionCache",
+    "HeadMemo",
+    "KnownHead",
+    "LoadedDevice",
+    "Memo",
+    "OutPlan",
+    "Template",
+]
 
 _T = TypeVar("_T")
 _K = TypeVar("_K")
@@ -206,6 +225,57 @@ class Template:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class OutPlan:
+    """How an action's out-arguments become the body of its 200 answer (M1).
+
+    What :func:`~upnpcm.core.arguments.encode_arguments` and
+    :func:`~upnpcm.core.soap.build_action_response` look up in the SCPD for
+    every answer, looked up once: each out-argument's name, data type and
+    (when its values are checked) state variable, in SCPD order, and the
+    markup between the values. Values are converted, checked and escaped as
+    those functions do; anything else (a missing or unknown name, a value that
+    does not fit) is left to them, so that they raise what they raise.
+    """
+
+    arguments: tuple[tuple[str, str, StateVariable | None], ...]
+    literals: tuple[str, ...]
+
+    @classmethod
+    def derive(cls, scpd: ServiceDescription, action: Action, service_type: str) -> OutPlan | None:
+        """The plan of ``action``'s answers, or None (a name the markup cannot carry)."""
+        names = [arg.name for arg in action.out_arguments]
+        try:
+            literals = response_literals(service_type, action.name, names)
+        except UPnPError:
+            return None
+        arguments = []
+        for arg in action.out_arguments:
+            var = variable_for(scpd, arg)
+            checked = var.allowed_values is not None or var.allowed_range is not None
+            arguments.append((arg.name, var.data_type, var if checked else None))
+        return cls(arguments=tuple(arguments), literals=literals)
+
+    def body(self, values: Mapping[str, object]) -> bytes | None:
+        """The body answering ``values``, or None where the slow path must speak."""
+        arguments, literals = self.arguments, self.literals
+        if len(values) != len(arguments):
+            return None  # a name missing or one too many (or a name listed twice)
+        parts = [literals[0]]
+        try:
+            for index, (name, data_type, checked) in enumerate(arguments):
+                if name not in values:
+                    return None
+                text = to_wire(data_type, values[name])
+                if checked is not None:
+                    check_allowed(checked, from_wire(data_type, text), text, name)
+                parts.append(escape_text(text))
+                parts.append(literals[index + 1])
+        except Exception:  # the slow path raises it again, as it would have
+            return None
+        return "".join(parts).encode()
+
+
 class _HeadFacts:
     """What was read from one header section (M8); ``headers`` keeps it alive, so its id."""
 
@@ -232,6 +302,7 @@ class Memo:
         self._decoded: dict[ReadKey, object] = {}
         self._answers: dict[ReadKey, tuple[int, HttpResponse]] = {}
         self._empty_answers: dict[tuple[int, str], HttpResponse] = {}
+        self._plans: dict[tuple[int, str], OutPlan] = {}
         self._hosts: dict[tuple[str, str, int], str] = {}
         self._raw: dict[RawKey, tuple[ReadKey, bool]] = {}
         self._raw_bytes = 0
@@ -321,6 +392,22 @@ class Memo:
         if found is None:
             found = build(*context)
             _put(self._empty_answers, key, found)
+        return found
+
+    def out_plan(
+        self, key: tuple[int, str], *context: object, derive: Callable[..., OutPlan | None]
+    ) -> OutPlan | None:
+        """``derive(*context)``: the :class:`OutPlan` of an action, derived once per key.
+
+        None with the fast paths off, or when there is no plan (never kept).
+        """
+        if not self.enabled:
+            return None
+        found = self._plans.get(key)
+        if found is None:
+            found = derive(*context)
+            if found is not None:
+                _put(self._plans, key, found)
         return found
 
     # ---------------------------------------------------------- whole requests
