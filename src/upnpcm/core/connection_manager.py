@@ -318,6 +318,10 @@ class ConnectionManager:
     ) -> None:
         self._config = config or ConnectionManagerConfig()
         self._binder = binder
+        #: Rows have an idle lease (R8); the config never changes.
+        self._leased = (
+            self._config.prepare_for_connection and self._config.connection_idle_timeout > 0
+        )
         cacheable = {"GetProtocolInfo", "GetCurrentConnectionIDs", "GetCurrentConnectionInfo"}
         if self._leased:
             cacheable.discard("GetCurrentConnectionInfo")
@@ -538,10 +542,6 @@ class ConnectionManager:
         self.state_version += 1  # invalidates: cached GetCurrentConnectionInfo answers
 
     # -------------------------------------------------------------- idle lease
-
-    @property
-    def _leased(self) -> bool:
-        return self._config.prepare_for_connection and self._config.connection_idle_timeout > 0
 
     def _touch(self, connection_id: int, now: float | None) -> None:
         if connection_id in self._last_seen:

@@ -196,12 +196,14 @@ class Template:
 
     def read(self, body: bytes) -> ActionRequest | None:
         """The request ``body`` carries, if it fits this template; else None."""
-        first = self.literals[0]
+        literals = self.literals
+        first = literals[0]
         if not body.startswith(first):
             return None
         position = len(first)
-        values = []
-        for literal in self.literals[1:]:
+        arguments = []
+        for index, name in enumerate(self.names):
+            literal = literals[index + 1]
             end = body.find(b"<", position)
             if end < 0 or not body.startswith(literal, end):
                 return None
@@ -214,14 +216,12 @@ class Template:
                 return None
             if "]]>" in text or _INVALID_XML_CHARS.search(text):
                 return None
-            values.append(text)
+            arguments.append((name, text))
             position = end + len(literal)
         if position != len(body):
             return None
         return ActionRequest(
-            service_type=self.service_type,
-            action=self.action,
-            arguments=tuple(zip(self.names, values, strict=True)),
+            service_type=self.service_type, action=self.action, arguments=tuple(arguments)
         )
 
 
