@@ -419,6 +419,9 @@ FULL = {
 @example(FULL)
 @example({**FULL, "Other": 1})
 @example({**FULL, "ProtocolInfo": "a&b<c>"})
+@example({**FULL, "RcsID": 2**31})  # an int outside i4: 501, not its digits
+@example({**FULL, "PeerConnectionID": -(2**31) - 1})
+@example({**FULL, "AVTransportID": True})  # a bool is not an i4
 def test_an_answer_is_built_byte_for_byte_as_the_slow_path_builds_it(outputs):
     """M1 for OutPlan: any outputs a service answers, the same bytes (or the same fault)."""
     answers = []

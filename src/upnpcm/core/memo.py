@@ -72,7 +72,7 @@ from typing import Final, TypeVar
 from urllib.parse import urlsplit
 
 from upnpcm.core.arguments import check_allowed, variable_for
-from upnpcm.core.datatypes import from_wire, to_wire
+from upnpcm.core.datatypes import INTEGER_RANGES, from_wire, to_wire
 from upnpcm.core.description import (
     Action,
     DeviceDescription,
@@ -238,7 +238,10 @@ class OutPlan:
     does not fit) is left to them, so that they raise what they raise.
     """
 
-    arguments: tuple[tuple[str, str, StateVariable | None], ...]
+    #: (name, data type, the variable when its values are checked, the bounds of an
+    #: integer type): an in-range ``int`` of an integer type is its decimal text, which
+    #: needs no conversion and no escaping.
+    arguments: tuple[tuple[str, str, StateVariable | None, tuple[int, int] | None], ...]
     literals: tuple[str, ...]
 
     @classmethod
@@ -253,7 +256,8 @@ class OutPlan:
         for arg in action.out_arguments:
             var = variable_for(scpd, arg)
             checked = var.allowed_values is not None or var.allowed_range is not None
-            arguments.append((arg.name, var.data_type, var if checked else None))
+            bounds = INTEGER_RANGES.get(var.data_type)
+            arguments.append((arg.name, var.data_type, var if checked else None, bounds))
         return cls(arguments=tuple(arguments), literals=literals)
 
     def body(self, values: Mapping[str, object]) -> bytes | None:
@@ -263,13 +267,22 @@ class OutPlan:
             return None  # a name missing or one too many (or a name listed twice)
         parts = [literals[0]]
         try:
-            for index, (name, data_type, checked) in enumerate(arguments):
+            for index, (name, data_type, checked, bounds) in enumerate(arguments):
                 if name not in values:
                     return None
-                text = to_wire(data_type, values[name])
-                if checked is not None:
-                    check_allowed(checked, from_wire(data_type, text), text, name)
-                parts.append(escape_text(text))
+                value = values[name]
+                if (
+                    checked is None
+                    and bounds is not None
+                    and type(value) is int
+                    and bounds[0] <= value <= bounds[1]
+                ):
+                    parts.append(str(value))  # to_wire's text; digits and "-" need no escape
+                else:
+                    text = to_wire(data_type, value)
+                    if checked is not None:
+                        check_allowed(checked, from_wire(data_type, text), text, name)
+                    parts.append(escape_text(text))
                 parts.append(literals[index + 1])
         except Exception:  # the slow path raises it again, as it would have
             return None
