@@ -20,11 +20,15 @@ import dataclasses
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from tests.core.test_device import CM, CONTROL, make_core, request
-from upnpcm.core import memo
+from tests.core.test_device import CM, CONTROL, make_core, request, soap
+from upnpcm.core import description, memo
+from upnpcm.core.connection_manager import connection_manager_scpd
+from upnpcm.core.device import DeviceCore, HostedService
 from upnpcm.core.effects import SendNotify, ServiceFailed
+from upnpcm.core.http import Headers, HttpRequest
 from upnpcm.core.memo import Memo
 from upnpcm.core.soap import build_action_request
+from upnpcm.profiles import cm_service
 
 EVENT = "/MediaRenderer/ConnectionManager/Event"
 FORMATS = st.sampled_from(
@@ -82,9 +86,23 @@ REWRITES = st.sampled_from(
 HOSTS = st.sampled_from(["127.0.0.1:1400"] * 6 + ["127.0.0.1:1401", "example.com"])
 #: The port the request arrived on: the same bytes on another port get another Host verdict.
 PORTS = st.sampled_from([1400] * 5 + [1401])
+#: Header sections other than the plain one: each is checked from the headers alone (M8).
+HEAD_VARIANTS = st.sampled_from(
+    [
+        None,
+        ("replace", "Content-Type", "text/plain"),
+        ("replace", "Content-Type", "application/xml; charset=utf-8"),
+        ("add", "SOAPACTION", '"urn:schemas-upnp-org:service:ConnectionManager:1#Other"'),
+        ("add", "Content-Type", 'text/xml; charset="utf-8"'),
+        ("add", "Content-Type", "text/html"),
+        ("add", "Host", "127.0.0.1:1400"),
+        ("drop", "Host", ""),
+    ]
+)
 control = st.one_of(
     st.tuples(st.just("control"), ACTIONS, REWRITES, HOSTS),
     st.tuples(st.just("control"), ACTIONS, REWRITES, HOSTS, PORTS),
+    st.tuples(st.just("control"), ACTIONS, REWRITES, HOSTS, PORTS, HEAD_VARIANTS),
 )
 subscribe = st.tuples(st.just("subscribe"), st.sampled_from(["Second-1800", "Second-5", None]))
 unsubscribe = st.tuples(st.just("unsubscribe"), st.integers(0, 3))
@@ -120,6 +138,9 @@ class Device:
     def __init__(self, fast_paths: bool) -> None:
         self.core, self.cm = make_core(fast_paths=fast_paths, connection_idle_timeout=600)
         self.fast = fast_paths
+        #: One Headers object per distinct header section, handed again as the HTTP
+        #: framing hands a head it read before (M6), so M8 is exercised.
+        self.heads: dict[tuple[tuple[str, str], ...], Headers] = {}
         self.now = 0.0
         self.sids: list[str] = []
         self.flight: list[tuple[str, str]] = []
@@ -131,18 +152,25 @@ class Device:
         if kind == "control":
             (action, args), rewrite, host = step[1:4]
             port = step[4] if len(step) > 4 else 1400
+            variant = step[5] if len(step) > 5 else None
             headers, body = build_action_request(CM, action, list(args))
-            req = request(
-                "POST",
-                CONTROL,
-                headers=[
-                    ("Content-Type", headers["Content-Type"]),
-                    ("SOAPACTION", headers["SOAPACTION"]),
-                ],
-                body=rewrite(body),
-                host=host,
+            pairs = [
+                ("Content-Type", headers["Content-Type"]),
+                ("SOAPACTION", headers["SOAPACTION"]),
+            ]
+            if variant is not None:
+                how, name, value = variant
+                if how == "replace":
+                    pairs = [(n, value if n == name else v) for n, v in pairs]
+                elif how == "add":
+                    pairs.append((name, value))
+                else:
+                    host = None
+            req = request("POST", CONTROL, headers=pairs, body=rewrite(body), host=host)
+            items = req.headers.items
+            req = dataclasses.replace(
+                req, local_port=port, headers=self.heads.setdefault(items, req.headers)
             )
-            req = dataclasses.replace(req, local_port=port)
             raw = raw_bytes(req)
             known = self.core.recall(raw, req.local, req.local_port)
             if known is not None:
@@ -273,9 +301,62 @@ def test_the_switch_really_turns_the_fast_paths_off():
         fast.step(step, 0)
         slow.step(step, 0)
     assert fast.core.memo._answers and fast.core.memo._requests and fast.core.memo._hosts
-    assert fast.core.memo._raw and fast.recalled == 1
+    assert fast.core.memo._raw and fast.recalled == 1 and fast.core.memo._head_facts
+    assert fast.core.memo._plans
     assert not (slow.core.memo._answers or slow.core.memo._requests or slow.core.memo._hosts)
-    assert not slow.core.memo._raw
+    assert not (slow.core.memo._raw or slow.core.memo._head_facts or slow.core.memo._plans)
+
+
+def _headed(peer: str, n: int) -> HttpRequest:
+    return HttpRequest(
+        method="POST",
+        path=CONTROL,
+        headers=Headers([("Host", f"127.0.0.1:{n}")]),
+        peer=peer,
+        local="127.0.0.1",
+        local_port=1400,
+    )
+
+
+def test_header_facts_are_bounded_per_peer_and_in_all():
+    """M8, M2: a peer over its share loses its own entries, not another's; a full table empties."""
+    kept = Memo()
+    judged: list[HttpRequest] = []
+
+    def judge(req: HttpRequest) -> str:
+        judged.append(req)
+        return ""
+
+    other = _headed("10.0.0.2", 0)
+    kept.host_problem(other, judge)
+    mine = [_headed("10.0.0.1", n) for n in range(memo.MAX_HEAD_FACTS_PER_PEER + 1)]
+    for req in mine:
+        kept.host_problem(req, judge)
+        assert sum(f.peer == "10.0.0.1" for f in kept._head_facts.values()) <= (
+            memo.MAX_HEAD_FACTS_PER_PEER
+        )
+    judged.clear()
+    kept.host_problem(other, judge)  # still known: another peer's share is its own
+    kept.host_problem(mine[-1], judge)  # the newest of the full share is known too
+    assert judged == []
+    kept.host_problem(mine[0], judge)  # dropped with its peer's share
+    assert judged == [mine[0]]
+    for peer in range(2 * memo.MAX_HEAD_FACTS // memo.MAX_HEAD_FACTS_PER_PEER + 1):
+        for n in range(memo.MAX_HEAD_FACTS_PER_PEER):
+            kept.host_problem(_headed(f"10.1.0.{peer}", n), judge)
+            assert len(kept._head_facts) <= memo.MAX_HEAD_FACTS
+
+
+def test_header_facts_follow_the_address_the_request_arrived_on():
+    """M8: the same header section on another local port gets its own Host verdict."""
+    core, _ = make_core()
+    req = soap("GetProtocolInfo")
+    assert core.handle(req).response.status == 200
+    moved = dataclasses.replace(req, local_port=1401)
+    assert core.handle(moved).response.body == (
+        b"400 Host header does not name this device's address and port\n"
+    )
+    assert core.handle(req).response.status == 200
 
 
 def test_whole_requests_kept_are_bounded_in_count_and_bytes():
@@ -290,3 +371,80 @@ def test_whole_requests_kept_are_bounded_in_count_and_bytes():
         assert len(kept._raw) <= memo.MAX_ENTRIES
     assert kept.recall((b"599", "127.0.0.1", 1400)) == (key, True)
     assert kept.recall((b"599", "127.0.0.1", 1401)) is None
+
+
+class Answering:
+    """A service answering GetCurrentConnectionInfo with whatever outputs it is given."""
+
+    def __init__(self, outputs: dict[str, object]) -> None:
+        self.outputs = outputs
+
+    def handle_action(self, action, arguments, *, now=None):
+        return dict(self.outputs)
+
+    def evented_state(self):
+        return {}
+
+    def events(self):
+        return []
+
+
+OUT_NAMES = ["RcsID", "AVTransportID", "ProtocolInfo", "PeerConnectionManager"]
+OUT_NAMES += ["PeerConnectionID", "Direction", "Status", "Other"]
+OUT_VALUES = st.one_of(
+    st.integers(-(2**32), 2**32),
+    st.sampled_from(["Input", "Output", "OK", "Unknown", "", "a&b<c>", "x\x00y", "-1", "7"]),
+    st.booleans(),
+    st.none(),
+    st.text(max_size=8),
+)
+FULL = {
+    "RcsID": -1,
+    "AVTransportID": 0,
+    "ProtocolInfo": "http-get:*:audio/mpeg:*",
+    "PeerConnectionManager": "",
+    "PeerConnectionID": -1,
+    "Direction": "Input",
+    "Status": "OK",
+}
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.one_of(
+        st.dictionaries(st.sampled_from(OUT_NAMES), OUT_VALUES, max_size=8),
+        st.tuples(st.sampled_from(OUT_NAMES), OUT_VALUES).map(lambda p: {**FULL, p[0]: p[1]}),
+    )
+)
+@example(FULL)
+@example({**FULL, "Other": 1})
+@example({**FULL, "ProtocolInfo": "a&b<c>"})
+@example({**FULL, "RcsID": 2**31})  # an int outside i4: 501, not its digits
+@example({**FULL, "PeerConnectionID": -(2**31) - 1})
+@example({**FULL, "AVTransportID": True})  # a bool is not an i4
+def test_an_answer_is_built_byte_for_byte_as_the_slow_path_builds_it(outputs):
+    """M1 for OutPlan: any outputs a service answers, the same bytes (or the same fault)."""
+    answers = []
+    scpd = connection_manager_scpd()
+    service = cm_service("MediaRenderer")
+    device = description.DeviceDescription(
+        device=description.Device(device_type="urn:x:device:X:1", udn="uuid:1", services=(service,))
+    )
+    for fast_paths in (True, False):
+        handler = Answering(outputs)
+        hosted = HostedService(
+            service=service, scpd=scpd, scpd_xml=description.render_scpd(scpd), handler=handler
+        )
+        core = DeviceCore(device, [hosted], fast_paths=fast_paths, server_header="s/1")
+        for _ in range(2):  # the second from a plan derived before
+            try:
+                result = core.handle(soap("GetCurrentConnectionInfo", [("ConnectionID", "0")]))
+            except Exception as exc:  # e.g. a NUL the answer cannot carry: raised both ways
+                answers.append((type(exc), str(exc)))
+                continue
+            response = result.response
+            answers.append(
+                (response.status, response.headers, response.body, _effects(result.effects))
+            )
+    assert answers[:2] == answers[2:]
+    assert answers[0] == answers[1]

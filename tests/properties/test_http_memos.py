@@ -40,8 +40,9 @@ class Memory:
         self.recalled += found is not None
         return found
 
-    def remember(self, raw: bytes, request: HttpRequest, keep_alive: bool) -> None:
+    def remember(self, raw: bytes, request: HttpRequest, keep_alive: bool) -> bool:
         self.kept[(raw, request.local, request.local_port)] = (answer(request), keep_alive)
+        return True
 
 
 def cut(stream: bytes, cuts: list[int]) -> list[bytes]:
@@ -159,6 +160,7 @@ def test_a_known_head_is_not_parsed_again():
         headers=seen[0].headers,
         keep_alive=True,
         body_length=5,
+        recallable=True,  # the memory kept the whole request: it may be recalled
     )
     other_body = REQUEST.replace(b"hello", b"HELLO")
     fast, fast_seen, _, _ = serve([other_body], 3, memos=True, recall=False)
@@ -183,3 +185,49 @@ def test_heads_kept_are_bounded_in_count_and_bytes():
     off = HeadMemo(enabled=False)
     off.keep(b"GET / HTTP/1.1\r\n\r\n", known)
     assert off.get(b"GET / HTTP/1.1\r\n\r\n") is None
+
+
+class Choosy(Memory):
+    """Keeps only requests whose body is ``hello``; counts the reads it is offered."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.offered = 0
+
+    def recall(self, raw: bytes, local: str, local_port: int) -> tuple[HttpResponse, bool] | None:
+        self.offered += 1
+        return super().recall(raw, local, local_port)
+
+    def remember(self, raw: bytes, request: HttpRequest, keep_alive: bool) -> bool:
+        return request.body == b"hello" and super().remember(raw, request, keep_alive)
+
+
+def test_a_known_head_is_offered_to_the_memory_once_a_request_under_it_was_kept():
+    """M5 with M6: a connection not being recalled offers only heads something was kept under."""
+    other = REQUEST.replace(b"hello", b"HELLO")  # the same head, another body
+    memory, heads, seen = Choosy(), HeadMemo(), []
+
+    def handler(request: HttpRequest) -> tuple[HttpResponse, None]:
+        seen.append(request)
+        return answer(request), None
+
+    async def run() -> bytes:
+        protocol = HttpProtocol(
+            handler,
+            HttpLimits(max_body=1024),
+            local=("127.0.0.1", 1400),
+            memory=memory,
+            heads=heads,
+        )
+        transport = _Transport()
+        protocol.connection_made(transport)  # type: ignore[arg-type]
+        for read in [other, other, other, REQUEST, REQUEST, REQUEST]:
+            protocol.data_received(read)
+        return b"".join(transport.written)
+
+    wire = asyncio.run(run())
+    # the first read is offered (nothing known yet); the other two under a head nothing
+    # was kept under are not; the first hello is kept (its head now marked), so the next
+    # is offered and recalled, and the connection, being recalled, offers the last first
+    assert (memory.offered, memory.recalled, len(seen)) == (3, 2, 4)
+    assert wire.count(b"HTTP/1.1 200 OK") == 6

@@ -119,13 +119,17 @@ class RequestMemory(Protocol):
     handed to :meth:`remember` afterwards with that request and verdict. The
     application decides what it keeps (e.g. answers that are a pure function
     of the bytes and of state it can check).
+
+    A connection whose last whole read was not recalled looks at the head
+    first (M6): a known head under which nothing was ever kept is not offered
+    to :meth:`recall` (its answer comes from the handler, as it would anyway).
     """
 
     def recall(self, raw: bytes, local: str, local_port: int) -> tuple[HttpResponse, bool] | None:
         """The answer to a request whose bytes are ``raw`` and its keep-alive verdict, or None."""
 
-    def remember(self, raw: bytes, request: HttpRequest, keep_alive: bool) -> None:
-        """``raw`` were exactly the bytes of ``request``, just answered."""
+    def remember(self, raw: bytes, request: HttpRequest, keep_alive: bool) -> bool:
+        """``raw`` were exactly the bytes of ``request``, just answered; True if it kept them."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -436,6 +440,7 @@ class HttpProtocol(asyncio.Protocol):
         "_peer",
         "_plain",
         "_raw_head",
+        "_recalling",
         "_reject",
         "_request_headers",
         "_server_header",
@@ -471,6 +476,9 @@ class HttpProtocol(asyncio.Protocol):
         #: its keep-alive verdict) when it needed nothing else: for ``memory``.
         self._messages = 0
         self._whole: tuple[HttpRequest, bool] | None = None
+        #: The last whole read was recalled (or none came yet): offer the next to
+        #: ``memory`` before looking at its head.
+        self._recalling = True
         self._on_close = on_close
         self._gate = gate
         self._admitted: str | None = None  # the peer address the gate counted
@@ -634,17 +642,29 @@ class HttpProtocol(asyncio.Protocol):
         memory, heads = self._memory, self._heads
         whole = not (self._in_head or self._in_body) and self._waiting is None
         if whole:
-            if memory is not None:
+            asked = False
+            if memory is not None and self._recalling:
+                asked = True
                 known = memory.recall(data, self._local, self._local_port)
                 if known is not None:
                     self._deliver(known[0], None, head=False, keep_alive=known[1])
                     return
+                self._recalling = False
+            seen, cut, head = None, 0, b""
             if heads is not None:
                 cut = data.find(b"\r\n\r\n") + 4
-                seen = heads.get(data[:cut]) if cut > 3 else None
-                if seen is not None and len(data) - cut == seen.body_length:
-                    self._take(data, seen, data[cut:])
+                if cut > 3:
+                    head = data[:cut]
+                    seen = heads.get(head)
+            if memory is not None and not asked and (seen is None or seen.recallable):
+                known = memory.recall(data, self._local, self._local_port)
+                if known is not None:
+                    self._recalling = True
+                    self._deliver(known[0], None, head=False, keep_alive=known[1])
                     return
+            if seen is not None and len(data) - cut == seen.body_length:
+                self._take(data, seen, head, data[cut:])
+                return
             self._messages, self._whole = 0, None
         if not self._in_body:
             # Backstop for what llhttp/httptools hold between reads (a header
@@ -682,8 +702,7 @@ class HttpProtocol(asyncio.Protocol):
 
     def _learn(self, data: bytes, request: HttpRequest, keep_alive: bool) -> None:
         """``data`` held ``request`` alone, answered at once: remember it (rules M5, M6)."""
-        if self._memory is not None:
-            self._memory.remember(data, request, keep_alive)
+        kept = self._memory is not None and self._memory.remember(data, request, keep_alive)
         heads = self._heads
         # llhttp takes CRLF line ends only: the head ends at the first blank line, unless
         # the read starts with the empty lines llhttp skips between requests.
@@ -697,10 +716,11 @@ class HttpProtocol(asyncio.Protocol):
                     headers=request.headers,
                     keep_alive=keep_alive,
                     body_length=len(request.body),
+                    recallable=kept,
                 ),
             )
 
-    def _take(self, data: bytes, seen: KnownHead, body: bytes) -> None:
+    def _take(self, data: bytes, seen: KnownHead, head: bytes, body: bytes) -> None:
         """A read that is a head read before and its whole body (M6): answer it, unparsed."""
         self._idle = False
         request = HttpRequest(
@@ -714,8 +734,13 @@ class HttpProtocol(asyncio.Protocol):
             local_port=self._local_port,
         )
         answered = self._answer(request, seen.keep_alive) and self._waiting is None
-        if answered and self._memory is not None:
-            self._memory.remember(data, request, seen.keep_alive)
+        if (
+            answered
+            and self._memory is not None
+            and self._memory.remember(data, request, seen.keep_alive)
+            and self._heads is not None
+        ):
+            self._heads.mark_recallable(head)
 
     def _llhttp(self) -> httptools.HttpRequestParser:
         parser = self._parser

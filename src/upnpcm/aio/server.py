@@ -227,9 +227,9 @@ class DeviceServer:
             return None
         return self.core.recall(raw, local, local_port)
 
-    def remember(self, raw: bytes, request: HttpRequest, keep_alive: bool) -> None:
-        """Tell the core the bytes of a request it just answered (rule M5)."""
-        self.core.remember(raw, request, keep_alive)
+    def remember(self, raw: bytes, request: HttpRequest, keep_alive: bool) -> bool:
+        """Tell the core the bytes of a request it just answered (rule M5); True if kept."""
+        return self.core.remember(raw, request, keep_alive)
 
     def _handle(self, request: HttpRequest) -> Reply | asyncio.Future[Reply]:
         loop = self._loop

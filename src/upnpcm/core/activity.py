@@ -52,9 +52,28 @@ class Activity:
 
 def _cut(changes: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
     out = []
-    for name, value in list(changes.items())[:MAX_VARIABLES]:
+    for name, value in changes.items():
         out.append((name, value if len(value) <= MAX_VALUE else value[: MAX_VALUE - 1] + "…"))
+        if len(out) == MAX_VARIABLES:
+            break
     return tuple(out)
+
+
+#: An evented change as recorded: (at, path, cut variables, subscribers); made an
+#: :class:`Activity` only when the tail is read (a device events far more often than
+#: anyone looks at its status page).
+_Evented = tuple[float, str, tuple[tuple[str, str], ...], int]
+
+
+def _event_entry(record: _Evented) -> Activity:
+    at, path, variables, subscribers = record
+    return Activity(
+        at=at,
+        kind="event",
+        path=path,
+        variables=variables,
+        detail=f"{subscribers} subscriber{'' if subscribers == 1 else 's'}",
+    )
 
 
 class ActivityLog:
@@ -63,7 +82,7 @@ class ActivityLog:
     def __init__(self, size: int = 100) -> None:
         if size < 1:
             raise ValueError("size must be at least 1")
-        self._entries: deque[Activity] = deque(maxlen=size)
+        self._entries: deque[Activity | _Evented] = deque(maxlen=size)
         #: Entries recorded in all (also those no longer kept).
         self.recorded = 0
 
@@ -71,7 +90,12 @@ class ActivityLog:
         return len(self._entries)
 
     def __iter__(self) -> Iterator[Activity]:
-        return iter(list(self._entries))
+        return iter(
+            [
+                entry if isinstance(entry, Activity) else _event_entry(entry)
+                for entry in self._entries
+            ]
+        )
 
     def add(self, entry: Activity) -> None:
         """Keep ``entry`` (the oldest goes when full)."""
@@ -79,16 +103,12 @@ class ActivityLog:
         self.recorded += 1
 
     def evented(self, now: float, path: str, changes: Mapping[str, str], subscribers: int) -> None:
-        """A change of evented variables, queued for ``subscribers`` subscriptions."""
-        self.add(
-            Activity(
-                at=now,
-                kind="event",
-                path=path,
-                variables=_cut(changes),
-                detail=f"{subscribers} subscriber{'' if subscribers == 1 else 's'}",
-            )
-        )
+        """A change of evented variables, queued for ``subscribers`` subscriptions.
+
+        Cut to its bounds now (K2), made an entry when read.
+        """
+        self._entries.append((now, path, _cut(changes), subscribers))
+        self.recorded += 1
 
     def notified(
         self,

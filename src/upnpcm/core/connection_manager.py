@@ -318,6 +318,10 @@ class ConnectionManager:
     ) -> None:
         self._config = config or ConnectionManagerConfig()
         self._binder = binder
+        #: Rows have an idle lease (R8); the config never changes.
+        self._leased = (
+            self._config.prepare_for_connection and self._config.connection_idle_timeout > 0
+        )
         cacheable = {"GetProtocolInfo", "GetCurrentConnectionIDs", "GetCurrentConnectionInfo"}
         if self._leased:
             cacheable.discard("GetCurrentConnectionInfo")
@@ -461,11 +465,13 @@ class ConnectionManager:
                 raise self._refuse(exc.code, exc.description or exc.meaning or "") from None
             info = replace(info, av_transport_id=av_transport_id, rcs_id=rcs_id)
         self._next_id += 1
-        self._connections[info.connection_id] = info
-        self._id_texts[info.connection_id] = str(info.connection_id)
-        self._stamp(info.connection_id, now)
+        connection_id = info.connection_id
+        self._connections[connection_id] = info
+        text = self._id_texts[connection_id] = str(connection_id)
+        self._stamp(connection_id, now)
         self._stats.prepared += 1
-        self._ids_changed()
+        # The new ID is the largest live one: CurrentConnectionIDs gains it at its end.
+        self._ids_changed(f"{self._ids_text},{text}" if self._ids_text else text)
         return info
 
     def _compatible(
@@ -536,10 +542,6 @@ class ConnectionManager:
         self.state_version += 1  # invalidates: cached GetCurrentConnectionInfo answers
 
     # -------------------------------------------------------------- idle lease
-
-    @property
-    def _leased(self) -> bool:
-        return self._config.prepare_for_connection and self._config.connection_idle_timeout > 0
 
     def _touch(self, connection_id: int, now: float | None) -> None:
         if connection_id in self._last_seen:
@@ -677,10 +679,11 @@ class ConnectionManager:
         # IDs only grow and dicts keep insertion order: the keys are already ascending.
         return ",".join(self._id_texts.values())
 
-    def _ids_changed(self) -> None:
+    def _ids_changed(self, text: str | None = None) -> None:
+        """The live IDs changed: ``text`` is the new CurrentConnectionIDs (None: format it)."""
         self.state_version += 1  # invalidates: cached GetCurrentConnectionIDs/Info answers
-        self._ids_text = self._format_ids()
-        self._events.append(StateVariablesChanged({"CurrentConnectionIDs": self._ids_text}))
+        self._ids_text = ids = self._format_ids() if text is None else text
+        self._events.append(StateVariablesChanged({"CurrentConnectionIDs": ids}))
 
 
 def parse_connection_ids(text: str) -> tuple[int, ...]:

@@ -88,6 +88,7 @@ from upnpcm.core.description import (
 from upnpcm.core.effects import Effect, LeasesExpired, ServiceFailed, SubscriptionEnded
 from upnpcm.core.gena import GenaPolicy, SubscriberTable
 from upnpcm.core.http import (
+    Headers,
     HttpRequest,
     HttpResponse,
     decimal,
@@ -95,7 +96,7 @@ from upnpcm.core.http import (
     parse_host_header,
     preferred_media_type,
 )
-from upnpcm.core.memo import Memo, ReadKey
+from upnpcm.core.memo import Memo, OutPlan, ReadKey
 from upnpcm.core.soap import (
     CONTENT_TYPE,
     MAX_REQUEST_BYTES,
@@ -311,6 +312,14 @@ class _ResourceRoute:
 @dataclass(frozen=True, slots=True)
 class _ControlRoute:
     service: HostedService
+    #: The service type without its version, and the version (I7 compares them).
+    base: tuple[str, int] = ("", 0)
+    #: Other service types (without version) SOAPACTION may name (I7).
+    aliases: frozenset[str] = frozenset()
+    #: Actions answered from the answer cache.
+    cacheable: frozenset[str] = frozenset()
+    #: The handler, when it is told the local address (its answers are never cached).
+    addressed: AddressedHandler | None = None
     allow: str = "POST"
 
 
@@ -454,7 +463,17 @@ class DeviceCore:
             or existing.resource.body != hosted.scpd_xml
         ):
             raise ValueError(f"two different documents at {svc.scpd_url}")
-        self._add(svc.control_url, _ControlRoute(hosted))
+        key = id(hosted)
+        self._add(
+            svc.control_url,
+            _ControlRoute(
+                hosted,
+                base=self._versions[key],
+                aliases=self._aliases.get(key, frozenset()),
+                cacheable=self._cacheable.get(key, frozenset()),
+                addressed=self._addressed.get(key),
+            ),
+        )
         table = SubscriberTable(gena_policy, merges=hosted.event_merges)
         self._tables[svc.event_sub_url] = table
         self._handler_paths[id(hosted.handler)] = svc.event_sub_url
@@ -534,7 +553,7 @@ class DeviceCore:
         if method not in KNOWN_METHODS:
             return DeviceResult(response=self._plain(501, "method not implemented"))
         if self.limits.check_host:
-            problem = self._host_problem(request)
+            problem = self.memo.host_problem(request, self._host_problem)
             if problem:
                 return DeviceResult(response=self._plain(400, problem))
         route = self._routes.get(request.path)
@@ -556,7 +575,7 @@ class DeviceCore:
         if isinstance(route, _ControlRoute):
             if method != "POST":
                 return self._not_allowed(route)
-            return self._control(route.service, request, now=now)
+            return self._control(route, request, now)
         if method not in ("SUBSCRIBE", "UNSUBSCRIBE"):
             return self._not_allowed(route)
         self._deadline_stale = True  # invalidates: next_deadline (subscriptions)
@@ -578,7 +597,7 @@ class DeviceCore:
         hit = self.memo.answer(key, version)
         return None if hit is None else (hit, keep_alive)
 
-    def remember(self, raw: bytes, request: HttpRequest, keep_alive: bool) -> None:
+    def remember(self, raw: bytes, request: HttpRequest, keep_alive: bool) -> bool:
         """``raw`` are exactly the bytes of ``request``, just answered (M5).
 
         If that answer came from the answer cache, the same bytes arriving at
@@ -586,10 +605,12 @@ class DeviceCore:
         (with ``keep_alive``, the adapter's verdict on them), while the answer
         stays valid. The adapter calls it only for a request that came whole
         in one read and needed nothing else from it (no ``100 Continue``).
+        Returns whether the bytes were kept.
         """
         last, self._last_hit = self._last_hit, None
         if last is not None and last[0] is request and request.method == "POST":
-            self.memo.keep_raw((raw, request.local, request.local_port), last[1], keep_alive)
+            return self.memo.keep_raw((raw, request.local, request.local_port), last[1], keep_alive)
+        return False
 
     def forget_subscriptions(self) -> list[Effect]:
         """The device restarts (T5): every subscription is gone, renewals get 412 (G3)."""
@@ -743,7 +764,7 @@ class DeviceCore:
     def _not_allowed(self, route: _Route) -> DeviceResult:
         return DeviceResult(response=self._plain(405, "method not allowed", allow=route.allow))
 
-    def _host_problem(self, request: HttpRequest) -> str | None:
+    def _host_problem(self, request: HttpRequest) -> str:
         try:
             host = request.headers.get_single("Host")
         except RemoteProtocolError:
@@ -751,9 +772,9 @@ class DeviceCore:
         if host is None:
             return "missing Host header"
         if not request.local:
-            return None  # the adapter could not tell the local address: nothing to compare
+            return ""  # the adapter could not tell the local address: nothing to compare
         key = (host, request.local, request.local_port)
-        return self.memo.host_verdict(key, lambda: self._judge_host(*key)) or None
+        return self.memo.host_verdict(key, lambda: self._judge_host(*key))
 
     def _judge_host(self, host: str, local: str, local_port: int) -> str:
         if host.strip() in self.limits.allowed_hosts:
@@ -789,6 +810,17 @@ class DeviceCore:
                 (id(hosted), action.name), hosted, action, build=self._response
             )
             return DeviceResult(response=response, operation=operation)
+        plan = self.memo.out_plan(
+            (id(hosted), action.name),
+            hosted.scpd,
+            action,
+            hosted.service.service_type,
+            derive=OutPlan.derive,
+        )
+        body = plan.body(outputs) if plan is not None else None
+        if body is not None:  # the bytes _response would build (M1)
+            response = HttpResponse(status=200, headers=self._soap_headers, body=body)
+            return DeviceResult(response=response, operation=operation)
         try:
             pairs = encode_arguments(hosted.scpd, action.out_arguments, outputs)
         except Exception as exc:  # the service answered values its SCPD does not allow
@@ -821,22 +853,26 @@ class DeviceCore:
     def _drain(self, hosted: HostedService, now: float) -> list[Effect]:
         # Every path that ran the service (an action, an awaited action, a flush, a
         # timer) drains it: its leases or clock may have moved.
-        if id(hosted) in self._clocks:
-            self._stale_services.add(id(hosted))  # invalidates: next_deadline (its leases, clock)
-        timed = self._timed.get(id(hosted)) if self._timed else None
-        if timed is not None:
-            timed.advance(now)  # I1
+        key = id(hosted)
+        if key in self._clocks:
+            self._stale_services.add(key)  # invalidates: next_deadline (its leases, clock)
+        if self._timed:
+            timed = self._timed.get(key)
+            if timed is not None:
+                timed.advance(now)  # I1
         events = hosted.handler.events()
         if not events:
             return []
         path = hosted.service.event_sub_url
         table = self._tables[path]
+        activity = self.activity
         sids: dict[str, None] = {}
         for event in events:
             queued = table.queue_changes(event.changes)
-            sids.update(dict.fromkeys(queued))
-            if self.activity is not None:
-                self.activity.evented(now, path, event.changes, len(queued))
+            if queued:
+                sids.update(dict.fromkeys(queued))
+            if activity is not None:
+                activity.evented(now, path, event.changes, len(queued))
         if not sids:
             return []  # nobody subscribed: nothing to pace
         self._pacing_stale = True  # invalidates: next_deadline (pacing of the events queued)
@@ -856,14 +892,14 @@ class DeviceCore:
         return effects
 
     def _control(
-        self, hosted: HostedService, request: HttpRequest, *, now: float
+        self, route: _ControlRoute, request: HttpRequest, now: float
     ) -> DeviceResult | PendingAction:
+        hosted = route.service
         try:  # H10: two Content-Types or SOAPACTIONs that differ are 400
-            content_type = request.headers.get_agreed("Content-Type")
-            soapaction = request.headers.get_agreed("SOAPACTION")
+            xml, soapaction = self.memo.control_head(request.headers, request.peer, _control_head)
         except RemoteProtocolError as exc:
             return DeviceResult(response=self._plain(400, str(exc)))
-        if not is_xml_media_type(content_type):
+        if not xml:
             return DeviceResult(response=self._plain(415, "Content-Type must be text/xml"))
         if len(request.body) > self.limits.max_body:
             return DeviceResult(response=self._plain(413, "request body too large"))
@@ -876,10 +912,10 @@ class DeviceCore:
         except UPnPError as exc:
             return self._fault(exc, operation="?")
         operation = call.action
-        ours, our_version = self._versions[id(hosted)]
+        ours, our_version = route.base
         theirs, their_version = _service_base(call.service_type)
         if (
-            theirs != ours and theirs not in self._aliases.get(id(hosted), ())  # I7
+            theirs != ours and theirs not in route.aliases  # I7
         ) or not 0 < their_version <= our_version:
             return self._fault(
                 UPnPError(401, f"{call.service_type} is not served here"), operation=operation
@@ -889,7 +925,7 @@ class DeviceCore:
             return self._fault(UPnPError(401, f"no action {call.action}"), operation=operation)
         key: ReadKey = (id(hosted), call.action, call.arguments)
         version = -1
-        cacheable = call.action in self._cacheable.get(id(hosted), ())
+        cacheable = call.action in route.cacheable
         if cacheable:
             version = getattr(hosted.handler, "state_version", -1)
             hit = self.memo.answer(key, version)
@@ -902,7 +938,7 @@ class DeviceCore:
             return self._fault(exc, operation=operation)
         outputs: Mapping[str, object] | Awaitable[Mapping[str, object]]
         try:
-            addressed = self._addressed.get(id(hosted)) if self._addressed else None
+            addressed = route.addressed
             if addressed is not None:
                 outputs = addressed.handle_action(
                     call.action, arguments, now=now, local=request.local
@@ -991,6 +1027,16 @@ class DeviceCore:
             operation="RENEW" if grant.renewal else "SUBSCRIBE",
             effects=tuple(effects),
         )
+
+
+def _control_head(headers: Headers) -> tuple[bool, str | None]:
+    """(Content-Type names XML, the SOAPACTION) of a control request (H4, H10).
+
+    Raises:
+        RemoteProtocolError: two Content-Types or SOAPACTIONs that differ (400).
+    """
+    content_type = headers.get_agreed("Content-Type")
+    return is_xml_media_type(content_type), headers.get_agreed("SOAPACTION")
 
 
 def _xml(document: bytes) -> Resource:

@@ -558,6 +558,8 @@ class SubscriberTable:
         for name, value in changes.items():  # what build_propertyset will need
             check_name(name)
             check_chars(value)
+        if not self._subs:
+            return []
         merges = self._merges
         if merges and not merges.keys().isdisjoint(changes):
             for sub in self._subs.values():

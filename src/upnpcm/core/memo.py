@@ -14,7 +14,14 @@ remembers what the protocol code would compute again for a repeated input:
   while the handler's ``state_version`` is unchanged;
 * the answer of an action without out-arguments (SetVolume, Stop…), by
   (service, action): it is the same bytes every time it succeeds;
+* how an action's out-arguments become its answer (:class:`OutPlan`), by
+  (service, action): the types and checks of each, and the markup between
+  them, looked up in the SCPD once;
 * the verdict on a Host header (rule H2), by (Host, local address, port);
+* what a header section says that does not depend on the rest of the request
+  (the Host verdict, the control checks of Content-Type and SOAPACTION), kept
+  with that very :class:`~upnpcm.core.http.Headers` object (rule M8): the HTTP
+  framing hands the same object again for a head it read before (M6);
 * whole requests, by their bytes and the address and port they arrived on:
   a request whose bytes equal, exactly, those of one answered from the
   answer cache is answered from it again, while the entry is valid, without
@@ -32,13 +39,22 @@ M5  Whole requests are remembered only when their answer came from the answer
     bytes of a request decide everything the slow path reads before that cache
     (method, target, Host, Content-Type, SOAPACTION, body) and the key holds
     the address and port it arrived on (rule H2 compares them), so equal
-    bytes on the same address get the slow path's answer.
+    bytes on the same address get the slow path's answer. A connection whose
+    last read was not recalled offers a read only when its head is unknown or
+    marked :attr:`KnownHead.recallable` (a request was remembered under it).
 M6  A request head (request line and header section, up to its blank line)
     equal, byte for byte, to one the HTTP framing accepted before is read
     from what that framing made of it (:class:`HeadMemo`): method, target,
     header section and keep-alive verdict, with the body its Content-Length
     announced. Only heads of requests with a Content-Length body (or none)
     that needed nothing else (no chunked body, no ``100 Continue``) are kept.
+M8  What the device core reads from a header section alone (the Host verdict
+    for the local address and port, Content-Type's and SOAPACTION's agreement,
+    the XML media type check) is kept with that header section, by identity:
+    an object the framing hands again is the same immutable section, so the
+    same verdict. A check that fails is not kept (M1). The table holds at most
+    :data:`MAX_HEAD_FACTS` sections, :data:`MAX_HEAD_FACTS_PER_PEER` first seen
+    from one peer address (a peer over its share loses its own entries).
 M3  A control point's :class:`DescriptionCache` keeps one loaded description
     (and its SCPDs) per LOCATION, valid only for the BOOTID.UPNP.ORG and
     CONFIGID.UPNP.ORG it was loaded under; a load with a failed SCPD is not kept.
@@ -50,17 +66,33 @@ Nothing here is module-level state: two devices (or control points) never share 
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from typing import Final, TypeVar
 from urllib.parse import urlsplit
 
-from upnpcm.core.description import DeviceDescription, ServiceDescription
-from upnpcm.core.http import Headers, HttpResponse
-from upnpcm.core.soap import ActionRequest, parse_action_request
-from upnpcm.core.xml import _INVALID_XML_CHARS
+from upnpcm.core.arguments import check_allowed, variable_for
+from upnpcm.core.datatypes import INTEGER_RANGES, from_wire, to_wire
+from upnpcm.core.description import (
+    Action,
+    DeviceDescription,
+    ServiceDescription,
+    StateVariable,
+)
+from upnpcm.core.http import Headers, HttpRequest, HttpResponse
+from upnpcm.core.soap import ActionRequest, parse_action_request, response_literals
+from upnpcm.core.xml import _INVALID_XML_CHARS, escape_text
+from upnpcm.errors import UPnPError
 
-__all__ = ["DescriptionCache", "HeadMemo", "KnownHead", "LoadedDevice", "Memo", "Template"]
+__all__ = [
+    "DescriptionCache",
+    "HeadMemo",
+    "KnownHead",
+    "LoadedDevice",
+    "Memo",
+    "OutPlan",
+    "Template",
+]
 
 _T = TypeVar("_T")
 _K = TypeVar("_K")
@@ -80,6 +112,10 @@ MAX_REQUEST_KEY_BYTES: Final = 1024 * 1024
 MAX_RAW_KEY_BYTES: Final = 1024 * 1024
 #: Most head bytes a head memo holds as keys (M6).
 MAX_HEAD_KEY_BYTES: Final = 512 * 1024
+
+#: Header sections whose facts are kept (M8), in all and first seen from one peer.
+MAX_HEAD_FACTS: Final = 64
+MAX_HEAD_FACTS_PER_PEER: Final = 16
 
 #: Locations a control point's description cache holds, in all and per host (M4).
 MAX_DESCRIPTIONS: Final = 64
@@ -160,12 +196,14 @@ class Template:
 
     def read(self, body: bytes) -> ActionRequest | None:
         """The request ``body`` carries, if it fits this template; else None."""
-        first = self.literals[0]
+        literals = self.literals
+        first = literals[0]
         if not body.startswith(first):
             return None
         position = len(first)
-        values = []
-        for literal in self.literals[1:]:
+        arguments = []
+        for index, name in enumerate(self.names):
+            literal = literals[index + 1]
             end = body.find(b"<", position)
             if end < 0 or not body.startswith(literal, end):
                 return None
@@ -178,15 +216,91 @@ class Template:
                 return None
             if "]]>" in text or _INVALID_XML_CHARS.search(text):
                 return None
-            values.append(text)
+            arguments.append((name, text))
             position = end + len(literal)
         if position != len(body):
             return None
         return ActionRequest(
-            service_type=self.service_type,
-            action=self.action,
-            arguments=tuple(zip(self.names, values, strict=True)),
+            service_type=self.service_type, action=self.action, arguments=tuple(arguments)
         )
+
+
+@dataclass(frozen=True, slots=True)
+class OutPlan:
+    """How an action's out-arguments become the body of its 200 answer (M1).
+
+    What :func:`~upnpcm.core.arguments.encode_arguments` and
+    :func:`~upnpcm.core.soap.build_action_response` look up in the SCPD for
+    every answer, looked up once: each out-argument's name, data type and
+    (when its values are checked) state variable, in SCPD order, and the
+    markup between the values. Values are converted, checked and escaped as
+    those functions do; anything else (a missing or unknown name, a value that
+    does not fit) is left to them, so that they raise what they raise.
+    """
+
+    #: (name, data type, the variable when its values are checked, the bounds of an
+    #: integer type): an in-range ``int`` of an integer type is its decimal text, which
+    #: needs no conversion and no escaping.
+    arguments: tuple[tuple[str, str, StateVariable | None, tuple[int, int] | None], ...]
+    literals: tuple[str, ...]
+
+    @classmethod
+    def derive(cls, scpd: ServiceDescription, action: Action, service_type: str) -> OutPlan | None:
+        """The plan of ``action``'s answers, or None (a name the markup cannot carry)."""
+        names = [arg.name for arg in action.out_arguments]
+        try:
+            literals = response_literals(service_type, action.name, names)
+        except UPnPError:
+            return None
+        arguments = []
+        for arg in action.out_arguments:
+            var = variable_for(scpd, arg)
+            checked = var.allowed_values is not None or var.allowed_range is not None
+            bounds = INTEGER_RANGES.get(var.data_type)
+            arguments.append((arg.name, var.data_type, var if checked else None, bounds))
+        return cls(arguments=tuple(arguments), literals=literals)
+
+    def body(self, values: Mapping[str, object]) -> bytes | None:
+        """The body answering ``values``, or None where the slow path must speak."""
+        arguments, literals = self.arguments, self.literals
+        if len(values) != len(arguments):
+            return None  # a name missing or one too many (or a name listed twice)
+        parts = [literals[0]]
+        try:
+            for index, (name, data_type, checked, bounds) in enumerate(arguments):
+                if name not in values:
+                    return None
+                value = values[name]
+                if (
+                    checked is None
+                    and bounds is not None
+                    and type(value) is int
+                    and bounds[0] <= value <= bounds[1]
+                ):
+                    parts.append(str(value))  # to_wire's text; digits and "-" need no escape
+                else:
+                    text = to_wire(data_type, value)
+                    if checked is not None:
+                        check_allowed(checked, from_wire(data_type, text), text, name)
+                    parts.append(escape_text(text))
+                parts.append(literals[index + 1])
+        except Exception:  # the slow path raises it again, as it would have
+            return None
+        return "".join(parts).encode()
+
+
+class _HeadFacts:
+    """What was read from one header section (M8); ``headers`` keeps it alive, so its id."""
+
+    __slots__ = ("control", "headers", "host", "peer")
+
+    def __init__(self, headers: Headers, peer: str) -> None:
+        self.headers = headers
+        self.peer = peer
+        #: (local address, local port, Host verdict: "" when it passes).
+        self.host: tuple[str, int, str] | None = None
+        #: (whether Content-Type names XML, the agreed SOAPACTION).
+        self.control: tuple[bool, str | None] | None = None
 
 
 class Memo:
@@ -201,9 +315,12 @@ class Memo:
         self._decoded: dict[ReadKey, object] = {}
         self._answers: dict[ReadKey, tuple[int, HttpResponse]] = {}
         self._empty_answers: dict[tuple[int, str], HttpResponse] = {}
+        self._plans: dict[tuple[int, str], OutPlan] = {}
         self._hosts: dict[tuple[str, str, int], str] = {}
         self._raw: dict[RawKey, tuple[ReadKey, bool]] = {}
         self._raw_bytes = 0
+        self._head_facts: dict[int, _HeadFacts] = {}
+        self._head_fact_peers: dict[str, int] = {}
 
     # ------------------------------------------------------------ SOAP parsing
 
@@ -290,6 +407,22 @@ class Memo:
             _put(self._empty_answers, key, found)
         return found
 
+    def out_plan(
+        self, key: tuple[int, str], *context: object, derive: Callable[..., OutPlan | None]
+    ) -> OutPlan | None:
+        """``derive(*context)``: the :class:`OutPlan` of an action, derived once per key.
+
+        None with the fast paths off, or when there is no plan (never kept).
+        """
+        if not self.enabled:
+            return None
+        found = self._plans.get(key)
+        if found is None:
+            found = derive(*context)
+            if found is not None:
+                _put(self._plans, key, found)
+        return found
+
     # ---------------------------------------------------------- whole requests
 
     def recall(self, key: RawKey) -> tuple[ReadKey, bool] | None:
@@ -298,15 +431,19 @@ class Memo:
             return None
         return self._raw.get(key)
 
-    def keep_raw(self, key: RawKey, read: ReadKey, keep_alive: bool) -> None:
-        """Remember that the request ``key`` was answered from the answer cache's ``read``."""
+    def keep_raw(self, key: RawKey, read: ReadKey, keep_alive: bool) -> bool:
+        """Remember that the request ``key`` was answered from the answer cache's ``read``.
+
+        Returns whether it was kept (False with the fast paths off).
+        """
         if not self.enabled:
-            return
+            return False
         if self._raw_bytes + len(key[0]) > MAX_RAW_KEY_BYTES or len(self._raw) >= MAX_ENTRIES:
             self._raw.clear()  # M2: keys are the client's bytes
             self._raw_bytes = 0
         self._raw[key] = (read, keep_alive)
         self._raw_bytes += len(key[0])
+        return True
 
     def forget_answers(self) -> None:
         """Drop every remembered answer (something they all carry changed)."""
@@ -325,6 +462,52 @@ class Memo:
             _put(self._hosts, key, verdict)
         return verdict
 
+    # ---------------------------------------------------- header sections (M8)
+
+    def host_problem(self, request: HttpRequest, judge: Callable[[HttpRequest], str]) -> str:
+        """``judge(request)``, the Host verdict ("" when it passes), kept with the headers."""
+        if not self.enabled:
+            return judge(request)
+        facts = self._facts(request.headers, request.peer)
+        host = facts.host
+        if host is not None and host[1] == request.local_port and host[0] == request.local:
+            return host[2]
+        verdict = judge(request)
+        facts.host = (request.local, request.local_port, verdict)
+        return verdict
+
+    def control_head(
+        self, headers: Headers, peer: str, read: Callable[[Headers], tuple[bool, str | None]]
+    ) -> tuple[bool, str | None]:
+        """``read(headers)``: (Content-Type is XML, SOAPACTION), kept with the headers.
+
+        What ``read`` raises propagates and is not kept (M1).
+        """
+        if not self.enabled:
+            return read(headers)
+        facts = self._facts(headers, peer)
+        control = facts.control
+        if control is None:
+            control = facts.control = read(headers)
+        return control
+
+    def _facts(self, headers: Headers, peer: str) -> _HeadFacts:
+        facts = self._head_facts.get(id(headers))
+        if facts is not None and facts.headers is headers:
+            return facts
+        table, peers = self._head_facts, self._head_fact_peers
+        if len(table) >= MAX_HEAD_FACTS:
+            table.clear()  # M2: emptied when full
+            peers.clear()
+        count = peers.get(peer, 0)
+        if count >= MAX_HEAD_FACTS_PER_PEER:  # M8: the peer filled its share
+            for key in [key for key, kept in table.items() if kept.peer == peer]:
+                del table[key]
+            count = 0
+        facts = table[id(headers)] = _HeadFacts(headers, peer)
+        peers[peer] = count + 1
+        return facts
+
 
 @dataclass(frozen=True, slots=True)
 class KnownHead:
@@ -337,6 +520,9 @@ class KnownHead:
     keep_alive: bool
     #: The body length its Content-Length announced (0 without one).
     body_length: int
+    #: A whole request with this head was remembered by its bytes (M5): a read with
+    #: it is worth offering to that memory first; others go straight to the handler.
+    recallable: bool = False
 
 
 class HeadMemo:
@@ -355,6 +541,12 @@ class HeadMemo:
     def get(self, head: bytes) -> KnownHead | None:
         """What ``head`` was read as before, or None."""
         return self._heads.get(head)
+
+    def mark_recallable(self, head: bytes) -> None:
+        """A whole request with this (kept) head was just remembered by its bytes (M5)."""
+        known = self._heads.get(head)
+        if known is not None and not known.recallable:
+            self._heads[head] = replace(known, recallable=True)
 
     def keep(self, head: bytes, known: KnownHead) -> None:
         """Remember what the framing made of ``head``."""

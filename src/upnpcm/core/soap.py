@@ -25,6 +25,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import pairwise
 from typing import Final
 from xml.etree.ElementTree import Element, tostring
 
@@ -52,6 +53,7 @@ __all__ = [
     "parse_action_response",
     "parse_fault",
     "parse_soapaction",
+    "response_literals",
 ]
 
 SOAP_ENV_NS: Final = "http://schemas.xmlsoap.org/soap/envelope/"
@@ -201,6 +203,25 @@ def build_action_response(
     """Build the 200 response body: out-arguments in the order given (SCPD order)."""
     head, tail = _response_frame(service_type, action)
     return f"{head}{_arguments_xml(out_arguments)}{tail}".encode()
+
+
+def response_literals(service_type: str, action: str, names: Sequence[str]) -> tuple[str, ...]:
+    """The markup of a 200 response around its out-arguments' texts, in pieces.
+
+    ``"".join`` of the pieces with each (escaped) value between two of them is
+    :func:`build_action_response`'s body for those names, as text.
+
+    Raises:
+        UPnPError: 401 for an action or argument name that is not a valid name.
+    """
+    head, tail = _response_frame(service_type, action)
+    if not names:
+        return (head + tail,)
+    pieces = [f"{head}<{_checked_name(names[0])}>"]
+    for before, name in pairwise(names):
+        pieces.append(f"</{before}><{_checked_name(name)}>")
+    pieces.append(f"</{names[-1]}>{tail}")
+    return tuple(pieces)
 
 
 @lru_cache(maxsize=256)
