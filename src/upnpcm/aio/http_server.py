@@ -957,10 +957,9 @@ class HttpProtocol(asyncio.Protocol):
             self._backlog = None
             return  # the peer is gone, or we are closing: nobody to answer
         reply: Reply
-        if future.cancelled():  # the device is stopping (RFC 9110 §15.6.4)
-            reply, keep_alive = (_plain_answer(503), None), False
-        elif future.exception() is not None:
-            _LOG.error("deferred answer failed", exc_info=future.exception())
+        if future.cancelled() or future.exception() is not None:
+            if not future.cancelled():
+                _LOG.error("deferred answer failed", exc_info=future.exception())
             reply, keep_alive = (_plain_answer(500), None), False
         else:
             reply = future.result()

@@ -273,7 +273,8 @@ class DeviceServer:
             else:
                 result = self.core.finish_action(pending, loop.time(), outputs=outputs)
         except BaseException:
-            answer.cancel()  # stopping: the connection is closed without an answer
+            if not answer.done():  # stop() cancelled the action: the device is stopping
+                answer.set_result((_STOPPING, None))
             raise
         if not answer.done():
             answer.set_result(self._reply(request, result))
