@@ -16,7 +16,16 @@ import time
 import pytest
 
 from tests.helpers.services import Volume
-from upnpcm import Device, DeviceHost, DeviceSettings, Service, StateVariable, UPnPError, action
+from upnpcm import (
+    Device,
+    DeviceHost,
+    DeviceSettings,
+    HttpStatusError,
+    Service,
+    StateVariable,
+    UPnPError,
+    action,
+)
 from upnpcm.aio.control_point import ControlPoint
 from upnpcm.aio.events import EventListener
 from upnpcm.core.lastchange import parse_last_change
@@ -193,3 +202,41 @@ async def test_an_injected_fault_beats_a_cached_answer(tmp_path):
             assert (fault.value.code, fault.value.description) == (501, "injected")
         for _ in range(2):
             assert (await service.call("GetProtocolInfo"))["Sink"] == "http-get:*:audio/mpeg:*"
+
+
+class Lingering(Service):
+    """An async action that takes its time, and a while more to give up when cancelled."""
+
+    service_type = "urn:example-com:service:Lingering:1"
+
+    A_ARG_TYPE_Seconds = StateVariable("r8")
+
+    @action(args={"Seconds": A_ARG_TYPE_Seconds})
+    async def wait(self, seconds: float) -> None:
+        try:
+            await asyncio.sleep(seconds)
+        except asyncio.CancelledError:
+            await asyncio.sleep(0.3)  # cleaning up: stop() waits for it
+            raise
+
+
+async def test_what_arrives_while_the_device_stops_is_answered_503(tmp_path):
+    device = Device(device_type="urn:example-com:device:Gadget:1", services=[Lingering()])
+    settings = DeviceSettings(host=("127.0.0.1",), port=0, ssdp=False, action_timeout=20)
+    host = DeviceHost(device, settings=settings, state_dir=tmp_path)
+    await host.start()
+    stopping = None
+    try:
+        async with ControlPoint() as cp:
+            remote = await cp.load(host.description_url("127.0.0.1"))
+            pending = asyncio.create_task(remote.service("Lingering").call("Wait", Seconds=10))
+            await asyncio.sleep(0.1)
+            stopping = asyncio.create_task(host.stop())
+            await asyncio.sleep(0.05)  # stop() now waits for the action to give up
+            late = await cp.http.request("GET", host.description_url("127.0.0.1"), timeout=5)
+            with pytest.raises(HttpStatusError) as cancelled:
+                await pending
+    finally:
+        await (stopping if stopping is not None else host.stop())
+    assert (late.status, late.body) == (503, b"503 Service Unavailable: the device is stopping\n")
+    assert cancelled.value.http_status == 503  # its answer was owed: not a 500

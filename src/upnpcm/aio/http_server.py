@@ -985,10 +985,7 @@ class HttpProtocol(asyncio.Protocol):
         if future.cancelled() or future.exception() is not None:
             if not future.cancelled():
                 _LOG.error("deferred answer failed", exc_info=future.exception())
-            reply, keep_alive = (
-                (HttpResponse(status=500, body=b"500 Internal Server Error\n"), None),
-                False,
-            )
+            reply, keep_alive = (_plain_answer(500), None), False
         else:
             reply = future.result()
         close = self._stopped and not self._backlog
@@ -1073,6 +1070,15 @@ class HttpProtocol(asyncio.Protocol):
             self._transport.set_write_buffer_limits()  # the defaults again
         for after in waiting:
             after()
+
+
+def _plain_answer(status: int) -> HttpResponse:
+    """A short text/plain answer with nothing but its status."""
+    return HttpResponse(
+        status=status,
+        headers=(("Content-Type", "text/plain; charset=utf-8"),),
+        body=f"{status} {REASONS.get(status, 'Error')}\n".encode(),
+    )
 
 
 class _AcceptErrorFilter(logging.Filter):

@@ -46,6 +46,14 @@ _ACCESS: Final = logging.getLogger("upnpcm.access")
 _TIMER_SLACK: Final = 0.001
 
 
+#: The answer to a request that arrives while the device is stopping.
+_STOPPING: Final = HttpResponse(
+    status=503,
+    headers=(("Content-Type", "text/plain; charset=utf-8"),),
+    body=b"503 Service Unavailable: the device is stopping\n",
+)
+
+
 class DeviceServer:
     """Serve a :class:`DeviceCore`, with GENA delivery.
 
@@ -233,7 +241,8 @@ class DeviceServer:
 
     def _handle(self, request: HttpRequest) -> Reply | asyncio.Future[Reply]:
         loop = self._loop
-        assert loop is not None
+        if loop is None:  # stop() has begun: the connections are closing (RFC 9110 §15.6.4)
+            return _STOPPING, None
         entropy = secrets.randbits(128) if request.method == "SUBSCRIBE" else 0
         result = self.core.handle(request, now=loop.time(), entropy=entropy)
         if isinstance(result, PendingAction):
@@ -264,7 +273,8 @@ class DeviceServer:
             else:
                 result = self.core.finish_action(pending, loop.time(), outputs=outputs)
         except BaseException:
-            answer.cancel()  # stopping: the connection is closed without an answer
+            if not answer.done():  # stop() cancelled the action: the device is stopping
+                answer.set_result((_STOPPING, None))
             raise
         if not answer.done():
             answer.set_result(self._reply(request, result))
