@@ -17,6 +17,12 @@ device never fight over a core. Prints a Markdown table for bench/RESULTS.md,
 and the ratios of upnpcm to each peer.
 
     python bench/soap_load.py [--seconds 10] [--warmup 2] [--loop auto|uvloop|asyncio]
+                              [--rounds 1..5] [--only WORD...] [--floor]
+
+With ``--rounds N`` each device runs N times per scenario, the devices taking
+turns, and the table holds each device's medians (each round's ratios follow
+it): on a machine whose speed drifts (a VM), every device then sees the same
+drift.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ import re
 import shlex
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -273,6 +280,28 @@ def run_wrk(url: str, script: Path, connections: int, seconds: int) -> dict[str,
     }
 
 
+def median_of(results: list[dict[str, float]]) -> dict[str, float]:
+    """One device's rounds as one row: the median of each figure; errors from any round."""
+    merged = {key: statistics.median(r[key] for r in results) for key in ("rps", "p50", "p99")}
+    merged["non2xx"] = sum(r["non2xx"] for r in results)
+    merged["socket_errors"] = max(r["socket_errors"] for r in results)
+    return merged
+
+
+def round_ratios(
+    scenario: str, connections: int, results: dict[str, list[dict[str, float]]]
+) -> str:
+    """upnpcm's req/s over each other device's, round by round."""
+    ours = results["upnpcm"]
+    parts = [
+        f"{name} "
+        + ", ".join(f"{o['rps'] / t['rps']:.2f}x" for o, t in zip(ours, theirs, strict=True))
+        for name, theirs in results.items()
+        if name != "upnpcm"
+    ]
+    return f"- {scenario}, c={connections}: " + "; ".join(parts)
+
+
 #: ``upnpcm serve`` settings for a load run: wrk's connections all come from 127.0.0.1.
 LOAD_CONFIG = "[http]\nmax_connections = 256\nmax_connections_per_peer = 256\n"
 Targets = dict[str, tuple[subprocess.Popen[bytes], str]]
@@ -468,11 +497,21 @@ def inside(args: argparse.Namespace) -> int:
             if args.only:
                 runs = [run for run in runs if any(word in run[0].lower() for word in args.only)]
             rows: list[Row] = []
+            spread: list[str] = []
             for scenario, script, connections, targets in runs:
-                for name, (proc, url) in targets.items():
-                    run_wrk(url, script, connections, args.warmup)
-                    result = run_wrk(url, script, connections, args.seconds)
-                    rows.append((scenario, connections, name, result, rss_kib(proc.pid)))
+                # Rounds alternate the devices, so a machine that drifts (a VM) drifts for all.
+                results: dict[str, list[dict[str, float]]] = {name: [] for name in targets}
+                for _ in range(args.rounds):
+                    for name, (_, url) in targets.items():
+                        if args.warmup:
+                            run_wrk(url, script, connections, args.warmup)
+                        results[name].append(run_wrk(url, script, connections, args.seconds))
+                for name, (proc, _) in targets.items():
+                    rows.append(
+                        (scenario, connections, name, median_of(results[name]), rss_kib(proc.pid))
+                    )
+                if args.rounds > 1:
+                    spread.append(round_ratios(scenario, connections, results))
         finally:
             for proc in procs:
                 proc.terminate()
@@ -491,6 +530,11 @@ def inside(args: argparse.Namespace) -> int:
         third=GMR,
         floor=FLOOR,
     )
+    if spread:
+        print(
+            f"\nEach round's ratios ({args.rounds} rounds; the table holds each device's medians):"
+        )
+        print("\n".join(spread))
     return 0
 
 
@@ -504,6 +548,12 @@ def main() -> int:
         "--loop", choices=["auto", "uvloop", "asyncio"], default="auto", help="upnpcm's loop"
     )
     parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="runs per device and scenario, alternating the devices; the table holds medians",
+    )
+    parser.add_argument(
         "--only", nargs="+", default=[], metavar="WORD", help="scenarios whose name has WORD"
     )
     parser.add_argument(
@@ -513,6 +563,7 @@ def main() -> int:
     )
     args = parser.parse_args()
     args.seconds, args.warmup = max(1, min(args.seconds, 60)), max(0, min(args.warmup, 10))
+    args.rounds = max(1, min(args.rounds, 5))
     for tool in ("wrk", "gmediarender"):
         if shutil.which(tool) is None:
             print(f"{tool} is not installed (apt-get install {tool})", file=sys.stderr)
@@ -521,6 +572,7 @@ def main() -> int:
         return inside(args)
     env = {**os.environ, "UPNPCM_NETNS": "veth", "PYTHONPATH": str(ROOT)}
     argv = ["--seconds", str(args.seconds), "--warmup", str(args.warmup), "--loop", args.loop]
+    argv += ["--rounds", str(args.rounds)]
     argv += ["--only", *args.only] if args.only else []
     argv += ["--floor"] if args.floor else []
     return rerun_in_namespace(
