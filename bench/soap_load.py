@@ -367,8 +367,15 @@ FLOOR: Final = "floor: uvloop writing upnpcm's answer bytes"
 #: The address the devices serve on inside the namespace (d0 of the veth pair).
 DEVICE_IP = "10.99.0.1"
 #: The namespace of tests/test_netns.py: lo with multicast, a veth pair whose ends stay inside.
+#: The namespace of a run: lo and a veth pair d0/d1, as tests/test_netns.py builds it, and
+#: at most 4,096 TIME_WAIT sockets. One client opening 30k+ connections a second to one
+#: address reuses its 28k ephemeral ports within a second; with Linux's default of
+#: 131,072, the server side (which closes first) soon holds a TIME_WAIT socket for every
+#: port, each new SYN meets one, and the `Connection: close` scenario stalls for every
+#: server after a few seconds (bench/RESULTS.md). Servers under such load cap them so.
 NAMESPACE_SETUP = (
     "ip link set lo up && ip link set lo multicast on && ip route add 239.0.0.0/8 dev lo"
+    " && sysctl -qw net.ipv4.tcp_max_tw_buckets=4096"
     " && sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0"
     " && ip link add d0 type veth peer name d1"
     " && ip addr add 10.99.0.1/24 dev d0 && ip addr add 10.99.0.2/32 dev d1"
