@@ -397,6 +397,10 @@ TestAVTransportTransitions = AVTransportMachine.TestCase
 
 
 def test_every_state_meets_every_action():
-    run_state_machine_as_test(AVTransportMachine, settings=MACHINE_SETTINGS)
+    # Which pairs a random exploration meets is luck (one CI run missed PAUSED_PLAYBACK):
+    # this coverage check explores the same way every time.
+    run_state_machine_as_test(
+        AVTransportMachine, settings=settings(MACHINE_SETTINGS, derandomize=True)
+    )
     missing = {(state, action) for state in MODEL for action in ACTIONS} - SEEN
     assert not missing, sorted(missing)

@@ -95,6 +95,7 @@ __all__ = [
     "Reply",
     "RequestHandler",
     "RequestMemory",
+    "WriteBatch",
     "listen",
     "reap_connections",
 ]
@@ -398,6 +399,43 @@ def _append(buffer: bytes | bytearray, more: bytes) -> bytes | bytearray:
     return buffer
 
 
+#: What one connection may have waiting in the batch (HW1): more is handed over at once,
+#: so a peer pipelining without reading meets the transport's own limits as before.
+BATCH_FLUSH_BYTES: Final = 16 * 1024
+
+
+class WriteBatch:
+    """Answers written during one turn of the event loop, handed to their transports at its end.
+
+    Rule HW1: on a loaded device one turn answers many connections; handed over
+    together, a peer waiting for several of them is woken once rather than once
+    per answer, which on a virtual machine costs more than the answer itself
+    (bench/RESULTS.md). Each connection's bytes keep their order, and an answer
+    that something must follow (a close, an initial NOTIFY) is handed over at
+    once. One batch per server and loop; ``enabled=False`` writes every answer
+    at once (the same bytes, in the same order, on every connection).
+    """
+
+    __slots__ = ("_loop", "_pending", "enabled")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, *, enabled: bool = True) -> None:
+        self._loop = loop
+        self.enabled = enabled
+        self._pending: list[HttpProtocol] = []
+
+    def add(self, protocol: HttpProtocol) -> None:
+        """``protocol`` wrote its first bytes of this turn: flush it at the turn's end."""
+        if not self._pending:
+            self._loop.call_soon(self.flush)
+        self._pending.append(protocol)
+
+    def flush(self) -> None:
+        """Hand every waiting connection's bytes to its transport."""
+        pending, self._pending = self._pending, []
+        for protocol in pending:
+            protocol.flush()
+
+
 class HttpProtocol(asyncio.Protocol):
     """One client connection (see the module docstring for the rules).
 
@@ -412,6 +450,7 @@ class HttpProtocol(asyncio.Protocol):
         "_admitted",
         "_after_write",
         "_backlog",
+        "_batch",
         "_body",
         "_body_left",
         "_body_timed",
@@ -435,6 +474,8 @@ class HttpProtocol(asyncio.Protocol):
         "_messages",
         "_method",
         "_on_close",
+        "_out",
+        "_out_size",
         "_parser",
         "_paused",
         "_peer",
@@ -467,8 +508,14 @@ class HttpProtocol(asyncio.Protocol):
         local: tuple[str, int] | None = None,
         memory: RequestMemory | None = None,
         heads: HeadMemo | None = None,
+        batch: WriteBatch | None = None,
     ) -> None:
         self._handler = handler
+        #: Answers of one turn of the loop sent together (rule HW1); None: each at once.
+        self._batch = batch if batch is not None and batch.enabled else None
+        #: What this connection wrote during the current turn, for the batch.
+        self._out: list[bytes] | None = None
+        self._out_size = 0
         self._memory = memory
         #: Heads read before (rule M6), shared by the server's connections.
         self._heads = heads
@@ -557,6 +604,7 @@ class HttpProtocol(asyncio.Protocol):
         """Forget the transport; tell the owner."""
         self._cancel_timer()
         self._transport = None
+        self._out, self._out_size = None, 0
         self._closing = True
         self._run_after_write()  # the peer is gone: nothing can overtake the response now
         if self._closed_waiter is not None and not self._closed_waiter.done():
@@ -582,6 +630,7 @@ class HttpProtocol(asyncio.Protocol):
     def abort(self) -> None:
         """Close the connection now, dropping whatever the peer has not taken."""
         self._closing = True
+        self._out, self._out_size = None, 0
         self._cancel_timer()
         if self._transport is not None:
             self._transport.abort()
@@ -592,8 +641,35 @@ class HttpProtocol(asyncio.Protocol):
         return self._transport is not None
 
     def write_buffer_size(self) -> int:
-        """Response bytes waiting in our buffer for the peer to read."""
-        return self._transport.get_write_buffer_size() if self._transport is not None else 0
+        """Response bytes waiting in our buffers (the batch's, the transport's) for the peer."""
+        if self._transport is None:
+            return 0
+        return self._out_size + self._transport.get_write_buffer_size()
+
+    def _write(self, data: bytes) -> None:
+        """Hand ``data`` to the transport, or to the batch that does so at the end of the turn (HW1)."""
+        transport = self._transport
+        if transport is None:
+            return
+        batch = self._batch
+        if batch is None:
+            transport.write(data)
+            return
+        if self._out is None:
+            self._out = [data]
+            self._out_size = len(data)
+            batch.add(self)
+        else:
+            self._out.append(data)
+            self._out_size += len(data)
+        if self._out_size > BATCH_FLUSH_BYTES:  # pipelined answers: the transport's limits rule
+            self.flush()
+
+    def flush(self) -> None:
+        """Hand what this connection wrote during the turn to its transport, in order (HW1)."""
+        out, self._out, self._out_size = self._out, None, 0
+        if out and self._transport is not None:
+            self._transport.write(out[0] if len(out) == 1 else b"".join(out))
 
     def pause_writing(self) -> None:
         """The peer does not read: stop reading its requests."""
@@ -628,6 +704,7 @@ class HttpProtocol(asyncio.Protocol):
                 self._parser = None
             return False
         self.deadline = float("inf")
+        self._out, self._out_size = None, 0
         if self._transport is not None:
             self._transport.abort()
         self._closing = True
@@ -867,7 +944,7 @@ class HttpProtocol(asyncio.Protocol):
             and any(value.strip().lower() == "100-continue" for value in expect)
             and self._transport is not None
         ):
-            self._transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            self._write(b"HTTP/1.1 100 Continue\r\n\r\n")
             self._plain = False
 
     def on_body(self, body: bytes) -> None:
@@ -1026,7 +1103,7 @@ class HttpProtocol(asyncio.Protocol):
             return
         block, asked_close = _head_block(response, self._server_header)
         close = close or asked_close  # the application chose (e.g. Sonos GENA answers)
-        self._transport.write(_wire(block, response.body, head=head, close=close))
+        self._write(_wire(block, response.body, head=head, close=close))
         if close:
             self._close_after_write()
 
@@ -1041,6 +1118,7 @@ class HttpProtocol(asyncio.Protocol):
         )
 
     def _close_after_write(self) -> None:
+        self.flush()  # HW1: what the turn wrote goes before the close
         self._closing = True
         # The reaper aborts the connection if the peer does not take the rest in time.
         self._arm(self._limits.linger_timeout)
@@ -1052,6 +1130,7 @@ class HttpProtocol(asyncio.Protocol):
         # once the response bytes have left our buffer (handed to the kernel), or the
         # peer is gone. Usually that is now; otherwise a high-water mark of 0 makes
         # the transport call resume_writing exactly when its buffer is empty.
+        self.flush()  # HW1: "after" follows bytes handed to the kernel, not to the batch
         transport = self._transport
         if transport is None or transport.get_write_buffer_size() == 0:
             after()

@@ -23,6 +23,7 @@ from upnpcm.aio.http_server import (
     HttpLimits,
     HttpProtocol,
     Reply,
+    WriteBatch,
     close_connections,
     listen,
     quiet_accept_errors,
@@ -82,8 +83,12 @@ class DeviceServer:
         limits: HttpLimits | None = None,
         stop_grace: float = 1.0,
         networks: Iterable[Network] | None = None,
+        batch_writes: bool = True,
     ) -> None:
         self.core = core
+        #: Hand the answers of one turn of the loop to the kernel together (rule HW1).
+        self.batch_writes = batch_writes
+        self._batch: WriteBatch | None = None
         self._hosts: list[str] | None = (
             None if host is None else [host] if isinstance(host, str) else list(host)
         )
@@ -116,6 +121,7 @@ class DeviceServer:
             OSError: an address could not be bound (e.g. the port is in use).
         """
         self._loop = asyncio.get_running_loop()
+        self._batch = WriteBatch(self._loop, enabled=self.batch_writes)
         quiet_accept_errors()
         hosts = self._hosts
         if hosts is None:
@@ -163,6 +169,7 @@ class DeviceServer:
             local=local,
             memory=self,
             heads=self._heads,
+            batch=self._batch,
         )
 
     @property
