@@ -31,7 +31,6 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import Final, Unpack
 
-from upnpcm._version import __version__
 from upnpcm.core.control import (
     ActionCaller,
     ControlPointCore,
@@ -46,6 +45,7 @@ from upnpcm.core.http import format_host
 from upnpcm.core.http_reply import (
     DEFAULT_MAX_BYTES,
     DEFAULT_MAX_HEAD,
+    USER_AGENT,
     HttpReply,
     ReplyReader,
     connect_error,
@@ -61,7 +61,6 @@ from upnpcm.httplog import log_reply, log_request
 
 __all__ = ["BlockingHttpClient", "ControlPoint"]
 
-USER_AGENT: Final = f"upnpcm/{__version__} UPnP/1.1"
 #: Bytes asked of the socket at a time.
 _READ_SIZE: Final = 65536
 

@@ -20,14 +20,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Final, Protocol, cast
+from typing import TYPE_CHECKING, Protocol, cast
 from urllib.parse import urlsplit
 
-from upnpcm._version import __version__
 from upnpcm.core.http import Headers, format_host
 from upnpcm.core.http_reply import (
     DEFAULT_MAX_BYTES,
     DEFAULT_MAX_HEAD,
+    USER_AGENT,
     HttpReply,
     ReplyReader,
     connect_error,
@@ -50,8 +50,6 @@ __all__ = [
     "LeanHttpClient",
     "raw_text",
 ]
-
-USER_AGENT: Final = f"upnpcm/{__version__} UPnP/1.1"
 
 
 class HttpClient(Protocol):

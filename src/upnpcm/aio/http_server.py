@@ -97,6 +97,7 @@ __all__ = [
     "RequestMemory",
     "WriteBatch",
     "listen",
+    "plain_answer",
     "reap_connections",
 ]
 
@@ -1062,7 +1063,7 @@ class HttpProtocol(asyncio.Protocol):
         if future.cancelled() or future.exception() is not None:
             if not future.cancelled():
                 _LOG.error("deferred answer failed", exc_info=future.exception())
-            reply, keep_alive = (_plain_answer(500), None), False
+            reply, keep_alive = (plain_answer(500), None), False
         else:
             reply = future.result()
         close = self._stopped and not self._backlog
@@ -1109,13 +1110,7 @@ class HttpProtocol(asyncio.Protocol):
 
     def _error(self, status: int, reason: str) -> None:
         _LOG.debug("%s: %d %s", self._peer, status, reason)
-        body = f"{status} {REASONS.get(status, 'Error')}: {reason}\n".encode("utf-8", "replace")
-        self._send(
-            HttpResponse(
-                status=status, headers=(("Content-Type", "text/plain; charset=utf-8"),), body=body
-            ),
-            close=True,
-        )
+        self._send(plain_answer(status, reason), close=True)
 
     def _close_after_write(self) -> None:
         self.flush()  # HW1: what the turn wrote goes before the close
@@ -1151,12 +1146,13 @@ class HttpProtocol(asyncio.Protocol):
             after()
 
 
-def _plain_answer(status: int) -> HttpResponse:
-    """A short text/plain answer with nothing but its status."""
+def plain_answer(status: int, reason: str = "") -> HttpResponse:
+    """A short text/plain answer: its status line's words, and ``reason`` when there is one."""
+    text = f"{status} {REASONS.get(status, 'Error')}" + (f": {reason}" if reason else "")
     return HttpResponse(
         status=status,
         headers=(("Content-Type", "text/plain; charset=utf-8"),),
-        body=f"{status} {REASONS.get(status, 'Error')}\n".encode(),
+        body=f"{text}\n".encode("utf-8", "replace"),
     )
 
 

@@ -26,6 +26,7 @@ from upnpcm.aio.http_server import (
     WriteBatch,
     close_connections,
     listen,
+    plain_answer,
     quiet_accept_errors,
     reap_connections,
 )
@@ -48,11 +49,7 @@ _TIMER_SLACK: Final = 0.001
 
 
 #: The answer to a request that arrives while the device is stopping.
-_STOPPING: Final = HttpResponse(
-    status=503,
-    headers=(("Content-Type", "text/plain; charset=utf-8"),),
-    body=b"503 Service Unavailable: the device is stopping\n",
-)
+_STOPPING: Final = plain_answer(503, "the device is stopping")
 
 
 class DeviceServer:

@@ -31,12 +31,14 @@ from urllib.parse import quote, urlsplit
 
 import httptools
 
+from upnpcm._version import __version__
 from upnpcm.core.http import Headers, format_head, format_host
 from upnpcm.errors import ConnectError, LocalProtocolError, TransportError
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
     "DEFAULT_MAX_HEAD",
+    "USER_AGENT",
     "HttpReply",
     "ReplyReader",
     "connect_error",
@@ -44,6 +46,8 @@ __all__ = [
     "split_url",
 ]
 
+#: What upnpcm's control point says it is (both clients).
+USER_AGENT: Final = f"upnpcm/{__version__} UPnP/1.1"
 #: Largest reply body read unless the caller says otherwise.
 DEFAULT_MAX_BYTES: Final = 1024 * 1024
 #: Largest reply head (status line and fields) read.
