@@ -87,9 +87,12 @@ def main(argv: list[str] | None = None) -> None:
     # A one-shot process: what it allocates is freed by reference counting, and
     # collections would only walk the modules it imports (about 3 ms).
     gc.disable()
-    code = run_plain_call(plan)
+    try:
+        code = run_plain_call(plan)
+    finally:
+        if argv is not None:  # called in-process: the caller's process goes on
+            gc.enable()
     if argv is None:  # the console script: end the process without its teardown
         leave(code)
-    gc.enable()
     if code:
         sys.exit(code)

@@ -39,8 +39,10 @@ from upnpcm.cli.plain import (
     emit,
     fail,
     failures_reported,
+    json_output,
     note,
     print_json,
+    read_assignments,
     report,
     setup_logging,
     still_waiting,
@@ -122,9 +124,7 @@ class Settings:
     @property
     def json(self) -> bool:
         """JSON output: asked for, or stdout is not a terminal."""
-        if self.format is not None:
-            return self.format == "json"
-        return not sys.stdout.isatty()
+        return json_output(self.format)
 
     def control_point(self, *, source_address: str | None = None) -> ControlPoint:
         """A control point with this command's timeout that notes long waits on stderr.
@@ -397,14 +397,9 @@ def reply_location(udn: str, reply_udn: str, location: str | None, source_ip: st
 
 def parse_assignments(pairs: tuple[str, ...]) -> dict[str, str]:
     """``Name=Value`` arguments as a mapping (a usage error for a bad or repeated one)."""
-    values: dict[str, str] = {}
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        if not sep or not name:
-            raise click.UsageError(f"arguments are Name=Value, not {pair!r}")
-        if name in values:
-            raise click.UsageError(f"argument {name} given twice")
-        values[name] = value
+    values = read_assignments(pairs)
+    if isinstance(values, str):
+        raise click.UsageError(values)
     return values
 
 

@@ -30,8 +30,10 @@ __all__ = [
     "fail",
     "failure_of",
     "failures_reported",
+    "json_output",
     "note",
     "print_json",
+    "read_assignments",
     "report",
     "setup_logging",
     "still_waiting",
@@ -61,6 +63,26 @@ class HasFormat(Protocol):
     def json(self) -> bool:
         """JSON output: asked for, or stdout is not a terminal."""
         ...
+
+
+def json_output(chosen: str | None) -> bool:
+    """JSON output: ``--json`` (``"json"``), or neither flag and stdout is not a terminal."""
+    if chosen is not None:
+        return chosen == "json"
+    return not sys.stdout.isatty()
+
+
+def read_assignments(pairs: Iterable[str]) -> dict[str, str] | str:
+    """``Name=Value`` arguments as a mapping, or what is wrong with them."""
+    values: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            return f"arguments are Name=Value, not {pair!r}"
+        if name in values:
+            return f"argument {name} given twice"
+        values[name] = value
+    return values
 
 
 def still_waiting(what: str, limit: float | None) -> str:

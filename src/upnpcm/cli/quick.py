@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, NoReturn
 
-from upnpcm.cli.plain import HTTP_TIMEOUT, url_of
+from upnpcm.cli.plain import HTTP_TIMEOUT, json_output, read_assignments, url_of
 
 if TYPE_CHECKING:
     from upnpcm.blocking import BlockingHttpClient
@@ -48,9 +48,7 @@ class PlainCall:
     @property
     def json(self) -> bool:
         """JSON output: asked for, or stdout is not a terminal (as the click commands decide)."""
-        if self.format is not None:
-            return self.format == "json"
-        return not sys.stdout.isatty()
+        return json_output(self.format)
 
 
 def plain_call(args: list[str]) -> PlainCall | None:
@@ -74,12 +72,9 @@ def plain_call(args: list[str]) -> PlainCall | None:
     url = url_of(target)
     if url is None:
         return None
-    arguments: dict[str, str] = {}
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        if not sep or not name or name in arguments:
-            return None
-        arguments[name] = value
+    arguments = read_assignments(pairs)
+    if isinstance(arguments, str):
+        return None  # click says what is wrong
     return PlainCall(url, service, action, arguments, chosen)
 
 
