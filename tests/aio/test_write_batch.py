@@ -87,7 +87,7 @@ async def test_answers_of_one_turn_are_handed_over_together_at_its_end() -> None
 
 
 async def test_with_the_batch_off_each_answer_goes_at_once() -> None:
-    protocol, transport = connect(WriteBatch(asyncio.get_running_loop(), enabled=False))
+    protocol, transport = connect(None)
     protocol.data_received(get("/a") + get("/b"))
     assert len(transport.writes) == 2
 
@@ -130,7 +130,7 @@ def test_the_same_bytes_in_the_same_order_with_the_batch_on_or_off(
     """Reads of pipelined requests (some asking to close): what each transport got, both ways."""
 
     async def run(enabled: bool) -> tuple[bytes, int | None]:
-        protocol, transport = connect(WriteBatch(asyncio.get_running_loop(), enabled=enabled))
+        protocol, transport = connect(WriteBatch(asyncio.get_running_loop()) if enabled else None)
         for read in reads:
             protocol.data_received(b"".join(get(path, close=close) for path, close in read))
             await asyncio.sleep(0)

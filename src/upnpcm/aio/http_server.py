@@ -413,15 +413,14 @@ class WriteBatch:
     per answer, which on a virtual machine costs more than the answer itself
     (bench/RESULTS.md). Each connection's bytes keep their order, and an answer
     that something must follow (a close, an initial NOTIFY) is handed over at
-    once. One batch per server and loop; ``enabled=False`` writes every answer
-    at once (the same bytes, in the same order, on every connection).
+    once. One batch per server and loop; a connection given none writes every
+    answer at once (the same bytes, in the same order, on every connection).
     """
 
-    __slots__ = ("_loop", "_pending", "enabled")
+    __slots__ = ("_loop", "_pending")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, *, enabled: bool = True) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
-        self.enabled = enabled
         self._pending: list[HttpProtocol] = []
 
     def add(self, protocol: HttpProtocol) -> None:
@@ -513,7 +512,7 @@ class HttpProtocol(asyncio.Protocol):
     ) -> None:
         self._handler = handler
         #: Answers of one turn of the loop sent together (rule HW1); None: each at once.
-        self._batch = batch if batch is not None and batch.enabled else None
+        self._batch = batch
         #: What this connection wrote during the current turn, for the batch.
         self._out: list[bytes] | None = None
         self._out_size = 0

@@ -118,7 +118,7 @@ class DeviceServer:
             OSError: an address could not be bound (e.g. the port is in use).
         """
         self._loop = asyncio.get_running_loop()
-        self._batch = WriteBatch(self._loop, enabled=self.batch_writes)
+        self._batch = WriteBatch(self._loop) if self.batch_writes else None
         quiet_accept_errors()
         hosts = self._hosts
         if hosts is None:
